@@ -1,0 +1,106 @@
+"""The hub's settings: defaults, then the config file, then the environment, then the command line.
+
+Every key is documented in ``config/hub.toml``. Section classes check their own ranges so that a
+bad value is refused at start, not discovered in the middle of an event.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub import configfile
+from hub.round import Rules, TieRule
+
+DEFAULT_PORT = 8765
+
+
+def _positive(name: str, value: float, allow_zero: bool = True) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'zero or more' if allow_zero else 'more than zero'}")
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    host: str = ""  # empty: every interface
+    port: int = DEFAULT_PORT
+    data_dir: str = ""  # empty: $STATE_DIRECTORY (systemd) or ~/.local/share/buzzer-beater
+    host_token: str = ""  # empty: generated at first start and kept in the data directory
+    node_token: str = ""  # empty: nodes need no token
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535 (0 picks a free port)")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("log_level must be one of debug, info, warning, error")
+
+
+@dataclass(frozen=True)
+class RoundSection:
+    hostless: bool = True
+    auto_arm_delay_s: float = 3.0
+    release_lead_ms: float = 100.0
+    lockout_ms: float | None = None  # unset: locked out until the next arm
+    tie_rule: str = "arrival"
+    adjudication_margin_ms: float = 2.0
+    adjudication_cap_ms: float = 500.0
+
+    def __post_init__(self) -> None:
+        _positive("auto_arm_delay_s", self.auto_arm_delay_s)
+        _positive("release_lead_ms", self.release_lead_ms)
+        _positive("adjudication_margin_ms", self.adjudication_margin_ms)
+        _positive("adjudication_cap_ms", self.adjudication_cap_ms)
+        if self.lockout_ms is not None:
+            _positive("lockout_ms", self.lockout_ms, allow_zero=False)
+        if self.tie_rule not in tuple(TieRule):
+            raise ValueError(f"tie_rule must be one of {', '.join(TieRule)}")
+
+    def rules(self) -> Rules:
+        return Rules(
+            release_lead_ns=ms_to_ns(self.release_lead_ms),
+            lockout_ns=None if self.lockout_ms is None else ms_to_ns(self.lockout_ms),
+            tie_rule=TieRule(self.tie_rule),
+            adjudication_cap_ns=ms_to_ns(self.adjudication_cap_ms),
+            auto_arm_after_ns=int(self.auto_arm_delay_s * 1e9) if self.hostless else None,
+        )
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    burst: int = 8  # sync exchanges right after a node connects
+    burst_interval_ms: float = 20.0
+    sync_interval_s: float = 2.0  # then one exchange this often
+    window: int = 32  # samples the filter keeps
+
+    def __post_init__(self) -> None:
+        _positive("burst", self.burst, allow_zero=False)
+        _positive("burst_interval_ms", self.burst_interval_ms, allow_zero=False)
+        _positive("sync_interval_s", self.sync_interval_s, allow_zero=False)
+        if self.window < 3:
+            raise ValueError("window must be at least 3 samples")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    server: ServerSection = field(default_factory=ServerSection)
+    round: RoundSection = field(default_factory=RoundSection)
+    clock: ClockSection = field(default_factory=ClockSection)
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> HubConfig:
+        return cls() if path is None else configfile.load(cls, path)
+
+    def data_path(self) -> Path:
+        if self.server.data_dir:
+            return Path(self.server.data_dir).expanduser()
+        state = os.environ.get("STATE_DIRECTORY")
+        if state:
+            return Path(state.split(":")[0])
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(base) / "buzzer-beater"
+
+
+def ms_to_ns(ms: float) -> int:
+    return round(ms * 1_000_000)

@@ -1,0 +1,128 @@
+"""TOML config files read into typed dataclasses, with errors that name the file, line and key.
+
+Shared by the hub and the node firmware. A config file is a set of ``[sections]``, each mapped to
+a frozen dataclass whose fields are the allowed keys; the field types are the allowed value types.
+A host who mistypes a key gets told which line to fix instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A config file or setting that cannot be used; the message says where and how to fix it."""
+
+
+def _line_of(text: str, section: str | None, key: str | None) -> int | None:
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]\s*(#.*)?", stripped)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+def _where(path: Path, text: str, section: str | None, key: str | None) -> str:
+    line = _line_of(text, section, key)
+    name = f"[{section}] {key}" if section and key else f"[{section}]" if section else key
+    return f"{path}:{line}: {name}" if line else f"{path}: {name}"
+
+
+def _type_name(kind: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _type_name(inner[0])
+    if typing.get_origin(kind) is list:
+        return "a list of " + _type_name(typing.get_args(kind)[0]).removeprefix("a ") + "s"
+    return names.get(kind, str(kind))
+
+
+def coerce(value: Any, kind: Any) -> Any:
+    """Return ``value`` as ``kind`` or raise TypeError (ints are accepted where floats are)."""
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return coerce(value, inner[0])
+    if typing.get_origin(kind) is list:
+        if not isinstance(value, list):
+            raise TypeError
+        return [coerce(item, typing.get_args(kind)[0]) for item in value]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        raise TypeError
+    if not isinstance(value, kind):
+        raise TypeError
+    return value
+
+
+def build(cls: type[T], data: dict[str, Any], path: Path, text: str) -> T:
+    """Fill the dataclass ``cls`` (whose fields are section dataclasses) from parsed TOML."""
+    hints = typing.get_type_hints(cls)
+    sections: dict[str, Any] = {}
+    for name, body in data.items():
+        if name not in hints:
+            known = ", ".join(f"[{n}]" for n in hints)
+            raise ConfigError(
+                f"{_where(path, text, name, None)}: unknown section; known sections: {known}"
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(f"{_where(path, text, None, name)}: must be a [section] of keys")
+        section_cls = hints[name]
+        section_hints = typing.get_type_hints(section_cls)
+        values: dict[str, Any] = {}
+        for key, value in body.items():
+            if key not in section_hints:
+                known = ", ".join(section_hints)
+                raise ConfigError(
+                    f"{_where(path, text, name, key)}: unknown key; keys in [{name}]: {known}"
+                )
+            try:
+                values[key] = coerce(value, section_hints[key])
+            except TypeError:
+                raise ConfigError(
+                    f"{_where(path, text, name, key)}: must be "
+                    f"{_type_name(section_hints[key])}, not {value!r}"
+                ) from None
+        try:
+            sections[name] = section_cls(**values)
+        except ValueError as exc:  # a section's own range checks
+            raise ConfigError(f"{path}: [{name}] {exc}") from None
+    return cls(**sections)
+
+
+def load(cls: type[T], path: Path | str) -> T:
+    """Read and validate a config file; raise ConfigError with a message a host can act on."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return build(cls, data, path, text)
+
+
+def override(settings: T, **changes: Any) -> T:
+    """Apply the values that were actually given (None means "not given")."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(settings, **given) if given else settings  # type: ignore[type-var]

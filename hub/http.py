@@ -1,0 +1,87 @@
+"""Plain HTTP on the hub's port: health check, read-only JSON state, and the web pages.
+
+The websockets server hands every request to :func:`respond` before the WebSocket handshake.
+WebSocket upgrades pass through untouched; anything else is answered here, so the hub needs only
+one port and no separate web server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+#: Friendly paths for the pages in hub/web/.
+PAGES = {"/": "host.html", "/host": "host.html", "/screen": "screen.html", "/play": "play.html"}
+
+
+def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def json_response(data: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
+    return _response(status, "application/json", json.dumps(data).encode())
+
+
+def text_response(text: str, status: HTTPStatus) -> Response:
+    return _response(status, "text/plain; charset=utf-8", (text + "\n").encode())
+
+
+def static_file(name: str) -> Response | None:
+    """A file from the package's web folder, or None if there is no such file."""
+    if "/" in name or name.startswith("."):
+        return None
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if suffix not in _CONTENT_TYPES:
+        return None
+    resource = resources.files("hub") / "web" / name
+    if not resource.is_file():
+        return None
+    return _response(HTTPStatus.OK, _CONTENT_TYPES[suffix], resource.read_bytes())
+
+
+def is_websocket_upgrade(request: Request) -> bool:
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+class Routes:
+    """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
+
+    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+        self.state = state
+
+    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        if is_websocket_upgrade(request):
+            return None
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            return text_response("ok", HTTPStatus.OK)
+        if path == "/api/state":
+            return json_response(self.state())
+        page = static_file(PAGES.get(path, path.removeprefix("/")))
+        if page is not None:
+            return page
+        return text_response(f"not found: {path[:100]}", HTTPStatus.NOT_FOUND)

@@ -1,0 +1,408 @@
+"""The round engine: arm, press, decide, reset, as a pure state machine.
+
+Nothing here reads a clock or touches a socket. Every call takes ``now`` (hub monotonic
+nanoseconds) and returns the events the server must act on, so every rule can be tested to the
+nanosecond with explicit timestamps. Presses arrive already converted to hub time by the clock
+layer; the engine only compares numbers.
+
+Phases::
+
+    idle --arm--> armed --first press + adjudication wait--> decided --reset--> idle
+                    |                                            |
+                    +-----------------close--------------> closed --reset/arm--> ...
+
+Why an adjudication wait: the first press to *arrive* is not necessarily the first press *made*.
+After the first arrival the engine waits until ``first press + horizon``, where the horizon is the
+longest time a press from any connected node could still be in flight (computed by the server from
+measured one-way delays). Only then is the winner announced; anything that arrives later but was
+stamped earlier is recorded and flagged ``late`` rather than overturning what players already saw.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    ARMED = "armed"
+    DECIDED = "decided"
+    CLOSED = "closed"
+
+
+class Flag(StrEnum):
+    EARLY = "early"  # pressed before the release instant: locked out
+    LOCKED = "locked"  # pressed while locked out by an earlier early press
+    LATE = "late"  # arrived after the announcement although stamped before a ranked press
+    TIE = "tie"  # closer to a neighbour than their combined timestamp uncertainty
+    REPEAT = "repeat"  # a second press by a player who already has a counted press
+    CLOSED = "closed"  # the round no longer takes presses
+    STALE = "stale"  # stamped before the current round began: belongs to an earlier round
+    UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
+
+
+class TieRule(StrEnum):
+    ARRIVAL = "arrival"  # within a tie, whoever's press reached the hub first
+    TIMESTAMP = "timestamp"  # within a tie, trust the timestamps anyway
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    release_lead_ns: int = 0
+    lockout_ns: int | None = None  # None: locked out for the rest of the round
+    tie_rule: TieRule = TieRule.ARRIVAL
+    adjudication_cap_ns: int = 500_000_000
+    auto_arm_after_ns: int | None = None  # host-less mode: re-arm this long after a decision
+    history_rounds: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PressIn:
+    """A press as the engine sees it: already in hub time."""
+
+    player: str
+    press_id: str
+    at_ns: int  # press instant, hub clock
+    arrival_ns: int  # when it reached the hub, hub clock
+    uncertainty_ns: int = 0  # how far at_ns may be off
+    raw_ns: int | None = None  # the timestamp as the node sent it, node clock
+    synced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one press came to."""
+
+    round: int
+    press: PressIn
+    rank: int | None = None
+    reaction_ns: int | None = None  # press instant minus release instant
+    behind_ns: int | None = None  # press instant minus the winner's, never negative
+    flags: frozenset[Flag] = frozenset()
+    lockout_ns: int | None = None  # for early presses: how long, None = rest of the round
+
+    @property
+    def counted(self) -> bool:
+        return self.rank is not None and Flag.REPEAT not in self.flags
+
+
+# --- events returned to the server ---
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """The press is recorded; tell its node so it can drop it from its outbox."""
+
+    player: str
+    press_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Tell one player what their press came to."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    round: int
+    phase: Phase
+    release_ns: int | None = None
+    winner: Outcome | None = None
+    adjudication_wait_ns: int | None = None
+
+
+Event = Acknowledge | Answer | PhaseChanged
+
+
+@dataclass(slots=True)
+class RoundRecord:
+    """One round, as the host sees it afterwards."""
+
+    number: int
+    armed_ns: int
+    release_ns: int
+    decided_ns: int | None = None
+    adjudication_wait_ns: int | None = None
+    ranked: list[Outcome] = field(default_factory=list)
+    refused: list[Outcome] = field(default_factory=list)  # early, locked, repeat, closed, stale
+
+    @property
+    def winner(self) -> Outcome | None:
+        return self.ranked[0] if self.ranked else None
+
+
+@dataclass(slots=True)
+class _Lock:
+    round: int | None  # locked for this round number (lockout until the next arm)
+    until_ns: int | None  # or until this instant (timed lockout)
+
+
+class RoundEngine:
+    """Runs one round after another. Feed it events; act on what it returns."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.phase = Phase.IDLE
+        self.current: RoundRecord | None = None
+        self.history: deque[RoundRecord] = deque(maxlen=rules.history_rounds)
+        self.deadline_ns: int | None = None  # adjudication deadline while armed
+        self.auto_arm_ns: int | None = None  # host-less re-arm instant while decided
+        self._boundary_ns: int | None = None  # presses stamped before this are stale
+        self._pending: list[PressIn] = []
+        self._pending_repeats: list[PressIn] = []
+        self._first_arrival_ns: int | None = None
+        self._counted: dict[str, PressIn | Outcome] = {}
+        self._locks: dict[str, _Lock] = {}
+        self._seen: dict[tuple[str, str], Outcome | None] = {}
+        self._early_for_next: list[Outcome] = []
+
+    @property
+    def number(self) -> int:
+        return self.current.number if self.current else 0
+
+    @property
+    def next_deadline(self) -> int | None:
+        """When :meth:`tick` must next be called, if ever."""
+        if self.phase is Phase.ARMED:
+            return self.deadline_ns
+        if self.phase is Phase.DECIDED:
+            return self.auto_arm_ns
+        return None
+
+    def release_for(self, player: str) -> tuple[int | None, bool]:
+        """The release instant a player should act on, and whether they are locked out of it."""
+        release = self.current.release_ns if self.current and self.phase is Phase.ARMED else None
+        lock = self._locks.get(player)
+        locked = lock is not None and lock.round == self.number and self.phase is Phase.ARMED
+        return release, locked
+
+    # --- host actions ---
+
+    def arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
+        """Start a new round; presses count from ``now + lead`` (the synchronised release)."""
+        events = self._finish(now)
+        if self.phase is not Phase.IDLE:
+            self._boundary_ns = now  # presses stamped before now belonged to the old round
+        number = self.number + 1
+        release = now + (self.rules.release_lead_ns if lead_ns is None else lead_ns)
+        self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
+        self.current.refused, self._early_for_next = self._early_for_next, []
+        self.phase = Phase.ARMED
+        self._locks = {
+            player: lock
+            for player, lock in self._locks.items()
+            if lock.round == number or lock.until_ns is not None
+        }
+        return [*events, PhaseChanged(number, Phase.ARMED, release_ns=release)]
+
+    def reset(self, now: int) -> list[Event]:
+        """Back to idle; the round so far goes to history."""
+        if self.phase is Phase.IDLE:
+            return []
+        events = self._finish(now)
+        self._boundary_ns = now
+        self.phase = Phase.IDLE
+        return [*events, PhaseChanged(self.number, Phase.IDLE)]
+
+    def close(self, now: int) -> list[Event]:
+        """Stop taking presses but keep the round on display (deciding any waiting press)."""
+        if self.phase in (Phase.IDLE, Phase.CLOSED):
+            return []
+        events = self._decide(now) if self._pending else []
+        self.phase = Phase.CLOSED
+        self.auto_arm_ns = None
+        events.append(PhaseChanged(self.number, Phase.CLOSED))
+        return events
+
+    def tick(self, now: int) -> list[Event]:
+        """Run whatever is due: an adjudication decision or a host-less re-arm."""
+        if self.phase is Phase.ARMED and self.deadline_ns is not None and now >= self.deadline_ns:
+            return self._decide(now)
+        if self.phase is Phase.DECIDED and self.auto_arm_ns is not None and now >= self.auto_arm_ns:
+            return self.arm(now)
+        return []
+
+    # --- presses ---
+
+    def press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
+        """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
+        key = (press.player, press.press_id)
+        if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
+            known = self._seen[key]
+            events: list[Event] = [Acknowledge(press.player, press.press_id)]
+            return [*events, Answer(known)] if known is not None else events
+        events = [Acknowledge(press.player, press.press_id)]
+        outcome = self._classify(press)
+        if outcome is not None:
+            self._remember(outcome)
+            return [*events, Answer(outcome)]
+        counted = self._counted.get(press.player)
+        if counted is not None:
+            if isinstance(counted, Outcome):
+                repeat = self._repeat_of(counted, press)
+                self._remember(repeat)
+                return [*events, Answer(repeat)]
+            self._seen[key] = None
+            self._pending_repeats.append(press)
+            return events
+        self._seen[key] = None
+        self._counted[press.player] = press
+        if self.phase is Phase.DECIDED:
+            ranked = self._rank_after_decision(press)
+            self._remember(ranked)
+            return [*events, Answer(ranked)]
+        return events + self._collect(press, now, horizon_ns)
+
+    def _classify(self, press: PressIn) -> Outcome | None:
+        """An outcome for a press that cannot be counted, or None if it competes."""
+        number = self.number
+        if self._boundary_ns is not None and press.at_ns < self._boundary_ns:
+            return Outcome(number, press, flags=frozenset({Flag.STALE}))
+        if self.phase is Phase.CLOSED:
+            return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
+        upcoming = number + 1 if self.phase is Phase.IDLE else number
+        early = self.phase is Phase.IDLE or (
+            self.current is not None and press.at_ns < self.current.release_ns
+        )
+        lock = self._locks.get(press.player)
+        locked = lock is not None and (
+            lock.round == upcoming or (lock.until_ns is not None and press.at_ns < lock.until_ns)
+        )
+        if not early and not locked:
+            return None
+        lockout = self.rules.lockout_ns
+        if early:  # an early press starts (or restarts) the lockout
+            until = None if lockout is None else press.at_ns + lockout
+            self._locks[press.player] = _Lock(upcoming if lockout is None else None, until)
+        flags = {Flag.EARLY} if early else {Flag.LOCKED}
+        return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
+
+    def _collect(self, press: PressIn, now: int, horizon_ns: int) -> list[Event]:
+        """Hold a competing press until nothing earlier can still arrive."""
+        bisect.insort(self._pending, press, key=lambda p: p.at_ns)
+        if self._first_arrival_ns is None:
+            self._first_arrival_ns = now
+        cap = self._first_arrival_ns + self.rules.adjudication_cap_ns
+        wanted = min(self._pending[0].at_ns + max(horizon_ns, 0), cap)
+        self.deadline_ns = wanted if self.deadline_ns is None else min(self.deadline_ns, wanted)
+        if self.deadline_ns <= now:
+            return self._decide(now)
+        return []
+
+    def _decide(self, now: int) -> list[Event]:
+        record = self.current
+        assert record is not None
+        order = self._break_ties(self._pending)
+        winner_ns = order[0][0].at_ns
+        events: list[Event] = []
+        for rank, (press, tied) in enumerate(order, start=1):
+            outcome = self._ranked(record, press, rank, winner_ns, tied)
+            events.append(Answer(outcome))
+        for press in self._pending_repeats:
+            repeat = self._repeat_of(self._counted_outcome(press.player), press)
+            self._remember(repeat)
+            events.append(Answer(repeat))
+        first = self._first_arrival_ns
+        record.decided_ns = now
+        record.adjudication_wait_ns = None if first is None else now - first
+        self._pending, self._pending_repeats = [], []
+        self._first_arrival_ns, self.deadline_ns = None, None
+        self.phase = Phase.DECIDED
+        if self.rules.auto_arm_after_ns is not None:
+            self.auto_arm_ns = now + self.rules.auto_arm_after_ns
+        events.insert(
+            0,
+            PhaseChanged(
+                record.number,
+                Phase.DECIDED,
+                winner=record.winner,
+                adjudication_wait_ns=record.adjudication_wait_ns,
+            ),
+        )
+        return events
+
+    def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
+        """Group presses whose uncertainty intervals overlap and order each group by the rule."""
+        groups: list[list[PressIn]] = []
+        for press in pending:  # already sorted by press instant
+            if groups and _tied(groups[-1][-1], press):
+                groups[-1].append(press)
+            else:
+                groups.append([press])
+        order: list[tuple[PressIn, bool]] = []
+        for group in groups:
+            if self.rules.tie_rule is TieRule.ARRIVAL:
+                group = sorted(group, key=lambda p: p.arrival_ns)
+            order.extend((press, len(group) > 1) for press in group)
+        return order
+
+    def _ranked(
+        self, record: RoundRecord, press: PressIn, rank: int, winner_ns: int, tied: bool
+    ) -> Outcome:
+        flags = set()
+        if tied:
+            flags.add(Flag.TIE)
+        if not press.synced:
+            flags.add(Flag.UNSYNCED)
+        if record.ranked and press.at_ns < record.ranked[-1].press.at_ns and not tied:
+            flags.add(Flag.LATE)
+        outcome = Outcome(
+            record.number,
+            press,
+            rank=rank,
+            reaction_ns=press.at_ns - record.release_ns,
+            behind_ns=max(0, press.at_ns - winner_ns),
+            flags=frozenset(flags),
+        )
+        record.ranked.append(outcome)
+        self._counted[press.player] = outcome
+        self._seen[(press.player, press.press_id)] = outcome
+        return outcome
+
+    def _rank_after_decision(self, press: PressIn) -> Outcome:
+        record = self.current
+        assert record is not None
+        assert record.winner is not None
+        previous = record.ranked[-1].press
+        return self._ranked(
+            record, press, len(record.ranked) + 1, record.winner.press.at_ns, _tied(previous, press)
+        )
+
+    def _counted_outcome(self, player: str) -> Outcome:
+        counted = self._counted[player]
+        assert isinstance(counted, Outcome)
+        return counted
+
+    def _repeat_of(self, counted: Outcome, press: PressIn) -> Outcome:
+        return replace(counted, press=press, flags=counted.flags | {Flag.REPEAT})
+
+    def _remember(self, outcome: Outcome) -> None:
+        self._seen[(outcome.press.player, outcome.press.press_id)] = outcome
+        if outcome.counted:
+            return
+        if self.current is not None and outcome.round == self.number:
+            self.current.refused.append(outcome)
+        elif outcome.round == self.number + 1:  # early while idle: shown with the next round
+            self._early_for_next.append(outcome)
+
+    def _finish(self, now: int) -> list[Event]:
+        """Close the books on the current round before a reset or a new arm.
+
+        Presses still waiting for adjudication are decided as they stand and answered: a round
+        cut short never swallows a press.
+        """
+        events = self._decide(now) if self.phase is Phase.ARMED and self._pending else []
+        if self.current is not None and (not self.history or self.history[-1] is not self.current):
+            self.history.append(self.current)
+        self._counted = {}
+        self.deadline_ns = self.auto_arm_ns = None
+        return events
+
+
+def _tied(a: PressIn, b: PressIn) -> bool:
+    return abs(a.at_ns - b.at_ns) < a.uncertainty_ns + b.uncertainty_ns

@@ -1,0 +1,657 @@
+"""The hub's network side: accepts nodes, hosts and viewers, and moves events through the engine.
+
+This module holds no game rules. Each received frame is stamped with ``time.monotonic_ns()`` once,
+decoded by :mod:`hub.protocol`, turned into hub time by :mod:`hub.clock`, and handed to
+:class:`hub.round.RoundEngine`; whatever the engine returns is sent out at once. Sends use
+:func:`websockets.broadcast` so that fanning a decision out to hundreds of players never waits on
+any one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+
+from hub import protocol as p
+from hub.auth import tokens_match
+from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_horizon
+from hub.config import HubConfig, ms_to_ns
+from hub.http import Routes
+from hub.round import Acknowledge, Answer, Event, Phase, PhaseChanged, PressIn, RoundEngine
+from hub.views import (
+    PlayerView,
+    history_json,
+    plain_answer,
+    result_text,
+    round_json,
+    seconds,
+)
+
+log = logging.getLogger("hub")
+
+#: How far a timestamp may be off because of the input itself, on top of clock error: a GPIO edge
+#: is stamped in a callback within about 0.1 ms; keyboards are polled (USB at 1 kHz); terminals
+#: and browsers go through an event loop first.
+INPUT_UNCERTAINTY_NS = {
+    p.InputKind.GPIO: 100_000,
+    p.InputKind.KEYBOARD: 1_000_000,
+    p.InputKind.TERMINAL: 2_000_000,
+    p.InputKind.BROWSER: 2_000_000,
+    p.InputKind.TEXT: 1_000_000,
+}
+#: Plain-text clients before their first ping came back: the round trip is unknown.
+UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
+HELLO_TIMEOUT_S = 10.0
+PUBLISH_INTERVAL_NS = 50_000_000  # hosts and viewers get at most 20 state pictures a second
+HORIZON_REFRESH_NS = 500_000_000
+OUTSTANDING_SYNCS = 16
+
+
+@dataclass(eq=False)
+class Player:
+    """Everything the hub knows about one player station, connected or not."""
+
+    id: str
+    name: str
+    input: str
+    team: str | None = None
+    plain: bool = False
+    clock: ClockFilter = field(default_factory=ClockFilter)
+    connection: ServerConnection | None = None
+    rtt_ns: int | None = None  # plain-text clients: measured with WebSocket pings
+    last_seen_ns: int | None = None
+    last_sync_ns: int | None = None
+    syncs: dict[int, int] = field(default_factory=dict)  # outstanding sync seq -> t0
+    task: asyncio.Task[None] | None = None  # clock sync (or ping) loop
+
+    @property
+    def online(self) -> bool:
+        return self.connection is not None
+
+
+class Hub:
+    """One running hub: the engine, the roster and the connections."""
+
+    def __init__(self, config: HubConfig, host_token: str) -> None:
+        self.config = config
+        self.host_token = host_token
+        self.engine = RoundEngine(config.round.rules())
+        self.players: dict[str, Player] = {}
+        self.watchers: set[ServerConnection] = set()  # hosts and viewers
+        self.server: Server | None = None
+        self._plain_ids = itertools.count(1)
+        self._tick: asyncio.TimerHandle | None = None
+        self._publish: asyncio.TimerHandle | None = None
+        self._last_publish_ns = 0
+        self._horizon_ns = 0
+        self._horizon_at_ns: int | None = None
+        self._filter_settings = FilterSettings(window=config.clock.window)
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        server = self.config.server
+        self.server = await serve(
+            self._handle,
+            server.host or None,
+            server.port,
+            process_request=Routes(self.snapshot),
+            compression=None,
+            max_size=p.MAX_CLIENT_FRAME_BYTES,
+            ping_interval=20,
+            ping_timeout=20,
+            server_header="buzzer-beater",
+        )
+        log.info("listening on %s", ", ".join(self.addresses))
+        if self.config.round.hostless:
+            self._apply(self.engine.arm(time.monotonic_ns()))
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) so clients know to reconnect."""
+        if self.server is None:
+            return
+        log.info("shutting down: closing %d connections", len(self.server.connections))
+        self.server.close(close_connections=True)
+        await self.server.wait_closed()
+        for handle in (self._tick, self._publish):
+            if handle is not None:
+                handle.cancel()
+
+    @property
+    def addresses(self) -> list[str]:
+        assert self.server is not None
+        names = []
+        for sock in self.server.sockets:
+            host, port = sock.getsockname()[:2]
+            names.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        return names
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        port: int = next(iter(self.server.sockets)).getsockname()[1]
+        return port
+
+    # --- connections ---
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        try:
+            first = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await ws.close(p.CloseCode.BAD_HELLO, "no hello within 10 s")
+            return
+        except ConnectionClosed:
+            return
+        now = time.monotonic_ns()
+        if isinstance(first, str) and not p.looks_like_json(first):
+            await self._serve_plain(ws, first, now)
+            return
+        decoded = await self._await_hello(ws, first)
+        if decoded is None:
+            return
+        hello = decoded.message
+        assert isinstance(hello, p.Hello)
+        if hello.role == p.Role.NODE:
+            await self._serve_node(ws, hello, decoded)
+        else:
+            await self._serve_watcher(ws, hello, decoded)
+
+    async def _await_hello(self, ws: ServerConnection, frame: str | bytes) -> p.Decoded | None:
+        """Read frames until a valid hello; answer each bad one with an error and keep waiting."""
+        while True:
+            decoded = p.decode_client(frame)
+            refusal = self._check_hello(decoded)
+            if refusal is None:
+                assert isinstance(decoded, p.Decoded)
+                return decoded
+            error, close_code = refusal
+            self._send(ws, p.error_frame(error))
+            log.info("refused %s: %s", _peer(ws), error.message)
+            if close_code is not None:
+                await ws.close(close_code, error.message[:120])
+                return None
+            try:
+                frame = await ws.recv()
+            except ConnectionClosed:
+                return None
+
+    def _check_hello(
+        self, decoded: p.Decoded | p.ProtocolError
+    ) -> tuple[p.ProtocolError, int | None] | None:
+        """Why a first frame is not an acceptable hello, and the close code if it is final."""
+        if isinstance(decoded, p.ProtocolError):
+            return decoded, None
+        hello = decoded.message
+        if not isinstance(hello, p.Hello):
+            return p.ProtocolError(
+                p.ErrorCode.HELLO_REQUIRED, 'say hello first: {"type":"hello",...}'
+            ), None
+        if hello.protocol != p.PROTOCOL_VERSION:
+            return p.ProtocolError(
+                p.ErrorCode.VERSION_MISMATCH,
+                f"this hub speaks protocol {p.PROTOCOL_VERSION}, the client {hello.protocol}; "
+                "update the older of the two",
+            ), p.CloseCode.VERSION_MISMATCH
+        if hello.role == p.Role.NODE and hello.id is None:
+            return p.ProtocolError(p.ErrorCode.MISSING_FIELD, "a node's hello needs an 'id'"), None
+        if hello.role == p.Role.HOST and not tokens_match(hello.token or "", self.host_token):
+            return p.ProtocolError(
+                p.ErrorCode.BAD_TOKEN, "wrong or missing host token; see the hub's log or config"
+            ), p.CloseCode.BAD_TOKEN
+        node_token = self.config.server.node_token
+        if hello.role == p.Role.NODE and not tokens_match(hello.token, node_token):
+            return p.ProtocolError(
+                p.ErrorCode.BAD_TOKEN, "wrong or missing node token; set the node's token"
+            ), p.CloseCode.BAD_TOKEN
+        return None
+
+    async def _serve_node(self, ws: ServerConnection, hello: p.Hello, decoded: p.Decoded) -> None:
+        assert hello.id is not None
+        player = self.players.get(hello.id)
+        if player is None:
+            player = Player(
+                id=hello.id,
+                name=hello.name or hello.id,
+                input=hello.input or p.InputKind.GPIO,
+                clock=ClockFilter(self._filter_settings),
+            )
+            self.players[hello.id] = player
+        previous = player.connection
+        if previous is not None:
+            log.info("node %s reconnected from %s; closing the older link", player.id, _peer(ws))
+            await previous.close(p.CloseCode.REPLACED, "replaced by a newer connection")
+        player.name = hello.name or player.name
+        player.input = hello.input or player.input
+        player.team = hello.team or player.team
+        player.connection = ws
+        now = time.monotonic_ns()
+        player.last_seen_ns = now
+        log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
+        welcome = p.Welcome(
+            protocol=p.PROTOCOL_VERSION,
+            role=p.Role.NODE,
+            greeting=f"Hello {player.name}!",
+            hub_ns=now,
+            id=player.id,
+            round=dataclasses.asdict(self._round_update(player)),
+        )
+        self._send(ws, p.encode(welcome))
+        self._warn_unknown(ws, decoded)
+        player.task = asyncio.create_task(self._sync_loop(player, ws))
+        self._publish_soon(now)
+        try:
+            async for frame in ws:
+                self._on_node_frame(player, ws, frame, time.monotonic_ns())
+        except ConnectionClosed:
+            pass
+        finally:
+            self._leave(player, ws)
+
+    def _on_node_frame(
+        self, player: Player, ws: ServerConnection, frame: str | bytes, now: int
+    ) -> None:
+        player.last_seen_ns = now
+        decoded = p.decode_client(frame)
+        if isinstance(decoded, p.ProtocolError):
+            self._send(ws, p.error_frame(decoded))
+            return
+        self._warn_unknown(ws, decoded)
+        message = decoded.message
+        if isinstance(message, p.SyncReply):
+            self._on_sync_reply(player, ws, message, now)
+        elif isinstance(message, p.Press):
+            self._on_press(player, message, now)
+        elif isinstance(message, p.Hello):
+            self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
+        else:
+            self._refuse(ws, p.ErrorCode.NOT_ALLOWED, f"'{message.TYPE}' needs the host role")
+
+    def _leave(self, player: Player, ws: ServerConnection) -> None:
+        if player.connection is not ws:
+            return  # already replaced by a newer connection
+        player.connection = None
+        if player.task is not None:
+            player.task.cancel()
+        player.syncs.clear()
+        log.info("%s %s left (%s)", "client" if player.plain else "node", player.id, _reason(ws))
+        self._publish_soon(time.monotonic_ns())
+
+    async def _serve_watcher(
+        self, ws: ServerConnection, hello: p.Hello, decoded: p.Decoded
+    ) -> None:
+        now = time.monotonic_ns()
+        log.info("%s joined from %s", hello.role, _peer(ws))
+        welcome = p.Welcome(
+            protocol=p.PROTOCOL_VERSION,
+            role=hello.role,
+            greeting=f"Hello {hello.name or hello.role}!",
+            hub_ns=now,
+            round=round_json(self.engine.current, self.engine.phase, self._names()),
+        )
+        self._send(ws, p.encode(welcome))
+        self._warn_unknown(ws, decoded)
+        self._send(ws, p.encode(self._state(now)))
+        self.watchers.add(ws)
+        try:
+            async for frame in ws:
+                self._on_watcher_frame(ws, hello.role, frame, time.monotonic_ns())
+        except ConnectionClosed:
+            pass
+        finally:
+            self.watchers.discard(ws)
+            log.info("%s left (%s)", hello.role, _reason(ws))
+
+    def _on_watcher_frame(
+        self, ws: ServerConnection, role: str, frame: str | bytes, now: int
+    ) -> None:
+        decoded = p.decode_client(frame)
+        if isinstance(decoded, p.ProtocolError):
+            self._send(ws, p.error_frame(decoded))
+            return
+        self._warn_unknown(ws, decoded)
+        message = decoded.message
+        if isinstance(message, p.HostCommand) and role == p.Role.HOST:
+            log.info("host %s: %s", _peer(ws), message.TYPE)
+            if isinstance(message, p.Arm):
+                self._apply(self.engine.arm(now))
+            elif isinstance(message, p.Reset):
+                self._apply(self.engine.reset(now))
+            else:
+                self._apply(self.engine.close(now))
+            self._publish_soon(now, at_once=True)
+        elif isinstance(message, p.Hello):
+            self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
+        else:
+            self._refuse(ws, p.ErrorCode.NOT_ALLOWED, f"a {role} cannot send '{message.TYPE}'")
+
+    # --- tutorial clients ---
+
+    async def _serve_plain(self, ws: ServerConnection, first: str, now: int) -> None:
+        number = next(self._plain_ids)
+        player = Player(id=f"text-{number}", name=f"Player {number}", input=p.InputKind.TEXT)
+        player.plain = True
+        player.connection = ws
+        self.players[player.id] = player
+        log.info("plain-text client %s joined from %s", player.id, _peer(ws))
+        player.task = asyncio.create_task(self._ping_loop(player, ws))
+        self._publish_soon(now)
+        frame: str | bytes = first
+        try:
+            while True:
+                self._on_plain_frame(player, ws, frame, now)
+                frame = await ws.recv()
+                now = time.monotonic_ns()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._leave(player, ws)
+
+    def _on_plain_frame(
+        self, player: Player, ws: ServerConnection, frame: str | bytes, now: int
+    ) -> None:
+        player.last_seen_ns = now
+        if isinstance(frame, bytes):
+            self._send(ws, "Send text: buzz to press, anything else to set your name.")
+        elif frame == p.PLAIN_BUZZ:
+            rtt = player.rtt_ns
+            press = PressIn(
+                player=player.id,
+                press_id=f"{player.id}-{now}",
+                at_ns=now - (rtt or 0) // 2,
+                arrival_ns=now,
+                uncertainty_ns=(UNKNOWN_RTT_UNCERTAINTY_NS if rtt is None else rtt // 2)
+                + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT],
+                synced=False,
+            )
+            self._apply(self.engine.press(press, now, self._horizon(now)))
+        else:
+            player.name = frame[: p.NAME_MAX_CHARS] if frame.isprintable() else player.name
+            self._send(ws, f"Hello {frame}!")
+            self._publish_soon(now)
+
+    async def _ping_loop(self, player: Player, ws: ServerConnection) -> None:
+        """Plain clients have no clock to sync; their round trip is measured with pings instead."""
+        while True:
+            try:
+                waiter = await ws.ping()
+                latency = await asyncio.wait_for(waiter, timeout=5)
+            except (ConnectionClosed, TimeoutError):
+                return
+            player.rtt_ns = int(latency * 1e9)
+            player.last_sync_ns = time.monotonic_ns()
+            self._horizon_at_ns = None
+            await asyncio.sleep(self.config.clock.sync_interval_s)
+
+    # --- clock sync ---
+
+    async def _sync_loop(self, player: Player, ws: ServerConnection) -> None:
+        """A burst of sync exchanges on connect, then one every few seconds, for as long as the
+        node is connected."""
+        settings = self.config.clock
+        for seq in itertools.count():
+            t0 = time.monotonic_ns()
+            player.syncs[seq] = t0
+            player.syncs.pop(seq - OUTSTANDING_SYNCS, None)
+            self._send(ws, p.encode(p.Sync(seq=seq, t0_ns=t0)))
+            if seq < settings.burst:
+                await asyncio.sleep(settings.burst_interval_ms / 1000)
+            else:
+                await asyncio.sleep(settings.sync_interval_s)
+
+    def _on_sync_reply(
+        self, player: Player, ws: ServerConnection, reply: p.SyncReply, now: int
+    ) -> None:
+        t0 = player.syncs.pop(reply.seq, None)
+        if t0 is None or t0 != reply.t0_ns:
+            self._send(
+                ws,
+                p.encode(
+                    p.Warning(
+                        code=p.ErrorCode.UNKNOWN_SYNC,
+                        message=f"sync_reply {reply.seq} matches no outstanding sync; ignored",
+                    )
+                ),
+            )
+            return
+        was_synced = player.clock.estimate is not None
+        player.clock.add(SyncSample(t0, reply.t1_ns, reply.t2_ns, now))
+        player.last_sync_ns = now
+        estimate = player.clock.estimate
+        if estimate is not None and not was_synced:
+            log.info(
+                "node %s synced: rtt %.3f ms, uncertainty %.3f ms",
+                player.id,
+                estimate.rtt_ns / 1e6,
+                estimate.uncertainty_ns / 1e6,
+            )
+            self._horizon_at_ns = None
+            if self.engine.phase is Phase.ARMED:  # it can now light its LED on the right instant
+                self._send(ws, p.encode(self._round_update(player)))
+
+    def _horizon(self, now: int) -> int:
+        """The adjudication horizon, recomputed at most twice a second (it is O(players))."""
+        if self._horizon_at_ns is None or now - self._horizon_at_ns > HORIZON_REFRESH_NS:
+            delays = []
+            for player in self.players.values():
+                if not player.online:
+                    continue
+                if player.plain:
+                    if player.rtt_ns is not None:
+                        delays.append(player.rtt_ns // 2)
+                elif (estimate := player.clock.estimate) is not None:
+                    delays.append(estimate.upload_ns)
+            settings = self.config.round
+            self._horizon_ns = adjudication_horizon(
+                delays,
+                ms_to_ns(settings.adjudication_margin_ms),
+                ms_to_ns(settings.adjudication_cap_ms),
+            )
+            self._horizon_at_ns = now
+        return self._horizon_ns
+
+    # --- presses and the engine ---
+
+    def _on_press(self, player: Player, message: p.Press, now: int) -> None:
+        estimate = player.clock.estimate
+        floor = INPUT_UNCERTAINTY_NS.get(p.InputKind(player.input), 0)
+        if estimate is not None:
+            at = min(estimate.to_hub(message.at_ns), now)  # nothing is pressed after it arrives
+            uncertainty = estimate.uncertainty_ns + floor
+        else:  # not synced yet: the arrival time is all we have
+            at, uncertainty = now, UNKNOWN_RTT_UNCERTAINTY_NS + floor
+        press = PressIn(
+            player=player.id,
+            press_id=message.press_id,
+            at_ns=at,
+            arrival_ns=now,
+            uncertainty_ns=uncertainty,
+            raw_ns=message.at_ns,
+            synced=estimate is not None,
+        )
+        self._apply(self.engine.press(press, now, self._horizon(now)))
+
+    def _apply(self, events: list[Event]) -> None:
+        """Send what the engine decided, then arrange the next tick and the hosts' update."""
+        now = time.monotonic_ns()
+        for event in events:
+            if isinstance(event, Acknowledge):
+                player = self.players[event.player]
+                if not player.plain and player.connection is not None:
+                    self._send(player.connection, p.encode(p.Ack(press_id=event.press_id)))
+            elif isinstance(event, Answer):
+                self._answer(event)
+            elif isinstance(event, PhaseChanged):
+                self._announce(event)
+        self._schedule_tick(now)
+        if events:
+            self._publish_soon(now)
+
+    def _answer(self, answer: Answer) -> None:
+        outcome = answer.outcome
+        player = self.players[outcome.press.player]
+        if player.connection is None:
+            return
+        if player.plain:
+            self._send(player.connection, plain_answer(outcome))
+            return
+        result = p.Result(
+            round=outcome.round,
+            press_id=outcome.press.press_id,
+            rank=outcome.rank,
+            flags=sorted(outcome.flags),
+            text=result_text(outcome),
+            reaction_ns=outcome.reaction_ns,
+            behind_ns=outcome.behind_ns,
+            uncertainty_ns=outcome.press.uncertainty_ns,
+            lockout_ns=outcome.lockout_ns,
+        )
+        self._send(player.connection, p.encode(result))
+
+    def _announce(self, change: PhaseChanged) -> None:
+        if change.phase is Phase.ARMED and change.release_ns is not None:
+            lead = change.release_ns - time.monotonic_ns()
+            log.info("round %d armed: release in %.1f ms", change.round, lead / 1e6)
+        elif change.phase is Phase.DECIDED and change.winner is not None:
+            winner = self.players[change.winner.press.player]
+            log.info(
+                "round %d decided: %s first (reaction %s) after an adjudication wait of %.2f ms",
+                change.round,
+                winner.name,
+                seconds(change.winner.reaction_ns or 0),
+                (change.adjudication_wait_ns or 0) / 1e6,
+            )
+        else:
+            log.info("round %d %s", change.round, change.phase)
+        for player in self.players.values():
+            if player.connection is not None and not player.plain:
+                self._send(player.connection, p.encode(self._round_update(player)))
+
+    def _round_update(self, player: Player) -> p.RoundUpdate:
+        """The round as this node should show it, with the release instant in its own clock."""
+        engine = self.engine
+        release_hub, locked = engine.release_for(player.id)
+        estimate = player.clock.estimate
+        release = None
+        if release_hub is not None and estimate is not None:
+            release = estimate.to_node(release_hub)
+        winner = engine.current.winner if engine.current else None
+        return p.RoundUpdate(
+            number=engine.number,
+            state=str(engine.phase),
+            release_ns=release,
+            synced=estimate is not None,
+            locked_out=locked,
+            winner=self.players[winner.press.player].name if winner else None,
+        )
+
+    def _schedule_tick(self, now: int) -> None:
+        deadline = self.engine.next_deadline
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if deadline is not None:
+            delay = max(0.0, (deadline - now) / 1e9)
+            self._tick = asyncio.get_running_loop().call_later(delay, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._apply(self.engine.tick(time.monotonic_ns()))
+
+    # --- hosts and viewers ---
+
+    def _names(self) -> dict[str, str]:
+        return {player.id: player.name for player in self.players.values()}
+
+    def _state(self, now: int) -> p.State:
+        names = self._names()
+        engine = self.engine
+        return p.State(
+            hub_ns=now,
+            round=round_json(engine.current, engine.phase, names),
+            players=[dataclasses.asdict(self._player_view(pl)) for pl in self.players.values()],
+            history=history_json(engine.history, engine.current, names),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The JSON picture of the hub, as served on /api/state."""
+        state = self._state(time.monotonic_ns())
+        return {"round": state.round, "players": state.players, "history": state.history}
+
+    def _player_view(self, player: Player) -> PlayerView:
+        estimate = player.clock.estimate
+        return PlayerView(
+            id=player.id,
+            name=player.name,
+            input=player.input,
+            team=player.team,
+            online=player.online,
+            synced=estimate is not None,
+            offset_ns=estimate.offset_ns if estimate else None,
+            rtt_ns=estimate.rtt_ns if estimate else player.rtt_ns,
+            uncertainty_ns=estimate.uncertainty_ns if estimate else None,
+            bound_ns=estimate.bound_ns if estimate else None,
+            upload_ns=estimate.upload_ns if estimate else None,
+            drift_ppm=estimate.drift_ppm if estimate else None,
+            last_sync_ns=player.last_sync_ns,
+            last_seen_ns=player.last_seen_ns,
+        )
+
+    def _publish_soon(self, now: int, at_once: bool = False) -> None:
+        """Coalesce state pictures: a burst of presses must not cost one full picture each."""
+        if not self.watchers or (self._publish is not None and not at_once):
+            return
+        if self._publish is not None:
+            self._publish.cancel()
+        wait_ns = 0 if at_once else self._last_publish_ns + PUBLISH_INTERVAL_NS - now
+        loop = asyncio.get_running_loop()
+        self._publish = loop.call_later(max(0.0, wait_ns / 1e9), self._publish_now)
+
+    def _publish_now(self) -> None:
+        self._publish = None
+        now = time.monotonic_ns()
+        self._last_publish_ns = now
+        broadcast(self.watchers, p.encode(self._state(now)))
+
+    # --- helpers ---
+
+    def _send(self, ws: ServerConnection, frame: str) -> None:
+        """Queue a frame without waiting for the peer: one slow reader never delays the others."""
+        broadcast((ws,), frame)
+
+    def _refuse(self, ws: ServerConnection, code: p.ErrorCode, message: str) -> None:
+        self._send(ws, p.error_frame(p.ProtocolError(code, message)))
+
+    def _warn_unknown(self, ws: ServerConnection, decoded: p.Decoded) -> None:
+        if decoded.unknown_fields:
+            names = ", ".join(decoded.unknown_fields)
+            self._send(
+                ws,
+                p.encode(
+                    p.Warning(
+                        code=p.ErrorCode.UNKNOWN_FIELD,
+                        message=f"ignored unknown field(s) in '{decoded.message.TYPE}': {names}",
+                    )
+                ),
+            )
+
+
+def _peer(ws: ServerConnection) -> str:
+    address: Iterable[Any] | None = ws.remote_address
+    if not address:
+        return "?"
+    host, port = list(address)[:2]
+    return f"{host}:{port}"
+
+
+def _reason(ws: ServerConnection) -> str:
+    code = ws.close_code
+    return f"close code {code}" if code is not None else "connection lost"

@@ -1,0 +1,192 @@
+"""Shared fixtures: a real ``buzzer-hub`` process on 127.0.0.1, and a protocol client to talk to it.
+
+Nothing here imitates our own components: the hub is the installed console script, run as a
+subprocess on an ephemeral port, and the client speaks the real protocol over a real socket.
+Waiting is always on an event (a log line, a frame) with a timeout, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+HOST_TOKEN = "test-host-token"
+LOOPBACK = "127.0.0.1"
+BIN = Path(sys.executable).parent
+
+
+def console_script(name: str) -> str:
+    """The installed entry point next to this interpreter (the real CLI, as users run it)."""
+    path = BIN / name
+    assert path.exists(), f"{name} is not installed in {BIN}; run the test command from README"
+    return str(path)
+
+
+@dataclass
+class HubProcess:
+    """A ``buzzer-hub`` subprocess whose log is collected line by line."""
+
+    args: list[str]
+    data_dir: Path
+    port: int = 0
+    proc: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    _new_line: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        return f"ws://{LOOPBACK}:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> HubProcess:
+        command = [
+            console_script("buzzer-hub"),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--host-token",
+            HOST_TOKEN,
+            *self.args,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        )
+        start = len(self.lines)
+        threading.Thread(target=self._collect, args=(self.proc,), daemon=True).start()
+        line = self.wait_for_log(r"listening on ", timeout, since=start)
+        match = re.search(r"listening on \S+?:(\d+)", line)
+        assert match, line
+        self.port = int(match.group(1))
+        return self
+
+    def _collect(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0, since: int = 0) -> str:
+        """The first log line from ``since`` on that matches ``pattern``; fail after ``timeout``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = since
+        with self._new_line:
+            while True:
+                for line in self.lines[seen:]:
+                    if regex.search(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                exited = self.proc is not None and self.proc.poll() is not None
+                if left <= 0 or (exited and seen == len(self.lines)):
+                    log = "\n".join(self.lines[-30:])
+                    raise AssertionError(f"no log line matching {pattern!r}; log tail:\n{log}")
+                self._new_line.wait(min(left, 0.5))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
+    """Start real hubs with extra command-line arguments; all are stopped after the test."""
+    hubs: list[HubProcess] = []
+
+    def start(*args: str, config: str | None = None, data_dir: Path | None = None) -> HubProcess:
+        """``config`` is TOML text for a config file written for this hub."""
+        name = f"hub{len(hubs)}"
+        if config is not None:
+            path = write_config(tmp_path / f"{name}.toml", config)
+            args = ("--config", str(path), *args)
+        hub = HubProcess(list(args), data_dir or tmp_path / name)
+        hubs.append(hub)
+        return hub.start()
+
+    yield start
+    for hub in hubs:
+        if hub.proc is not None and hub.proc.poll() is None:
+            hub.kill()
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Client:
+    """A protocol v1 client: sends messages, waits for frames matching a condition."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def expect(self, kind: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
+        """Read frames until one of ``kind`` whose fields equal ``match``; answer sync requests."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                self.received.append(frame)
+                if frame["type"] == "sync":
+                    await self.answer_sync(frame)
+                if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                    return frame
+
+    async def answer_sync(self, sync: dict[str, Any]) -> None:
+        now = time.monotonic_ns()
+        await self.send(
+            type="sync_reply", seq=sync["seq"], t0_ns=sync["t0_ns"], t1_ns=now, t2_ns=now
+        )
+
+
+@pytest.fixture
+async def client_factory() -> AsyncIterator[Callable[..., Any]]:
+    """Open protocol clients to a hub; each is closed after the test."""
+    opened: list[ClientConnection] = []
+
+    async def open_client(url: str, **hello: Any) -> Client:
+        ws = await connect(url, compression=None, open_timeout=5)
+        opened.append(ws)
+        client = Client(ws)
+        if hello:
+            await client.send(type="hello", protocol=1, **hello)
+        return client
+
+    yield open_client
+    for ws in opened:
+        await ws.close()
