@@ -16,4 +16,5 @@ async def test_plain_clients_get_first_place_and_response_time(start_hub) -> Non
         await bob.send("buzz")
         second = await bob.recv()
     assert first == "First place!"
-    assert second.startswith("Response time: ") and second.endswith(" sec slower.")
+    assert second.startswith("Response time: ")
+    assert second.endswith(" sec slower.")

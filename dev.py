@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment and run the hub or the test suite: the README's two commands.
+
+    python3 dev.py hub     set up, then run a hub on this machine (extra arguments go to the hub)
+    python3 dev.py test    set up, then run every check CI runs: ruff, mypy, pytest
+
+Needs only python3 and its venv module (Debian: apt install python3-venv). The environment lives
+in .venv and is refreshed whenever pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+
+
+def say(line: str) -> None:
+    print(f"dev.py: {line}", flush=True)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project into it, unless it is already up to date."""
+    if not (BIN / "python").exists():
+        say("creating the virtual environment in .venv")
+        try:
+            import venv  # noqa: F401
+        except ImportError:
+            sys.exit(
+                "dev.py: python3's venv module is missing; install it: apt install python3-venv"
+            )
+        result = subprocess.run([sys.executable, "-m", "venv", str(VENV)])
+        if result.returncode != 0:
+            sys.exit("dev.py: could not create .venv; on Debian: apt install python3-venv")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say(f"installing buzzer-beater{extras} into .venv (needs PyPI once)")
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if subprocess.run([*pip, "--editable", f"{ROOT}{extras}"]).returncode != 0:
+        sys.exit("dev.py: installing the dependencies failed; see pip's message above")
+    stamp.write_text(wanted)
+
+
+def run_hub(args: list[str]) -> int:
+    ensure_venv("")
+    config = ROOT / "config" / "hub.toml"
+    command = [str(BIN / "buzzer-hub"), "--config", str(config), *args]
+    say("starting the hub; open the address it prints in a browser, Ctrl+C stops it")
+    os.execv(command[0], command)
+
+
+def run_tests(args: list[str]) -> int:
+    ensure_venv("[test]")
+    steps = [
+        ("ruff", [str(BIN / "ruff"), "check", "."]),
+        ("ruff format", [str(BIN / "ruff"), "format", "--check", "."]),
+        ("mypy", [str(BIN / "mypy")]),
+        ("pytest", [str(BIN / "python"), "-m", "pytest", *args]),
+    ]
+    failed = []
+    for name, command in steps:
+        say(f"running {name}")
+        code = subprocess.run(command, cwd=ROOT).returncode
+        if name == "pytest" and code == 5:
+            say("pytest collected no tests: that is a failure, not a pass")
+        if code != 0:
+            failed.append(name)
+    if failed:
+        say("FAILED: " + ", ".join(failed))
+        return 1
+    say("all checks passed")
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("hub", "test"):
+        print(__doc__)
+        return 2
+    target, args = sys.argv[1], sys.argv[2:]
+    return run_hub(args) if target == "hub" else run_tests(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
