@@ -145,6 +145,7 @@ async def test_quiz_bowl_sequence(start_hub, client_factory) -> None:
     assert amy_round["locked_out"] is True
     bob_round = await bob.expect("round", number=2)
     assert bob_round["locked_out"] is False
+    assert (await cat.expect("round", number=2))["locked_out"] is False  # blue, like bob
     held = await press(amy, "amy-2", amy_round["release_ns"])
     assert held["rank"] is None
     assert held["flags"] == ["locked"]
