@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from hub import configfile, ctl
+from hub import configfile, ctl, notify
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
@@ -84,8 +84,18 @@ async def serve(config: HubConfig, host_token: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     port = hub.port
     log.info("host console: http://%s:%d/", config.server.host or "localhost", port)
+    # systemd (Type=notify): ready only now that the port listens; pings from this loop.
+    notifier = notify.Notifier()
+    notifier.ready(f"listening on {', '.join(hub.addresses)}")
+    interval = notify.watchdog_interval_s()
+    pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
+    notify.install_stall_handler(loop)
     await stop.wait()
+    notifier.stopping()
+    if pinger is not None:
+        pinger.cancel()
     await hub.stop()
+    notifier.close()
     log.info("stopped")
 
 
