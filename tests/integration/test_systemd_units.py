@@ -70,9 +70,7 @@ def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    assert ANALYZE is not None, (
-        "systemd-analyze is not installed (CI needs it: apt install systemd)"
-    )
+    assert ANALYZE is not None, "systemd-analyze is missing: apt install systemd"
     return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
