@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from hub import notify
+
 WATCHDOG_USEC = 300_000  # systemd would give up after 0.3 s; the hub must ping every 0.15 s
 STALL_S = 1.5
 
@@ -164,3 +166,27 @@ def test_without_stall_variable_sigusr2_does_not_stall(start_hub, monkeypatch) -
     hub.proc.send_signal(signal.SIGUSR2)
     assert hub.proc.wait(timeout=10) == -signal.SIGUSR2
     assert not any("diagnostic" in line for line in hub.lines)
+
+
+def test_watchdog_is_for_the_process_systemd_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "4000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    assert notify.watchdog_interval_s() == 2.0
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))  # a parent's watchdog, not ours
+    assert notify.watchdog_interval_s() is None
+    monkeypatch.delenv("WATCHDOG_PID")
+    monkeypatch.setenv("WATCHDOG_USEC", "0")
+    assert notify.watchdog_interval_s() is None
+
+
+def test_a_missing_notify_socket_is_logged_and_the_hub_serves_on(
+    start_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "@buzzer-notify-test-nobody-listens")
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    hub = start_hub()
+    hub.wait_for_log(r"cannot notify systemd")
+    with connect(hub.url, open_timeout=5) as ws:
+        ws.send("Still")
+        assert ws.recv(timeout=5) == "Hello Still!"
+    assert hub.stop(signal.SIGTERM) == 0
