@@ -51,7 +51,7 @@ def _type_name(kind: Any) -> str:
     if typing.get_origin(kind) is list:
         return "a list of " + _type_name(typing.get_args(kind)[0]).removeprefix("a ") + "s"
     if typing.get_origin(kind) is dict:
-        return "a table of " + _type_name(typing.get_args(kind)[1]).removeprefix("a ") + "s"
+        return "a table whose values are each " + _type_name(typing.get_args(kind)[1])
     return names.get(kind, str(kind))
 
 
