@@ -1,0 +1,265 @@
+"""A real buzzer-hub with real WebSocket clients: handshake, errors, close codes, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import HOST_TOKEN, Client, HubProcess
+
+HOST_MODE = "[round]\nhostless = false\n"
+
+ClientFactory = Callable[..., Any]
+
+
+async def node(
+    client_factory: ClientFactory, hub: HubProcess, node_id: str, **hello: Any
+) -> Client:
+    client: Client = await client_factory(hub.url, role="node", id=node_id, **hello)
+    await client.expect("welcome")
+    return client
+
+
+async def host(client_factory: ClientFactory, hub: HubProcess) -> Client:
+    client: Client = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    await client.expect("welcome", role="host")
+    await client.expect("state")
+    return client
+
+
+async def closed_with(client: Client, timeout: float = 5.0) -> int | None:
+    """Wait until the hub closes the connection (answering syncs meanwhile); its close code."""
+    async with asyncio.timeout(timeout):
+        try:
+            while True:
+                frame = json.loads(await client.ws.recv())
+                client.received.append(frame)
+        except Exception:  # ConnectionClosed* once the close handshake is done
+            pass
+        await client.ws.wait_closed()
+    return client.ws.close_code
+
+
+async def test_node_is_greeted_with_its_name_and_the_round(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    alice: Client = await client_factory(
+        hub.url, role="node", id="desk-1", name="Alice", input="keyboard"
+    )
+    welcome = await alice.expect("welcome")
+    assert welcome["protocol"] == 1
+    assert welcome["role"] == "node"
+    assert welcome["id"] == "desk-1"
+    assert welcome["greeting"] == "Hello Alice!"
+    assert isinstance(welcome["hub_ns"], int)
+    assert welcome["round"] == {
+        "number": 0,
+        "state": "idle",
+        "release_ns": None,
+        "synced": False,
+        "locked_out": False,
+        "winner": None,
+    }
+    sync = await alice.expect("sync")  # the hub starts synchronising clocks at once
+    assert sync["seq"] == 0
+    assert isinstance(sync["t0_ns"], int)
+    nameless = await node(client_factory, hub, "desk-2")
+    assert nameless.received[-1]["greeting"] == "Hello desk-2!"
+    hub.wait_for_log(r"node desk-1 \(Alice, keyboard\) joined")
+
+
+async def test_viewer_and_host_are_greeted_with_the_whole_picture(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    viewer: Client = await client_factory(hub.url, role="viewer", name="Big screen")
+    welcome = await viewer.expect("welcome")
+    assert welcome["greeting"] == "Hello Big screen!"
+    assert welcome["round"]["state"] == "idle"
+    state = await viewer.expect("state")
+    assert state["players"] == []
+    assert state["history"] == []
+    # A viewer may watch but not control.
+    await viewer.send(type="arm")
+    error = await viewer.expect("error")
+    assert error["code"] == "not_allowed"
+    boss = await host(client_factory, hub)
+    await boss.send(type="arm")
+    armed = await boss.expect("state")
+    assert armed["round"]["number"] == 1
+    assert armed["round"]["state"] == "armed"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{oops", "bad_json"),
+        ('{"type": "teleport"}', "unknown_type"),
+        ('{"type": "press", "press_id": "a1"}', "missing_field"),
+        ('{"type": "press", "press_id": "a1", "at_ns": "soon"}', "bad_field"),
+        ('{"type": "press", "press_id": "a1", "at_ns": 1}', "hello_required"),
+        ('{"type": "hello", "protocol": 1, "role": "node"}', "missing_field"),
+        (b"\x00\x01", "binary_frame"),
+    ],
+)
+async def test_bad_first_frames_get_an_error_and_the_hello_may_follow(
+    start_hub: Callable[..., HubProcess],
+    client_factory: ClientFactory,
+    frame: str | bytes,
+    code: str,
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    client: Client = await client_factory(hub.url)
+    await client.send_raw(frame)
+    error = await client.expect("error")
+    assert error["code"] == code
+    assert error["message"]
+    await client.send(type="hello", protocol=1, role="node", id="desk-1")
+    assert (await client.expect("welcome"))["id"] == "desk-1"
+
+
+@pytest.mark.parametrize("version", [0, 2])
+async def test_wrong_protocol_version_is_refused_and_closed_with_4426(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory, version: int
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    client: Client = await client_factory(hub.url)
+    await client.send(type="hello", protocol=version, role="node", id="desk-1")
+    error = await client.expect("error")
+    assert error["code"] == "version_mismatch"
+    assert f"the client {version}" in error["message"]
+    assert await closed_with(client) == 4426
+    assert client.ws.close_reason.startswith("this hub speaks protocol 1")
+
+
+async def test_wrong_host_token_is_refused_and_closed_with_4401(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    for token in ("wrong", None):
+        hello: dict[str, Any] = (
+            {"role": "host"} if token is None else {"role": "host", "token": token}
+        )
+        client: Client = await client_factory(hub.url, **hello)
+        error = await client.expect("error")
+        assert error["code"] == "bad_token"
+        assert await closed_with(client) == 4401
+
+
+async def test_node_token_is_required_when_configured(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config='[server]\nnode_token = "n0de"\n')
+    stranger: Client = await client_factory(hub.url, role="node", id="desk-1")
+    assert (await stranger.expect("error"))["code"] == "bad_token"
+    assert await closed_with(stranger) == 4401
+    member: Client = await client_factory(hub.url, role="node", id="desk-1", token="n0de")
+    assert (await member.expect("welcome"))["greeting"] == "Hello desk-1!"
+
+
+async def test_errors_after_the_hello_leave_the_connection_and_the_round_intact(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE + "release_lead_ms = 0\n")
+    boss = await host(client_factory, hub)
+    noisy = await node(client_factory, hub, "noisy")
+    calm = await node(client_factory, hub, "calm")
+    await boss.send(type="arm")
+    await calm.expect("round", state="armed")
+    await noisy.expect("round", state="armed")
+
+    bad: list[tuple[str | bytes, str]] = [
+        ("{oops", "bad_json"),
+        ("42", "not_object"),
+        ('{"type": "teleport"}', "unknown_type"),
+        ('{"type": "press"}', "missing_field"),
+        ('{"type": "press", "press_id": "n1", "at_ns": true}', "bad_field"),
+        (b"binary", "binary_frame"),
+        ('{"type": "arm"}', "not_allowed"),
+        ('{"type": "reset"}', "not_allowed"),
+        ('{"type": "hello", "protocol": 1, "role": "node", "id": "noisy"}', "already_greeted"),
+    ]
+    for frame, code in bad:
+        await noisy.send_raw(frame)
+        assert (await noisy.expect("error"))["code"] == code
+
+    # Unknown fields and unknown sync replies are warnings: the message is used or ignored.
+    await noisy.send(type="sync_reply", seq=999_999, t0_ns=1, t1_ns=2, t2_ns=3)
+    assert (await noisy.expect("warning"))["code"] == "unknown_sync"
+
+    # The other player's round went on as if nothing happened.
+    await calm.send(type="press", press_id="c1", at_ns=2**62)
+    assert (await calm.expect("ack"))["press_id"] == "c1"
+    calm_result = await calm.expect("result", press_id="c1")
+    assert calm_result["rank"] == 1
+
+    # And the noisy connection still plays: its press is counted (behind the calm one).
+    await noisy.send(type="press", press_id="n1", at_ns=2**62, colour="red")
+    warning = await noisy.expect("warning")
+    assert warning["code"] == "unknown_field"
+    assert "colour" in warning["message"]
+    await noisy.expect("ack", press_id="n1")
+    noisy_result = await noisy.expect("result", press_id="n1")
+    assert noisy_result["rank"] == 2
+    assert noisy_result["behind_ns"] >= 0
+    state = await boss.expect("state")
+    while [r["player"] for r in state["round"]["results"]] != ["calm", "noisy"]:
+        state = await boss.expect("state")
+    assert state["round"]["winner"] == "calm"
+
+
+async def test_oversized_frame_closes_with_1009_and_others_play_on(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n")  # host-less: armed at start
+    big = await node(client_factory, hub, "big")
+    other = await node(client_factory, hub, "other")
+    await big.send(type="press", press_id="b1", at_ns=0, pad="x" * 5000)
+    assert await closed_with(big) == 1009
+    await other.send(type="press", press_id="o1", at_ns=2**62)
+    result = await other.expect("result", press_id="o1")
+    assert result["rank"] == 1
+
+
+async def test_a_second_connection_for_the_same_node_replaces_the_first(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    old = await node(client_factory, hub, "desk-1", name="Alice")
+    new = await node(client_factory, hub, "desk-1")
+    assert new.received[-1]["greeting"] == "Hello Alice!"  # the hub remembers the player
+    assert await closed_with(old) == 4409
+    await new.send(type="press", press_id="p1", at_ns=0)
+    assert (await new.expect("ack"))["press_id"] == "p1"
+
+
+async def test_sigterm_closes_every_connection_with_1001_and_exits_0(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub()
+    player = await node(client_factory, hub, "desk-1")
+    boss = await host(client_factory, hub)
+    async with connect(hub.url) as tutorial:
+        await tutorial.send("Carol")
+        assert await tutorial.recv() == "Hello Carol!"
+        assert hub.proc is not None
+        hub.proc.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(closed_with(player), closed_with(boss))
+        async with asyncio.timeout(5):
+            await tutorial.wait_closed()
+    assert codes == [1001, 1001]
+    assert tutorial.close_code == 1001
+    assert await asyncio.to_thread(hub.proc.wait, 10) == 0
+    hub.wait_for_log(r"stopped$")
+
+
+async def test_sigint_also_stops_cleanly(start_hub: Callable[..., HubProcess]) -> None:
+    hub = start_hub()
+    assert await asyncio.to_thread(hub.stop, signal.SIGINT) == 0
