@@ -263,3 +263,24 @@ async def test_sigterm_closes_every_connection_with_1001_and_exits_0(
 async def test_sigint_also_stops_cleanly(start_hub: Callable[..., HubProcess]) -> None:
     hub = start_hub()
     assert await asyncio.to_thread(hub.stop, signal.SIGINT) == 0
+
+
+async def test_hostless_hub_arms_at_start_and_again_after_each_decision(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config="[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 0.2\n")
+    player: Client = await client_factory(hub.url, role="node", id="desk-1")
+    welcome = await player.expect("welcome")
+    assert welcome["round"]["number"] == 1
+    assert welcome["round"]["state"] == "armed"
+    await player.send(type="press", press_id="p1", at_ns=2**62)
+    assert (await player.expect("result", press_id="p1"))["rank"] == 1
+    # The decision is announced to every node before the results go out.
+    seen = [(f["type"], f.get("state")) for f in player.received if f["type"] != "sync"]
+    assert seen[-2:] == [("round", "decided"), ("result", None)]
+    await player.expect("round", number=2, state="armed")
+    await player.send(type="press", press_id="p2", at_ns=2**62)
+    second = await player.expect("result", press_id="p2")
+    assert second["round"] == 2
+    assert second["rank"] == 1
+    hub.wait_for_log(r"round 2 decided: desk-1 first")
