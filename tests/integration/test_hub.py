@@ -8,7 +8,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import connect
 
 from tests.conftest import HOST_TOKEN, Client, HubProcess
@@ -97,46 +96,44 @@ async def test_viewer_and_host_are_greeted_with_the_whole_picture(
     assert armed["round"]["state"] == "armed"
 
 
-@pytest.mark.parametrize(
-    ("frame", "code"),
-    [
-        ("{oops", "bad_json"),
-        ('{"type": "teleport"}', "unknown_type"),
-        ('{"type": "press", "press_id": "a1"}', "missing_field"),
-        ('{"type": "press", "press_id": "a1", "at_ns": "soon"}', "bad_field"),
-        ('{"type": "press", "press_id": "a1", "at_ns": 1}', "hello_required"),
-        ('{"type": "hello", "protocol": 1, "role": "node"}', "missing_field"),
-        (b"\x00\x01", "binary_frame"),
-    ],
-)
+BAD_FIRST_FRAMES: list[tuple[str | bytes, str]] = [
+    ("{oops", "bad_json"),
+    ('{"type": "teleport"}', "unknown_type"),
+    ('{"type": "press", "press_id": "a1"}', "missing_field"),
+    ('{"type": "press", "press_id": "a1", "at_ns": "soon"}', "bad_field"),
+    ('{"type": "press", "press_id": "a1", "at_ns": 1}', "hello_required"),
+    ('{"type": "hello", "protocol": 1, "role": "node"}', "missing_field"),
+    ('{"type": "hello", "protocol": 1, "role": "boss"}', "bad_field"),
+    (b"\x00\x01", "binary_frame"),
+]
+
+
 async def test_bad_first_frames_get_an_error_and_the_hello_may_follow(
-    start_hub: Callable[..., HubProcess],
-    client_factory: ClientFactory,
-    frame: str | bytes,
-    code: str,
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
 ) -> None:
     hub = start_hub(config=HOST_MODE)
-    client: Client = await client_factory(hub.url)
-    await client.send_raw(frame)
-    error = await client.expect("error")
-    assert error["code"] == code
-    assert error["message"]
-    await client.send(type="hello", protocol=1, role="node", id="desk-1")
-    assert (await client.expect("welcome"))["id"] == "desk-1"
+    for number, (frame, code) in enumerate(BAD_FIRST_FRAMES):
+        client: Client = await client_factory(hub.url)
+        await client.send_raw(frame)
+        error = await client.expect("error")
+        assert (error["code"], frame) == (code, frame)
+        assert error["message"]
+        await client.send(type="hello", protocol=1, role="node", id=f"desk-{number}")
+        assert (await client.expect("welcome"))["id"] == f"desk-{number}"
 
 
-@pytest.mark.parametrize("version", [0, 2])
 async def test_wrong_protocol_version_is_refused_and_closed_with_4426(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory, version: int
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
 ) -> None:
     hub = start_hub(config=HOST_MODE)
-    client: Client = await client_factory(hub.url)
-    await client.send(type="hello", protocol=version, role="node", id="desk-1")
-    error = await client.expect("error")
-    assert error["code"] == "version_mismatch"
-    assert f"the client {version}" in error["message"]
-    assert await closed_with(client) == 4426
-    assert client.ws.close_reason.startswith("this hub speaks protocol 1")
+    for version in (0, 2):
+        client: Client = await client_factory(hub.url)
+        await client.send(type="hello", protocol=version, role="node", id="desk-1")
+        error = await client.expect("error")
+        assert error["code"] == "version_mismatch"
+        assert f"the client {version}" in error["message"]
+        assert await closed_with(client) == 4426
+        assert client.ws.close_reason.startswith("this hub speaks protocol 1")
 
 
 async def test_wrong_host_token_is_refused_and_closed_with_4401(

@@ -201,7 +201,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(
     st.one_of(
         st.text(max_size=200),
