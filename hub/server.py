@@ -95,6 +95,7 @@ class Hub:
         self._horizon_ns = 0
         self._horizon_at_ns: int | None = None
         self._filter_settings = FilterSettings(window=config.clock.window)
+        self._closing: set[asyncio.Task[None]] = set()  # replaced links being closed
 
     # --- lifecycle ---
 
@@ -228,7 +229,16 @@ class Hub:
         previous = player.connection
         if previous is not None:
             log.info("node %s reconnected from %s; closing the older link", player.id, _peer(ws))
-            await previous.close(p.CloseCode.REPLACED, "replaced by a newer connection")
+            # The old link is often dead (that is why the node reconnected): close it in the
+            # background instead of waiting out its close handshake, and stop its sync loop now.
+            if player.task is not None:
+                player.task.cancel()
+            player.syncs.clear()
+            closing = asyncio.create_task(
+                previous.close(p.CloseCode.REPLACED, "replaced by a newer connection")
+            )
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         player.name = hello.name or player.name
         player.input = hello.input or player.input
         player.team = hello.team or player.team
