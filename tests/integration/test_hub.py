@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import signal
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import connect
 
-from tests.conftest import HOST_TOKEN, Client, HubProcess
+from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess
 
 HOST_MODE = "[round]\nhostless = false\n"
 
@@ -281,3 +285,44 @@ async def test_hostless_hub_arms_at_start_and_again_after_each_decision(
     assert second["round"] == 2
     assert second["rank"] == 1
     hub.wait_for_log(r"round 2 decided: desk-1 first")
+
+
+def silent_node(hub: HubProcess, node_id: str) -> socket.socket:
+    """A node that says hello and then goes silent, like one whose Wi-Fi dropped: it never
+    answers anything again, not even a close frame."""
+    sock = socket.create_connection((LOOPBACK, hub.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {LOOPBACK}:{hub.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    sock.sendall(request.encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        reply += sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 101 ")
+    payload = json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": node_id}).encode()
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+async def test_a_reconnecting_node_is_welcomed_at_once_even_if_its_old_link_is_dead(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    dead = silent_node(hub, "desk-1")
+    try:
+        await asyncio.to_thread(hub.wait_for_log, r"node desk-1 \(desk-1, gpio\) joined")
+        started = time.monotonic()
+        fresh: Client = await client_factory(hub.url, role="node", id="desk-1")
+        # The hub must not wait for the dead link's close handshake (10 s) before welcoming.
+        await fresh.expect("welcome", timeout=3)
+        assert time.monotonic() - started < 3
+        # The new link is synchronised from seq 0 with no interference from the old one.
+        seqs = [(await fresh.expect("sync"))["seq"] for _ in range(4)]
+        assert seqs == [0, 1, 2, 3]
+    finally:
+        dead.close()
