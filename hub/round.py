@@ -383,13 +383,9 @@ class RoundEngine:
         # Late: stamped before a press that was already ranked (not merely before the previous
         # one, which may itself have been late), unless the two are within their uncertainty.
         late = press.at_ns < self._latest.at_ns and not _tied(self._latest, press)
+        tied = _tied(previous, press) or _tied(self._latest, press)
         return self._ranked(
-            record,
-            press,
-            len(record.ranked) + 1,
-            record.winner.press.at_ns,
-            _tied(previous, press),
-            late,
+            record, press, len(record.ranked) + 1, record.winner.press.at_ns, tied, late
         )
 
     def _counted_outcome(self, player: str) -> Outcome:
