@@ -94,10 +94,20 @@ async def test_viewer_and_host_are_greeted_with_the_whole_picture(
     error = await viewer.expect("error")
     assert error["code"] == "not_allowed"
     boss = await host(client_factory, hub)
-    await boss.send(type="arm")
+    await boss.send(type="press", press_id="h1", at_ns=0)
+    assert (await boss.expect("error"))["code"] == "not_allowed"
+    await boss.send(type="hello", protocol=1, role="host", token=HOST_TOKEN)
+    assert (await boss.expect("error"))["code"] == "already_greeted"
+    await boss.send(type="arm", ref="go", note="now")
+    warning = await boss.expect("warning")
+    assert warning["code"] == "unknown_field"
     armed = await boss.expect("state")
     assert armed["round"]["number"] == 1
     assert armed["round"]["state"] == "armed"
+    watched = await viewer.expect("state")
+    while watched["round"]["number"] != 1:  # pictures may be coalesced, never skipped at the end
+        watched = await viewer.expect("state")
+    assert watched["round"]["state"] == "armed"
 
 
 BAD_FIRST_FRAMES: list[tuple[str | bytes, str]] = [
