@@ -113,8 +113,9 @@ def choose_pattern(look: Look) -> Pattern:
 class Feedback:
     """Plays LED and buzzer patterns and writes console lines.
 
-    ``on_pattern`` is told the name of each pattern the LED starts and, for patterns that end,
-    ``"<name>:done"`` when they have; tests wait on those instead of on wall-clock time.
+    ``on_pattern`` is told the name of each pattern the LED starts, ``"<name>:cycle"`` after each
+    round of a repeating one and ``"<name>:done"`` when a finite one ends: tests wait on those
+    instead of on wall-clock time.
     """
 
     def __init__(
@@ -207,6 +208,7 @@ class Feedback:
             if not pattern.repeat:
                 self._on_pattern(f"{pattern.name}:done")
                 return
+            self._on_pattern(f"{pattern.name}:cycle")
 
     async def _flick(self) -> None:
         current = bool(self._level)

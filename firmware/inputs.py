@@ -173,6 +173,7 @@ class TerminalKey:
         loop: asyncio.AbstractEventLoop,
         clock: Clock,
         sink: PressSink,
+        say: Callable[[str], None],
         fd: int | None = None,
         on_eof: Callable[[], None] | None = None,
     ) -> None:
@@ -184,6 +185,7 @@ class TerminalKey:
         self._clock = clock
         self._sink = sink
         self._on_eof = on_eof
+        self._say = say
         self._saved: list[Any] | None = termios.tcgetattr(self.fd)
         tty.setcbreak(self.fd, termios.TCSANOW)
         loop.add_reader(self.fd, self._readable)
@@ -201,8 +203,11 @@ class TerminalKey:
             return
         # Several characters in one read arrived together: they share one instant.
         for byte in data:
-            if byte == ord(" ") and self._guard.tap(at):
-                self._sink(at, self.kind)
+            if byte == ord(" "):
+                if self._guard.tap(at):
+                    self._sink(at, self.kind)
+            elif chr(byte).isprintable() or byte in (ord("\n"), ord("\r")):
+                self._say("Press space to buzz (Ctrl+C quits).")
 
     def close(self) -> None:
         self._loop.remove_reader(self.fd)
@@ -246,7 +251,8 @@ def open_inputs(
                     continue
                 say(f"Keyboard input unavailable ({problem}); reading the terminal instead.")
                 try:
-                    sources.append(TerminalKey(config, loop, clock, sink, on_eof=on_terminal_eof))
+                    terminal = TerminalKey(config, loop, clock, sink, say, on_eof=on_terminal_eof)
+                    sources.append(terminal)
                 except InputError as exc:
                     raise InputError(
                         f"no spacebar to read: {problem}, and {exc}; run the node in a terminal, "
@@ -255,7 +261,8 @@ def open_inputs(
                 say("Press space to buzz (terminal).")
             elif kind == "terminal":
                 try:
-                    sources.append(TerminalKey(config, loop, clock, sink, on_eof=on_terminal_eof))
+                    terminal = TerminalKey(config, loop, clock, sink, say, on_eof=on_terminal_eof)
+                    sources.append(terminal)
                 except InputError as exc:
                     raise InputError(
                         f"--input terminal: {exc}; run the node in a terminal or choose another "

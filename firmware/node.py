@@ -74,6 +74,7 @@ class Connected:
     url: str
     greeting: str
     round: p.RoundUpdate | None
+    at: float  # time.monotonic() when the welcome arrived, for measuring reconnects
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +309,9 @@ class Node:
                     self._ws = ws
                     try:
                         await self._session(ws)
+                    except asyncio.CancelledError:  # stopping: say goodbye properly
+                        await ws.close(1000, "node stopping")
+                        raise
                     finally:
                         self._ws = None
                     code = ws.close_code
@@ -441,7 +445,7 @@ class Node:
         self._lock = None
         self._round = None
         self._released_round = None
-        self._emit(Connected(self.url, welcome.greeting, round_))
+        self._emit(Connected(self.url, welcome.greeting, round_, time.monotonic()))
         # Presses from before the link wait until the hub can place them in this node's clock.
         if len(self.outbox):
             delay = self.config.connection.resync_flush_ms / 1000
@@ -511,7 +515,7 @@ class Node:
         ):
             if update.state == "idle":
                 self.console("Round reset: wait for the next one.")
-            elif update.state == "decided" and update.winner and self._rank is None:
+            elif update.state == "decided" and update.winner and not self._awaiting:
                 self.console(f"Round {update.number}: {update.winner} was first.")
             elif update.state == "closed":
                 self.console(f"Round {update.number} closed.")
