@@ -115,7 +115,7 @@ class Feedback:
 
     ``on_pattern`` is told the name of each pattern the LED starts, ``"<name>:cycle"`` after each
     round of a repeating one and ``"<name>:done"`` when a finite one ends: tests wait on those
-    instead of on wall-clock time.
+    instead of on wall-clock time. The buzzer's are the same, prefixed ``"buzzer:"``.
     """
 
     def __init__(
@@ -163,7 +163,7 @@ class Feedback:
             return
         if self._buzzer_task is not None:
             self._buzzer_task.cancel()
-        self._buzzer_task = asyncio.get_running_loop().create_task(self._play(self.buzzer, BEEPS))
+        self._buzzer_task = asyncio.get_running_loop().create_task(self._beep(self.buzzer))
 
     def close(self) -> None:
         for task in (self._led_task, self._buzzer_task, self._flicker_task):
@@ -219,16 +219,18 @@ class Feedback:
         if self._pattern is not None:
             self._start(self._pattern)
 
-    async def _play(self, switch: Switch, pattern: Pattern) -> None:
+    async def _beep(self, buzzer: Switch) -> None:
+        self._on_pattern(f"buzzer:{BEEPS.name}")
         try:
-            for level, ms in pattern.steps:
+            for level, ms in BEEPS.steps:
                 if level:
-                    switch.on()
+                    buzzer.on()
                 else:
-                    switch.off()
+                    buzzer.off()
                 await asyncio.sleep(ms / 1000)
         finally:
-            switch.off()
+            buzzer.off()
+        self._on_pattern(f"buzzer:{BEEPS.name}:done")
 
 
 def open_switches(

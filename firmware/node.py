@@ -23,8 +23,9 @@ caller wait for one instead of sleeping::
 
 Events: :class:`Connected`, :class:`Disconnected`, :class:`Refused`, :class:`RoundChanged`,
 :class:`Released`, :class:`Pressed`, :class:`Sent`, :class:`Acked`, :class:`Resulted`,
-:class:`SyncAnswered`, :class:`HubSaid`, :class:`LedPattern`. ``run()`` returns after ``stop()``
-and raises :class:`NodeFatal` when retrying cannot help (a protocol version mismatch).
+:class:`SyncAnswered`, :class:`HubSaid`, :class:`LedPattern` (LED and buzzer patterns).
+``run()`` returns after ``stop()`` and raises :class:`NodeFatal` when retrying cannot help (a
+protocol version mismatch, a malformed hub address).
 """
 
 from __future__ import annotations
@@ -385,7 +386,9 @@ class Node:
         return retry
 
     async def _session(self, ws: ClientConnection) -> None:
-        primary = self.config.node.inputs[0]
+        # The source actually in use (a keyboard may have fallen back to the terminal): the hub
+        # sets its timestamp uncertainty by it.
+        primary = self.sources[0].kind if self.sources else self.config.node.inputs[0]
         hello = p.Hello(
             protocol=p.PROTOCOL_VERSION,
             role=p.Role.NODE,

@@ -47,8 +47,10 @@ async def test_led_shows_first_place_solid_and_second_place_as_two_blinks(
     start_hub: Any, start_node: Any, mock_pins: Any
 ) -> None:
     hub = start_hub(config=HOST_MODE)
-    alice = await start_node(hub.url, "alice", button_pin="GPIO17", led_pin="GPIO27")
-    bob = await start_node(hub.url, "bob", button_pin="GPIO5", led_pin="GPIO6")
+    alice = await start_node(
+        hub.url, "alice", button_pin="GPIO17", led_pin="GPIO27", buzzer_pin="GPIO22"
+    )
+    bob = await start_node(hub.url, "bob", button_pin="GPIO5", led_pin="GPIO6", buzzer_pin="GPIO23")
     await synced(hub, "alice")
     await synced(hub, "bob")
     await host(hub, "arm")
@@ -61,6 +63,7 @@ async def test_led_shows_first_place_solid_and_second_place_as_two_blinks(
     click(mock_pins, "GPIO5")
     second = (await bob.wait_for(Resulted)).result
     await bob.wait_for(LedPattern, lambda e: e.name == "rank-2:done")
+    await alice.wait_for(LedPattern, lambda e: e.name == "buzzer:beeps:done")
 
     assert (first.rank, second.rank) == (1, 2)
     assert first.text.startswith("First place!")
@@ -71,6 +74,9 @@ async def test_led_shows_first_place_solid_and_second_place_as_two_blinks(
     assert alice.feedback.pattern.name == "on"
     # off, lit at the release, off once Alice won, flicker for the press, then two blinks
     assert levels(mock_pins, "GPIO6") == [F, T, F, T, F, T, F, T, F]
+    # the buzzer beeps three times for first place only
+    assert levels(mock_pins, "GPIO22") == [F, T, F, T, F, T, F]
+    assert levels(mock_pins, "GPIO23") == [F]
 
 
 async def test_led_fast_blinks_after_an_early_press_and_stays_locked_out(
