@@ -12,10 +12,21 @@ import socket
 import time
 from typing import Any
 
+import pytest
 from conftest import HOST_TOKEN
 
-from firmware.config import ConnectionSection
-from firmware.node import Acked, Connected, Disconnected, LedPattern, Pressed, Refused, Sent
+from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
+from firmware.node import (
+    Acked,
+    Connected,
+    Disconnected,
+    LedPattern,
+    Node,
+    NodeFatal,
+    Pressed,
+    Refused,
+    Sent,
+)
 from hub import ctl
 
 # Host-less, so the restarted hub arms a round at once; no re-arm during the test.
@@ -148,3 +159,40 @@ async def test_an_unreachable_hub_is_reported_and_shown(start_node: Any, mock_pi
     assert [s.state for s in states][:3] == [False, True, False]
     assert states[2].timestamp < 0.5  # a short flash...
     assert len(states) == 3 or states[3].timestamp > 1.0  # ...then a long dark pause
+
+
+async def test_a_second_station_with_the_same_id_is_told_apart(
+    start_hub: Any, start_node: Any, mock_pins: Any
+) -> None:
+    hub = start_hub(config=HOSTLESS)
+    lines: list[str] = []
+    older = await start_node(hub.url, "twin", led_pin="", console=lines.append)
+    await older.wait_for(Connected)
+    newer = await start_node(hub.url, "twin", button_pin="GPIO5", led_pin="")
+    await newer.wait_for(Connected)
+    refused = await older.wait_for(Refused)
+
+    assert refused.code == 4409
+    assert refused.retry_s >= 10  # two boxes with one id must not take turns kicking each other
+    assert any("give each node its own --id" in line for line in lines)
+
+
+async def test_a_hub_of_another_protocol_version_stops_the_node(mock_pins: Any) -> None:
+    """A hub from a future release, as far as this node can tell: it answers 4426."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def future_hub(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send('{"type":"error","code":"version_mismatch","message":"speak 2"}')
+        await ws.close(4426, "protocol version not supported")
+
+    async with serve(future_hub, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        lines: list[str] = []
+        config = NodeConfig(
+            node=NodeSection(hub=f"ws://127.0.0.1:{port}", id="old"), gpio=GpioSection(led_pin="")
+        )
+        node = Node(config, console=lines.append)
+        with pytest.raises(NodeFatal, match="another protocol version"):
+            await asyncio.wait_for(node.run(), 5)
+    assert any("speak 2" in line for line in lines)
