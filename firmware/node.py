@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -332,7 +333,7 @@ class Node:
             except TimeoutError:
                 reason = f"no answer from {self.url} within {HELLO_TIMEOUT_S:.0f} s"
             except OSError as exc:
-                reason = f"cannot reach {self.url}: {exc.strerror or exc}"
+                reason = f"cannot reach {self.url}: {_os_reason(exc)}"
             if self._linked:
                 attempt = 0  # a link that was up starts the backoff afresh
             delay = self._after_link_lost(reason, code, attempt)
@@ -624,3 +625,11 @@ def _closed_reason(exc: ConnectionClosed) -> str:
     if code == p.CloseCode.GOING_AWAY:
         return "the hub is shutting down"
     return f"the hub closed the connection ({code}{': ' + text if text else ''})"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "unknown host name; check the address"
+    if isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+        return "nothing listens there (is buzzer-hub running, on that port?)"
+    return exc.strerror or str(exc)

@@ -210,11 +210,12 @@ def mock_pins() -> Iterator[Any]:
 
 
 @pytest.fixture
-async def start_node() -> AsyncIterator[Callable[..., Any]]:
+async def start_node(mock_pins: Any) -> AsyncIterator[Callable[..., Any]]:
     """Run real :class:`firmware.node.Node` objects in this event loop; all stop after the test.
 
     ``start_node(url, id, **gpio)`` takes the hub URL, a node id and [gpio] settings; ``clock``,
-    ``console`` and ``inputs`` go to the node. It returns once the node's task is running.
+    ``console`` and ``inputs`` go to the node. It returns once the node's task is running. Pins
+    are gpiozero mock pins (``mock_pins``), released only after every node has stopped.
     """
     from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
     from firmware.node import Node

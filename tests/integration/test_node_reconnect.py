@@ -154,7 +154,7 @@ async def test_an_unreachable_hub_is_reported_and_shown(start_node: Any, mock_pi
     await node.wait_for(LedPattern, lambda e: e.name == "heartbeat:cycle")
     states = mock_pins.pin("GPIO27").states
 
-    assert f"cannot reach ws://127.0.0.1:{port}" in down.reason
+    assert f"cannot reach ws://127.0.0.1:{port}: nothing listens there" in down.reason
     assert any(line.startswith("Hub unreachable: cannot reach") for line in lines)
     assert [s.state for s in states][:3] == [False, True, False]
     assert states[2].timestamp < 0.5  # a short flash...
