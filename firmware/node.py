@@ -317,7 +317,11 @@ class Node:
                     finally:
                         self._ws = None
                     code = ws.close_code
-                    reason = "the hub closed the connection"
+                    reason = (
+                        "the hub is shutting down"
+                        if code == p.CloseCode.GOING_AWAY
+                        else "the hub closed the connection"
+                    )
             except InvalidURI:
                 raise NodeFatal(f"{self.url!r} is not a hub address; use ws://HOST:PORT") from None
             except ConnectionClosed as exc:
@@ -354,9 +358,10 @@ class Node:
         self._linked = False
         self._awaiting.clear()
         self.outbox.link_lost()
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        for timer in (self._flush_timer, self._release_timer):
+            if timer is not None:
+                timer.cancel()
+        self._flush_timer = self._release_timer = None
         if code == p.CloseCode.VERSION_MISMATCH:
             raise NodeFatal(
                 f"the hub at {self.url} speaks another protocol version than this node "

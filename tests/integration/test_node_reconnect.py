@@ -196,3 +196,23 @@ async def test_a_hub_of_another_protocol_version_stops_the_node(mock_pins: Any) 
         with pytest.raises(NodeFatal, match="another protocol version"):
             await asyncio.wait_for(node.run(), 5)
     assert any("speak 2" in line for line in lines)
+
+
+async def test_a_hub_shutting_down_cleanly_is_reported_and_rejoined(
+    start_hub: Any, start_node: Any
+) -> None:
+    hub = start_hub(config=HOSTLESS)
+    lines: list[str] = []
+    node = await start_node(hub.url, "calm", led_pin="", console=lines.append)
+    await node.wait_for(Connected)
+    mark = node.mark()
+    assert await asyncio.to_thread(hub.stop) == 0
+    down = await node.wait_for(Disconnected, after=mark)
+    await asyncio.to_thread(hub.start)
+    back = await node.wait_for(Connected, after=mark)
+
+    assert down.code == 1001
+    assert down.reason == "the hub is shutting down"
+    assert "Hub unreachable: the hub is shutting down. Retrying every second or so." in lines
+    assert back.greeting == "Hello calm!"
+    assert any(line.startswith("Hello calm! Back in touch after") for line in lines)
