@@ -7,6 +7,7 @@ gpiozero's MockFactory stands in for the Pi's pins; everything else is real: the
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from conftest import HOST_TOKEN
@@ -128,3 +129,37 @@ async def test_a_bounce_storm_is_one_press(start_hub: Any, start_node: Any, mock
     assert len(presses) == 1
     assert result.rank == 1
     assert [e["press_id"] for e in entries_for(state, "dave")] == [presses[0].press_id]
+
+
+async def test_nodes_with_offset_clocks_light_at_the_release_and_time_presses_right(
+    start_hub: Any, start_node: Any, mock_pins: Any
+) -> None:
+    """Everything a node stamps comes from its one injectable clock; the hub's sync absorbs any
+    offset, so the release lands on time and reactions are measured in the right frame."""
+    hub = start_hub(config="[round]\nrelease_lead_ms = 300\nhostless = false\n")
+    ahead = await start_node(
+        hub.url, "ahead", clock=lambda: time.monotonic_ns() + 3_000_000_000, led_pin=""
+    )
+    behind = await start_node(
+        hub.url,
+        "behind",
+        clock=lambda: time.monotonic_ns() - 2_000_000_000,
+        button_pin="GPIO5",
+        led_pin="",
+    )
+    await synced(hub, "ahead")
+    await synced(hub, "behind")
+    await host(hub, "arm")
+    released = [await ahead.wait_for(Released), await behind.wait_for(Released)]
+    click(mock_pins, "GPIO5")
+    click(mock_pins, "GPIO17")
+    results = [(await node.wait_for(Resulted)).result for node in (behind, ahead)]
+
+    for release in released:
+        assert release.synced
+        assert 0 <= release.late_ns < 50_000_000  # lit within 50 ms of the instant, not seconds
+    for result in results:
+        assert result.rank is not None
+        assert "early" not in result.flags
+        assert result.reaction_ns is not None
+        assert 0 <= result.reaction_ns < 1_000_000_000
