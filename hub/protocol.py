@@ -275,7 +275,7 @@ class State(Message):
     round: dict[str, Any]
     players: list[dict[str, Any]]
     history: list[dict[str, Any]]
-    game: dict[str, Any] | None = None  # floor, timers, teams, scores: see docs/protocol-game.md
+    game: dict[str, Any] | None = None  # floor, timers, teams, scores: docs/protocol.md section 14
 
 
 @dataclass(frozen=True, slots=True)
