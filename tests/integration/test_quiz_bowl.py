@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import HOST_TOKEN, Client, console_script
+from tests.integration.test_node_terminal import PtyNode
 
 QUIZ_BOWL = """
 [round]
@@ -271,3 +272,34 @@ async def test_game_commands_from_ctl(start_hub, client_factory) -> None:
     assert code == 0, err
     code, out, err = await ctl(hub.url, "status")
     assert json.loads(out)["game"]["scores"] == {"players": [], "teams": []}
+
+
+async def test_a_firmware_node_is_offered_the_answer_and_hears_the_ruling(
+    start_hub, client_factory
+) -> None:
+    hub = start_hub(
+        "--host-mode", config='[round]\nrelease_lead_ms = 0\n[game]\nrebound = "next"\n'
+    )
+    host = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    await host.expect("welcome")
+    ann = await client_factory(hub.url, role="node", id="ann", name="Ann")
+    await ann.expect("welcome")
+    node = PtyNode(["--hub", hub.url, "--id", "tess", "--name", "Tess", "--input", "terminal"])
+    try:
+        await asyncio.to_thread(hub.wait_for_log, r"node tess synced")
+        await host.send(type="arm")
+        release = (await ann.expect("round", state="armed", synced=True))["release_ns"]
+        assert (await press(ann, "a1", release))["rank"] == 1
+        await asyncio.to_thread(node.wait_for, r"Round 1: go!")
+        node.type(b" ")
+        await asyncio.to_thread(node.wait_for, r"Second, \d+\.\d{3} s behind")
+
+        await host.send(type="wrong")
+        await asyncio.to_thread(node.wait_for, r"Your turn to answer!")
+        await host.send(type="right")
+        await asyncio.to_thread(node.wait_for, r"Correct! \+10")
+        state = await wait_state(host, lambda s: s["game"]["applied"] >= 2)
+        assert scores(state)[0] == {"tess": 10}
+        assert "Traceback" not in node.output
+    finally:
+        node.close()
