@@ -559,11 +559,6 @@ class RoundEngine:
             self.teams[player] = team
         return [TeamChanged(player, team)]
 
-    def set_rules(self, rules: Rules, now: int) -> list[Event]:
-        """Change the rules between questions (timers, rebound mode, team rule, lockout)."""
-        self.rules = rules
-        return []
-
     def right(self, now: int) -> list[Event]:
         """The player with the floor answered right: the question ends (the round closes)."""
         floor = self._hold_floor()

@@ -89,8 +89,10 @@ async def test_quiz_bowl_sequence(start_hub, client_factory) -> None:
     await viewer.expect("welcome")
     nodes = {}
     for node_id in ("ann", "amy", "bob", "cat"):
+        # amy's station claims blue, but the config put her in red: the config wins
+        team = {"amy": "blue"}.get(node_id)
         nodes[node_id] = await client_factory(
-            hub.url, role="node", id=node_id, name=node_id.title()
+            hub.url, role="node", id=node_id, name=node_id.title(), team=team
         )
         await nodes[node_id].expect("welcome", id=node_id)
     ann, amy, bob, cat = nodes.values()
@@ -101,12 +103,10 @@ async def test_quiz_bowl_sequence(start_hub, client_factory) -> None:
         host,
         lambda s: any(t["team"] == "blue" and len(t["members"]) == 2 for t in s["game"]["teams"]),
     )
-    assert {m["id"] for t in state["game"]["teams"] for m in t["members"]} == {
-        "ann",
-        "amy",
-        "bob",
-        "cat",
-    }
+    members = {t["team"]: [m["id"] for m in t["members"]] for t in state["game"]["teams"]}
+    assert members == {"blue": ["bob", "cat"], "red": ["amy", "ann"]}
+    players = {pl["id"]: pl["team"] for pl in state["players"]}
+    assert players == {"ann": "red", "amy": "red", "bob": "blue", "cat": "blue"}
 
     # question 1: arm, three buzz
     await host.send(type="arm")
