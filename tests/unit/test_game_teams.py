@@ -1,9 +1,11 @@
-"""Team views: members, the per-team ranking, and team columns on result rows."""
+"""Team views and the game picture: members, per-team ranking, team columns, state.game."""
 
 from __future__ import annotations
 
-from hub.round import Outcome, PressIn
+from hub.round import Outcome, PressIn, ReboundMode, RoundEngine, Rules
+from hub.scores import Scoreboard
 from hub.teams import members, team_ranking, with_teams
+from hub.views import game_json
 
 MS = 1_000_000
 
@@ -36,3 +38,28 @@ def test_result_rows_get_their_team() -> None:
     with_teams(view, {"ann": "red", "amy": "red"})
     assert [row["team"] for row in view["results"]] == ["red", None]
     assert view["refused"][0]["team"] == "red"
+
+
+def test_game_json_carries_the_floor_timers_teams_and_scores() -> None:
+    engine = RoundEngine(Rules(answer_ns=5000 * MS, answer_warning_ns=1000 * MS))
+    engine.assign_team("ann", "red", 0)
+    engine.arm(0)
+    now = 100 * MS
+    engine.press(PressIn("ann", "a1", now, now), now)
+    engine.press(PressIn("bob", "b1", now + MS, now + MS), now + MS)
+    scores = Scoreboard()
+    scores.award(10, now, player="ann", team="red")
+    view = game_json(engine, scores, {"ann": "Ann"}, (10, -5), applied=3)
+    assert view["answering"] == {"player": "ann", "name": "Ann", "team": "red", "since_ns": now}
+    assert (view["answer_warning_ns"], view["answer_deadline_ns"]) == (4100 * MS, 5100 * MS)
+    assert view["teams"] == [
+        {"team": "red", "members": [{"id": "ann", "name": "Ann"}], "points": 10}
+    ]
+    assert view["team_ranking"][0]["team"] == "red"
+    assert view["scores"]["players"] == [{"id": "ann", "name": "Ann", "team": "red", "points": 10}]
+    assert view["rules"]["points_wrong"] == -5
+    engine.wrong(200 * MS, ReboundMode.NEXT)
+    view = game_json(engine, scores, {}, (10, -5), applied=4)
+    assert view["answering"]["player"] == "bob"
+    assert view["out"] == {"players": ["ann"], "teams": []}
+    assert view["applied"] == 4
