@@ -123,7 +123,6 @@ def lan() -> Iterator[Lan]:
 
 
 def test_node_finds_the_hub_and_reaches_it_at_the_announced_address(lan: Lan, start_hub) -> None:
-    # 0.0.0.0, not "": with port 0 and no host, IPv4 and IPv6 would get different free ports.
     hub = start_hub(
         "--host",
         "0.0.0.0",
