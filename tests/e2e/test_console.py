@@ -1,0 +1,219 @@
+"""The host console and the big screen, in a real Chromium against a real hub.
+
+Presses come from player stations speaking the real protocol with clocks deliberately offset from
+the hub's (seconds apart), and they reach the hub in the reverse of the order they were made: the
+pages must show the order of the presses, with the gaps between them, not the order of arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import HOST_TOKEN, HubProcess
+from tests.e2e.conftest import HOST_RUN_CONFIG, FakeClockNode
+
+try:
+    from playwright.async_api import expect
+except ImportError:  # the browser fixture skips (or fails under CI) with the reason
+    expect = None
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+MS = 1_000_000
+#: When each player presses, after the release; the gaps the pages must show follow from these.
+PRESS_AFTER_RELEASE_MS = {"alice": 20, "bob": 45, "carol": 80}
+#: The second round, won by someone else, with everyone (Dave is no longer locked out).
+ROUND_TWO_MS = {"carol": 15, "dave": 33, "alice": 52, "bob": 90}
+#: Clock sync on loopback is good to well under a millisecond; this allows for a loaded machine.
+GAP_TOLERANCE_MS = 2.0
+NO_GAP = "\u2013"  # the winner is behind nobody: an en dash
+
+
+def api_state(hub: HubProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(hub.http + "/api/state", timeout=5) as response:
+        data: dict[str, Any] = json.load(response)
+    return data
+
+
+async def sign_in(page: Any, hub: HubProcess, token: str = HOST_TOKEN) -> None:
+    await page.goto(hub.http + "/")
+    await page.get_by_label("Host token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+def shown_ms(text: str) -> float:
+    match = re.fullmatch(r"\+(\d+\.\d+) ms", text.strip())
+    assert match, f"not a gap in ms: {text!r}"
+    return float(match.group(1))
+
+
+async def press_in_reverse(
+    players: dict[str, FakeClockNode], release_ns: int, after_ms: dict[str, int]
+) -> None:
+    """Each player presses ``after_ms`` after the release; the presses are sent only after the
+    last one, latest first, so arrival order is the exact reverse of press order."""
+    send_at = release_ns + (max(after_ms.values()) + 20) * MS
+    # Waiting here stands in for the players' fingers, not for another process.
+    await asyncio.sleep(max(0, send_at - time.monotonic_ns()) / 1e9)
+    for node_id in sorted(after_ms, key=after_ms.__getitem__, reverse=True):
+        await players[node_id].press(release_ns + after_ms[node_id] * MS)
+
+
+async def test_console_ranks_presses_by_press_time_and_screen_agrees(
+    start_hub: Callable[..., HubProcess],
+    players: Callable[..., Any],
+    new_page: Callable[..., Any],
+    output_dir: Path,
+) -> None:
+    hub = start_hub(config=HOST_RUN_CONFIG)
+    offsets = {"alice": 7_000_000_000, "bob": -3_000_000_000, "carol": 123_456_789}
+    stations = {
+        node_id: await players(hub.url, node_id, node_id.title(), offset)
+        for node_id, offset in offsets.items()
+    }
+    dave = stations["dave"] = await players(hub.url, "dave", "Dave")
+
+    console = await new_page()
+    requests: list[str] = []
+    console.on("request", lambda request: requests.append(request.url))
+    await sign_in(console, hub)
+    await expect(console.locator("#link")).to_have_attribute("data-state", "live")
+    await expect(console.locator("#round-state")).to_have_text("idle")
+    await expect(console.get_by_role("button", name=re.compile("Arm"))).to_contain_text("A")
+    for node_id in [*offsets, "dave"]:
+        row = console.locator(f'#roster tbody tr[data-player="{node_id}"]')
+        await expect(row).to_have_attribute("data-synced", "true")
+        await expect(row).to_contain_text("online")
+    await expect(console.locator("#roster-count")).to_have_text("4 online of 4")
+
+    # Dave jumps the gun before the arm: early, locked out, listed as not counted.
+    await dave.press(time.monotonic_ns())
+    await console.keyboard.press("a")
+    await expect(console.locator("#round-state")).to_have_text("armed")
+    await expect(console.locator("#round-number")).to_have_text("1")
+    release_ns = api_state(hub)["round"]["release_ns"]
+
+    await press_in_reverse(stations, release_ns, PRESS_AFTER_RELEASE_MS)
+    # From the last press sent, the decision and the full ranking are on screen within 1 s.
+    await expect(console.locator("#round-state")).to_have_text("decided", timeout=1000)
+    rows = console.locator("#ranking tbody tr")
+    await expect(rows.locator("td.name")).to_have_text(["Alice", "Bob", "Carol"], timeout=1000)
+    await expect(rows.locator("td.rank")).to_have_text(["1", "2", "3"])
+    await expect(rows.nth(0).locator("td.behind")).to_have_text(NO_GAP)
+    for index, node_id in ((1, "bob"), (2, "carol")):
+        want = PRESS_AFTER_RELEASE_MS[node_id] - PRESS_AFTER_RELEASE_MS["alice"]
+        got = shown_ms(await rows.nth(index).locator("td.behind").inner_text())
+        assert abs(got - want) <= GAP_TOLERANCE_MS, f"{node_id}: gap {got} ms, pressed {want} ms"
+    reaction = await rows.nth(0).locator("td.reaction").inner_text()
+    assert re.fullmatch(r"\d+\.\d ms", reaction), reaction
+    assert abs(float(reaction.split()[0]) - PRESS_AFTER_RELEASE_MS["alice"]) <= GAP_TOLERANCE_MS
+    await expect(rows.nth(0).locator("td.uncertainty")).to_have_text(re.compile(r"±\d+\.\d\d ms"))
+    await expect(console.locator("#round-detail")).to_contain_text("Alice buzzed first")
+    await expect(console.locator('#refused tr[data-player="dave"]')).to_contain_text("early")
+    # One chime, on the first press.
+    await expect(console.locator("body")).to_have_attribute("data-beeps", "1")
+    await console.screenshot(path=output_dir / "console-round-1.png", full_page=True)
+
+    screen = await new_page(1920, 1080)
+    await screen.goto(hub.http + "/screen")
+    await expect(screen.locator("#winner-name")).to_have_text("Alice")
+    await expect(screen.locator("#order li .name")).to_have_text(["Bob", "Carol"])
+    await expect(screen.locator("#order li .place")).to_have_text(["2", "3"])
+    console_gaps = (await rows.locator("td.behind").all_inner_texts())[1:]
+    await expect(screen.locator("#order li .behind")).to_have_text(console_gaps)
+    # A healthy link needs no words on a projector.
+    await expect(screen.locator("#link")).to_be_hidden()
+    await screen.screenshot(path=output_dir / "screen.png")
+
+    # Reset, then the next round: the last one moves to the history on both sides.
+    await console.keyboard.press("r")
+    await expect(console.locator("#round-state")).to_have_text("idle")
+    await console.keyboard.press("Space")
+    await expect(console.locator("#round-number")).to_have_text("2")
+    await expect(console.locator("#round-state")).to_have_text("armed")
+    await expect(rows).to_have_count(0)
+    await expect(console.locator('#history li[data-round="1"]')).to_contain_text("Alice")
+    await expect(console.locator('#history li[data-round="1"]')).to_contain_text("Bob +")
+    await expect(screen.locator("#headline")).to_have_text("Buzz!")
+    await expect(screen.locator("#winner")).to_be_hidden()
+
+    # Round two, with a different winner; the console picture for the docs is taken here.
+    await press_in_reverse(stations, api_state(hub)["round"]["release_ns"], ROUND_TWO_MS)
+    await expect(rows.locator("td.name")).to_have_text(
+        ["Carol", "Dave", "Alice", "Bob"], timeout=1000
+    )
+    await expect(screen.locator("#winner-name")).to_have_text("Carol", timeout=1000)
+    await expect(console.locator("body")).to_have_attribute("data-beeps", "2")
+    await console.screenshot(path=output_dir / "console.png", full_page=True)
+
+    # The players heard the same order the pages show.
+    ranks = {node_id: [r["rank"] for r in node.results] for node_id, node in stations.items()}
+    assert ranks == {"alice": [1, 3], "bob": [2, 4], "carol": [3, 1], "dave": [None, 2]}
+    foreign = [url for url in requests if not url.startswith((hub.http, "data:"))]
+    assert not foreign, f"the console fetched something from elsewhere: {foreign}"
+
+
+async def test_wrong_token_is_refused_clearly_and_right_one_survives_reload(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_RUN_CONFIG)
+    page = await new_page()
+    await sign_in(page, hub, "not-the-token")
+    error = page.locator("#signin-error")
+    await expect(error).to_contain_text("The hub refused this token")
+    await expect(error).to_contain_text("wrong or missing host token")
+    await expect(page.locator("#console")).to_be_hidden()
+    await expect(page.locator("#link")).to_have_attribute("data-state", "refused")
+    assert await page.evaluate("sessionStorage.length") == 0, "a refused token must not be kept"
+    hub.wait_for_log(r"refused .*wrong or missing host token")
+
+    await sign_in(page, hub)
+    await expect(page.locator("#console")).to_be_visible()
+    await expect(page.locator("#signin-error")).to_be_hidden()
+    await page.reload()
+    await expect(page.locator("#link")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#console")).to_be_visible()
+    await expect(page.locator("#signin")).to_be_hidden()  # the token was kept for this tab
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("#signin")).to_be_visible()
+    await page.reload()
+    await expect(page.locator("#signin")).to_be_visible()
+
+
+async def test_pages_reconnect_after_the_hub_restarts(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_RUN_CONFIG)
+    console = await new_page()
+    await sign_in(console, hub)
+    await expect(console.locator("#link")).to_have_attribute("data-state", "live")
+    screen = await new_page()
+    await screen.goto(hub.http + "/screen")
+    await expect(screen.locator("#link")).to_have_attribute("data-state", "live")
+
+    hub.kill()
+    for page in (console, screen):
+        link = page.locator("#link")
+        await expect(link).to_have_attribute("data-state", "reconnecting")
+        await expect(link).to_be_visible()
+        await expect(link).to_contain_text(re.compile("reconnecting", re.IGNORECASE))
+
+    hub.start()
+    # Retries are at most a second apart, so both pages are back well within two seconds.
+    for page in (console, screen):
+        await expect(page.locator("#link")).to_have_attribute("data-state", "live", timeout=2000)
+    await expect(screen.locator("#link")).to_be_hidden()
+    await console.keyboard.press("a")
+    await expect(console.locator("#round-state")).to_have_text("armed")
+    await expect(screen.locator("#headline")).to_have_text("Buzz!")
+    assert api_state(hub)["round"]["state"] == "armed"
