@@ -34,6 +34,7 @@ function signIn(token) {
     onState: render,
     onStatus: (state, text) => {
       showLink($("link"), state, text);
+      document.body.dataset.link = state; // controls are disabled unless the link is live
       if (state === "live") {
         $("console").hidden = false;
         $("sign-out").hidden = false;

@@ -155,9 +155,27 @@ async def test_console_ranks_presses_by_press_time_and_screen_agrees(
     await expect(console.locator("body")).to_have_attribute("data-beeps", "2")
     await console.screenshot(path=output_dir / "console.png", full_page=True)
 
+    # M mutes the chime, and the choice is kept.
+    mute = console.locator("#mute")
+    await expect(mute).to_have_attribute("aria-pressed", "false")
+    await console.keyboard.press("m")
+    await expect(mute).to_have_attribute("aria-pressed", "true")
+    await expect(mute).to_contain_text("Sound off")
+    assert await console.evaluate("localStorage.getItem('buzzer-beater.muted')") == "1"
+
     # The players heard the same order the pages show.
     ranks = {node_id: [r["rank"] for r in node.results] for node_id, node in stations.items()}
     assert ranks == {"alice": [1, 3], "bob": [2, 4], "carol": [3, 1], "dave": [None, 2]}
+
+    # Round three: two presses at the same instant are a tie, and both pages say so.
+    await console.get_by_role("button", name=re.compile("Arm")).click()
+    await expect(console.locator("#round-number")).to_have_text("3")
+    await expect(console.locator("#round-state")).to_have_text("armed")
+    tied = {"alice": 30, "bob": 30}
+    await press_in_reverse(stations, api_state(hub)["round"]["release_ns"], tied)
+    await expect(rows).to_have_count(2, timeout=1000)
+    await expect(rows.locator(".chip-tie")).to_have_count(2)
+    await expect(screen.locator("#winner-detail")).to_contain_text("tie")
     foreign = [url for url in requests if not url.startswith((hub.http, "data:"))]
     assert not foreign, f"the console fetched something from elsewhere: {foreign}"
 
@@ -208,6 +226,7 @@ async def test_pages_reconnect_after_the_hub_restarts(
         await expect(link).to_be_visible()
         await expect(link).to_contain_text(re.compile("reconnecting", re.IGNORECASE))
 
+    await expect(console.locator("body")).to_have_attribute("data-link", "reconnecting")
     hub.start()
     # Retries are at most a second apart, so both pages are back well within two seconds.
     for page in (console, screen):
