@@ -94,7 +94,13 @@ async def new_page(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]
         contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: policy_breaches(message.text))
         return page
+
+    def policy_breaches(text: str) -> None:
+        # The pages' security policy allows only the hub: a breach means a page reached out.
+        if "Content Security Policy" in text:
+            errors.append(text)
 
     yield open_page
     for context in contexts:
