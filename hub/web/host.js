@@ -73,13 +73,22 @@ function command(type) {
   unlockAudio();
 }
 
-$("arm").addEventListener("click", () => command("arm"));
-$("reset").addEventListener("click", () => command("reset"));
-$("close").addEventListener("click", () => command("close"));
+for (const type of ["arm", "reset", "close"]) {
+  $(type).addEventListener("click", (event) => {
+    command(type);
+    // A mouse click must not leave focus on the button: Space would then press it again
+    // instead of arming. Keyboard users (detail 0) keep their focus.
+    if (event.detail > 0) event.currentTarget.blur();
+  });
+}
 
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.repeat) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
+  // Space and Enter on a focused button are that button's own click.
+  if (event.target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) {
+    return;
+  }
   const key = event.key.toLowerCase();
   if (key === "m") {
     toggleMute();

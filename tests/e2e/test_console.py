@@ -135,9 +135,9 @@ async def test_console_ranks_presses_by_press_time_and_screen_agrees(
     await screen.screenshot(path=output_dir / "screen.png")
 
     # Reset, then the next round: the last one moves to the history on both sides.
-    await console.keyboard.press("r")
+    await console.get_by_role("button", name=re.compile("Reset")).click()
     await expect(console.locator("#round-state")).to_have_text("idle")
-    await console.keyboard.press("Space")
+    await console.keyboard.press("Space")  # arms, even right after a click on Reset
     await expect(console.locator("#round-number")).to_have_text("2")
     await expect(console.locator("#round-state")).to_have_text("armed")
     await expect(rows).to_have_count(0)
@@ -236,3 +236,8 @@ async def test_pages_reconnect_after_the_hub_restarts(
     await expect(console.locator("#round-state")).to_have_text("armed")
     await expect(screen.locator("#headline")).to_have_text("Buzz!")
     assert api_state(hub)["round"]["state"] == "armed"
+    await console.keyboard.press("c")
+    await expect(console.locator("#round-state")).to_have_text("closed")
+    await expect(screen.locator("#headline")).to_have_text("Round closed")
+    await console.keyboard.press("r")
+    await expect(console.locator("#round-state")).to_have_text("idle")
