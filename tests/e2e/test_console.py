@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HOST_TOKEN, HubProcess
 
-from tests.conftest import HOST_TOKEN, HubProcess
-from tests.e2e.conftest import HOST_RUN_CONFIG, FakeClockNode
+from e2e.conftest import HOST_RUN_CONFIG, FakeClockNode
 
 try:
     from playwright.async_api import expect
