@@ -6,6 +6,13 @@ const $ = (id) => document.getElementById(id);
 const HEADLINES = { idle: "Get ready", armed: "Buzz!", decided: "", closed: "Round closed" };
 const PLACES = 8; // more names than this no longer read from the back row
 
+/** The runner-up is within the two presses' combined uncertainty of the winner. */
+function tiedWithWinner(first, second) {
+  if (first.flags.includes("tie")) return true;
+  if (!second || !second.flags.includes("tie")) return false;
+  return second.behind_ns <= (first.uncertainty_ns || 0) + (second.uncertainty_ns || 0);
+}
+
 function render(state) {
   const round = state.round;
   $("round-number").textContent = String(round.number);
@@ -18,7 +25,7 @@ function render(state) {
   $("winner").hidden = !decided;
   if (decided) {
     $("winner-name").textContent = first.name;
-    const tie = first.flags.includes("tie") ? " · tie!" : "";
+    const tie = tiedWithWinner(first, round.results.find((r) => r.rank === 2)) ? " · tie!" : "";
     $("winner-detail").textContent = `first · reaction ${ms(first.reaction_ns, 0)}${tie}`;
   }
   const rows = decided ? round.results.filter((r) => r.rank !== 1).slice(0, PLACES - 1) : [];
@@ -29,7 +36,7 @@ function render(state) {
         { dataset: { player: r.player } },
         el("span", { class: "place" }, r.rank),
         el("span", { class: "name" }, r.name),
-        el("span", { class: "behind" }, gap(r.behind_ns, r.rank)),
+        el("span", { class: "behind" }, gap(r.behind_ns, r.rank), r.flags.includes("tie") ? " tie" : ""),
       ),
     ),
   );
