@@ -9,6 +9,10 @@ but under CI=true a missing browser fails them: CI must never pass by not runnin
 
 The tests use Playwright's async API on one session-wide event loop: the browser, the pages and
 the player nodes all live on it, and other test modules keep their own loops untouched.
+
+Players come in two kinds: :class:`Station`, the real node firmware with gpiozero's mock pins
+(what a maker builds), and :class:`FakeClockNode`, a bare protocol client that can stamp a press
+with any instant and send it whenever it likes, to make arrival order differ from press order.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-#: A hub run by a host: no automatic arming, release at the arm itself, and an adjudication
-#: margin long enough that presses sent in scrambled order are all collected before the decision.
+#: A hub run by a host, for scrambled presses: no automatic arming, release at the arm itself, and
+#: an adjudication margin long enough that presses sent late and out of order are all collected
+#: before the decision.
 HOST_RUN_CONFIG = """
 [round]
 hostless = false
@@ -182,3 +187,53 @@ async def players() -> AsyncIterator[Callable[..., Awaitable[FakeClockNode]]]:
     yield join
     for node in joined:
         await node.leave()
+
+
+@dataclass
+class Station:
+    """A real player node (the firmware's :class:`Node`) with a mock GPIO button and a clock
+    running ``offset_ns`` away from the hub's."""
+
+    node: Any
+    task: asyncio.Task[None]
+    button: Any  # gpiozero mock pin; pulled up, so pressed reads low
+    offset_ns: int
+
+    async def click(self) -> int:
+        """Press and let go of the button; the press instant in hub time, as the node took it."""
+        from firmware.node import Pressed
+
+        mark = self.node.mark()
+        self.button.drive_low()
+        self.button.drive_high()
+        pressed = await self.node.wait_for(Pressed, after=mark)
+        return int(pressed.at_ns) - self.offset_ns
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stations(mock_pins: Any) -> AsyncIterator[Callable[..., Awaitable[Station]]]:
+    """Start real GPIO stations against a hub; each gets its own button and LED pins."""
+    from firmware.config import GpioSection, NodeConfig, NodeSection
+    from firmware.node import Connected, Node
+
+    started: list[Station] = []
+    free_pins = iter(range(4, 28))
+
+    async def start(url: str, node_id: str, name: str, offset_ns: int = 0) -> Station:
+        button, led = f"GPIO{next(free_pins)}", f"GPIO{next(free_pins)}"
+        config = NodeConfig(
+            node=NodeSection(hub=url, id=node_id, name=name, inputs=["gpio"]),
+            gpio=GpioSection(button_pin=button, led_pin=led),
+        )
+        node = Node(config, clock=lambda: time.monotonic_ns() + offset_ns, console=lambda _: None)
+        task = asyncio.get_running_loop().create_task(node.run())
+        station = Station(node, task, mock_pins.pin(button), offset_ns)
+        started.append(station)
+        await node.wait_for(Connected)
+        return station
+
+    yield start
+    for station in started:
+        station.node.stop()
+    for station in started:
+        await asyncio.wait_for(station.task, 5)
