@@ -26,6 +26,13 @@ _CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 
+#: The pages load only their own files and talk only to this hub: an event LAN has no internet,
+#: and a page that tried to fetch a font or script from elsewhere would hang or look broken there.
+PAGE_POLICY = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
 #: Friendly paths for the pages in hub/web/.
 PAGES = {"/": "host.html", "/host": "host.html", "/screen": "screen.html", "/play": "play.html"}
 
@@ -37,8 +44,11 @@ def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
         ]
     )
+    if content_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = PAGE_POLICY
     return Response(status.value, status.phrase, headers, body)
 
 
