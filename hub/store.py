@@ -210,8 +210,11 @@ class DataDirLock:
     def acquire(self) -> None:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            fd = os.open(self.path, os.O_RDONLY)  # read-only directory: lock what is there
+        except OSError as exc:
+            try:  # a read-only directory: lock the file if it is there
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                raise exc from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -588,7 +591,7 @@ class Store:
                 for sql, params in job.statements:
                     db.execute(sql, params)
             db.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # whatever it is, the writer thread must live on to ack
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             self._fail(f"writing {self.path} failed: {_why(exc)}")
