@@ -34,6 +34,11 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host-token", help=f"host token (or ${TOKEN_ENV}, or the config file)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="save nothing: no results database (demos, benchmarks); a restart forgets all",
+    )
+    parser.add_argument(
         "--host-mode",
         action="store_true",
         help="a host arms every round (turns off the config's host-less auto-arming)",
@@ -107,9 +112,10 @@ def run_hub(argv: Sequence[str]) -> int:
             return 2
         if created:
             log.info("new host token (kept in %s): %s", config.data_path(), token)
-    store = Store(config.data_path())
+    store = None if args.memory_only else Store(config.data_path())
     try:
-        store.open()
+        if store is not None:
+            store.open()
     except StoreError as exc:
         log.error("%s", exc)
         return 1
@@ -119,7 +125,8 @@ def run_hub(argv: Sequence[str]) -> int:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return 0
 
 
