@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,7 @@ class Hub:
         self._horizon_ns = 0
         self._horizon_at_ns: int | None = None
         self._filter_settings = FilterSettings(window=config.clock.window)
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---
 
@@ -233,8 +234,11 @@ class Hub:
             self.players[hello.id] = player
         previous = player.connection
         if previous is not None:
+            # A node that rebooted or lost its link comes back before the old connection times
+            # out. Take over at once; the old link may be dead, so its close must not be awaited.
             log.info("node %s reconnected from %s; closing the older link", player.id, _peer(ws))
-            await previous.close(p.CloseCode.REPLACED, "replaced by a newer connection")
+            self._leave(player, previous)
+            self._spawn(previous.close(p.CloseCode.REPLACED, "replaced by a newer connection"))
         player.name = hello.name or player.name
         player.input = hello.input or player.input
         player.team = hello.team or player.team
@@ -701,6 +705,12 @@ class Hub:
         return csv_text(rows_from_engine(self.engine, self._names()))
 
     # --- helpers ---
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping a reference so it is not collected midway."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _send(self, ws: ServerConnection, frame: str) -> None:
         """Queue a frame without waiting for the peer: one slow reader never delays the others."""

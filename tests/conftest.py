@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class HubProcess:
     args: list[str]
     data_dir: Path
     port: int = 0
+    prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec NAME
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     _new_line: threading.Condition = field(default_factory=threading.Condition)
@@ -57,6 +58,7 @@ class HubProcess:
 
     def start(self, timeout: float = 15.0) -> HubProcess:
         command = [
+            *self.prefix,
             console_script("buzzer-hub"),
             "--host",
             LOOPBACK,
@@ -122,13 +124,19 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     """Start real hubs with extra command-line arguments; all are stopped after the test."""
     hubs: list[HubProcess] = []
 
-    def start(*args: str, config: str | None = None, data_dir: Path | None = None) -> HubProcess:
-        """``config`` is TOML text for a config file written for this hub."""
+    def start(
+        *args: str,
+        config: str | None = None,
+        data_dir: Path | None = None,
+        prefix: Sequence[str] = (),
+    ) -> HubProcess:
+        """``config`` is TOML text for a config file written for this hub; ``prefix`` runs it
+        through a wrapper command (such as ``ip netns exec NAME``)."""
         name = f"hub{len(hubs)}"
         if config is not None:
             path = write_config(tmp_path / f"{name}.toml", config)
             args = ("--config", str(path), *args)
-        hub = HubProcess(list(args), data_dir or tmp_path / name)
+        hub = HubProcess(list(args), data_dir or tmp_path / name, prefix=list(prefix))
         hubs.append(hub)
         return hub.start()
 
