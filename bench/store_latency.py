@@ -9,7 +9,7 @@ the script times, on the nodes' side:
 - press -> result for the winner: the decision, which must not wait for the disk (it includes
   the adjudication wait, the same in both runs).
 
-    .venv/bin/python bench/store_latency.py [--rounds 200] [--nodes 10] [--data-dir DIR]
+    .venv/bin/python bench/store_latency.py [--rounds N] [--nodes N] [--repeat N] [--data-dir DIR]
 
 --data-dir chooses the disk to measure (default: a temporary directory, often tmpfs or an SSD;
 on a Pi, point it at the SD card).
@@ -136,8 +136,12 @@ def summary(name: str, values: list[int]) -> str:
     )
 
 
-def restore_time(directory: Path, rounds: int, nodes_count: int) -> float:
-    """Write a synthetic night through the real store, then time a restore (journal replay)."""
+def restore_time(directory: Path, rounds: int, nodes_count: int) -> tuple[float, float]:
+    """Write a synthetic night through the real store, then time a restore (journal replay).
+
+    Also returns the event loop's own share of saving: the mean time of ``Store.record`` (turn
+    one engine step into statements and queue them), the only store work on the loop's path.
+    """
     from hub.round import PressIn, Rules
     from hub.store import Store
 
@@ -148,14 +152,17 @@ def restore_time(directory: Path, rounds: int, nodes_count: int) -> float:
     loop = asyncio.new_event_loop()
     store.start(loop)
     now = 0
+    recording = 0.0
     for number in range(rounds):
-        events = engine.arm(now)
+        store.record(engine.take_calls(), engine.arm(now), engine, None)
         for i in range(nodes_count):
             press = PressIn(f"n{i}", f"n{i}-{number}", now + 100_000 * i, now + 200_000 * i)
-            events += engine.press(press, now + 200_000 * i, 2_000_000)
+            events = engine.press(press, now + 200_000 * i, 2_000_000)
+            started = time.perf_counter()
+            store.record(engine.take_calls(), events, engine, None)
+            recording += time.perf_counter() - started
         now += 10_000_000
-        events += engine.tick(now)
-        store.record(engine.take_calls(), events, engine, None)
+        store.record(engine.take_calls(), engine.tick(now), engine, None)
         now += 1_000_000_000
     store.close()
     loop.close()
@@ -165,35 +172,43 @@ def restore_time(directory: Path, rounds: int, nodes_count: int) -> float:
     again.restore(rules, now, time.time_ns())
     elapsed = time.perf_counter() - started
     again.close()
-    return elapsed
+    return elapsed, recording / (rounds * nodes_count)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--data-dir", help="where to put the database (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "hub.toml"
         config.write_text(CONFIG)
-        for memory_only in (True, False):
-            data = Path(args.data_dir or tmp) / ("memory" if memory_only else "saved")
-            proc, port = start_hub(config, data, memory_only)
-            try:
-                acks, winners = asyncio.run(measure(port, args.rounds, args.nodes))
-            finally:
-                proc.terminate()
-                proc.wait(10)
-            label = "memory only" if memory_only else f"saving to {data}"
-            print(f"{label}: {args.rounds} rounds x {args.nodes} nodes pressing at once")
+        measured: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
+        for repeat in range(args.repeat):  # alternate, so that load from elsewhere hits both
+            for memory_only in (True, False):
+                data = (
+                    Path(args.data_dir or tmp) / f"{'memory' if memory_only else 'saved'}{repeat}"
+                )
+                proc, port = start_hub(config, data, memory_only)
+                try:
+                    acks, winners = asyncio.run(measure(port, args.rounds, args.nodes))
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+                measured[memory_only][0].extend(acks)
+                measured[memory_only][1].extend(winners)
+        where = args.data_dir or tmp
+        for memory_only, (acks, winners) in measured.items():
+            label = "memory only" if memory_only else f"saving to {where}"
+            print(f"{label}: {args.repeat} x {args.rounds} rounds x {args.nodes} nodes at once")
             print("  " + summary("press -> ack", acks))
             print("  " + summary("press -> winner's result", winners))
-        night = (500, 20)
-        seconds = restore_time(Path(tmp) / "night", *night)
-        print(
-            f"restore of a night of {night[0]} rounds x {night[1]} presses: {seconds * 1e3:.0f} ms"
-        )
+        rounds, presses = 500, 20
+        seconds, per_press = restore_time(Path(args.data_dir or tmp) / "night", rounds, presses)
+        print(f"loop time to queue one press for saving: {per_press * 1e6:.0f} us (mean)")
+        print(f"restore of a night of {rounds} rounds x {presses} presses: {seconds * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":
