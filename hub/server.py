@@ -693,7 +693,7 @@ class Hub:
 
     def _storage_json(self) -> dict[str, Any]:
         if self.store is None:
-            return {"saving": False, "path": None, "message": "no data directory in use"}
+            return {"saving": False, "path": None, "message": "memory-only: results are not saved"}
         return self.store.status.as_json()
 
     def results_csv(self) -> str:

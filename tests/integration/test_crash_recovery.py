@@ -243,7 +243,10 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_press(start_hub, 
         seen = _comparable_rounds(nodes)
         hub.start()
         _check_database(data / "results.db", nodes, final=False)
-        compared += _check_state(_state(hub), seen)
+        state = _state(hub)
+        compared += _check_state(state, seen)
+        roster = {player["id"]: player["online"] for player in state["players"]}
+        assert roster == {node.id: False for node in nodes}  # the roster is back, all offline
         for node in nodes:
             node.results.clear()
     # The last outboxes go out, then a clean stop: everything must be decided and saved.
