@@ -352,6 +352,7 @@ class Hub:
         player.plain = True
         player.connection = ws
         self.players[player.id] = player
+        self._save_player(player)
         log.info("plain-text client %s joined from %s", player.id, _peer(ws))
         player.task = asyncio.create_task(self._ping_loop(player, ws))
         self._publish_soon(now)
@@ -667,8 +668,14 @@ class Hub:
             self.config.round.rules(), time.monotonic_ns(), time.time_ns()
         )
         for player_id in _players_in(self.engine):
-            if player_id not in self.players:  # pressed before its roster row was committed
-                self.players[player_id] = Player(id=player_id, name=player_id, input="gpio")
+            if player_id not in self.players:  # its roster row was lost with a failed write
+                self.players[player_id] = Player(
+                    id=player_id,
+                    name=player_id,
+                    input=p.InputKind.GPIO,
+                    plain=player_id.startswith("text-"),
+                    clock=ClockFilter(self._filter_settings),
+                )
         store.start(asyncio.get_running_loop())
         # A decision or re-arm that fell due while the hub was down happens before anyone
         # connects, so the first state anyone sees is the settled one.
@@ -676,8 +683,9 @@ class Hub:
 
     def _persist(self, events: list[Event], acks: list[Acknowledge]) -> None:
         """Journal this engine step; acknowledge its presses only once that is committed."""
-        calls = self.engine.take_calls() if events else []  # no events: nothing changed
-        self.engine.take_calls()
+        calls = self.engine.take_calls()
+        if not events:  # a call that returned nothing changed nothing: no need to replay it
+            calls = []
         if self.store is None:
             self._send_acks(acks)
             return

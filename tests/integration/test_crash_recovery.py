@@ -268,3 +268,35 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_press(start_hub, 
     print(
         f"{ITERATIONS} kills, {kills_mid_flight} with presses unacknowledged, {compared} compared"
     )
+
+
+async def test_tutorial_clients_survive_a_kill_and_new_ones_get_new_ids(
+    start_hub, client_factory, tmp_path
+) -> None:
+    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n", data_dir=tmp_path / "data")
+    hub.wait_for_log(r"round 1 armed")
+    async with connect(hub.url) as first:
+        await first.send("buzz")
+        assert await first.recv() == "First place!"
+        # Tutorial clients get no ack. A node's ack is the barrier: the journal is written in
+        # order, so once it is acknowledged everything before it is on disk too.
+        node = await client_factory(hub.url, role="node", id="n1")
+        await node.expect("welcome")
+        await node.send(type="press", press_id="n1-1", at_ns=time.monotonic_ns())
+        await node.expect("ack", press_id="n1-1")
+    hub.kill()
+    hub.start()
+    state = _state(hub)
+    assert [(r["player"], r["rank"]) for r in state["round"]["results"]] == [
+        ("text-1", 1),
+        ("n1", 2),
+    ]
+    async with connect(hub.url) as second:
+        await second.send("buzz")
+        answer = await second.recv()
+    assert answer.startswith("Response time: ")  # ranked behind the restored presses
+    assert [(r["player"], r["rank"]) for r in _state(hub)["round"]["results"]] == [
+        ("text-1", 1),
+        ("n1", 2),
+        ("text-2", 3),
+    ]
