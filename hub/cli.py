@@ -89,12 +89,13 @@ def setup_logging(level: str) -> None:
 
 
 async def serve(config: HubConfig, host_token: str, store: Store | None = None) -> None:
-    hub = Hub(config, host_token, store)
-    await hub.start()
+    # Handlers first: a stop request that comes right after "listening on" still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    hub = Hub(config, host_token, store)
+    await hub.start()
     port = hub.port
     log.info("host console: http://%s:%d/", config.server.host or "localhost", port)
     # systemd (Type=notify): ready only now that the port listens; pings from this loop.
