@@ -30,9 +30,6 @@ async def _press(node: Any, press_id: str) -> dict[str, Any]:
     """Press; wait for the ack (it follows the commit) and the result (it may come first)."""
     await node.send(type="press", press_id=press_id, at_ns=time.monotonic_ns())
     await node.expect("ack", press_id=press_id)
-    for frame in node.received:
-        if frame["type"] == "result" and frame["press_id"] == press_id:
-            return frame
     result: dict[str, Any] = await node.expect("result", press_id=press_id)
     return result
 
