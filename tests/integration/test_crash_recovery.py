@@ -11,6 +11,9 @@ After every restart, and once more after a clean stop at the end, the test check
 - no round counts a player twice, and each round's ranks run 1..n;
 - every result players saw before the kill is what the restarted hub shows, for each round all of
   whose answered presses had been acknowledged (see ``_comparable_rounds`` for why only those).
+
+A shorter run does the same with the node firmware itself (mock GPIO pins, its own outbox and
+reconnect loop), and one checks that tutorial text clients come back under their own ids.
 """
 
 from __future__ import annotations
@@ -300,3 +303,69 @@ async def test_tutorial_clients_survive_a_kill_and_new_ones_get_new_ids(
         ("n1", 2),
         ("text-2", 3),
     ]
+
+
+async def test_real_firmware_nodes_lose_nothing_across_kills(
+    start_hub, start_node, mock_pins, tmp_path
+) -> None:
+    """The same promise with the node firmware itself (mock GPIO pins, real outbox)."""
+    from firmware.node import Acked, Connected, Pressed
+
+    seed = int(os.environ.get("BUZZER_CRASH_SEED", random.randrange(1 << 32)))
+    print(f"firmware crash test seed: {seed} (rerun with BUZZER_CRASH_SEED={seed})")
+    rng = random.Random(seed)
+    data = tmp_path / "data"
+    hub = start_hub(config=CONFIG, data_dir=data)
+    pins = [("GPIO17", "GPIO27"), ("GPIO5", "GPIO6"), ("GPIO13", "GPIO19")]
+    nodes = [
+        await start_node(hub.url, f"fw{i}", button_pin=button, led_pin=led, guard_ms=1)
+        for i, (button, led) in enumerate(pins)
+    ]
+    marks = [0] * len(nodes)
+    pressed: list[tuple[int, str]] = []
+    for _ in range(int(os.environ.get("BUZZER_CRASH_FIRMWARE_ITERATIONS", "6"))):
+        for node, mark in zip(nodes, marks, strict=True):
+            await node.wait_for(Connected, after=mark, timeout=10)
+        clicks = []
+        for i in rng.sample(range(len(nodes)), rng.randint(1, len(nodes))):
+            mark = nodes[i].mark()
+            pin = mock_pins.pin(pins[i][0])
+            pin.drive_low()
+            pin.drive_high()
+            clicks.append((i, mark, (await nodes[i].wait_for(Pressed, after=mark)).press_id))
+        pressed += [(i, press_id) for i, _, press_id in clicks]
+        for i, mark, press_id in clicks[: rng.randint(0, len(clicks))]:  # then kill mid-flight
+            await nodes[i].wait_for(Acked, lambda e, p=press_id: e.press_id == p, after=mark)
+        await asyncio.to_thread(hub.kill)
+        marks = [node.mark() for node in nodes]
+        await asyncio.to_thread(hub.start)
+        _check_firmware_presses(data / "results.db", nodes, Acked, final=False)
+    for i, press_id in pressed:  # every press made is acknowledged in the end
+        await nodes[i].wait_for(Acked, lambda e, p=press_id: e.press_id == p, timeout=10)
+    for node in nodes:
+        node.stop()
+    assert await asyncio.to_thread(hub.stop) == 0
+    _check_firmware_presses(data / "results.db", nodes, Acked, final=True)
+    assert len(pressed) >= 6
+
+
+def _check_firmware_presses(db_path: Path, nodes: list[Any], acked: type, final: bool) -> None:
+    db = sqlite3.connect(db_path)
+    try:
+        rows = db.execute("SELECT player, press_id, round, rank, flags FROM presses").fetchall()
+    finally:
+        db.close()
+    copies = Counter((player, press_id) for player, press_id, *_ in rows)
+    assert max(copies.values(), default=1) == 1
+    for node in nodes:
+        for event in node.events():
+            if isinstance(event, acked):
+                assert copies[(node.id, event.press_id)] == 1, event.press_id
+    counted: dict[int, list[str]] = {}
+    for player, _press_id, number, rank, flags in rows:
+        if final:
+            assert number is not None
+        if rank is not None and "repeat" not in flags.split(","):
+            counted.setdefault(number, []).append(player)
+    for number, players in counted.items():
+        assert len(players) == len(set(players)), f"round {number} counts a player twice"
