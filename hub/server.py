@@ -105,17 +105,36 @@ class Hub:
     async def start(self) -> None:
         server = self.config.server
         self._restore()
-        self.server = await serve(
-            self._handle,
-            server.host or None,
-            server.port,
-            process_request=Routes(self.snapshot, self.results_csv),
-            compression=None,
-            max_size=p.MAX_CLIENT_FRAME_BYTES,
-            ping_interval=20,
-            ping_timeout=20,
-            server_header="buzzer-beater",
-        )
+
+        async def listen(port: int) -> Server:
+            return await serve(
+                self._handle,
+                server.host or None,
+                port,
+                process_request=Routes(self.snapshot, self.results_csv),
+                compression=None,
+                max_size=p.MAX_CLIENT_FRAME_BYTES,
+                ping_interval=20,
+                ping_timeout=20,
+                server_header="buzzer-beater",
+            )
+
+        self.server = await listen(server.port)
+        # Port 0 on every interface: asyncio gives the IPv4 and the IPv6 socket each its own free
+        # port, but the hub prints and announces one. Listen again on all of them at the port the
+        # first got; should another program hold that port in the other family, draw anew.
+        for attempt in range(1, 11):
+            if len({sock.getsockname()[1] for sock in self.server.sockets}) == 1:
+                break
+            shared = self.port
+            self.server.close()
+            await self.server.wait_closed()
+            try:
+                self.server = await listen(shared)
+            except OSError:
+                if attempt == 10:
+                    raise
+                self.server = await listen(0)
         log.info("listening on %s", ", ".join(self.addresses))
         if self.config.round.hostless and self.engine.current is None:
             self._apply(self.engine.arm(time.monotonic_ns()))
