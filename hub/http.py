@@ -56,6 +56,13 @@ def json_response(data: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
     return _response(status, "application/json", json.dumps(data).encode())
 
 
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV file the browser saves under ``filename`` and a spreadsheet opens."""
+    response = _response(HTTPStatus.OK, "text/csv; charset=utf-8", text.encode())
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def text_response(text: str, status: HTTPStatus) -> Response:
     return _response(status, "text/plain; charset=utf-8", (text + "\n").encode())
 
@@ -80,8 +87,11 @@ def is_websocket_upgrade(request: Request) -> bool:
 class Routes:
     """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
 
-    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, state: Callable[[], dict[str, Any]], results_csv: Callable[[], str] | None = None
+    ) -> None:
         self.state = state
+        self.results_csv = results_csv
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_websocket_upgrade(request):
@@ -91,6 +101,8 @@ class Routes:
             return text_response("ok", HTTPStatus.OK)
         if path == "/api/state":
             return json_response(self.state())
+        if path == "/api/rounds.csv" and self.results_csv is not None:
+            return csv_download(self.results_csv(), "buzzer-results.csv")
         page = static_file(PAGES.get(path, path.removeprefix("/")))
         if page is not None:
             return page

@@ -276,6 +276,7 @@ class State(Message):
     players: list[dict[str, Any]]
     history: list[dict[str, Any]]
     game: dict[str, Any] | None = None  # floor, timers, teams, scores: docs/protocol.md section 14
+    storage: dict[str, Any] | None = None  # are results being saved: saving, path, message
 
 
 @dataclass(frozen=True, slots=True)

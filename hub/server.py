@@ -26,6 +26,7 @@ from hub.auth import tokens_match
 from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_horizon
 from hub.config import HubConfig, ms_to_ns
 from hub.http import Routes
+from hub.journal import RecordingEngine
 from hub.round import (
     Acknowledge,
     Answer,
@@ -35,12 +36,12 @@ from hub.round import (
     PhaseChanged,
     PressIn,
     ReboundMode,
-    RoundEngine,
     Ruled,
     TeamChanged,
     TimerFired,
 )
 from hub.scores import Scoreboard, ScoreError
+from hub.store import StorageStatus, Store, csv_text, rows_from_engine
 from hub.teams import with_teams
 from hub.views import (
     PlayerView,
@@ -99,14 +100,13 @@ class Player:
 class Hub:
     """One running hub: the engine, the roster and the connections."""
 
-    def __init__(self, config: HubConfig, host_token: str) -> None:
+    def __init__(self, config: HubConfig, host_token: str, store: Store | None = None) -> None:
         self.config = config
         self.host_token = host_token
-        self.engine = RoundEngine(config.game.apply(config.round.rules()))
+        self.engine = RecordingEngine(config.game.apply(config.round.rules()))
+        self.store = store
         self.scores = Scoreboard()  # the persistence layer may replace it with a restored one
         self._game_applied = 0  # game commands applied so far, so a controller sees its effect
-        for player_id, team in config.game.team_of().items():
-            self.engine.assign_team(player_id, team, time.monotonic_ns())
         self.players: dict[str, Player] = {}
         self.watchers: set[ServerConnection] = set()  # hosts and viewers
         self.server: Server | None = None
@@ -123,13 +123,15 @@ class Hub:
 
     async def start(self) -> None:
         server = self.config.server
+        self._restore()
+        self._place_config_teams(time.monotonic_ns())
 
         async def listen(port: int) -> Server:
             return await serve(
                 self._handle,
                 server.host or None,
                 port,
-                process_request=Routes(self.snapshot),
+                process_request=Routes(self.snapshot, self.results_csv),
                 compression=None,
                 max_size=p.MAX_CLIENT_FRAME_BYTES,
                 ping_interval=20,
@@ -154,8 +156,10 @@ class Hub:
                     raise
                 self.server = await listen(0)
         log.info("listening on %s", ", ".join(self.addresses))
-        if self.config.round.hostless:
+        if self.config.round.hostless and self.engine.current is None:
             self._apply(self.engine.arm(time.monotonic_ns()))
+        else:
+            self._schedule_tick(time.monotonic_ns())  # a decision or re-arm may be overdue
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) so clients know to reconnect."""
@@ -281,6 +285,7 @@ class Hub:
         now = time.monotonic_ns()
         player.last_seen_ns = now
         self._join_team(player, hello.team, now)
+        self._save_player(player)
         log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
         welcome = p.Welcome(
             protocol=p.PROTOCOL_VERSION,
@@ -389,6 +394,7 @@ class Hub:
         player.plain = True
         player.connection = ws
         self.players[player.id] = player
+        self._save_player(player)
         log.info("plain-text client %s joined from %s", player.id, _peer(ws))
         player.task = asyncio.create_task(self._ping_loop(player, ws))
         self._publish_soon(now)
@@ -423,6 +429,7 @@ class Hub:
             self._apply(self.engine.press(press, now, self._horizon(now)))
         else:
             player.name = frame[: p.NAME_MAX_CHARS] if frame.isprintable() else player.name
+            self._save_player(player)
             self._send(ws, f"Hello {frame}!")
             self._publish_soon(now)
 
@@ -530,21 +537,25 @@ class Hub:
     def _apply(self, events: list[Event]) -> None:
         """Send what the engine decided, then arrange the next tick and the hosts' update."""
         now = time.monotonic_ns()
+        acks = [event for event in events if isinstance(event, Acknowledge)]
         for event in events:
-            if isinstance(event, Acknowledge):
-                player = self.players[event.player]
-                if not player.plain and player.connection is not None:
-                    self._send(player.connection, p.encode(p.Ack(press_id=event.press_id)))
-            elif isinstance(event, Answer):
+            if isinstance(event, Answer):
                 self._answer(event)
             elif isinstance(event, PhaseChanged):
                 self._announce(event)
             elif isinstance(event, FloorChanged | TimerFired | TeamChanged):
                 self._game_event(event)
             # Ruled: announced with its points by _on_game_command, the only source of rulings
+        self._persist(events, acks)
         self._schedule_tick(now)
         if events:
             self._publish_soon(now)
+
+    def _send_acks(self, acks: list[Acknowledge]) -> None:
+        for ack in acks:
+            player = self.players.get(ack.player)
+            if player is not None and not player.plain and player.connection is not None:
+                self._send(player.connection, p.encode(p.Ack(press_id=ack.press_id)))
 
     def _answer(self, answer: Answer) -> None:
         outcome = answer.outcome
@@ -631,6 +642,7 @@ class Hub:
             players=[dataclasses.asdict(self._player_view(pl)) for pl in self.players.values()],
             history=history_json(engine.history, engine.current, names),
             game=self._game_state(names),
+            storage=self._storage_json(),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -641,6 +653,7 @@ class Hub:
             "players": state.players,
             "history": state.history,
             "game": state.game,
+            "storage": state.storage,
         }
 
     def _player_view(self, player: Player) -> PlayerView:
@@ -712,13 +725,7 @@ class Hub:
                 return
             team = message.team if message.player is None else engine.teams.get(message.player)
             try:
-                self.scores.award(
-                    message.points,
-                    now,
-                    player=message.player,
-                    team=team,
-                    reason=message.reason or "",
-                )
+                self._award(message.points, now, message.player, team, message.reason or "")
             except ScoreError as exc:
                 self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, f"'score': {exc}")
                 return
@@ -727,6 +734,8 @@ class Hub:
             self._apply(engine.assign_team(message.player, message.team, now))
         else:
             self.scores.clear()
+            if self.store is not None:
+                self.store.clear_scores()
             log.info("scores cleared")
         self._game_applied += 1
         self._publish_soon(now, at_once=True)
@@ -735,12 +744,8 @@ class Hub:
         """Award the ruling's points, then tell the player's node and every host and viewer."""
         if points:
             try:
-                self.scores.award(
-                    points,
-                    now,
-                    player=ruled.player,
-                    team=ruled.team,
-                    reason="right" if ruled.correct else "wrong",
+                self._award(
+                    points, now, ruled.player, ruled.team, "right" if ruled.correct else "wrong"
                 )
             except ScoreError as exc:  # a full board must not stop the game
                 log.warning("points for %s not recorded: %s", ruled.player, exc)
@@ -767,6 +772,7 @@ class Hub:
         if isinstance(event, TeamChanged):
             if (player := self.players.get(event.player)) is not None:
                 player.team = event.team
+                self._save_player(player)
             log.info("player %s is now in team %s", event.player, event.team or "(none)")
             return
         if isinstance(event, FloorChanged):
@@ -804,10 +810,26 @@ class Hub:
         if player is not None and player.connection is not None and not player.plain:
             self._send(player.connection, frame)
 
+    def _award(
+        self, points: int, now: int, player: str | None, team: str | None, reason: str
+    ) -> None:
+        """Add a scoreboard entry and save it (ScoreError: refused, nothing changed)."""
+        self.scores.award(points, now, player=player, team=team, reason=reason)
+        if self.store is not None:
+            self.store.save_score(points, player, team, reason, self.engine.number)
+
     def _refuse_command(
         self, ws: ServerConnection, message: p.GameCommand, code: p.ErrorCode, text: str
     ) -> None:
         self._send(ws, p.error_frame(p.ProtocolError(code, text), message.ref))
+
+    def _place_config_teams(self, now: int) -> None:
+        """The config's teams, for players the journal has not placed (a host's move stands)."""
+        for player_id, team in self.config.game.team_of().items():
+            if player_id not in self.engine.teams:
+                self._apply(self.engine.assign_team(player_id, team, now))
+        for player in self.players.values():  # a restored roster follows the restored engine
+            player.team = self.engine.teams.get(player.id)
 
     def _join_team(self, player: Player, team: str | None, now: int) -> None:
         """A node's own team counts unless the config or a host already placed it."""
@@ -818,6 +840,80 @@ class Hub:
     def _game_state(self, names: dict[str, str]) -> dict[str, Any]:
         points = (self.config.game.points_right, self.config.game.points_wrong)
         return game_json(self.engine, self.scores, names, points, self._game_applied)
+
+    # --- persistence (hub.store): restore at start, record each engine step, acks after commit ---
+
+    def _restore(self) -> None:
+        """Bring back the roster and the engine exactly as the last run left them."""
+        store = self.store
+        if store is None:
+            return
+        store.on_status = self._on_storage_status
+        for player_id, name, input_kind, team in store.players():
+            player = Player(
+                id=player_id,
+                name=name,
+                input=input_kind or p.InputKind.GPIO,
+                team=team,
+                plain=input_kind == p.InputKind.TEXT,
+                clock=ClockFilter(self._filter_settings),
+            )
+            self.players[player_id] = player
+        plain = [int(i[5:]) for i in self.players if i.startswith("text-") and i[5:].isdigit()]
+        self._plain_ids = itertools.count(max(plain, default=0) + 1)
+        self.engine, _ = store.restore(
+            self.config.game.apply(self.config.round.rules()), time.monotonic_ns(), time.time_ns()
+        )
+        for player_id in _players_in(self.engine):
+            if player_id not in self.players:  # its roster row was lost with a failed write
+                self.players[player_id] = Player(
+                    id=player_id,
+                    name=player_id,
+                    input=p.InputKind.GPIO,
+                    plain=player_id.startswith("text-"),
+                    clock=ClockFilter(self._filter_settings),
+                )
+        restored_at = time.monotonic_ns()
+        for points, scorer, team, reason in store.scores():
+            try:
+                self.scores.award(points, restored_at, player=scorer, team=team, reason=reason)
+            except ScoreError as exc:
+                log.warning("a saved score entry was skipped: %s", exc)
+        store.start(asyncio.get_running_loop())
+        # A decision or re-arm that fell due while the hub was down happens before anyone
+        # connects, so the first state anyone sees is the settled one.
+        self._apply(self.engine.tick(time.monotonic_ns()))
+
+    def _persist(self, events: list[Event], acks: list[Acknowledge]) -> None:
+        """Journal this engine step; acknowledge its presses only once that is committed."""
+        calls = self.engine.take_calls()
+        if not events:  # a call that returned nothing changed nothing: no need to replay it
+            calls = []
+        if self.store is None:
+            self._send_acks(acks)
+            return
+        done = (lambda: self._send_acks(acks)) if acks else None
+        self.store.record(calls, events, self.engine, done)
+
+    def _save_player(self, player: Player) -> None:
+        if self.store is not None:
+            self.store.save_player(player.id, player.name, player.input, player.team)
+
+    def _on_storage_status(self, status: StorageStatus) -> None:
+        self._publish_soon(time.monotonic_ns(), at_once=True)
+
+    def _storage_json(self) -> dict[str, Any]:
+        if self.store is None:
+            return {"saving": False, "path": None, "message": "memory-only: results are not saved"}
+        return self.store.status.as_json()
+
+    def results_csv(self) -> str:
+        """Every press of the night as CSV (from the database, or from memory if not saved)."""
+        if self.store is not None:
+            text = self.store.results_csv()
+            if text is not None:
+                return text
+        return csv_text(rows_from_engine(self.engine, self._names()))
 
     # --- helpers ---
 
@@ -846,6 +942,11 @@ class Hub:
                     )
                 ),
             )
+
+
+def _players_in(engine: RecordingEngine) -> set[str]:
+    records = [*engine.history, *([engine.current] if engine.current else [])]
+    return {o.press.player for r in records for o in (*r.ranked, *r.refused)}
 
 
 def _peer(ws: ServerConnection) -> str:

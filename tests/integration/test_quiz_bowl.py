@@ -303,3 +303,49 @@ async def test_a_firmware_node_is_offered_the_answer_and_hears_the_ruling(
         assert "Traceback" not in node.output
     finally:
         node.close()
+
+
+async def test_a_hub_killed_mid_question_keeps_the_game(
+    start_hub, client_factory, tmp_path
+) -> None:
+    config = QUIZ_BOWL.replace("answer_time_s = 0.4", "answer_time_s = 60")
+    hub = start_hub("--host-mode", config=config, data_dir=tmp_path / "data")
+    host = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    await host.expect("welcome")
+    ann = await client_factory(hub.url, role="node", id="ann", name="Ann")
+    bob = await client_factory(hub.url, role="node", id="bob", name="Bob")
+    await ann.expect("welcome")
+    await bob.expect("welcome")
+    await host.send(type="team", player="cat", team="blue")  # a host's move, not the config's
+    await host.send(type="score", team="blue", points=7)
+    await host.send(type="arm")
+    release = (await ann.expect("round", state="armed", synced=True))["release_ns"]
+    assert (await press(ann, "a1", release))["rank"] == 1
+    await host.send(type="wrong")  # -5 for ann; red is out; round 2 armed
+    release = (await bob.expect("round", number=2, state="armed", synced=True))["release_ns"]
+    # bob's acknowledged press is the barrier: everything before it is on disk
+    await bob.send(type="press", press_id="b2", at_ns=max(time.monotonic_ns(), release + 10**6))
+    await bob.expect("ack", press_id="b2")
+    before = await wait_state(host, lambda s: (s["game"]["answering"] or {}).get("player") == "bob")
+
+    hub.kill()
+    hub.start()
+    host = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    after = await host.expect("state")
+    game = after["game"]
+    assert after["round"]["number"] == 2
+    assert game["question"] == 1
+    assert game["answering"]["player"] == "bob"
+    assert game["answer_deadline_ns"] is not None
+    assert game["out"] == {"players": ["ann"], "teams": ["red"]}
+    assert {t["team"]: [m["id"] for m in t["members"]] for t in game["teams"]} == {
+        "blue": ["bob", "cat"],
+        "red": ["amy", "ann"],
+    }
+    assert scores(after) == scores(before) == ({"ann": -5}, {"blue": 7, "red": -5})
+    # the game goes on: right for bob, saved like the rest
+    await host.send(type="right")
+    ruling = await host.expect("ruling")
+    assert (ruling["player"], ruling["points"]) == ("bob", 10)
+    state = await wait_state(host, lambda s: s["game"]["applied"] >= 1)
+    assert scores(state) == ({"bob": 10, "ann": -5}, {"blue": 17, "red": -5})
