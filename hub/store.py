@@ -7,7 +7,9 @@ What is stored, and why:
   and the dedup set that makes a re-sent press count once.
 - ``rounds``, ``presses``, ``players``: derived from what the engine decided, with every timestamp
   and flag plus the wall-clock time, for export and queries. They can always be rebuilt by
-  replaying the journal. ``teams`` and ``scores`` are created empty for the scoring feature.
+  replaying the journal. Teams, rulings and rebounds are engine calls too, so they are in the
+  journal. ``scores``: every scoreboard entry (:mod:`hub.scores`), appended as it is given and
+  read back at start; a new game deletes them. ``teams`` is not used yet.
 
 The write is off the event loop's critical path: the loop hands each batch of statements to one
 writer thread and goes on deciding and answering; the thread commits whatever has queued up in one
