@@ -12,6 +12,14 @@ save and busy hosts delay single samples by tens to hundreds of milliseconds, so
 trusted: the filter keeps a window, uses only the samples whose delay is close to the window's
 minimum, and fits a line through them so that the drift between two crystals (tens of parts per
 million) does not accumulate between syncs.
+
+Two error figures come out, and they answer different questions:
+
+* ``uncertainty``: how far a converted timestamp is expected to be off if the path takes about as
+  long each way (two standard errors of the fit, plus the bias the slower good samples may carry,
+  plus how much unknown drift can add since the fit). Ties are declared with it.
+* ``bound``: how far it can be off at worst, whatever the path does: half the round trip. No
+  exchange of timestamps can tell a slow uplink from a slow downlink, so nothing does better.
 """
 
 from __future__ import annotations
@@ -49,10 +57,11 @@ class ClockEstimate:
     ref_ns: int  # hub time the offset was fitted for
     drift_ppm: float  # how fast the offset grows, parts per million of hub time
     rtt_ns: int  # smallest round trip in the window
-    uncertainty_ns: int  # expected error of a converted timestamp (assuming a symmetric path)
-    bound_ns: int  # worst-case error for any path asymmetry: half the smallest round trip
+    uncertainty_ns: int  # expected error at ref_ns (about two standard errors; symmetric path)
+    bound_ns: int  # worst-case error at ref_ns for any path asymmetry (half a round trip)
     upload_ns: int  # how long a message from the node takes to reach the hub, high percentile
     samples: int  # samples the estimate rests on
+    drift_error_ppm: float = 0.0  # how wrong drift_ppm may be: the error grows away from ref_ns
 
     def offset_at(self, hub_ns: int) -> int:
         return self.offset_ns + round(self.drift_ppm * (hub_ns - self.ref_ns) / 1e6)
@@ -66,15 +75,34 @@ class ClockEstimate:
         """Convert a hub instant to the node's clock (for the synchronised release)."""
         return hub_ns + self.offset_at(hub_ns)
 
+    def _extrapolation_ns(self, hub_ns: int) -> int:
+        return round(self.drift_error_ppm * abs(hub_ns - self.ref_ns) / 1e6)
+
+    def uncertainty_at(self, hub_ns: int) -> int:
+        """Expected error of a timestamp converted for ``hub_ns``.
+
+        Grows with the distance from the fit, because an unknown part of the drift accumulates.
+        """
+        return self.uncertainty_ns + self._extrapolation_ns(hub_ns)
+
+    def bound_at(self, hub_ns: int) -> int:
+        """Worst-case error of a timestamp converted for ``hub_ns``, whatever the path does."""
+        return self.bound_ns + self._extrapolation_ns(hub_ns)
+
 
 @dataclass(frozen=True, slots=True)
 class FilterSettings:
     window: int = 32  # samples kept
     min_samples: int = 3  # samples needed before an estimate is given
-    good_delay_slack_ns: int = 200_000  # samples within this of the minimum delay are "good"
-    good_delay_ratio: float = 0.5  # ... or within this fraction of it, whichever is larger
+    # A sample is "good" when its round trip is within this of the window's minimum. Every
+    # nanosecond of extra round trip can move a sample's offset by half a nanosecond (if the extra
+    # time was spent in one direction only), so this slack bounds how far the good samples can pull
+    # the average away from the best one: keep it small. Spikes of tens of ms never qualify.
+    good_delay_slack_ns: int = 500_000
+    good_delay_ratio: float = 0.01  # ... or this fraction of the minimum, whichever is larger
     min_fit_span_ns: int = 5_000_000_000  # fit drift only over at least this much time
     max_drift_ppm: float = 500.0  # crystals are within about 100 ppm; more is a broken sample
+    assumed_drift_ppm: float = 100.0  # drift error assumed while no drift could be fitted yet
     upload_percentile: float = 0.9
     floor_ns: int = 20_000  # never claim better than this (timestamping jitter on the hosts)
 
@@ -115,31 +143,40 @@ class ClockFilter:
         xs = [(x.midpoint_ns - ref) / 1e9 for x in good]  # seconds, relative to ref
         ys = [float(x.offset_ns - base) for x in good]  # nanoseconds, relative to best
         span = good[-1].midpoint_ns - good[0].midpoint_ns
+        n = len(good)
+        mean_x, mean_y = sum(xs) / n, sum(ys) / n
+        sxx = sum((x - mean_x) ** 2 for x in xs)
         slope = 0.0  # ns per second == parts per billion
-        if len(good) >= 3 and span >= s.min_fit_span_ns:
-            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-            sxx = sum((x - mean_x) ** 2 for x in xs)
+        fitted = n >= 4 and span >= s.min_fit_span_ns and sxx > 0
+        if fitted:
             sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-            slope = sxy / sxx if sxx else 0.0
+            slope = sxy / sxx
             if abs(slope) > s.max_drift_ppm * 1000:
-                slope = 0.0
-            intercept = mean_y - slope * mean_x
-        else:
-            intercept = sum(ys) / len(ys)
+                slope, fitted = 0.0, False
+        intercept = mean_y - slope * mean_x
         residuals = [y - (intercept + slope * x) for x, y in zip(xs, ys, strict=True)]
-        spread = math.sqrt(sum(r * r for r in residuals) / len(residuals))
-        # Two standard deviations of the scatter, plus the error of the mean itself.
-        uncertainty = int(2 * spread + 2 * spread / math.sqrt(len(good))) + s.floor_ns
-        offset = base + round(intercept)
+        dof = max(n - (2 if fitted else 1), 1)
+        sigma = math.sqrt(sum(r * r for r in residuals) / dof)  # scatter of single samples
+        # Standard error of the fitted line at ref (x = 0), and of its slope.
+        se_at_ref = sigma * math.sqrt(1 / n + (mean_x**2 / sxx if fitted else 0.0))
+        se_slope = sigma / math.sqrt(sxx) if fitted else 0.0
+        # Samples slower than the best may have spent their extra time in one direction: their
+        # offsets can be biased by up to half the extra. That bias does not average away.
+        bias = sum(x.delay_ns - min_delay for x in good) / n / 2
+        uncertainty = int(2 * max(se_at_ref, sigma / 2) + bias) + s.floor_ns
+        drift_error = 2 * se_slope / 1000.0 if fitted else s.assumed_drift_ppm
         estimate = ClockEstimate(
-            offset_ns=offset,
+            offset_ns=base + round(intercept),
             ref_ns=ref,
             drift_ppm=slope / 1000.0,
             rtt_ns=min_delay,
             uncertainty_ns=uncertainty,
-            bound_ns=min_delay // 2 + s.floor_ns,
+            # Each good sample's offset is within half its own round trip of the truth whatever
+            # the asymmetry, so their average is within half the largest of those round trips.
+            bound_ns=max(x.delay_ns for x in good) // 2 + s.floor_ns,
             upload_ns=0,
-            samples=len(good),
+            samples=n,
+            drift_error_ppm=drift_error,
         )
         uploads = sorted(x.t3_ns - estimate.to_hub(x.t2_ns) for x in samples)
         upload = uploads[min(len(uploads) - 1, int(len(uploads) * s.upload_percentile))]
