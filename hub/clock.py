@@ -94,13 +94,13 @@ class ClockEstimate:
 class FilterSettings:
     window: int = 32  # samples kept
     min_samples: int = 3  # samples needed before an estimate is given
-    # A sample is "good" when its round trip is within this of the window's minimum. Every
-    # nanosecond of extra round trip can move a sample's offset by half a nanosecond (if the extra
-    # time was spent in one direction only), so this slack bounds how far the good samples can pull
-    # the average away from the best one: keep it small. Spikes of tens of ms never qualify.
+    # Every nanosecond of extra round trip can move a sample's offset by half a nanosecond (if
+    # the extra was spent in one direction only), so samples count less the slower they were: a
+    # sample this much slower than the fastest counts a quarter. Keep it small, whatever the
+    # link's own latency.
     good_delay_slack_ns: int = 500_000
-    good_delay_ratio: float = 0.01  # ... or this fraction of the minimum, whichever is larger
-    min_fit_span_ns: int = 5_000_000_000  # fit drift only over at least this much time
+    max_excess_ns: int = 10_000_000  # slower than the fastest by more than this: not used
+    min_fit_span_ns: int = 2_000_000_000  # fit drift only over at least this much time
     max_drift_ppm: float = 500.0  # crystals are within about 100 ppm; more is a broken sample
     assumed_drift_ppm: float = 100.0  # drift error assumed while no drift could be fitted yet
     upload_percentile: float = 0.9
@@ -134,53 +134,85 @@ class ClockFilter:
     def _fit(self) -> ClockEstimate:
         s = self.settings
         samples = list(self.samples)
-        min_delay = min(x.delay_ns for x in samples)
-        limit = min_delay + max(s.good_delay_slack_ns, int(min_delay * s.good_delay_ratio))
-        good = [x for x in samples if x.delay_ns <= limit]
-        best = min(good, key=lambda x: x.delay_ns)
-        ref = good[-1].midpoint_ns
-        base = best.offset_ns
-        xs = [(x.midpoint_ns - ref) / 1e9 for x in good]  # seconds, relative to ref
-        ys = [float(x.offset_ns - base) for x in good]  # nanoseconds, relative to best
-        span = good[-1].midpoint_ns - good[0].midpoint_ns
-        n = len(good)
-        mean_x, mean_y = sum(xs) / n, sum(ys) / n
-        sxx = sum((x - mean_x) ** 2 for x in xs)
-        slope = 0.0  # ns per second == parts per billion
-        fitted = n >= 4 and span >= s.min_fit_span_ns and sxx > 0
-        if fitted:
-            sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-            slope = sxy / sxx
-            if abs(slope) > s.max_drift_ppm * 1000:
-                slope, fitted = 0.0, False
-        intercept = mean_y - slope * mean_x
-        residuals = [y - (intercept + slope * x) for x, y in zip(xs, ys, strict=True)]
-        dof = max(n - (2 if fitted else 1), 1)
-        sigma = math.sqrt(sum(r * r for r in residuals) / dof)  # scatter of single samples
-        # Standard error of the fitted line at ref (x = 0), and of its slope.
-        se_at_ref = sigma * math.sqrt(1 / n + (mean_x**2 / sxx if fitted else 0.0))
-        se_slope = sigma / math.sqrt(sxx) if fitted else 0.0
-        # Samples slower than the best may have spent their extra time in one direction: their
-        # offsets can be biased by up to half the extra. That bias does not average away.
-        bias = sum(x.delay_ns - min_delay for x in good) / n / 2
-        uncertainty = int(2 * max(se_at_ref, sigma / 2) + bias) + s.floor_ns
-        drift_error = 2 * se_slope / 1000.0 if fitted else s.assumed_drift_ppm
+        delays = sorted(x.delay_ns for x in samples)
+        min_delay = delays[0]
+        # Every sample within max_excess of the fastest one takes part, weighted down steeply by
+        # its extra round trip: one 0.5 ms slower counts a quarter, one 5 ms slower a hundredth.
+        # Spikes (tens of ms) take no part at all. Recent, slightly slower samples thus keep the
+        # estimate fresh without pulling it far.
+        used = [x for x in samples if x.delay_ns - min_delay <= s.max_excess_ns]
+        excess = [x.delay_ns - min_delay for x in used]
+        ws = [1.0 / (1.0 + e / s.good_delay_slack_ns) ** 2 for e in excess]
+        total = sum(ws)
+        n_eff = total * total / sum(w * w for w in ws)  # as many equally good samples as this
+        base = min(used, key=lambda x: x.delay_ns).offset_ns
+        last = used[-1].midpoint_ns
+        xs = [(x.midpoint_ns - last) / 1e9 for x in used]  # seconds, relative to the newest
+        ys = [float(x.offset_ns - base) for x in used]  # nanoseconds, relative to the best
+        mx = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
+        my = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
+        sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs, strict=True))
+
+        # A level (no drift), which holds best at the samples' weighted mean time; unless a line
+        # pins the drift down better than the crystals' assumed worst case does.
+        at_x = mx
+        slope, level = 0.0, my
+        coefficients = [w / total for w in ws]  # the estimate as a weighted sum of the offsets
+        sigma = _scatter(ws, [y - my for y in ys], n_eff - 1)
+        drift_error = s.assumed_drift_ppm
+        span = used[-1].midpoint_ns - used[0].midpoint_ns
+        if n_eff >= 3 and span >= s.min_fit_span_ns and sxx > 0:
+            line_slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True))
+            line_slope /= sxx  # ns per second == parts per billion
+            residuals = [y - my - line_slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
+            line_sigma = _scatter(ws, residuals, n_eff - 2)
+            slope_se = line_sigma * math.sqrt(
+                sum((w * (x - mx)) ** 2 for w, x in zip(ws, xs, strict=True))
+            )
+            line_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
+            if abs(line_slope) <= s.max_drift_ppm * 1000 and line_error < drift_error:
+                at_x, slope, level, sigma = 0.0, line_slope, my - line_slope * mx, line_sigma
+                drift_error = line_error
+                coefficients = [
+                    w / total - mx * w * (x - mx) / sxx for w, x in zip(ws, xs, strict=True)
+                ]
+        standard_error = sigma * math.sqrt(sum(c * c for c in coefficients))
+        # Slower samples may have spent their extra time in one direction: their offsets can be
+        # biased by up to half the extra, and that does not average away. The fastest sample has
+        # some extra of its own that no sample shows; the gap to the second fastest is the usual
+        # size of it (for independent delays the two are alike).
+        own = delays[1] - min_delay if len(delays) > 1 else 0
+        bias = (sum(w * e for w, e in zip(ws, excess, strict=True)) / total + own) / 2
+        # Whatever the asymmetry, each sample's offset is within half its round trip of the
+        # truth, so the weighted sum is within the same weighted sum of half round trips.
+        bound = round(sum(abs(c) * x.delay_ns for c, x in zip(coefficients, used, strict=True)) / 2)
+        bound += s.floor_ns
+        uncertainty = int(2 * max(standard_error, sigma / 2) + bias) + s.floor_ns
+        ref = last + round(at_x * 1e9)
         estimate = ClockEstimate(
-            offset_ns=base + round(intercept),
+            offset_ns=base + round(level),
             ref_ns=ref,
             drift_ppm=slope / 1000.0,
             rtt_ns=min_delay,
-            uncertainty_ns=uncertainty,
-            # Each good sample's offset is within half its own round trip of the truth whatever
-            # the asymmetry, so their average is within half the largest of those round trips.
-            bound_ns=max(x.delay_ns for x in good) // 2 + s.floor_ns,
+            uncertainty_ns=min(uncertainty, bound),
+            bound_ns=bound,
             upload_ns=0,
-            samples=n,
+            samples=len(used),
             drift_error_ppm=drift_error,
         )
         uploads = sorted(x.t3_ns - estimate.to_hub(x.t2_ns) for x in samples)
         upload = uploads[min(len(uploads) - 1, int(len(uploads) * s.upload_percentile))]
         return replace(estimate, upload_ns=max(upload, min_delay // 2))
+
+
+def _scatter(weights: list[float], residuals: list[float], dof: float) -> float:
+    """Weighted root mean square of the residuals, corrected for the parameters fitted."""
+    if dof <= 0:
+        return 0.0
+    total = sum(weights)
+    n_eff = total * total / sum(w * w for w in weights)
+    mean_square = sum(w * r * r for w, r in zip(weights, residuals, strict=True)) / total
+    return math.sqrt(mean_square * n_eff / dof)
 
 
 def adjudication_horizon(upload_delays_ns: list[int], margin_ns: int, cap_ns: int) -> int:

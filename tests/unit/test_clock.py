@@ -224,3 +224,19 @@ def test_upload_percentile_ignores_a_few_slow_samples() -> None:
     estimate = fill(node, paths).estimate
     assert estimate is not None
     assert estimate.upload_ns < 2 * MS
+
+
+def test_a_lone_fast_sample_does_not_claim_a_tiny_uncertainty() -> None:
+    """One lucky exchange among slow ones: its own excess delay is unknown, so do not overclaim."""
+    node = NodeClock(offset_ns=600 * MS)
+    rng = random.Random(5)
+    paths = [(4 * MS + rng.randrange(8 * MS), 4 * MS + rng.randrange(8 * MS)) for _ in range(6)]
+    paths[3] = (1 * MS, 1 * MS)
+    clock = fill(node, paths)
+    estimate = clock.estimate
+    assert estimate is not None
+    assert abs(estimate.offset_ns - node.offset_ns) <= estimate.uncertainty_ns
+    spacing = sorted(s.delay_ns for s in clock.samples)[2] - estimate.rtt_ns
+    assert spacing > 2 * MS
+    assert estimate.uncertainty_ns >= min(spacing // 2, estimate.bound_ns)
+    assert estimate.uncertainty_ns <= estimate.bound_ns
