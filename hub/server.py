@@ -431,14 +431,17 @@ class Hub:
         estimate = player.clock.estimate
         if estimate is not None and not was_synced:
             log.info(
-                "node %s synced: rtt %.3f ms, uncertainty %.3f ms",
+                "node %s synced: offset %+.6f s, rtt %.3f ms, uncertainty %.3f ms, bound %.3f ms",
                 player.id,
+                estimate.offset_ns / 1e9,
                 estimate.rtt_ns / 1e6,
                 estimate.uncertainty_ns / 1e6,
+                estimate.bound_ns / 1e6,
             )
             self._horizon_at_ns = None
             if self.engine.phase is Phase.ARMED:  # it can now light its LED on the right instant
                 self._send(ws, p.encode(self._round_update(player)))
+            self._publish_soon(now)  # the host sees the node turn synced without waiting
 
     def _horizon(self, now: int) -> int:
         """The adjudication horizon, recomputed at most twice a second (it is O(players))."""
