@@ -19,10 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 LOOPBACK = "127.0.0.1"
@@ -227,3 +231,77 @@ class ThreadedDelayProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ProcessDelayProxy:
+    """A :class:`DelayProxy` in a process of its own.
+
+    A thread shares the interpreter lock with the test's own loop, which can hold it for
+    milliseconds at a time (the default switch interval is 5 ms): a link that should take 150 ms
+    then takes 155 ms now and then, unevenly in the two directions. A process has no such
+    coupling, so timing-sensitive tests and benchmarks use this one.
+    """
+
+    def __init__(self, target_port: int, up: Link | None = None, down: Link | None = None):
+        self.target_port = target_port
+        self.up, self.down = up or Link(), down or Link()
+        self.port = 0
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> Self:
+        args = [str(self.target_port), str(self.up.latency_s), str(self.up.jitter_s)]
+        args += [str(self.down.latency_s), str(self.down.jitter_s)]
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.delay_proxy", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        stdout = self._proc.stdout
+        assert stdout is not None
+        ready = threading.Event()
+        line: list[str] = []
+
+        def read_port() -> None:
+            line.append(stdout.readline())
+            ready.set()
+
+        threading.Thread(target=read_port, daemon=True).start()
+        if not ready.wait(timeout) or not line[0].strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"the delay proxy did not start: {line}")
+        self.port = int(line[0])
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _serve(argv: list[str]) -> None:
+    port, up_s, up_jitter, down_s, down_jitter = argv
+    up, down = Link(float(up_s), float(up_jitter)), Link(float(down_s), float(down_jitter))
+    proxy = await DelayProxy(int(port), up, down).start()
+    print(proxy.port, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await proxy.stop()
+
+
+if __name__ == "__main__":
+    # python -m tests.support.delay_proxy TARGET_PORT UP_S UP_JITTER_S DOWN_S DOWN_JITTER_S
+    asyncio.run(_serve(sys.argv[1:]))
