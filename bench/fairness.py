@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,12 @@ class Hub:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The hub's state as served on /api/state."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/state", timeout=5) as r:
+            state: dict[str, Any] = json.load(r)
+        return state
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -185,9 +192,26 @@ async def run_skew(
                 )
                 score(cell, state["round"], first.id, second.id, gap)
             cells.append(cell)
+        state = await asyncio.to_thread(hub.snapshot)
+        for player in state["players"]:
+            node = {slow.id: slow, fast.id: fast}.get(player["id"])
+            if node is not None and player["synced"]:
+                CLOCKS.append(
+                    (
+                        skew_ms,
+                        "slow" if node is slow else "fast",
+                        (player["offset_ns"] - node.offset_ns) / MS,
+                        player["uncertainty_ns"] / MS,
+                        player["bound_ns"] / MS,
+                        player["rtt_ns"] / MS,
+                    )
+                )
         await slow.close()
         await fast.close()
     return cells
+
+
+CLOCKS: list[tuple[float, str, float, float, float, float]] = []
 
 
 def score(cell: Cell, round_: dict[str, Any], first: str, second: str, gap_ns: int) -> None:
@@ -230,7 +254,7 @@ async def main(args: argparse.Namespace) -> None:
         hub = Hub(Path(workdir))
         try:
             host = await Host.open(hub.url)
-            await host.state(lambda s: True)
+            await host.state(lambda s: True)  # the picture every new host gets
             cells: list[Cell] = []
             for skew in floats(args.skews):
                 cells += await run_skew(hub, host, skew, floats(args.gaps), args.rounds, rng)
@@ -248,6 +272,11 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(f"# command: {' '.join(['python', '-m', 'bench.fairness', *sys.argv[1:]])}")
     print(table(cells))
+    print("\n| skew ms | node | offset error ms | uncertainty ms | bound ms | min rtt ms |")
+    print("|---|---|---|---|---|---|")
+    for skew, which, error, uncertainty, bound, rtt in CLOCKS:
+        row = f"| {skew:g} | {which} | {error:+.3f} | {uncertainty:.3f} | {bound:.3f} "
+        print(row + f"| {rtt:.3f} |")
     hub_2ms = [c for c in cells if c.gap_ms >= 2]
     if hub_2ms:
         right = sum(c.hub_right for c in hub_2ms)

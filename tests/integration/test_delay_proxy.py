@@ -12,7 +12,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.delay_proxy import LOOPBACK, DelayProxy, Link, ThreadedDelayProxy
+from tests.support.delay_proxy import (
+    LOOPBACK,
+    DelayProxy,
+    Link,
+    ProcessDelayProxy,
+    ThreadedDelayProxy,
+)
 
 
 @pytest.fixture
@@ -95,3 +101,16 @@ async def test_threaded_proxy_forwards_and_can_change_latency(echo) -> None:
         assert await read_exactly(reader, 1) == b"b"
         assert time.monotonic() - sent >= 0.080
         writer.close()
+
+
+async def test_proxy_in_its_own_process_delays_both_directions(echo) -> None:
+    port, seen = echo
+    with ProcessDelayProxy(port, up=Link(0.060), down=Link(0.030)) as proxy:
+        reader, writer = await asyncio.open_connection(LOOPBACK, proxy.port)
+        sent = time.monotonic()
+        writer.write(b"hello")
+        assert await read_exactly(reader, 5) == b"hello"
+        back = time.monotonic()
+        writer.close()
+    assert seen[0][0] - sent >= 0.060
+    assert back - seen[0][0] >= 0.030
