@@ -83,10 +83,23 @@ class ClockSection:
 
 
 @dataclass(frozen=True)
+class DiscoverySection:
+    enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
+    name: str = ""  # empty: "Buzzer Beater on <hostname>"
+
+    def __post_init__(self) -> None:
+        if len(self.name.encode()) > 63:
+            raise ValueError("name must be at most 63 bytes (a DNS label)")
+        if "." in self.name:
+            raise ValueError("name must not contain a dot")
+
+
+@dataclass(frozen=True)
 class HubConfig:
     server: ServerSection = field(default_factory=ServerSection)
     round: RoundSection = field(default_factory=RoundSection)
     clock: ClockSection = field(default_factory=ClockSection)
+    discovery: DiscoverySection = field(default_factory=DiscoverySection)
 
     @classmethod
     def load(cls, path: Path | str | None) -> HubConfig:
