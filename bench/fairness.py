@@ -46,7 +46,7 @@ CONFIG = """
 [round]
 hostless = false
 release_lead_ms = 20
-adjudication_margin_ms = 2
+adjudication_margin_ms = {margin}
 adjudication_cap_ms = 500
 """
 
@@ -54,9 +54,9 @@ adjudication_cap_ms = 500
 class Hub:
     """A real ``buzzer-hub`` subprocess on an ephemeral loopback port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, margin_ms: float) -> None:
         config = workdir / "hub.toml"
-        config.write_text(CONFIG)
+        config.write_text(CONFIG.format(margin=margin_ms))
         binary = Path(sys.executable).parent / "buzzer-hub"
         self.log: list[str] = []
         self.proc = subprocess.Popen(
@@ -251,7 +251,7 @@ def floats(text: str) -> list[float]:
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as workdir:
-        hub = Hub(Path(workdir))
+        hub = Hub(Path(workdir), args.margin_ms)
         try:
             host = await Host.open(hub.url)
             await host.state(lambda s: True)  # the picture every new host gets
@@ -295,6 +295,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--skews", default="0,10,50,100,150,200", help="one-way delays, ms")
     parser.add_argument("--gaps", default="0.5,1,2,5,10,50", help="press gaps, ms")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--margin-ms", type=float, default=2.0, help="adjudication margin (default 2, as shipped)"
+    )
     return parser.parse_args()
 
 
