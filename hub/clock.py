@@ -103,6 +103,7 @@ class FilterSettings:
     min_fit_span_ns: int = 2_000_000_000  # fit drift only over at least this much time
     max_drift_ppm: float = 500.0  # crystals are within about 100 ppm; more is a broken sample
     assumed_drift_ppm: float = 100.0  # drift error assumed while no drift could be fitted yet
+    choose_at_ns: int = 2_000_000_000  # pick the model that is surer this long after a sample
     upload_percentile: float = 0.9
     floor_ns: int = 20_000  # never claim better than this (timestamping jitter on the hosts)
 
@@ -153,56 +154,81 @@ class ClockFilter:
         my = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
         sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs, strict=True))
 
-        # A level (no drift), which holds best at the samples' weighted mean time; unless a line
-        # pins the drift down better than the crystals' assumed worst case does.
-        at_x = mx
-        slope, level = 0.0, my
-        coefficients = [w / total for w in ws]  # the estimate as a weighted sum of the offsets
-        sigma = _scatter(ws, [y - my for y in ys], n_eff - 1)
-        drift_error = s.assumed_drift_ppm
+        # Two models: a level (no drift), which holds best at the samples' weighted mean time,
+        # and a line (offset and drift). Each is a weighted sum of the sample offsets; keep the
+        # one that will be surer by the next sync.
+        fits = [_Fit(at_x=mx, slope=0.0, level=my, coefficients=[w / total for w in ws])]
+        fits[0].sigma = _scatter(ws, [y - my for y in ys], n_eff - 1)
+        fits[0].drift_error = s.assumed_drift_ppm
         span = used[-1].midpoint_ns - used[0].midpoint_ns
         if n_eff >= 3 and span >= s.min_fit_span_ns and sxx > 0:
-            line_slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True))
-            line_slope /= sxx  # ns per second == parts per billion
-            residuals = [y - my - line_slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
-            line_sigma = _scatter(ws, residuals, n_eff - 2)
-            slope_se = line_sigma * math.sqrt(
-                sum((w * (x - mx)) ** 2 for w, x in zip(ws, xs, strict=True))
-            )
-            line_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
-            if abs(line_slope) <= s.max_drift_ppm * 1000 and line_error < drift_error:
-                at_x, slope, level, sigma = 0.0, line_slope, my - line_slope * mx, line_sigma
-                drift_error = line_error
-                coefficients = [
-                    w / total - mx * w * (x - mx) / sxx for w, x in zip(ws, xs, strict=True)
-                ]
-        standard_error = sigma * math.sqrt(sum(c * c for c in coefficients))
+            slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True)) / sxx
+            if abs(slope) <= s.max_drift_ppm * 1000:  # ns per second == parts per billion
+                line = _Fit(
+                    at_x=0.0,
+                    slope=slope,
+                    level=my - slope * mx,
+                    coefficients=[
+                        w / total - mx * w * (x - mx) / sxx for w, x in zip(ws, xs, strict=True)
+                    ],
+                )
+                residuals = [y - my - slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
+                line.sigma = _scatter(ws, residuals, n_eff - 2)
+                slope_se = line.sigma * math.sqrt(
+                    sum((w * (x - mx)) ** 2 for w, x in zip(ws, xs, strict=True))
+                )
+                line.drift_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
+                fits.append(line)
         # Slower samples may have spent their extra time in one direction: their offsets can be
         # biased by up to half the extra, and that does not average away. The fastest sample has
         # some extra of its own that no sample shows; the gap to the second fastest is the usual
         # size of it (for independent delays the two are alike).
         own = delays[1] - min_delay if len(delays) > 1 else 0
         bias = (sum(w * e for w, e in zip(ws, excess, strict=True)) / total + own) / 2
-        # Whatever the asymmetry, each sample's offset is within half its round trip of the
-        # truth, so the weighted sum is within the same weighted sum of half round trips.
-        bound = round(sum(abs(c) * x.delay_ns for c, x in zip(coefficients, used, strict=True)) / 2)
+        ahead = s.choose_at_ns / 1e9
+        fit = min(fits, key=lambda f: f.uncertainty(bias) + f.drift_error * (ahead - f.at_x) * 1e3)
+        ref = last + round(fit.at_x * 1e9)
+        offset = base + round(fit.level)
+        # The worst case, whatever the path does: the fastest sample's offset is within half its
+        # round trip of the truth at its time; add how far the estimate is from it there, and
+        # what the drift can do between that time and ref.
+        best = min(used, key=lambda x: x.delay_ns)
+        at_best = offset + round(fit.slope * (best.midpoint_ns - ref) / 1e9)
+        drift_span = fit.drift_error * abs(ref - best.midpoint_ns) / 1e6
+        bound = abs(at_best - best.offset_ns) + best.delay_ns // 2 + round(drift_span)
         bound += s.floor_ns
-        uncertainty = int(2 * max(standard_error, sigma / 2) + bias) + s.floor_ns
-        ref = last + round(at_x * 1e9)
         estimate = ClockEstimate(
-            offset_ns=base + round(level),
+            offset_ns=offset,
             ref_ns=ref,
-            drift_ppm=slope / 1000.0,
+            drift_ppm=fit.slope / 1000.0,
             rtt_ns=min_delay,
-            uncertainty_ns=min(uncertainty, bound),
+            uncertainty_ns=min(round(fit.uncertainty(bias)) + s.floor_ns, bound),
             bound_ns=bound,
             upload_ns=0,
             samples=len(used),
-            drift_error_ppm=drift_error,
+            drift_error_ppm=fit.drift_error,
         )
         uploads = sorted(x.t3_ns - estimate.to_hub(x.t2_ns) for x in samples)
         upload = uploads[min(len(uploads) - 1, int(len(uploads) * s.upload_percentile))]
         return replace(estimate, upload_ns=max(upload, min_delay // 2))
+
+
+@dataclass(slots=True)
+class _Fit:
+    """One model of the offset over the window, as a weighted sum of the sample offsets."""
+
+    at_x: float  # where (seconds from the newest sample) the fit holds best: its reference
+    slope: float  # ns per second
+    level: float  # offset at at_x, ns relative to the fastest sample's
+    coefficients: list[float]  # the fit's value at at_x as a combination of the sample offsets
+    sigma: float = 0.0  # scatter of one sample around the fit
+    drift_error: float = 0.0  # ppm
+
+    def uncertainty(self, bias: float) -> float:
+        """Two standard errors (the random part) plus the one-sided bias (which does not
+        average away)."""
+        standard_error = self.sigma * math.sqrt(sum(c * c for c in self.coefficients))
+        return 2 * standard_error + bias
 
 
 def _scatter(weights: list[float], residuals: list[float], dof: float) -> float:

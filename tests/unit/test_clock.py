@@ -112,7 +112,10 @@ def test_asymmetric_path_error_stays_within_half_the_round_trip(
     assert error == pytest.approx((down - up) / 2, abs=2)
     # ... and the stated worst case covers it, whatever the split.
     assert abs(error) <= estimate.bound_ns
-    assert estimate.bound_ns <= (down + up) // 2 + FilterSettings().floor_ns
+    # And it is about half the round trip: plus what an unknown drift (100 ppm) can do in the
+    # 0.16 s since the fastest sample, and the stamping floor.
+    drift = 100 * 160 * MS // 1_000_000
+    assert estimate.bound_ns <= (down + up) // 2 + drift + FilterSettings().floor_ns
 
 
 @given(
