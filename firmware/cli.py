@@ -28,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="buzzer-node",
         description="Run a Buzzer Beater player station. Also: 'buzzer-node check-config FILE'.",
     )
-    parser.add_argument("--hub", help="hub address, ws://HOST:PORT ([node] hub)")
+    parser.add_argument(
+        "--hub", help="'auto' (find it on the LAN) or ws://HOST:PORT ([node] hub; default auto)"
+    )
+    parser.add_argument("--hub-name", help="with --hub auto: the hub's name ([node] hub_name)")
     parser.add_argument("--id", help="station id, unique per hub (default: the hostname)")
     parser.add_argument("--name", help="name shown to the host and players (default: the id)")
     parser.add_argument(
@@ -60,6 +63,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
         node = configfile.override(
             config.node,
             hub=args.hub,
+            hub_name=args.hub_name,
             id=args.id,
             name=args.name,
             inputs=parse_inputs(args.input) if args.input else None,
@@ -85,7 +89,12 @@ async def run(config: NodeConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, node.stop)
-    print(f"Buzzer node {node.id} ({node.name}) connecting to {node.url}", flush=True)
+    if node.discovering:
+        named = config.node.hub_name
+        where = f"looking for the hub {named!r}" if named else "looking for the hub"
+        print(f"Buzzer node {node.id} ({node.name}) {where} on the LAN (mDNS)", flush=True)
+    else:
+        print(f"Buzzer node {node.id} ({node.name}) connecting to {node.url}", flush=True)
     await node.run()
 
 

@@ -15,7 +15,11 @@ from pathlib import Path
 from hub import configfile
 from hub.protocol import ID_PATTERN, NAME_MAX_CHARS, TOKEN_MAX_CHARS
 
-DEFAULT_HUB = "ws://127.0.0.1:8765"
+#: Find the hub over mDNS (see firmware/discovery.py): what a maker wants, since a station then
+#: needs no address typed in and follows the hub to a new DHCP lease.
+AUTO_HUB = "auto"
+DEFAULT_HUB = AUTO_HUB
+HUB_NAME_MAX_CHARS = 63  # a DNS label
 INPUT_KINDS = ("gpio", "keyboard", "terminal")
 
 
@@ -31,12 +35,18 @@ class NodeSection:
     name: str = ""  # empty: the id
     inputs: list[str] = field(default_factory=lambda: ["gpio"])
     token: str = ""  # empty: the hub needs no node token
+    hub_name: str = ""  # with hub = "auto": use only the hub announced under this name
 
     def __post_init__(self) -> None:
-        if not re.match(r"wss?://[^/\s]+", self.hub):
+        if self.hub != AUTO_HUB and not re.match(r"wss?://[^/\s]+", self.hub):
             raise ValueError(
-                f"hub must look like ws://HOST:PORT or wss://HOST:PORT, not {self.hub!r}"
+                f'hub must be "auto" or look like ws://HOST:PORT or wss://HOST:PORT, '
+                f"not {self.hub!r}"
             )
+        if len(self.hub_name) > HUB_NAME_MAX_CHARS or not self.hub_name.isprintable():
+            raise ValueError(f"hub_name must be at most {HUB_NAME_MAX_CHARS} printable characters")
+        if "." in self.hub_name:
+            raise ValueError("hub_name must not contain a dot (a hub's name never does)")
         if self.id and not ID_PATTERN.fullmatch(self.id):
             raise ValueError(
                 "id must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter "

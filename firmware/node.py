@@ -5,6 +5,11 @@ release instant the hub gives in this node's own clock, sends presses and shows 
 reconnects with jittered backoff capped at about a second; presses made meanwhile wait in the
 :class:`~firmware.outbox.Outbox` and are re-sent with their original timestamps.
 
+With ``hub = "auto"`` the node finds the hub over mDNS (:mod:`firmware.discovery`) before each
+connection that needs it: at start, and whenever the last known address stops answering (a hub
+that rebooted may have a new address or port). A link that was up is first retried at the same
+address, since a restarted hub is usually back there before it is announced again.
+
 Every timestamp the node produces (press instants, sync ``t1``/``t2``, release scheduling) comes
 from the one ``clock`` given to the constructor (default :func:`time.monotonic_ns`). A test can give
 a node any offset, e.g. ``clock=lambda: time.monotonic_ns() + 3_000_000_000``, and the hub's sync
@@ -23,7 +28,8 @@ caller wait for one instead of sleeping::
 
 Events: :class:`Connected`, :class:`Disconnected`, :class:`Refused`, :class:`RoundChanged`,
 :class:`Released`, :class:`Pressed`, :class:`Sent`, :class:`Acked`, :class:`Resulted`,
-:class:`SyncAnswered`, :class:`HubSaid`, :class:`LedPattern` (LED and buzzer patterns).
+:class:`SyncAnswered`, :class:`HubSaid`, :class:`LedPattern` (LED and buzzer patterns),
+:class:`HubFound` (with ``hub = "auto"``).
 ``run()`` returns after ``stop()`` and raises :class:`NodeFatal` when retrying cannot help (a
 protocol version mismatch, a malformed hub address).
 """
@@ -48,7 +54,8 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from firmware.config import NodeConfig
+from firmware import discovery
+from firmware.config import AUTO_HUB, NodeConfig
 from firmware.feedback import Feedback, Look, choose_pattern, open_switches
 from firmware.inputs import PressSource, open_inputs
 from firmware.outbox import Outbox, PendingPress
@@ -148,6 +155,15 @@ class LedPattern:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class HubFound:
+    """With ``hub = "auto"``: the hub chosen from those that answered, and all that answered."""
+
+    name: str
+    url: str
+    answered: tuple[str, ...]
+
+
 NodeEvent = (
     Connected
     | Disconnected
@@ -161,6 +177,7 @@ NodeEvent = (
     | SyncAnswered
     | HubSaid
     | LedPattern
+    | HubFound
 )
 E = TypeVar("E", bound=NodeEvent)
 
@@ -179,6 +196,7 @@ class Node:
         pin_factory: Any = None,
         rng: random.Random | None = None,
         boot: str | None = None,
+        finder: discovery.Finder | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -187,6 +205,9 @@ class Node:
         self.id = config.node_id
         self.name = config.display_name
         self.url = config.node.hub
+        self.discovering = config.node.hub == AUTO_HUB
+        self._finder = finder or discovery.browse
+        self._found_url: str | None = None  # the last hub announced on the console
         self.outbox = Outbox(self.id, boot)
         self._rng = rng or random.Random()
         self._log: deque[tuple[int, NodeEvent]] = deque(maxlen=EVENT_LOG_SIZE)
@@ -296,53 +317,83 @@ class Node:
 
     async def _connect_forever(self) -> None:
         attempt = 0
+        url: str | None = None if self.discovering else self.url
         while True:
             code: int | None = None
-            try:
-                async with connect(
-                    self.url,
-                    open_timeout=HELLO_TIMEOUT_S,
-                    compression=None,
-                    ping_interval=2,
-                    ping_timeout=3,
-                    close_timeout=1,
-                    max_size=2**20,
-                ) as ws:
-                    self._ws = ws
-                    try:
-                        await self._session(ws)
-                    except asyncio.CancelledError:  # stopping: say goodbye properly
-                        await ws.close(1000, "node stopping")
-                        raise
-                    finally:
-                        self._ws = None
-                    code = ws.close_code
-                    reason = (
-                        "the hub is shutting down"
-                        if code == p.CloseCode.GOING_AWAY
-                        else "the hub closed the connection"
-                    )
-            except InvalidURI:
-                raise NodeFatal(f"{self.url!r} is not a hub address; use ws://HOST:PORT") from None
-            except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd else None
-                reason = _closed_reason(exc)
-            except InvalidStatus as exc:
-                reason = (
-                    f"{self.url} answered HTTP {exc.response.status_code}, not a hub's WebSocket; "
-                    "check the address and port"
-                )
-            except InvalidHandshake as exc:
-                reason = f"{self.url} is not a Buzzer Beater hub ({exc})"
-            except TimeoutError:
-                reason = f"no answer from {self.url} within {HELLO_TIMEOUT_S:.0f} s"
-            except OSError as exc:
-                reason = f"cannot reach {self.url}: {_os_reason(exc)}"
-            if self._linked:
+            if url is None:
+                url, reason = await self._discover()
+            if url is not None:
+                code, reason = await self._link(url)
+            linked = self._linked
+            if linked:
                 attempt = 0  # a link that was up starts the backoff afresh
-            delay = self._after_link_lost(reason, code, attempt)
+            delay = self._after_link_lost(reason, code, attempt, searching=url is None)
+            if self.discovering and not linked:
+                url = None  # that address did not answer: ask the LAN where the hub is now
             attempt += 1
             await asyncio.sleep(delay)
+
+    async def _discover(self) -> tuple[str | None, str]:
+        """The URL of the hub to use, or None and why not."""
+        hub_name = self.config.node.hub_name
+        try:
+            found = await self._finder(hub_name)
+        except OSError as exc:
+            return None, f"cannot look for the hub on the LAN: {_os_reason(exc)}"
+        chosen = discovery.choose(found, hub_name)
+        if chosen is None:
+            return None, discovery.NO_HUB
+        self.url = chosen.url
+        self._emit(HubFound(chosen.name, chosen.url, tuple(sorted(h.url for h in found))))
+        if chosen.url != self._found_url:  # once per new address, not once per retry
+            self._found_url = chosen.url
+            self.console(discovery.found_line(chosen, found))
+        return chosen.url, ""
+
+    async def _link(self, url: str) -> tuple[int | None, str]:
+        """One connection, kept until it ends: the close code and why it ended."""
+        code: int | None = None
+        try:
+            async with connect(
+                url,
+                open_timeout=HELLO_TIMEOUT_S,
+                compression=None,
+                ping_interval=2,
+                ping_timeout=3,
+                close_timeout=1,
+                max_size=2**20,
+            ) as ws:
+                self._ws = ws
+                try:
+                    await self._session(ws)
+                except asyncio.CancelledError:  # stopping: say goodbye properly
+                    await ws.close(1000, "node stopping")
+                    raise
+                finally:
+                    self._ws = None
+                code = ws.close_code
+                reason = (
+                    "the hub is shutting down"
+                    if code == p.CloseCode.GOING_AWAY
+                    else "the hub closed the connection"
+                )
+        except InvalidURI:
+            raise NodeFatal(f"{url!r} is not a hub address; use ws://HOST:PORT") from None
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd else None
+            reason = _closed_reason(exc)
+        except InvalidStatus as exc:
+            reason = (
+                f"{url} answered HTTP {exc.response.status_code}, not a hub's WebSocket; "
+                "check the address and port"
+            )
+        except InvalidHandshake as exc:
+            reason = f"{url} is not a Buzzer Beater hub ({exc})"
+        except TimeoutError:
+            reason = f"no answer from {url} within {HELLO_TIMEOUT_S:.0f} s"
+        except OSError as exc:
+            reason = f"cannot reach {url}: {_os_reason(exc)}"
+        return code, reason
 
     def _retry_delay(self, attempt: int) -> float:
         """Exponential from 50 ms, capped, with jitter so a room of nodes does not reconnect in
@@ -352,8 +403,12 @@ class Node:
         jitter: float = self._rng.uniform(0.5, 1.0)
         return base * jitter / 1000
 
-    def _after_link_lost(self, reason: str, code: int | None, attempt: int) -> float:
-        """Show the outage, and decide how long to wait before the next try."""
+    def _after_link_lost(
+        self, reason: str, code: int | None, attempt: int, searching: bool = False
+    ) -> float:
+        """Show the outage, and decide how long to wait before the next try.
+
+        ``searching``: no hub was found on the LAN, so there was no address to try."""
         was_linked = self._linked
         self._linked = False
         self._awaiting.clear()
@@ -383,6 +438,8 @@ class Node:
                 f"Another station connected with the id {self.id!r} and took over; give each "
                 f"node its own --id. Trying again in {retry:.0f} s."
             )
+        elif searching and attempt == 0 and reason == discovery.NO_HUB:
+            self.console(discovery.missing_line(self.config.node.hub_name))
         elif was_linked or attempt == 0:
             self.console(f"Hub unreachable: {reason}. Retrying every second or so.")
         if was_linked or attempt == 0:

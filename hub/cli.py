@@ -14,6 +14,7 @@ from hub import configfile, ctl, discovery, notify
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
+from hub.store import Store, StoreError, export
 
 log = logging.getLogger("hub")
 
@@ -24,7 +25,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buzzer-hub",
         description="Run the Buzzer Beater hub. Other commands: "
-        "'buzzer-hub ctl --help', 'buzzer-hub check-config FILE', 'buzzer-hub find'.",
+        "'buzzer-hub ctl --help', 'buzzer-hub check-config FILE', 'buzzer-hub find', "
+        "'buzzer-hub export --help'.",
     )
     parser.add_argument("--host", help="address to listen on (default: every interface)")
     parser.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT})")
@@ -32,6 +34,11 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where the hub keeps its token and results")
     parser.add_argument("--host-token", help=f"host token (or ${TOKEN_ENV}, or the config file)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="save nothing: no results database (demos, benchmarks); a restart forgets all",
+    )
     parser.add_argument(
         "--no-discovery",
         action="store_true",
@@ -81,13 +88,13 @@ def setup_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
-async def serve(config: HubConfig, host_token: str) -> None:
+async def serve(config: HubConfig, host_token: str, store: Store | None = None) -> None:
     # Handlers first: a stop request that comes right after "listening on" still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    hub = Hub(config, host_token)
+    hub = Hub(config, host_token, store)
     await hub.start()
     port = hub.port
     log.info("host console: http://%s:%d/", config.server.host or "localhost", port)
@@ -130,11 +137,21 @@ def run_hub(argv: Sequence[str]) -> int:
             return 2
         if created:
             log.info("new host token (kept in %s): %s", config.data_path(), token)
+    store = None if args.memory_only else Store(config.data_path())
     try:
-        asyncio.run(serve(config, token))
+        if store is not None:
+            store.open()
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        asyncio.run(serve(config, token, store))
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
+    finally:
+        if store is not None:
+            store.close()
     return 0
 
 
@@ -148,6 +165,33 @@ def check_config(argv: Sequence[str]) -> int:
         print(f"buzzer-hub: {exc}", file=sys.stderr)
         return 2
     print(f"{args.file}: ok")
+    return 0
+
+
+def export_results(argv: Sequence[str]) -> int:
+    """``buzzer-hub export``: the saved results on stdout, safe to run while the hub runs."""
+    parser = argparse.ArgumentParser(
+        prog="buzzer-hub export", description="Write the saved results to stdout."
+    )
+    parser.add_argument("--data-dir", help="the hub's data directory (default: the hub's)")
+    parser.add_argument("--config", help="TOML config file, to find the data directory")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument("--round", type=int, help="only this round (of the latest game)")
+    args = parser.parse_args(argv)
+    try:
+        config = HubConfig.load(args.config)
+    except configfile.ConfigError as exc:
+        print(f"buzzer-hub: {exc}", file=sys.stderr)
+        return 2
+    if args.data_dir:
+        config = configfile.override(
+            config, server=configfile.override(config.server, data_dir=args.data_dir)
+        )
+    try:
+        export(config.data_path(), args.format, sys.stdout, args.round)
+    except StoreError as exc:
+        print(f"buzzer-hub export: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -175,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ctl.main(args.hub, args.token or os.environ.get(TOKEN_ENV, ""), args.command)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
+    if argv and argv[0] == "export":
+        return export_results(argv[1:])
     if argv and argv[0] == "find":
         return find(argv[1:])
     if argv and argv[0] == "serve":

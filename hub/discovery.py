@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ifaddr
@@ -131,9 +132,21 @@ def _protocol_of(info: AsyncServiceInfo) -> int | None:
         return None
 
 
-async def find_hubs(timeout: float, want: int = 1) -> list[FoundHub]:
-    """Browse the LAN for hubs: return as soon as ``want`` are resolved, or what there is after
-    ``timeout`` seconds."""
+async def find_hubs(
+    timeout: float,
+    want: int = 1,
+    *,
+    settle: float = 0.0,
+    match: Callable[[FoundHub], bool] | None = None,
+) -> list[FoundHub]:
+    """Browse the LAN for hubs: return ``settle`` seconds after ``want`` are resolved, or what
+    there is after ``timeout`` seconds.
+
+    ``settle`` lets a caller that must choose among several hubs hear every one that answers the
+    same query (responders answer within about 120 ms), not just the fastest. ``match`` keeps
+    only the hubs it accepts, so a caller looking for one named hub returns as soon as that one
+    answers.
+    """
     aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only)
     found: list[FoundHub] = []
     enough = asyncio.Event()
@@ -145,7 +158,9 @@ async def find_hubs(timeout: float, want: int = 1) -> list[FoundHub]:
             return
         label = name.removesuffix("." + SERVICE_TYPE)
         for address in info.parsed_addresses(IPVersion.V4Only):
-            found.append(FoundHub(label, address, info.port, _protocol_of(info)))
+            hub = FoundHub(label, address, info.port, _protocol_of(info))
+            if match is None or match(hub):
+                found.append(hub)
             break
         if len(found) >= want:
             enough.set()
@@ -162,6 +177,8 @@ async def find_hubs(timeout: float, want: int = 1) -> list[FoundHub]:
     try:
         async with asyncio.timeout(timeout):
             await enough.wait()
+            if settle > 0:
+                await asyncio.sleep(settle)  # a listening window, cut short by the timeout
     except TimeoutError:
         pass
     finally:
@@ -169,4 +186,4 @@ async def find_hubs(timeout: float, want: int = 1) -> list[FoundHub]:
         for task in list(pending):
             task.cancel()
         await aiozc.async_close()
-    return found
+    return list(found)

@@ -151,12 +151,19 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
+#: Frames whose order relative to each other the protocol does not fix.
+UNORDERED_KINDS = ("ack", "result")
+
+
 class Client:
     """A protocol v1 client: sends messages, waits for frames matching a condition."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.received: list[dict[str, Any]] = []
+        # An ack follows the commit to disk and a result does not wait for it, so either may
+        # come first: frames of these kinds that one expect() passed over stay claimable.
+        self._unclaimed: list[dict[str, Any]] = []
 
     async def send(self, **message: Any) -> None:
         await self.ws.send(json.dumps(message))
@@ -165,7 +172,14 @@ class Client:
         await self.ws.send(frame)
 
     async def expect(self, kind: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
-        """Read frames until one of ``kind`` whose fields equal ``match``; answer sync requests."""
+        """Read frames until one of ``kind`` whose fields equal ``match``; answer sync requests.
+
+        Acks and results passed over by an earlier call are looked at first (see __init__).
+        """
+        for frame in self._unclaimed:
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                self._unclaimed.remove(frame)
+                return frame
         async with asyncio.timeout(timeout):
             while True:
                 frame = json.loads(await self.ws.recv())
@@ -174,6 +188,8 @@ class Client:
                     await self.answer_sync(frame)
                 if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                     return frame
+                if frame["type"] in UNORDERED_KINDS:
+                    self._unclaimed.append(frame)
 
     async def answer_sync(self, sync: dict[str, Any]) -> None:
         now = time.monotonic_ns()

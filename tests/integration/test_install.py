@@ -2,9 +2,10 @@
 
 What is exercised by default: the virtual environment made with the system's python3, the config
 copied to /etc/buzzer-beater (and never overwritten once edited), the unit installed and enabled
-with ``systemctl --root``, idempotence, and uninstall. What is not: the pip install of the
-package itself, which needs PyPI and ten seconds; the script skips it under
-``BUZZER_INSTALL_SKIP_PIP=1``. Set ``BUZZER_TEST_REAL_INSTALL=1`` to run the full install too.
+with ``systemctl --root``, idempotence, and uninstall, with the pip step switched off
+(``BUZZER_INSTALL_SKIP_PIP=1``). The full install, pip and all, needs PyPI (or pip's cache) and
+about fifteen seconds: it runs once, under CI (``CI=true``, which reaches PyPI) or with
+``BUZZER_TEST_REAL_INSTALL=1``.
 """
 
 from __future__ import annotations
@@ -126,8 +127,6 @@ def test_an_edited_config_survives_reinstall_and_uninstall(sysroot: Path) -> Non
 
 
 def test_hub_and_node_share_the_environment_until_the_last_goes(sysroot: Path) -> None:
-    if not (ROOT / "config/node.toml").exists():
-        pytest.skip("config/node.toml is not in this checkout yet")
     run("hub", sysroot)
     run("node", sysroot)
     node_unit = sysroot / "etc/systemd/system/buzzer-node.service"
@@ -139,9 +138,12 @@ def test_hub_and_node_share_the_environment_until_the_last_goes(sysroot: Path) -
     assert not (sysroot / "opt/buzzer-beater").exists()
 
 
+REAL_INSTALL = os.environ.get("CI") == "true" or os.environ.get("BUZZER_TEST_REAL_INSTALL") == "1"
+
+
 @pytest.mark.skipif(
-    os.environ.get("BUZZER_TEST_REAL_INSTALL") != "1",
-    reason="full pip install needs PyPI: set BUZZER_TEST_REAL_INSTALL=1",
+    not REAL_INSTALL,
+    reason="full pip install needs PyPI: runs under CI=true, or set BUZZER_TEST_REAL_INSTALL=1",
 )
 def test_real_install_runs_the_installed_hub_on_the_installed_config(sysroot: Path) -> None:
     run("hub", sysroot, skip_pip=False)

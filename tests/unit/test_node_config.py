@@ -64,7 +64,7 @@ def test_a_wrong_hub_url_on_the_command_line_is_a_clear_error(
 ) -> None:
     assert cli.main(["--hub", "http://10.0.0.2:8765", "--input", "terminal"]) == 2
     err = capsys.readouterr().err
-    assert "hub must look like ws://HOST:PORT" in err
+    assert 'hub must be "auto" or look like ws://HOST:PORT' in err
     assert "Traceback" not in err
 
 
