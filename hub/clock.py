@@ -9,14 +9,15 @@ and its send time t2; the hub notes the arrival t3. As in NTP (RFC 5905, section
 If the two directions of the path take equally long the offset is exact; otherwise it is off by
 half the difference, so half the round trip bounds the error whatever the path does. Wi-Fi power
 save and busy hosts delay single samples by tens to hundreds of milliseconds, so one sample is never
-trusted: the filter keeps a window, uses only the samples whose delay is close to the window's
-minimum, and fits a line through them so that the drift between two crystals (tens of parts per
-million) does not accumulate between syncs.
+trusted: the filter keeps a window, weights each sample down steeply by how much longer its round
+trip was than the window's fastest (spikes count for nothing), and fits either a constant offset
+or a line, whichever will be surer by the next sync, so that the drift between two crystals (tens
+of parts per million) does not accumulate between syncs. docs/timing.md explains the choices.
 
 Two error figures come out, and they answer different questions:
 
 * ``uncertainty``: how far a converted timestamp is expected to be off if the path takes about as
-  long each way (two standard errors of the fit, plus the bias the slower good samples may carry,
+  long each way (two standard errors of the fit, plus the bias the slower samples may carry,
   plus how much unknown drift can add since the fit). Ties are declared with it.
 * ``bound``: how far it can be off at worst, whatever the path does: half the round trip. No
   exchange of timestamps can tell a slow uplink from a slow downlink, so nothing does better.
