@@ -563,6 +563,14 @@ class Node:
                 self._emit(Acked(message.press_id))
         elif isinstance(message, p.Result):
             self._on_result(message)
+        elif isinstance(message, p.Offer | p.Ruling | p.TimerNotice):
+            self._on_game(message)
+
+    def _on_game(self, message: p.Offer | p.Ruling | p.TimerNotice) -> None:
+        """Game play: the answer passed to this player, the host's ruling, an answer timer."""
+        if isinstance(message, p.Offer) and self.feedback is not None:
+            self.feedback.beep()  # the floor came to this player without a press of theirs
+        self.console(message.text)
 
     def _on_round(self, update: p.RoundUpdate) -> None:
         previous = self._round

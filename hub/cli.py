@@ -58,7 +58,8 @@ def _ctl_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hub", default=f"ws://127.0.0.1:{DEFAULT_PORT}", help="hub address")
     parser.add_argument("--token", help=f"host token (default: ${TOKEN_ENV})")
-    parser.add_argument("command", choices=sorted(ctl.COMMANDS))
+    parser.add_argument("command", choices=sorted([*ctl.COMMANDS, *ctl.GAME_COMMANDS]))
+    ctl.add_game_arguments(parser)
     return parser
 
 
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ctl":
         args = _ctl_parser().parse_args(argv[1:])
-        return ctl.main(args.hub, args.token or os.environ.get(TOKEN_ENV, ""), args.command)
+        return ctl.main(args.hub, args.token or os.environ.get(TOKEN_ENV, ""), args.command, args)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
     if argv and argv[0] == "export":

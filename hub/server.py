@@ -27,15 +27,32 @@ from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_hori
 from hub.config import HubConfig, ms_to_ns
 from hub.http import Routes
 from hub.journal import RecordingEngine
-from hub.round import Acknowledge, Answer, Event, Phase, PhaseChanged, PressIn
+from hub.round import (
+    Acknowledge,
+    Answer,
+    Event,
+    FloorChanged,
+    Phase,
+    PhaseChanged,
+    PressIn,
+    ReboundMode,
+    Ruled,
+    TeamChanged,
+    TimerFired,
+)
+from hub.scores import Scoreboard, ScoreError
 from hub.store import StorageStatus, Store, csv_text, rows_from_engine
+from hub.teams import with_teams
 from hub.views import (
     PlayerView,
+    game_json,
     history_json,
     plain_answer,
     result_text,
     round_json,
+    ruling_text,
     seconds,
+    timer_text,
 )
 
 log = logging.getLogger("hub")
@@ -86,8 +103,10 @@ class Hub:
     def __init__(self, config: HubConfig, host_token: str, store: Store | None = None) -> None:
         self.config = config
         self.host_token = host_token
-        self.engine = RecordingEngine(config.round.rules())
+        self.engine = RecordingEngine(config.game.apply(config.round.rules()))
         self.store = store
+        self.scores = Scoreboard()  # the persistence layer may replace it with a restored one
+        self._game_applied = 0  # game commands applied so far, so a controller sees its effect
         self.players: dict[str, Player] = {}
         self.watchers: set[ServerConnection] = set()  # hosts and viewers
         self.server: Server | None = None
@@ -105,6 +124,7 @@ class Hub:
     async def start(self) -> None:
         server = self.config.server
         self._restore()
+        self._place_config_teams(time.monotonic_ns())
 
         async def listen(port: int) -> Server:
             return await serve(
@@ -264,6 +284,7 @@ class Hub:
         player.connection = ws
         now = time.monotonic_ns()
         player.last_seen_ns = now
+        self._join_team(player, hello.team, now)
         self._save_player(player)
         log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
         welcome = p.Welcome(
@@ -358,6 +379,8 @@ class Hub:
             else:
                 self._apply(self.engine.close(now))
             self._publish_soon(now, at_once=True)
+        elif isinstance(message, p.GameCommand) and role == p.Role.HOST:
+            self._on_game_command(ws, message, now)
         elif isinstance(message, p.Hello):
             self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
         else:
@@ -522,6 +545,9 @@ class Hub:
                 self._answer(event)
             elif isinstance(event, PhaseChanged):
                 self._announce(event)
+            elif isinstance(event, FloorChanged | TimerFired | TeamChanged):
+                self._game_event(event)
+            # Ruled: announced with its points by _on_game_command, the only source of rulings
         self._persist(events, acks)
         self._schedule_tick(now)
         if events:
@@ -614,11 +640,12 @@ class Hub:
         engine = self.engine
         return p.State(
             hub_ns=now,
-            round=round_json(engine.current, engine.phase, names),
+            round=with_teams(round_json(engine.current, engine.phase, names), engine.teams),
             players=[
                 dataclasses.asdict(self._player_view(pl, now)) for pl in self.players.values()
             ],
             history=history_json(engine.history, engine.current, names),
+            game=self._game_state(names),
             storage=self._storage_json(),
         )
 
@@ -629,6 +656,7 @@ class Hub:
             "round": state.round,
             "players": state.players,
             "history": state.history,
+            "game": state.game,
             "storage": state.storage,
         }
 
@@ -676,6 +704,156 @@ class Hub:
         self._last_publish_ns = now
         broadcast(self.watchers, p.encode(self._state(now)))
 
+    # --- game play: host commands and their announcements ---
+
+    def _on_game_command(self, ws: ServerConnection, message: p.GameCommand, now: int) -> None:
+        """Rulings, scores and teams from a host; a refusal goes back to that host only."""
+        log.info("host %s: %s", _peer(ws), message.TYPE)
+        engine = self.engine
+        defaults = self.config.game
+        if isinstance(message, p.Wrong | p.Right):
+            if isinstance(message, p.Wrong):
+                mode = ReboundMode(message.mode) if message.mode else None
+                events = engine.wrong(now, mode)
+                points = defaults.points_wrong if message.points is None else message.points
+            else:
+                events = engine.right(now)
+                points = defaults.points_right if message.points is None else message.points
+            if not events:
+                self._refuse_command(
+                    ws,
+                    message,
+                    p.ErrorCode.NOTHING_TO_RULE,
+                    f"'{message.TYPE}': nobody has the floor; arm and wait for a buzz",
+                )
+                return
+            for event in events:
+                if isinstance(event, Ruled):
+                    self._announce_ruling(event, points, now)
+            self._apply(events)
+        elif isinstance(message, p.Score):
+            if (message.player is None) == (message.team is None):
+                problem = "'score' needs a 'player' or a 'team', not both"
+                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, problem)
+                return
+            team = message.team if message.player is None else engine.teams.get(message.player)
+            try:
+                self._award(message.points, now, message.player, team, message.reason or "")
+            except ScoreError as exc:
+                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, f"'score': {exc}")
+                return
+            log.info("score: %+d to %s", message.points, message.player or f"team {team}")
+        elif isinstance(message, p.SetTeam):
+            self._apply(engine.assign_team(message.player, message.team, now))
+        else:
+            self.scores.clear()
+            if self.store is not None:
+                self.store.clear_scores()
+            log.info("scores cleared")
+        self._game_applied += 1
+        self._publish_soon(now, at_once=True)
+
+    def _announce_ruling(self, ruled: Ruled, points: int, now: int) -> None:
+        """Award the ruling's points, then tell the player's node and every host and viewer."""
+        if points:
+            try:
+                self._award(
+                    points, now, ruled.player, ruled.team, "right" if ruled.correct else "wrong"
+                )
+            except ScoreError as exc:  # a full board must not stop the game
+                log.warning("points for %s not recorded: %s", ruled.player, exc)
+                points = 0
+        player = self.players.get(ruled.player)
+        name = player.name if player else ruled.player
+        log.info("round %d: %s ruled %s", ruled.round, name, "right" if ruled.correct else "wrong")
+        frame = p.encode(
+            p.Ruling(
+                round=ruled.round,
+                player=ruled.player,
+                name=name,
+                correct=ruled.correct,
+                text=ruling_text(ruled.correct, points),
+                team=ruled.team,
+                points=points,
+            )
+        )
+        broadcast(self.watchers, frame)
+        if player is not None and player.connection is not None and not player.plain:
+            self._send(player.connection, frame)
+
+    def _game_event(self, event: FloorChanged | TimerFired | TeamChanged) -> None:
+        if isinstance(event, TeamChanged):
+            if (player := self.players.get(event.player)) is not None:
+                player.team = event.team
+                self._save_player(player)
+            log.info("player %s is now in team %s", event.player, event.team or "(none)")
+            return
+        if isinstance(event, FloorChanged):
+            log.info("round %d: the floor passes to %s", event.round, event.player or "nobody")
+            node = self.players.get(event.player) if event.player else None
+            if node is None or node.connection is None or node.plain:
+                return
+            estimate = node.clock.estimate
+            deadline = remaining = None
+            if event.deadline_ns is not None:
+                remaining = max(0, event.deadline_ns - time.monotonic_ns())
+                if estimate is not None:
+                    deadline = estimate.to_node(event.deadline_ns)
+            offer = p.Offer(
+                round=event.round,
+                text="Your turn to answer!",
+                deadline_ns=deadline,
+                remaining_ns=remaining,
+            )
+            self._send(node.connection, p.encode(offer))
+            return
+        player = self.players.get(event.player) if event.player else None
+        text = timer_text(event.timer, event.stage, player.name if player else event.player)
+        log.info("round %d: %s", event.round, text)
+        frame = p.encode(
+            p.TimerNotice(
+                round=event.round,
+                timer=str(event.timer),
+                stage=str(event.stage),
+                text=text,
+                player=event.player,
+            )
+        )
+        broadcast(self.watchers, frame)
+        if player is not None and player.connection is not None and not player.plain:
+            self._send(player.connection, frame)
+
+    def _award(
+        self, points: int, now: int, player: str | None, team: str | None, reason: str
+    ) -> None:
+        """Add a scoreboard entry and save it (ScoreError: refused, nothing changed)."""
+        self.scores.award(points, now, player=player, team=team, reason=reason)
+        if self.store is not None:
+            self.store.save_score(points, player, team, reason, self.engine.number)
+
+    def _refuse_command(
+        self, ws: ServerConnection, message: p.GameCommand, code: p.ErrorCode, text: str
+    ) -> None:
+        self._send(ws, p.error_frame(p.ProtocolError(code, text), message.ref))
+
+    def _place_config_teams(self, now: int) -> None:
+        """The config's teams, for players the journal has not placed (a host's move stands)."""
+        for player_id, team in self.config.game.team_of().items():
+            if player_id not in self.engine.teams:
+                self._apply(self.engine.assign_team(player_id, team, now))
+        for player in self.players.values():  # a restored roster follows the restored engine
+            player.team = self.engine.teams.get(player.id)
+
+    def _join_team(self, player: Player, team: str | None, now: int) -> None:
+        """A node's own team counts unless the config or a host already placed it."""
+        if team is not None and player.id not in self.engine.teams:
+            self._apply(self.engine.assign_team(player.id, team, now))
+        player.team = self.engine.teams.get(player.id)
+
+    def _game_state(self, names: dict[str, str]) -> dict[str, Any]:
+        points = (self.config.game.points_right, self.config.game.points_wrong)
+        return game_json(self.engine, self.scores, names, points, self._game_applied)
+
     # --- persistence (hub.store): restore at start, record each engine step, acks after commit ---
 
     def _restore(self) -> None:
@@ -697,7 +875,7 @@ class Hub:
         plain = [int(i[5:]) for i in self.players if i.startswith("text-") and i[5:].isdigit()]
         self._plain_ids = itertools.count(max(plain, default=0) + 1)
         self.engine, _ = store.restore(
-            self.config.round.rules(), time.monotonic_ns(), time.time_ns()
+            self.config.game.apply(self.config.round.rules()), time.monotonic_ns(), time.time_ns()
         )
         for player_id in _players_in(self.engine):
             if player_id not in self.players:  # its roster row was lost with a failed write
@@ -708,6 +886,12 @@ class Hub:
                     plain=player_id.startswith("text-"),
                     clock=ClockFilter(self._filter_settings),
                 )
+        restored_at = time.monotonic_ns()
+        for points, scorer, team, reason in store.scores():
+            try:
+                self.scores.award(points, restored_at, player=scorer, team=team, reason=reason)
+            except ScoreError as exc:
+                log.warning("a saved score entry was skipped: %s", exc)
         store.start(asyncio.get_running_loop())
         # A decision or re-arm that fell due while the hub was down happens before anyone
         # connects, so the first state anyone sees is the settled one.
