@@ -48,6 +48,7 @@ from hub.views import (
     game_json,
     history_json,
     plain_answer,
+    player_json,
     result_text,
     round_json,
     ruling_text,
@@ -641,9 +642,7 @@ class Hub:
         return p.State(
             hub_ns=now,
             round=with_teams(round_json(engine.current, engine.phase, names), engine.teams),
-            players=[
-                dataclasses.asdict(self._player_view(pl, now)) for pl in self.players.values()
-            ],
+            players=[player_json(self._player_view(pl, now)) for pl in self.players.values()],
             history=history_json(engine.history, engine.current, names),
             game=self._game_state(names),
             storage=self._storage_json(),
