@@ -72,6 +72,10 @@ INPUT_UNCERTAINTY_NS = {
 UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
 HELLO_TIMEOUT_S = 10.0
 PUBLISH_INTERVAL_NS = 50_000_000  # hosts and viewers get at most 20 state pictures a second
+#: A state picture grows with the roster and the round's results (about 25 ms for a thousand of
+#: each on a laptop core): pictures are spaced so that building them takes at most this share of
+#: the event loop, which has presses and clock sync to serve.
+PUBLISH_LOOP_SHARE = 0.2
 HORIZON_REFRESH_NS = 500_000_000
 OUTSTANDING_SYNCS = 16
 
@@ -115,6 +119,7 @@ class Hub:
         self._tick: asyncio.TimerHandle | None = None
         self._publish: asyncio.TimerHandle | None = None
         self._last_publish_ns = 0
+        self._publish_cost_ns = 0  # how long the last state picture took to build and send
         self._horizon_ns = 0
         self._horizon_at_ns: int | None = None
         self._filter_settings = FilterSettings(window=config.clock.window)
@@ -700,7 +705,8 @@ class Hub:
             return
         if self._publish is not None:
             self._publish.cancel()
-        wait_ns = 0 if at_once else self._last_publish_ns + PUBLISH_INTERVAL_NS - now
+        gap_ns = publish_gap_ns(self._publish_cost_ns)
+        wait_ns = 0 if at_once else self._last_publish_ns + gap_ns - now
         loop = asyncio.get_running_loop()
         self._publish = loop.call_later(max(0.0, wait_ns / 1e9), self._publish_now)
 
@@ -709,6 +715,7 @@ class Hub:
         now = time.monotonic_ns()
         self._last_publish_ns = now
         broadcast(self.watchers, p.encode(self._state(now)))
+        self._publish_cost_ns = time.monotonic_ns() - now
 
     # --- game play: host commands and their announcements ---
 
@@ -961,6 +968,12 @@ class Hub:
                     )
                 ),
             )
+
+
+def publish_gap_ns(cost_ns: int) -> int:
+    """Time from one state picture to the next: at least PUBLISH_INTERVAL_NS, and long enough that
+    pictures costing ``cost_ns`` each take no more than PUBLISH_LOOP_SHARE of the loop."""
+    return max(PUBLISH_INTERVAL_NS, round(cost_ns / PUBLISH_LOOP_SHARE))
 
 
 def _plain_uncertainty(rtt_ns: int | None) -> int:
