@@ -76,6 +76,8 @@ class CloseCode:
     BAD_TOKEN: Final = 4401  # token missing or wrong for the requested role
     REPLACED: Final = 4409  # another connection took over this node id
     VERSION_MISMATCH: Final = 4426  # protocol version not supported
+    TOO_SLOW: Final = 4408  # the client stopped reading; the hub will not buffer for it
+    RATE_LIMITED: Final = 4429  # more frames than any real client sends; back off, reconnect
 
 
 @dataclass(frozen=True, slots=True)

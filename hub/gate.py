@@ -1,0 +1,94 @@
+"""The checks a WebSocket upgrade must pass before the hub spends anything on it.
+
+Runs as the websockets ``process_request`` hook, in front of :class:`hub.http.Routes`: plain HTTP
+requests go straight through; an upgrade is refused with a one-line HTTP answer (503 when the hub
+is full, 403 for a foreign browser origin, 401 for a missing or wrong node token) before any
+WebSocket state, task or buffer exists for it. Each refusal is one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from hub.auth import origin_allowed, request_token, tokens_match
+from hub.limits import room_for_connection
+
+log = logging.getLogger("hub.gate")
+
+ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
+
+
+def _is_upgrade(request: Request) -> bool:
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+class Gate:
+    """Refuses upgrades that must not become connections; hands everything else to ``routes``."""
+
+    def __init__(
+        self,
+        routes: ProcessRequest,
+        *,
+        open_connections: Callable[[], int],
+        max_connections: int,
+        node_token: str,
+        host_token: str,
+        origins: Sequence[str],
+        tls: bool,
+    ) -> None:
+        self.routes = routes
+        self.open_connections = open_connections
+        self.max_connections = max_connections
+        self.node_token = node_token
+        self.host_token = host_token
+        self.origins = tuple(origins)
+        self.tls = tls
+
+    def __call__(
+        self, connection: ServerConnection, request: Request
+    ) -> Awaitable[Response | None] | Response | None:
+        if _is_upgrade(request):
+            refusal = self.refusal(request)
+            if refusal is not None:
+                status, reason = refusal
+                log.warning("refused %s: %d %s", _peer(connection), status.value, reason)
+                response = connection.respond(status, reason + "\n")
+                if status is HTTPStatus.UNAUTHORIZED:
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="buzzer-beater"'
+                elif status is HTTPStatus.SERVICE_UNAVAILABLE:
+                    response.headers["Retry-After"] = "5"
+                return response
+        return self.routes(connection, request)
+
+    def refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
+        """Why this upgrade is refused, cheapest check first; None lets it through."""
+        if not room_for_connection(self.open_connections(), self.max_connections):
+            return HTTPStatus.SERVICE_UNAVAILABLE, (
+                f"hub full: {self.max_connections} connections; try again later"
+            )
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.headers.get("Host"), self.origins, self.tls):
+            shown = (origin or "")[:100]
+            return HTTPStatus.FORBIDDEN, f"origin {shown!r} may not connect to this hub"
+        if self.node_token:
+            token = request_token(request.path, request.headers.get("Authorization"))
+            if token is None:
+                return HTTPStatus.UNAUTHORIZED, (
+                    "node token required: add ?token=... or an 'Authorization: Bearer' header"
+                )
+            if not (tokens_match(token, self.node_token) or tokens_match(token, self.host_token)):
+                return HTTPStatus.UNAUTHORIZED, "wrong token"
+        return None
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    if not address:
+        return "?"
+    host, port = list(address)[:2]
+    return f"{host}:{port}"
