@@ -14,6 +14,7 @@ from hub import configfile, ctl
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
+from hub.tls import TLSConfigError
 
 log = logging.getLogger("hub")
 
@@ -46,6 +47,9 @@ def _ctl_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hub", default=f"ws://127.0.0.1:{DEFAULT_PORT}", help="hub address")
     parser.add_argument("--token", help=f"host token (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--cafile", help="certificate (or CA) a wss:// hub must present (default: system CAs)"
+    )
     parser.add_argument("command", choices=sorted(ctl.COMMANDS))
     return parser
 
@@ -83,7 +87,8 @@ async def serve(config: HubConfig, host_token: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     port = hub.port
-    log.info("host console: http://%s:%d/", config.server.host or "localhost", port)
+    scheme = "https" if config.security.tls else "http"
+    log.info("host console: %s://%s:%d/", scheme, config.server.host or "localhost", port)
     await stop.wait()
     await hub.stop()
     log.info("stopped")
@@ -108,6 +113,9 @@ def run_hub(argv: Sequence[str]) -> int:
             log.info("new host token (kept in %s): %s", config.data_path(), token)
     try:
         asyncio.run(serve(config, token))
+    except TLSConfigError as exc:
+        log.error("%s", exc)
+        return 2
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
@@ -131,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ctl":
         args = _ctl_parser().parse_args(argv[1:])
-        return ctl.main(args.hub, args.token or os.environ.get(TOKEN_ENV, ""), args.command)
+        token = args.token or os.environ.get(TOKEN_ENV, "")
+        return ctl.main(args.hub, token, args.command, args.cafile)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
     if argv and argv[0] == "serve":
