@@ -24,7 +24,12 @@ def tokens_match(given: str | None, expected: str) -> bool:
     """Constant-time comparison, so response timing reveals nothing about the token."""
     if not expected:
         return True
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    if given is None:
+        return False
+    # surrogatepass: a string that is not valid Unicode is simply a wrong token, not a crash.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def load_or_create_host_token(data_dir: Path) -> tuple[str, bool]:
