@@ -77,6 +77,10 @@ class Guard:
 
     def _drop(self, ws: ServerConnection, code: int, reason: str, detail: str) -> None:
         self._dropping.add(ws)
+        if ws.transport is not None and not ws.transport.is_closing():
+            # Stop reading at once: whatever the peer keeps sending now waits in its own
+            # buffers, not in the hub's, and costs the hub no parsing.
+            ws.transport.pause_reading()
         log.warning("dropped %s: %s (close %d): %s", _peer(ws), reason, code, detail)
         task = asyncio.get_running_loop().create_task(self._close(ws, code, reason))
         self._tasks.add(task)
@@ -90,7 +94,9 @@ class Guard:
         except TimeoutError:
             pass
         finally:
-            if ws.transport is not None and not ws.transport.is_closing():
+            # Also when the transport is already closing: a graceful close still waits to flush
+            # a buffer that a peer which is not reading never drains. A no-op once closed.
+            if ws.transport is not None:
                 ws.transport.abort()
 
 
