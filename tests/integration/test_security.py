@@ -27,16 +27,17 @@ HOST_MODE = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 
 
 async def closed_with(client: Client, timeout: float = 5.0) -> tuple[int | None, str]:
-    """Read (answering syncs) until the hub closes the connection; its close code and reason."""
+    """Read until the hub closes the connection; its close code and reason.
+
+    It only reads: a client blocked in a send while its own reading is paused (a full receive
+    queue) would not notice the hub dropping the connection until its close timeout.
+    """
     async with asyncio.timeout(timeout):
         try:
             while True:
                 frame = await client.ws.recv()
                 if isinstance(frame, str) and frame.startswith("{"):
-                    message = json.loads(frame)
-                    client.received.append(message)
-                    if message.get("type") == "sync":
-                        await client.answer_sync(message)
+                    client.received.append(json.loads(frame))
         except ConnectionClosed:
             pass
         await client.ws.wait_closed()
