@@ -11,16 +11,21 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import socket
+import stat
 import struct
+import subprocess
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess
+from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess, console_script
 
 ClientFactory = Callable[..., Any]
 HOST_MODE = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
@@ -123,6 +128,10 @@ async def test_node_token_is_checked_before_the_upgrade(
     )
     assert (await liar.expect("error"))["code"] == "bad_token"
     assert (await closed_with(liar))[0] == 4401
+    # A tutorial client puts the token in its URL.
+    async with connect(f"{hub.url}/?token=n0de") as tutorial:
+        await tutorial.send("Alice")
+        assert await tutorial.recv() == "Hello Alice!"
     # The host token opens the door too, and still guards the host role.
     boss: Client = await client_factory(f"{hub.url}/?token={HOST_TOKEN}", role="host")
     await boss.expect("welcome", role="host")
@@ -340,3 +349,47 @@ async def test_a_client_that_stops_reading_is_dropped_4408_and_others_carry_on(
     for task in readers:
         task.cancel()
     assert_no_traceback(hub)
+
+
+def _run_until_console(data_dir: Path) -> list[str]:
+    """Start a hub with no host token configured, wait for the console line, stop it; its log."""
+    command = [console_script("buzzer-hub"), "--host", LOOPBACK, "--port", "0",
+               "--data-dir", str(data_dir)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "BUZZER_HOST_TOKEN"}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def collect() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if "host console:" in line:
+                ready.set()
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(15), "\n".join(lines)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        reader.join(5)
+    return lines
+
+
+async def test_generated_host_token_is_private_and_shown_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = await asyncio.to_thread(_run_until_console, data)
+    token_file = data / "host-token"
+    token = token_file.read_text().strip()
+    assert len(token) >= 24
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    shown = [line for line in first if token in line]
+    assert len(shown) == 1
+    assert "new host token" in shown[0]
+    assert any("host console: http://" in line for line in first)
+    second = await asyncio.to_thread(_run_until_console, data)
+    assert not [line for line in second if token in line]
+    assert token_file.read_text().strip() == token
