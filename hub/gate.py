@@ -9,6 +9,7 @@ WebSocket state, task or buffer exists for it. Each refusal is one log line.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
@@ -16,9 +17,12 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from hub.auth import origin_allowed, request_token, tokens_match
-from hub.limits import room_for_connection
+from hub.limits import LogThrottle, room_for_connection
 
 log = logging.getLogger("hub.gate")
+
+#: One refusal line per address and status this often; the next line counts the ones left out.
+LOG_INTERVAL_NS = 10_000_000_000
 
 ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
 
@@ -48,6 +52,7 @@ class Gate:
         self.host_token = host_token
         self.origins = tuple(origins)
         self.tls = tls
+        self._log_throttle = LogThrottle(LOG_INTERVAL_NS)
 
     def __call__(
         self, connection: ServerConnection, request: Request
@@ -56,7 +61,7 @@ class Gate:
             refusal = self.refusal(request)
             if refusal is not None:
                 status, reason = refusal
-                log.warning("refused %s: %d %s", _peer(connection), status.value, reason)
+                self._log(connection, status, reason)
                 response = connection.respond(status, reason + "\n")
                 if status is HTTPStatus.UNAUTHORIZED:
                     response.headers["WWW-Authenticate"] = 'Bearer realm="buzzer-beater"'
@@ -64,6 +69,15 @@ class Gate:
                     response.headers["Retry-After"] = "5"
                 return response
         return self.routes(connection, request)
+
+    def _log(self, connection: ServerConnection, status: HTTPStatus, reason: str) -> None:
+        address = connection.remote_address
+        key = (address[0] if address else "?", status)
+        left_out = self._log_throttle.allow(key, time.monotonic_ns())
+        if left_out is None:
+            return
+        more = f" ({left_out} more from this address not logged)" if left_out else ""
+        log.warning("refused %s: %d %s%s", _peer(connection), status.value, reason, more)
 
     def refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
         """Why this upgrade is refused, cheapest check first; None lets it through."""

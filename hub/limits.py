@@ -55,3 +55,33 @@ def too_slow(buffered_bytes: int, limit_bytes: int) -> bool:
     one that stops reading only ever grows it.
     """
     return limit_bytes > 0 and buffered_bytes > limit_bytes
+
+
+class LogThrottle:
+    """At most one log line per key (say, an address and a refusal) per interval.
+
+    A script retrying a refused upgrade in a loop would otherwise write a line per attempt and fill
+    the journal; the next line that does get through says how many were left out.
+    """
+
+    def __init__(self, interval_ns: int, capacity: int = 1024) -> None:
+        self.interval_ns = interval_ns
+        self.capacity = capacity
+        self._last: dict[object, tuple[int, int]] = {}  # key -> (logged at, suppressed since)
+
+    def allow(self, key: object, now_ns: int) -> int | None:
+        """None to stay quiet; otherwise log, mentioning the returned count of quiet refusals."""
+        entry = self._last.get(key)
+        if entry is not None and now_ns - entry[0] < self.interval_ns:
+            self._last[key] = (entry[0], entry[1] + 1)
+            return None
+        if entry is None and len(self._last) >= self.capacity:
+            self._forget(now_ns)
+        self._last[key] = (now_ns, 0)
+        return 0 if entry is None else entry[1]
+
+    def _forget(self, now_ns: int) -> None:
+        """Make room: drop keys whose interval is over, or else the oldest half."""
+        expired = [k for k, (at, _) in self._last.items() if now_ns - at >= self.interval_ns]
+        for key in expired or list(self._last)[: self.capacity // 2]:
+            del self._last[key]

@@ -118,6 +118,9 @@ async def test_node_token_is_checked_before_the_upgrade(
 
     by_query = await node(client_factory, f"{hub.url}/?token=n0de", "desk-1")
     assert by_query.received[-1]["greeting"] == "Hello desk-1!"
+    # Four refusals from one address, one log line: a retry loop cannot flood the journal.
+    await log_line(hub, r"node desk-1 .* joined")
+    assert len([line for line in hub.lines if "refused" in line]) == 1
     ws = await connect(hub.url, additional_headers={"Authorization": "Bearer n0de"})
     by_header = Client(ws)
     await by_header.send(type="hello", protocol=1, role="node", id="desk-2", token="n0de")

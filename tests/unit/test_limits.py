@@ -10,7 +10,7 @@ import pytest
 from hub import protocol as p
 from hub.auth import origin_allowed, request_token
 from hub.config import LimitsSection, SecuritySection
-from hub.limits import NS_PER_S, TokenBucket, room_for_connection, too_slow
+from hub.limits import NS_PER_S, LogThrottle, TokenBucket, room_for_connection, too_slow
 from hub.tls import TLSConfigError, client_context, context_for, server_context
 
 
@@ -150,3 +150,19 @@ def test_tls_errors_name_the_file(tmp_path: Path) -> None:
         context_for("ws://127.0.0.1:1", str(garbage))
     assert context_for("ws://127.0.0.1:1", None) is None
     assert context_for("WSS://127.0.0.1:1", None) is not None
+
+
+def test_log_throttle_one_line_per_key_per_interval_then_counts_the_rest() -> None:
+    throttle = LogThrottle(interval_ns=10 * NS_PER_S)
+    assert throttle.allow("a", 0) == 0
+    assert [throttle.allow("a", t * NS_PER_S) for t in (1, 2, 3)] == [None, None, None]
+    assert throttle.allow("b", 3 * NS_PER_S) == 0  # other keys are independent
+    assert throttle.allow("a", 10 * NS_PER_S) == 3
+    assert throttle.allow("a", 11 * NS_PER_S) is None
+
+
+def test_log_throttle_stays_bounded() -> None:
+    throttle = LogThrottle(interval_ns=10 * NS_PER_S, capacity=8)
+    for i in range(100):
+        assert throttle.allow(i, 0) == 0
+    assert len(throttle._last) <= 8
