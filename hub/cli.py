@@ -10,10 +10,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from hub import configfile, ctl
+from hub import configfile, ctl, discovery, notify
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
+from hub.store import Store, StoreError, export
 from hub.tls import TLSConfigError
 
 log = logging.getLogger("hub")
@@ -25,7 +26,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buzzer-hub",
         description="Run the Buzzer Beater hub. Other commands: "
-        "'buzzer-hub ctl --help', 'buzzer-hub check-config FILE'.",
+        "'buzzer-hub ctl --help', 'buzzer-hub check-config FILE', 'buzzer-hub find', "
+        "'buzzer-hub export --help'.",
     )
     parser.add_argument("--host", help="address to listen on (default: every interface)")
     parser.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT})")
@@ -33,6 +35,16 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where the hub keeps its token and results")
     parser.add_argument("--host-token", help=f"host token (or ${TOKEN_ENV}, or the config file)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="save nothing: no results database (demos, benchmarks); a restart forgets all",
+    )
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="do not announce the hub on the LAN over mDNS (nodes then need its URL)",
+    )
     parser.add_argument(
         "--host-mode",
         action="store_true",
@@ -66,7 +78,8 @@ def load_config(args: argparse.Namespace) -> HubConfig:
         log_level=args.log_level,
     )
     round_ = configfile.override(config.round, hostless=False if args.host_mode else None)
-    return configfile.override(config, server=server, round=round_)
+    discovery = configfile.override(config.discovery, enabled=False if args.no_discovery else None)
+    return configfile.override(config, server=server, round=round_, discovery=discovery)
 
 
 def setup_logging(level: str) -> None:
@@ -79,18 +92,36 @@ def setup_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
-async def serve(config: HubConfig, host_token: str) -> None:
-    hub = Hub(config, host_token)
-    await hub.start()
+async def serve(config: HubConfig, host_token: str, store: Store | None = None) -> None:
+    # Handlers first: a stop request that comes right after "listening on" still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    hub = Hub(config, host_token, store)
+    await hub.start()
     port = hub.port
     scheme = "https" if config.security.tls else "http"
     log.info("host console: %s://%s:%d/", scheme, config.server.host or "localhost", port)
+    # systemd (Type=notify): ready only now that the port listens; pings from this loop.
+    notifier = notify.Notifier()
+    notifier.ready(f"listening on {', '.join(hub.addresses)}")
+    interval = notify.watchdog_interval_s()
+    pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
+    notify.install_stall_handler(loop)
+    announcer = None
+    if config.discovery.enabled:
+        announcer = discovery.Announcer(config.discovery.name, config.server.host, port)
+        announcing = asyncio.create_task(announcer.start())
     await stop.wait()
+    notifier.stopping()
+    if pinger is not None:
+        pinger.cancel()
+    if announcer is not None:
+        announcing.cancel()
+        await announcer.stop()
     await hub.stop()
+    notifier.close()
     log.info("stopped")
 
 
@@ -111,14 +142,24 @@ def run_hub(argv: Sequence[str]) -> int:
             return 2
         if created:
             log.info("new host token (kept in %s): %s", config.data_path(), token)
+    store = None if args.memory_only else Store(config.data_path())
     try:
-        asyncio.run(serve(config, token))
+        if store is not None:
+            store.open()
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        asyncio.run(serve(config, token, store))
     except TLSConfigError as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
+    finally:
+        if store is not None:
+            store.close()
     return 0
 
 
@@ -135,6 +176,50 @@ def check_config(argv: Sequence[str]) -> int:
     return 0
 
 
+def export_results(argv: Sequence[str]) -> int:
+    """``buzzer-hub export``: the saved results on stdout, safe to run while the hub runs."""
+    parser = argparse.ArgumentParser(
+        prog="buzzer-hub export", description="Write the saved results to stdout."
+    )
+    parser.add_argument("--data-dir", help="the hub's data directory (default: the hub's)")
+    parser.add_argument("--config", help="TOML config file, to find the data directory")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument("--round", type=int, help="only this round (of the latest game)")
+    args = parser.parse_args(argv)
+    try:
+        config = HubConfig.load(args.config)
+    except configfile.ConfigError as exc:
+        print(f"buzzer-hub: {exc}", file=sys.stderr)
+        return 2
+    if args.data_dir:
+        config = configfile.override(
+            config, server=configfile.override(config.server, data_dir=args.data_dir)
+        )
+    try:
+        export(config.data_path(), args.format, sys.stdout, args.round)
+    except StoreError as exc:
+        print(f"buzzer-hub export: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def find(argv: Sequence[str]) -> int:
+    """``buzzer-hub find``: list the hubs announced on this LAN, one URL a line."""
+    parser = argparse.ArgumentParser(
+        prog="buzzer-hub find", description="Find Buzzer Beater hubs on this LAN (mDNS)."
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to look (default 5)")
+    parser.add_argument("--all", action="store_true", help="look for the whole time, list all")
+    args = parser.parse_args(argv)
+    hubs = asyncio.run(discovery.find_hubs(args.timeout, want=1_000_000 if args.all else 1))
+    for found in hubs:
+        print(f"{found.url}\t{found.name}")
+    if not hubs:
+        print("buzzer-hub: no hub found on this LAN", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ctl":
@@ -143,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ctl.main(args.hub, token, args.command, args.cafile)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
+    if argv and argv[0] == "export":
+        return export_results(argv[1:])
+    if argv and argv[0] == "find":
+        return find(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     return run_hub(argv)

@@ -107,6 +107,9 @@ class SecuritySection:
     certfile: str = ""  # PEM certificate chain; with keyfile, the hub serves wss:// and https://
     keyfile: str = ""
     origins: list[str] = field(default_factory=list)  # extra browser origins allowed to connect
+    # With a node token: refuse (HTTP 401) upgrades that carry no token, instead of letting them
+    # say hello first. Off by default while clients that send the token only in the hello exist.
+    token_before_upgrade: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.certfile) != bool(self.keyfile):
@@ -121,12 +124,25 @@ class SecuritySection:
 
 
 @dataclass(frozen=True)
+class DiscoverySection:
+    enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
+    name: str = ""  # empty: "Buzzer Beater on <hostname>"
+
+    def __post_init__(self) -> None:
+        if len(self.name.encode()) > 63:
+            raise ValueError("name must be at most 63 bytes (a DNS label)")
+        if "." in self.name:
+            raise ValueError("name must not contain a dot")
+
+
+@dataclass(frozen=True)
 class HubConfig:
     server: ServerSection = field(default_factory=ServerSection)
     round: RoundSection = field(default_factory=RoundSection)
     clock: ClockSection = field(default_factory=ClockSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     security: SecuritySection = field(default_factory=SecuritySection)
+    discovery: DiscoverySection = field(default_factory=DiscoverySection)
 
     @classmethod
     def load(cls, path: Path | str | None) -> HubConfig:

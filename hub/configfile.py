@@ -75,14 +75,17 @@ def build(cls: type[T], data: dict[str, Any], path: Path, text: str) -> T:
     """Fill the dataclass ``cls`` (whose fields are section dataclasses) from parsed TOML."""
     hints = typing.get_type_hints(cls)
     sections: dict[str, Any] = {}
+    known = ", ".join(f"[{n}]" for n in hints)
     for name, body in data.items():
+        if not isinstance(body, dict):  # a key above the first [section] header
+            where = _where(path, text, None, name)
+            if name in hints:
+                raise ConfigError(f"{where}: must be a [section] of keys")
+            raise ConfigError(f"{where}: a key outside any section; sections: {known}")
         if name not in hints:
-            known = ", ".join(f"[{n}]" for n in hints)
             raise ConfigError(
                 f"{_where(path, text, name, None)}: unknown section; known sections: {known}"
             )
-        if not isinstance(body, dict):
-            raise ConfigError(f"{_where(path, text, None, name)}: must be a [section] of keys")
         section_cls = hints[name]
         section_hints = typing.get_type_hints(section_cls)
         values: dict[str, Any] = {}

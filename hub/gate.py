@@ -2,8 +2,9 @@
 
 Runs as the websockets ``process_request`` hook, in front of :class:`hub.http.Routes`: plain HTTP
 requests go straight through; an upgrade is refused with a one-line HTTP answer (503 when the hub
-is full, 403 for a foreign browser origin, 401 for a missing or wrong node token) before any
-WebSocket state, task or buffer exists for it. Each refusal is one log line.
+is full, 403 for a foreign browser origin, 401 for a wrong node token, or for a missing one when
+``[security] token_before_upgrade`` is on) before any WebSocket state, task or buffer exists for
+it. Each refusal is one log line.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Gate:
         host_token: str,
         origins: Sequence[str],
         tls: bool,
+        token_required: bool = False,
     ) -> None:
         self.routes = routes
         self.open_connections = open_connections
@@ -52,6 +54,7 @@ class Gate:
         self.host_token = host_token
         self.origins = tuple(origins)
         self.tls = tls
+        self.token_required = token_required
         self._log_throttle = LogThrottle(LOG_INTERVAL_NS)
 
     def __call__(
@@ -91,11 +94,14 @@ class Gate:
             return HTTPStatus.FORBIDDEN, f"origin {shown!r} may not connect to this hub"
         if self.node_token:
             token = request_token(request.path, request.headers.get("Authorization"))
-            if token is None:
+            if token is None and self.token_required:
                 return HTTPStatus.UNAUTHORIZED, (
                     "node token required: add ?token=... or an 'Authorization: Bearer' header"
                 )
-            if not (tokens_match(token, self.node_token) or tokens_match(token, self.host_token)):
+            # Without one, the client must present its token in the hello (close 4401 if not).
+            if token is not None and not (
+                tokens_match(token, self.node_token) or tokens_match(token, self.host_token)
+            ):
                 return HTTPStatus.UNAUTHORIZED, "wrong token"
         return None
 

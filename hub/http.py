@@ -26,6 +26,13 @@ _CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 
+#: The pages load only their own files and talk only to this hub: an event LAN has no internet,
+#: and a page that tried to fetch a font or script from elsewhere would hang or look broken there.
+PAGE_POLICY = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
 #: Friendly paths for the pages in hub/web/.
 PAGES = {"/": "host.html", "/host": "host.html", "/screen": "screen.html", "/play": "play.html"}
 
@@ -37,13 +44,23 @@ def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
         ]
     )
+    if content_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = PAGE_POLICY
     return Response(status.value, status.phrase, headers, body)
 
 
 def json_response(data: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
     return _response(status, "application/json", json.dumps(data).encode())
+
+
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV file the browser saves under ``filename`` and a spreadsheet opens."""
+    response = _response(HTTPStatus.OK, "text/csv; charset=utf-8", text.encode())
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def text_response(text: str, status: HTTPStatus) -> Response:
@@ -70,8 +87,11 @@ def is_websocket_upgrade(request: Request) -> bool:
 class Routes:
     """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
 
-    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, state: Callable[[], dict[str, Any]], results_csv: Callable[[], str] | None = None
+    ) -> None:
         self.state = state
+        self.results_csv = results_csv
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_websocket_upgrade(request):
@@ -81,6 +101,8 @@ class Routes:
             return text_response("ok", HTTPStatus.OK)
         if path == "/api/state":
             return json_response(self.state())
+        if path == "/api/rounds.csv" and self.results_csv is not None:
+            return csv_download(self.results_csv(), "buzzer-results.csv")
         page = static_file(PAGES.get(path, path.removeprefix("/")))
         if page is not None:
             return page

@@ -217,6 +217,7 @@ class State(Message):
     round: dict[str, Any]
     players: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    storage: dict[str, Any] | None = None  # are results being saved: saving, path, message
 
 
 @dataclass(frozen=True, slots=True)

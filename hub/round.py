@@ -160,6 +160,7 @@ class RoundEngine:
         self._locks: dict[str, _Lock] = {}
         self._seen: dict[tuple[str, str], Outcome | None] = {}
         self._early_for_next: list[Outcome] = []
+        self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
 
     @property
     def number(self) -> int:
@@ -193,6 +194,7 @@ class RoundEngine:
         self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
         self.current.refused, self._early_for_next = self._early_for_next, []
         self.phase = Phase.ARMED
+        self._latest = None
         self._locks = {
             player: lock
             for player, lock in self._locks.items()
@@ -342,15 +344,23 @@ class RoundEngine:
         return order
 
     def _ranked(
-        self, record: RoundRecord, press: PressIn, rank: int, winner_ns: int, tied: bool
+        self,
+        record: RoundRecord,
+        press: PressIn,
+        rank: int,
+        winner_ns: int,
+        tied: bool,
+        late: bool = False,
     ) -> Outcome:
         flags = set()
         if tied:
             flags.add(Flag.TIE)
         if not press.synced:
             flags.add(Flag.UNSYNCED)
-        if record.ranked and press.at_ns < record.ranked[-1].press.at_ns and not tied:
+        if late:
             flags.add(Flag.LATE)
+        if self._latest is None or press.at_ns > self._latest.at_ns:
+            self._latest = press
         outcome = Outcome(
             record.number,
             press,
@@ -368,9 +378,14 @@ class RoundEngine:
         record = self.current
         assert record is not None
         assert record.winner is not None
+        assert self._latest is not None
         previous = record.ranked[-1].press
+        # Late: stamped before a press that was already ranked (not merely before the previous
+        # one, which may itself have been late), unless the two are within their uncertainty.
+        late = press.at_ns < self._latest.at_ns and not _tied(self._latest, press)
+        tied = _tied(previous, press) or _tied(self._latest, press)
         return self._ranked(
-            record, press, len(record.ranked) + 1, record.winner.press.at_ns, _tied(previous, press)
+            record, press, len(record.ranked) + 1, record.winner.press.at_ns, tied, late
         )
 
     def _counted_outcome(self, player: str) -> Outcome:

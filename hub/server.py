@@ -28,7 +28,9 @@ from hub.config import HubConfig, ms_to_ns
 from hub.gate import Gate
 from hub.guard import Guard
 from hub.http import Routes
-from hub.round import Acknowledge, Answer, Event, Phase, PhaseChanged, PressIn, RoundEngine
+from hub.journal import RecordingEngine
+from hub.round import Acknowledge, Answer, Event, Phase, PhaseChanged, PressIn
+from hub.store import StorageStatus, Store, csv_text, rows_from_engine
 from hub.tls import server_context
 from hub.views import (
     PlayerView,
@@ -83,10 +85,11 @@ class Player:
 class Hub:
     """One running hub: the engine, the roster and the connections."""
 
-    def __init__(self, config: HubConfig, host_token: str) -> None:
+    def __init__(self, config: HubConfig, host_token: str, store: Store | None = None) -> None:
         self.config = config
         self.host_token = host_token
-        self.engine = RoundEngine(config.round.rules())
+        self.engine = RecordingEngine(config.round.rules())
+        self.store = store
         self.players: dict[str, Player] = {}
         self.watchers: set[ServerConnection] = set()  # hosts and viewers
         self.server: Server | None = None
@@ -107,31 +110,54 @@ class Hub:
 
     async def start(self) -> None:
         server, security = self.config.server, self.config.security
+        self._restore()
         gate = Gate(
-            Routes(self.snapshot),
+            Routes(self.snapshot, self.results_csv),
             open_connections=self._open_connections,
             max_connections=self.config.limits.max_connections,
             node_token=server.node_token,
             host_token=self.host_token,
             origins=security.origins,
             tls=security.tls,
+            token_required=security.token_before_upgrade,
         )
         tls = server_context(security.certfile, security.keyfile) if security.tls else None
-        self.server = await serve(
-            self._handle,
-            server.host or None,
-            server.port,
-            process_request=gate,
-            ssl=tls,
-            compression=None,
-            max_size=p.MAX_CLIENT_FRAME_BYTES,
-            ping_interval=20,
-            ping_timeout=20,
-            server_header="buzzer-beater",
-        )
+
+        async def listen(port: int) -> Server:
+            return await serve(
+                self._handle,
+                server.host or None,
+                port,
+                process_request=gate,
+                ssl=tls,
+                compression=None,
+                max_size=p.MAX_CLIENT_FRAME_BYTES,
+                ping_interval=20,
+                ping_timeout=20,
+                server_header="buzzer-beater",
+            )
+
+        self.server = await listen(server.port)
+        # Port 0 on every interface: asyncio gives the IPv4 and the IPv6 socket each its own free
+        # port, but the hub prints and announces one. Listen again on all of them at the port the
+        # first got; should another program hold that port in the other family, draw anew.
+        for attempt in range(1, 11):
+            if len({sock.getsockname()[1] for sock in self.server.sockets}) == 1:
+                break
+            shared = self.port
+            self.server.close()
+            await self.server.wait_closed()
+            try:
+                self.server = await listen(shared)
+            except OSError:
+                if attempt == 10:
+                    raise
+                self.server = await listen(0)
         log.info("listening on %s", ", ".join(self.addresses))
-        if self.config.round.hostless:
+        if self.config.round.hostless and self.engine.current is None:
             self._apply(self.engine.arm(time.monotonic_ns()))
+        else:
+            self._schedule_tick(time.monotonic_ns())  # a decision or re-arm may be overdue
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) so clients know to reconnect."""
@@ -272,6 +298,7 @@ class Hub:
         player.connection = ws
         now = time.monotonic_ns()
         player.last_seen_ns = now
+        self._save_player(player)
         log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
         welcome = p.Welcome(
             protocol=p.PROTOCOL_VERSION,
@@ -382,6 +409,7 @@ class Hub:
         player.plain = True
         player.connection = ws
         self.players[player.id] = player
+        self._save_player(player)
         log.info("plain-text client %s joined from %s", player.id, _peer(ws))
         player.task = asyncio.create_task(self._ping_loop(player, ws))
         self._publish_soon(now)
@@ -418,6 +446,7 @@ class Hub:
             self._apply(self.engine.press(press, now, self._horizon(now)))
         else:
             player.name = frame[: p.NAME_MAX_CHARS] if frame.isprintable() else player.name
+            self._save_player(player)
             self._send(ws, f"Hello {frame}!")
             self._publish_soon(now)
 
@@ -525,18 +554,22 @@ class Hub:
     def _apply(self, events: list[Event]) -> None:
         """Send what the engine decided, then arrange the next tick and the hosts' update."""
         now = time.monotonic_ns()
+        acks = [event for event in events if isinstance(event, Acknowledge)]
         for event in events:
-            if isinstance(event, Acknowledge):
-                player = self.players[event.player]
-                if not player.plain and player.connection is not None:
-                    self._send(player.connection, p.encode(p.Ack(press_id=event.press_id)))
-            elif isinstance(event, Answer):
+            if isinstance(event, Answer):
                 self._answer(event)
             elif isinstance(event, PhaseChanged):
                 self._announce(event)
+        self._persist(events, acks)
         self._schedule_tick(now)
         if events:
             self._publish_soon(now)
+
+    def _send_acks(self, acks: list[Acknowledge]) -> None:
+        for ack in acks:
+            player = self.players.get(ack.player)
+            if player is not None and not player.plain and player.connection is not None:
+                self._send(player.connection, p.encode(p.Ack(press_id=ack.press_id)))
 
     def _answer(self, answer: Answer) -> None:
         outcome = answer.outcome
@@ -622,12 +655,18 @@ class Hub:
             round=round_json(engine.current, engine.phase, names),
             players=[dataclasses.asdict(self._player_view(pl)) for pl in self.players.values()],
             history=history_json(engine.history, engine.current, names),
+            storage=self._storage_json(),
         )
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON picture of the hub, as served on /api/state."""
         state = self._state(time.monotonic_ns())
-        return {"round": state.round, "players": state.players, "history": state.history}
+        return {
+            "round": state.round,
+            "players": state.players,
+            "history": state.history,
+            "storage": state.storage,
+        }
 
     def _player_view(self, player: Player) -> PlayerView:
         estimate = player.clock.estimate
@@ -664,6 +703,74 @@ class Hub:
         self._last_publish_ns = now
         broadcast(self.guard.writable_among(self.watchers), p.encode(self._state(now)))
 
+    # --- persistence (hub.store): restore at start, record each engine step, acks after commit ---
+
+    def _restore(self) -> None:
+        """Bring back the roster and the engine exactly as the last run left them."""
+        store = self.store
+        if store is None:
+            return
+        store.on_status = self._on_storage_status
+        for player_id, name, input_kind, team in store.players():
+            player = Player(
+                id=player_id,
+                name=name,
+                input=input_kind or p.InputKind.GPIO,
+                team=team,
+                plain=input_kind == p.InputKind.TEXT,
+                clock=ClockFilter(self._filter_settings),
+            )
+            self.players[player_id] = player
+        plain = [int(i[5:]) for i in self.players if i.startswith("text-") and i[5:].isdigit()]
+        self._plain_ids = itertools.count(max(plain, default=0) + 1)
+        self.engine, _ = store.restore(
+            self.config.round.rules(), time.monotonic_ns(), time.time_ns()
+        )
+        for player_id in _players_in(self.engine):
+            if player_id not in self.players:  # its roster row was lost with a failed write
+                self.players[player_id] = Player(
+                    id=player_id,
+                    name=player_id,
+                    input=p.InputKind.GPIO,
+                    plain=player_id.startswith("text-"),
+                    clock=ClockFilter(self._filter_settings),
+                )
+        store.start(asyncio.get_running_loop())
+        # A decision or re-arm that fell due while the hub was down happens before anyone
+        # connects, so the first state anyone sees is the settled one.
+        self._apply(self.engine.tick(time.monotonic_ns()))
+
+    def _persist(self, events: list[Event], acks: list[Acknowledge]) -> None:
+        """Journal this engine step; acknowledge its presses only once that is committed."""
+        calls = self.engine.take_calls()
+        if not events:  # a call that returned nothing changed nothing: no need to replay it
+            calls = []
+        if self.store is None:
+            self._send_acks(acks)
+            return
+        done = (lambda: self._send_acks(acks)) if acks else None
+        self.store.record(calls, events, self.engine, done)
+
+    def _save_player(self, player: Player) -> None:
+        if self.store is not None:
+            self.store.save_player(player.id, player.name, player.input, player.team)
+
+    def _on_storage_status(self, status: StorageStatus) -> None:
+        self._publish_soon(time.monotonic_ns(), at_once=True)
+
+    def _storage_json(self) -> dict[str, Any]:
+        if self.store is None:
+            return {"saving": False, "path": None, "message": "memory-only: results are not saved"}
+        return self.store.status.as_json()
+
+    def results_csv(self) -> str:
+        """Every press of the night as CSV (from the database, or from memory if not saved)."""
+        if self.store is not None:
+            text = self.store.results_csv()
+            if text is not None:
+                return text
+        return csv_text(rows_from_engine(self.engine, self._names()))
+
     # --- helpers ---
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -693,6 +800,11 @@ class Hub:
                     )
                 ),
             )
+
+
+def _players_in(engine: RecordingEngine) -> set[str]:
+    records = [*engine.history, *([engine.current] if engine.current else [])]
+    return {o.press.player for r in records for o in (*r.ranked, *r.refused)}
 
 
 def _peer(ws: ServerConnection) -> str:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class HubProcess:
     args: list[str]
     data_dir: Path
     port: int = 0
+    prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec NAME
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     _new_line: threading.Condition = field(default_factory=threading.Condition)
@@ -57,6 +58,7 @@ class HubProcess:
 
     def start(self, timeout: float = 15.0) -> HubProcess:
         command = [
+            *self.prefix,
             console_script("buzzer-hub"),
             "--host",
             LOOPBACK,
@@ -122,13 +124,19 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     """Start real hubs with extra command-line arguments; all are stopped after the test."""
     hubs: list[HubProcess] = []
 
-    def start(*args: str, config: str | None = None, data_dir: Path | None = None) -> HubProcess:
-        """``config`` is TOML text for a config file written for this hub."""
+    def start(
+        *args: str,
+        config: str | None = None,
+        data_dir: Path | None = None,
+        prefix: Sequence[str] = (),
+    ) -> HubProcess:
+        """``config`` is TOML text for a config file written for this hub; ``prefix`` runs it
+        through a wrapper command (such as ``ip netns exec NAME``)."""
         name = f"hub{len(hubs)}"
         if config is not None:
             path = write_config(tmp_path / f"{name}.toml", config)
             args = ("--config", str(path), *args)
-        hub = HubProcess(list(args), data_dir or tmp_path / name)
+        hub = HubProcess(list(args), data_dir or tmp_path / name, prefix=list(prefix))
         hubs.append(hub)
         return hub.start()
 
@@ -143,12 +151,19 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
+#: Frames whose order relative to each other the protocol does not fix.
+UNORDERED_KINDS = ("ack", "result")
+
+
 class Client:
     """A protocol v1 client: sends messages, waits for frames matching a condition."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.received: list[dict[str, Any]] = []
+        # An ack follows the commit to disk and a result does not wait for it, so either may
+        # come first: frames of these kinds that one expect() passed over stay claimable.
+        self._unclaimed: list[dict[str, Any]] = []
 
     async def send(self, **message: Any) -> None:
         await self.ws.send(json.dumps(message))
@@ -157,7 +172,14 @@ class Client:
         await self.ws.send(frame)
 
     async def expect(self, kind: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
-        """Read frames until one of ``kind`` whose fields equal ``match``; answer sync requests."""
+        """Read frames until one of ``kind`` whose fields equal ``match``; answer sync requests.
+
+        Acks and results passed over by an earlier call are looked at first (see __init__).
+        """
+        for frame in self._unclaimed:
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                self._unclaimed.remove(frame)
+                return frame
         async with asyncio.timeout(timeout):
             while True:
                 frame = json.loads(await self.ws.recv())
@@ -166,6 +188,8 @@ class Client:
                     await self.answer_sync(frame)
                 if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                     return frame
+                if frame["type"] in UNORDERED_KINDS:
+                    self._unclaimed.append(frame)
 
     async def answer_sync(self, sync: dict[str, Any]) -> None:
         now = time.monotonic_ns()
@@ -190,3 +214,64 @@ async def client_factory() -> AsyncIterator[Callable[..., Any]]:
     yield open_client
     for ws in opened:
         await ws.close()
+
+
+# --- node firmware fixtures (tests/unit/test_node_*.py, tests/integration/test_node_*.py) -----
+
+
+@pytest.fixture
+def mock_pins() -> Iterator[Any]:
+    """gpiozero's MockFactory as the default pin factory: pins record every state they take."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous
+
+
+@pytest.fixture
+async def start_node(mock_pins: Any) -> AsyncIterator[Callable[..., Any]]:
+    """Run real :class:`firmware.node.Node` objects in this event loop; all stop after the test.
+
+    ``start_node(url, id, **gpio)`` takes the hub URL, a node id and [gpio] settings; ``clock``,
+    ``console`` and ``inputs`` go to the node. It returns once the node's task is running. Pins
+    are gpiozero mock pins (``mock_pins``), released only after every node has stopped.
+    """
+    from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
+    from firmware.node import Node
+
+    running: list[tuple[Node, asyncio.Task[None]]] = []
+
+    async def start(
+        url: str,
+        node_id: str,
+        *,
+        name: str | None = None,
+        inputs: tuple[str, ...] = ("gpio",),
+        token: str = "",
+        clock: Callable[[], int] = time.monotonic_ns,
+        console: Callable[[str], None] | None = None,
+        connection: ConnectionSection | None = None,
+        **gpio: Any,
+    ) -> Node:
+        config = NodeConfig(
+            node=NodeSection(
+                hub=url, id=node_id, name=name or node_id, inputs=list(inputs), token=token
+            ),
+            gpio=GpioSection(**gpio),
+            connection=connection or ConnectionSection(),
+        )
+        node = Node(config, clock=clock, console=console or (lambda line: None))
+        task = asyncio.create_task(node.run())
+        running.append((node, task))
+        return node
+
+    yield start
+    for node, _ in running:
+        node.stop()
+    for _, task in running:
+        await asyncio.wait_for(task, 5)

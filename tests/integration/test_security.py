@@ -99,10 +99,26 @@ async def test_host_actions_need_the_host_token(
     assert_no_traceback(hub)
 
 
+NODE_TOKEN = '[server]\nnode_token = "n0de"\n'
+
+
+async def test_node_token_in_the_hello_still_works_by_default(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=NODE_TOKEN)
+    # A wrong token in the upgrade request is refused before the upgrade all the same.
+    assert await refused_status(f"{hub.url}/?token=nope") == (401, "wrong token\n")
+    member = await node(client_factory, hub.url, "desk-1", token="n0de")
+    assert member.received[-1]["greeting"] == "Hello desk-1!"
+    stranger: Client = await client_factory(hub.url, role="node", id="desk-2")
+    assert (await stranger.expect("error"))["code"] == "bad_token"
+    assert (await closed_with(stranger))[0] == 4401
+
+
 async def test_node_token_is_checked_before_the_upgrade(
     start_hub: Callable[..., HubProcess], client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config='[server]\nnode_token = "n0de"\n')
+    hub = start_hub(config=NODE_TOKEN + "[security]\ntoken_before_upgrade = true\n")
     status, body = await refused_status(hub.url)
     assert status == 401
     assert body.startswith("node token required")

@@ -2,19 +2,179 @@
 
 from __future__ import annotations
 
-from websockets.asyncio.client import connect
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import HOST_TOKEN, Client, HubProcess, console_script
+
+MS = 1_000_000
+
+# A host runs the rounds; the release is the arm itself; the hub waits long enough after the
+# first press for every press of this test to arrive, so the ranking depends on timestamps only.
+MIXED = """
+[round]
+hostless = false
+release_lead_ms = 0
+adjudication_margin_ms = 1500
+adjudication_cap_ms = 3000
+"""
 
 
-async def test_plain_clients_get_first_place_and_response_time(start_hub) -> None:
-    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n")
+async def recv_text(ws: ClientConnection, timeout: float = 5.0) -> str:
+    async with asyncio.timeout(timeout):
+        frame = await ws.recv()
+    assert isinstance(frame, str)
+    return frame
+
+
+async def ctl(hub: HubProcess, *args: str, token: str = HOST_TOKEN) -> tuple[int, str, str]:
+    """Run ``buzzer-hub ctl`` as a separate process, as a script would."""
+    proc = await asyncio.create_subprocess_exec(
+        console_script("buzzer-hub"),
+        "ctl",
+        "--hub",
+        hub.url,
+        "--token",
+        token,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(20):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def decided_state(boss: Client, results: int) -> dict[str, Any]:
+    """The first state picture of a decided round with this many ranked presses."""
+    while True:
+        state = await boss.expect("state")
+        round_ = state["round"]
+        if round_["state"] == "decided" and len(round_["results"]) == results:
+            return state
+
+
+async def test_nodes_and_tutorial_clients_share_one_round_and_agree_on_it(
+    start_hub: Callable[..., HubProcess], client_factory: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=MIXED)
+    boss: Client = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    await boss.expect("state")
+    async with connect(hub.url) as carol, connect(hub.url) as dave:
+        await carol.send("Carol")
+        assert await recv_text(carol) == "Hello Carol!"
+        await dave.send("Dave")
+        assert await recv_text(dave) == "Hello Dave!"
+        # Before the release: too early, and locked out of the coming round.
+        await dave.send("buzz")
+        assert await recv_text(dave) == "Too early!"
+
+        await boss.send(type="arm")
+        alice: Client = await client_factory(hub.url, role="node", id="alice", name="Alice")
+        bob: Client = await client_factory(hub.url, role="node", id="bob", name="Bob")
+        assert (await alice.expect("welcome"))["greeting"] == "Hello Alice!"
+        assert (await bob.expect("welcome"))["greeting"] == "Hello Bob!"
+        # Once its clock is synchronised, each node learns the release instant in its own clock.
+        armed_a = await alice.expect("round", state="armed", synced=True)
+        armed_b = await bob.expect("round", state="armed", synced=True)
+        release_a, release_b = armed_a["release_ns"], armed_b["release_ns"]
+        assert isinstance(release_a, int)
+        assert isinstance(release_b, int)
+
+        # Bob's press is sent first, Alice's arrives later but was made earlier: she wins.
+        await bob.send(type="press", press_id="b1", at_ns=release_b + 20 * MS)
+        await bob.expect("ack", press_id="b1")
+        await alice.send(type="press", press_id="a1", at_ns=release_a + 5 * MS)
+        await alice.expect("ack", press_id="a1")
+        # Carol, a tutorial client, buzzes now: at least 40 ms after the release (the nodes'
+        # clock sync took that long), so after both nodes' presses.
+        await carol.send("buzz")
+        await dave.send("buzz")
+        assert await recv_text(dave) == "Too early!"  # still locked out
+
+        result_a = await alice.expect("result", press_id="a1", timeout=10)
+        result_b = await bob.expect("result", press_id="b1", timeout=10)
+        carol_says = await recv_text(carol, timeout=10)
+        state = await decided_state(boss, results=3)
+
+    round_ = state["round"]
+    ranking = [(r["player"], r["name"], r["rank"]) for r in round_["results"]]
+    carol_id = ranking[2][0]
+    assert ranking == [("alice", "Alice", 1), ("bob", "Bob", 2), (carol_id, "Carol", 3)]
+    assert carol_id.startswith("text-")
+    assert round_["winner"] == "Alice"
+    by_player = {r["player"]: r for r in round_["results"]}
+
+    # Each JSON node hears exactly what the host sees.
+    for result, player in ((result_a, "alice"), (result_b, "bob")):
+        seen = by_player[player]
+        assert result["rank"] == seen["rank"]
+        assert result["behind_ns"] == seen["behind_ns"]
+        assert result["reaction_ns"] == seen["reaction_ns"]
+        assert result["flags"] == seen["flags"] == []
+    assert result_a["text"].startswith("First place! (reaction ")
+    assert result_b["text"].startswith("Second, ")
+    # The gap between the nodes is the gap between their timestamps (same machine, one clock).
+    assert abs(by_player["bob"]["behind_ns"] - 15 * MS) < 1 * MS
+
+    # The tutorial client hears the classic text, computed from the same numbers.
+    carol_behind = by_player[carol_id]["behind_ns"]
+    assert carol_behind > by_player["bob"]["behind_ns"]
+    assert carol_says == f"Response time: {round(carol_behind / 1e9, 2)} sec slower."
+    refused = [(r["name"], r["flags"]) for r in round_["refused"]]
+    assert refused == [("Dave", ["early"]), ("Dave", ["locked"])]
+
+    # `buzzer-hub ctl status`, a separate process, reports the same round.
+    code, out, err = await ctl(hub, "status")
+    assert (code, err) == (0, "")
+    status = json.loads(out)
+    assert [(r["player"], r["rank"]) for r in status["round"]["results"]] == [
+        (player, rank) for player, _, rank in ranking
+    ]
+    assert [r["behind_ns"] for r in status["round"]["results"]] == [
+        r["behind_ns"] for r in round_["results"]
+    ]
+    names = {p["id"]: p["name"] for p in status["players"]}
+    assert names["alice"] == "Alice"
+    assert names[carol_id] == "Carol"
+
+
+async def test_plain_clients_get_first_place_and_response_time(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n")  # host-less: armed at start
     hub.wait_for_log(r"round 1 armed")
     async with connect(hub.url) as alice, connect(hub.url) as bob:
         await alice.send("Alice")
-        assert await alice.recv() == "Hello Alice!"
+        assert await recv_text(alice) == "Hello Alice!"
         await alice.send("buzz")
-        first = await alice.recv()
+        first = await recv_text(alice)
         await bob.send("buzz")
-        second = await bob.recv()
+        second = await recv_text(bob)
+        # Another buzz is answered again, not counted again.
+        await alice.send("buzz")
+        again = await recv_text(alice)
     assert first == "First place!"
+    assert again == "First place!"
     assert second.startswith("Response time: ")
     assert second.endswith(" sec slower.")
+    seconds = second.removeprefix("Response time: ").removesuffix(" sec slower.")
+    assert seconds == str(round(float(seconds), 2))
+    hub.wait_for_log(r"round 1 decided: Alice first")
+
+
+async def test_any_other_text_is_a_name_greeted_byte_for_byte(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub()
+    async with connect(hub.url) as client:
+        for name in ("Zoë", "buzz me", "[1, 2]", " spaced "):
+            await client.send(name)
+            assert await recv_text(client) == f"Hello {name}!"
+        await client.send(b"\x01")
+        assert (await recv_text(client)).startswith("Send text: buzz")

@@ -1,0 +1,1 @@
+"""Browser tests of the pages the hub serves."""

@@ -1,0 +1,142 @@
+"""Storage trouble on a real hub: a second hub on the same data, and a data directory that is or
+goes read-only. Ranking must go on; the host must be told that results are not being saved."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HOST_TOKEN, LOOPBACK, console_script
+
+CONFIG = "[round]\nrelease_lead_ms = 0\n"
+
+
+def _state(hub: Any) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{hub.http}/api/state", timeout=5) as response:
+        state: dict[str, Any] = json.load(response)
+    return state
+
+
+async def _press_and_rank(client_factory: Any, hub: Any, node: str) -> dict[str, Any]:
+    """One node presses; return its result. The ack must come too (from memory if need be)."""
+    client = await client_factory(hub.url, role="node", id=node, name=node.title())
+    await client.expect("welcome")
+    await client.send(type="press", press_id=f"{node}-1", at_ns=time.monotonic_ns())
+    await client.expect("ack", press_id=f"{node}-1")
+    return await client.expect("result", press_id=f"{node}-1")  # it may have come first
+
+
+def test_a_second_hub_on_the_same_data_directory_is_refused(start_hub, tmp_path) -> None:
+    data = tmp_path / "data"
+    first = start_hub(data_dir=data)
+    second = subprocess.run(
+        [
+            console_script("buzzer-hub"),
+            "--host",
+            LOOPBACK,
+            "--port",
+            "0",
+            "--data-dir",
+            str(data),
+            "--host-token",
+            HOST_TOKEN,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode != 0
+    refusal = [line for line in second.stderr.splitlines() if "another hub" in line]
+    assert len(refusal) == 1, second.stderr
+    assert str(data) in refusal[0]
+    assert "listening on" not in second.stderr
+    assert first.proc is not None
+    assert first.proc.poll() is None  # the first one is unharmed
+
+
+@pytest.fixture
+def mount_point(tmp_path: Path) -> Iterator[Path]:
+    """An empty directory to mount a file system on; unmounted after the test.
+
+    The tests run as root, which ignores file permissions, so a chmod would prove nothing: a
+    read-only mount and a full file system are refused by the kernel even for root. Skipped
+    where mounting is not allowed.
+    """
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+
+
+def _fill(directory: Path) -> None:
+    """Write a filler file until the file system is full."""
+    with (directory / "filler").open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+
+
+async def test_a_read_only_data_directory_at_start_ranks_in_memory(
+    start_hub, client_factory, mount_point, tmp_path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    _mount("--bind", str(source), str(mount_point))
+    _mount("-o", "remount,bind,ro", str(mount_point))
+    hub = start_hub(config=CONFIG, data_dir=mount_point)
+    line = hub.wait_for_log(r"storage: .*NOT being saved")
+    assert "read-only file system" in line
+    storage = _state(hub)["storage"]
+    assert storage["saving"] is False
+    assert "NOT being saved" in storage["message"]
+    result = await _press_and_rank(client_factory, hub, "ada")
+    assert result["rank"] == 1
+    assert hub.proc is not None
+    assert hub.proc.poll() is None
+
+
+async def test_a_disk_that_fills_up_mid_event(start_hub, client_factory, mount_point) -> None:
+    _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point))
+    hub = start_hub(config=CONFIG, data_dir=mount_point)
+    hub.wait_for_log(r"round 1 armed")
+    assert (await _press_and_rank(client_factory, hub, "ada"))["rank"] == 1
+    assert _state(hub)["storage"]["saving"] is True
+    host = await client_factory(hub.url, role="host", token=HOST_TOKEN)
+    await host.expect("state")
+
+    _fill(mount_point)  # the disk fills up under the running hub
+    result = await _press_and_rank(client_factory, hub, "bo")
+    line = hub.wait_for_log(r"storage: writing .* failed: .*NOT being saved")
+    assert "full" in line
+    assert result["rank"] == 2  # ranked (in memory) all the same, behind ada
+    storage = _state(hub)["storage"]
+    assert storage["saving"] is False
+    assert "NOT being saved" in storage["message"]
+    await host.expect("state", timeout=5, storage=storage)  # the console was told
+    assert hub.proc is not None
+    assert hub.proc.poll() is None
+    # What was saved before the disk filled up is intact.
+    (mount_point / "filler").unlink()
+    export = subprocess.run(  # noqa: ASYNC221 (a short command; nothing else is waiting)
+        [console_script("buzzer-hub"), "export", "--data-dir", str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert export.returncode == 0, export.stderr
+    assert [row.split(",")[6] for row in export.stdout.splitlines()[1:]] == ["ada-1"]
