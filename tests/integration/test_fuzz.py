@@ -200,7 +200,7 @@ async def play_round(
         await client.expect("ack", press_id=press_ids[name], timeout=10)
         results[name] = await client.expect("result", press_id=press_ids[name], timeout=10)
     decided = await _decided(host)
-    assert decided["number"] == nodes["ann"].received[-1]["round"]
+    assert decided["number"] == results["ann"]["round"]
     await host.send(type="reset")
     for client in nodes.values():
         await client.expect("round", state="idle", timeout=10)
