@@ -8,7 +8,7 @@ process floods the hub with junk under the default limits (it is cut off with cl
 reconnects at once, over and over); and with the rate limit lifted, so every junk frame is decoded
 and answered. The table goes to stdout, and with ``--write`` into docs/benchmarks.md.
 
-    .venv/bin/python bench/flood.py [--nodes 10] [--rounds 150] [--write]
+    .venv/bin/python bench/flood.py [--nodes 10] [--rounds 100] [--repeat 3] [--write]
 """
 
 from __future__ import annotations
@@ -269,10 +269,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {system}"
 
 
-def report(runs: list[Run], args: argparse.Namespace) -> str:
+def report(runs: list[Run], args: argparse.Namespace, load: float) -> str:
     today = datetime.date.today().isoformat()
     lines = [
-        f"Measured {today} on {machine()}; {args.nodes} honest nodes, {args.rounds} rounds each "
+        f"Measured {today} on {machine()}, load average {load:.1f} at the start (other work on "
+        f"the machine shows up in every row); {args.nodes} honest nodes, {args.rounds} rounds per "
+        f"run, each case run {args.repeat} times interleaved with the others "
         "(the first 5 left out while clocks sync), one node presses at the release; latency is "
         "its press sent to its result received, on loopback, including the hub's adjudication "
         "wait.",
@@ -282,7 +284,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|---|---|---|",
         *(run.row() for run in runs),
         "",
-        f"Reproduce: `.venv/bin/python bench/flood.py --nodes {args.nodes} --rounds {args.rounds}`"
+        f"Reproduce: `.venv/bin/python bench/flood.py --nodes {args.nodes} --rounds {args.rounds} "
+        f"--repeat {args.repeat}`"
         " (add `--write` to update this section).",
     ]
     return "\n".join(lines)
@@ -323,17 +326,31 @@ def keep_off_the_flooders_core() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each case")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     keep_off_the_flooders_core()
-    runs = [
-        scenario("quiet", BASE_CONFIG, False, args),
-        scenario("flood, default limits", BASE_CONFIG, True, args),
-        scenario("flood, rate limit lifted", BASE_CONFIG + UNLIMITED, True, args),
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    plans = [
+        ("quiet", BASE_CONFIG, False),
+        ("flood, default limits", BASE_CONFIG, True),
+        ("flood, rate limit lifted", BASE_CONFIG + UNLIMITED, True),
     ]
-    body = report(runs, args)
+    # Interleaved repeats: load from other work on the machine comes and goes, and should fall
+    # on every run alike rather than on whichever happened to run at the time.
+    runs = [Run(name, []) for name, _, _ in plans]
+    for _ in range(args.repeat):
+        for run, (name, config, flooding) in zip(runs, plans, strict=True):
+            part = scenario(name, config, flooding, args)
+            run.latencies += part.latencies
+            run.waits_ms += part.waits_ms
+            run.frames += part.frames
+            run.seconds += part.seconds
+            run.connections += part.connections
+            run.hub_cpu_s += part.hub_cpu_s
+    body = report(runs, args, load)
     print(body)
     if args.write:
         write_section(body)
