@@ -563,6 +563,14 @@ class Node:
                 self._emit(Acked(message.press_id))
         elif isinstance(message, p.Result):
             self._on_result(message)
+        elif isinstance(message, p.Offer | p.Ruling | p.TimerNotice):
+            self._on_game(message)
+
+    def _on_game(self, message: p.Offer | p.Ruling | p.TimerNotice) -> None:
+        """Game play: the answer passed to this player, the host's ruling, an answer timer."""
+        if isinstance(message, p.Offer) and self.feedback is not None:
+            self.feedback.beep()  # the floor came to this player without a press of theirs
+        self.console(message.text)
 
     def _on_round(self, update: p.RoundUpdate) -> None:
         previous = self._round
@@ -570,10 +578,10 @@ class Node:
         self._emit(RoundChanged(update))
         if previous is None or previous.number != update.number:
             self._awaiting.clear()
+        if self._flush_timer is not None and update.synced:
+            self._flush_timer.cancel()
+            self._flush()  # the hub can now place old presses in this node's clock
         if update.state == "armed":
-            if self._flush_timer is not None and update.synced:
-                self._flush_timer.cancel()
-                self._flush()  # the hub can now place old presses in this node's clock
             self._schedule_release(update)
         elif previous is not None and (previous.state, previous.number) != (
             update.state,

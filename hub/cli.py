@@ -62,7 +62,8 @@ def _ctl_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cafile", help="certificate (or CA) a wss:// hub must present (default: system CAs)"
     )
-    parser.add_argument("command", choices=sorted(ctl.COMMANDS))
+    parser.add_argument("command", choices=sorted([*ctl.COMMANDS, *ctl.GAME_COMMANDS]))
+    ctl.add_game_arguments(parser)
     return parser
 
 
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "ctl":
         args = _ctl_parser().parse_args(argv[1:])
         token = args.token or os.environ.get(TOKEN_ENV, "")
-        return ctl.main(args.hub, token, args.command, args.cafile)
+        return ctl.main(args.hub, token, args.command, args, args.cafile)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
     if argv and argv[0] == "export":

@@ -7,11 +7,12 @@ bad value is refused at start, not discovered in the middle of an event.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hub import configfile
-from hub.round import Rules, TieRule
+from hub.protocol import ID_PATTERN, NAME_MAX_CHARS
+from hub.round import ReboundMode, Rules, TieRule
 
 DEFAULT_PORT = 8765
 
@@ -124,6 +125,59 @@ class SecuritySection:
 
 
 @dataclass(frozen=True)
+class GameSection:
+    """Game play: teams, rebounds, timers and points (every default keeps a plain buzzer)."""
+
+    one_buzz_per_team: bool = False
+    rebound: str = "rearm"
+    buzz_window_s: float | None = None
+    answer_time_s: float | None = None
+    answer_warning_s: float | None = None
+    points_right: int = 10
+    points_wrong: int = 0
+    teams: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rebound not in tuple(ReboundMode):
+            raise ValueError(f"rebound must be one of {', '.join(ReboundMode)}")
+        for name in ("buzz_window_s", "answer_time_s", "answer_warning_s"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value, allow_zero=False)
+        seen: dict[str, str] = {}
+        for team, players in self.teams.items():
+            if not 0 < len(team) <= NAME_MAX_CHARS or not team.isprintable():
+                raise ValueError(
+                    f"team name {team[:50]!r} must be 1 to {NAME_MAX_CHARS} characters"
+                )
+            for player in players:
+                if not ID_PATTERN.fullmatch(player):
+                    raise ValueError(f"team {team}: {player[:70]!r} is not a player id")
+                if player in seen:
+                    raise ValueError(f"player {player} is in two teams: {seen[player]}, {team}")
+                seen[player] = team
+
+    def apply(self, rules: Rules) -> Rules:
+        """The round rules with this section's game rules added."""
+        return replace(
+            rules,
+            one_buzz_per_team=self.one_buzz_per_team,
+            rebound=ReboundMode(self.rebound),
+            buzz_window_ns=_s_to_ns(self.buzz_window_s),
+            answer_ns=_s_to_ns(self.answer_time_s),
+            answer_warning_ns=_s_to_ns(self.answer_warning_s),
+        )
+
+    def team_of(self) -> dict[str, str]:
+        """Player id -> team, from the [game.teams] table."""
+        return {player: team for team, players in self.teams.items() for player in players}
+
+
+def _s_to_ns(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1e9)
+
+
+@dataclass(frozen=True)
 class DiscoverySection:
     enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
     name: str = ""  # empty: "Buzzer Beater on <hostname>"
@@ -142,6 +196,7 @@ class HubConfig:
     clock: ClockSection = field(default_factory=ClockSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     security: SecuritySection = field(default_factory=SecuritySection)
+    game: GameSection = field(default_factory=GameSection)
     discovery: DiscoverySection = field(default_factory=DiscoverySection)
 
     @classmethod

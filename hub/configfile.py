@@ -50,6 +50,8 @@ def _type_name(kind: Any) -> str:
         return _type_name(inner[0])
     if typing.get_origin(kind) is list:
         return "a list of " + _type_name(typing.get_args(kind)[0]).removeprefix("a ") + "s"
+    if typing.get_origin(kind) is dict:
+        return "a table whose values are each " + _type_name(typing.get_args(kind)[1])
     return names.get(kind, str(kind))
 
 
@@ -62,6 +64,10 @@ def coerce(value: Any, kind: Any) -> Any:
         if not isinstance(value, list):
             raise TypeError
         return [coerce(item, typing.get_args(kind)[0]) for item in value]
+    if typing.get_origin(kind) is dict:  # a [section.subtable] of name = value
+        if not isinstance(value, dict):
+            raise TypeError
+        return {str(key): coerce(item, typing.get_args(kind)[1]) for key, item in value.items()}
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, bool):

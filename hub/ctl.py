@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import ssl
@@ -28,9 +29,14 @@ COMMANDS: dict[str, type[p.Message] | None] = {
     "status": None,
 }
 
+#: Game commands; their options come from the command line (see :func:`game_message`).
+GAME_COMMANDS = ("wrong", "right", "score", "team", "clear-scores")
+
 
 def _done(command: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
     """Whether a state picture already shows the command's effect (pictures may lag behind)."""
+    if command in GAME_COMMANDS:
+        return bool(after["game"]["applied"] > before["game"]["applied"])
     if command == "arm":
         return bool(after["round"]["number"] > before["round"]["number"])
     wanted = {"reset": ("idle",), "close": ("closed", "idle")}[command]
@@ -47,12 +53,24 @@ async def _next_state(ws: Any) -> dict[str, Any]:
         if isinstance(message, p.Error):
             raise ControlError(f"the hub refused: {message.message}")
         if isinstance(message, p.State):
-            return {"round": message.round, "players": message.players, "history": message.history}
+            return {
+                "round": message.round,
+                "players": message.players,
+                "history": message.history,
+                "game": message.game,
+            }
 
 
-async def run(url: str, token: str, command: str, cafile: str | None = None) -> dict[str, Any]:
+async def run(
+    url: str,
+    token: str,
+    command: str,
+    message: p.Message | None = None,
+    cafile: str | None = None,
+) -> dict[str, Any]:
     """Send one command as host and return the hub's state after it.
 
+    ``message`` is the game command to send; the others are built from ``command`` alone.
     ``cafile`` is the certificate (or CA) a ``wss://`` hub must present; without it the
     system's CAs are trusted. A hub that cannot prove itself is never talked to.
     """
@@ -65,10 +83,12 @@ async def run(url: str, token: str, command: str, cafile: str | None = None) -> 
             hello = p.Hello(protocol=p.PROTOCOL_VERSION, role=p.Role.HOST, token=token or None)
             await ws.send(p.encode(hello))
             state = await _next_state(ws)
-            action = COMMANDS[command]
-            if action is None:
-                return state
-            await ws.send(p.encode(action()))
+            if message is None:
+                action = COMMANDS[command]
+                if action is None:
+                    return state
+                message = action()
+            await ws.send(p.encode(message))
             after = await _next_state(ws)
             while not _done(command, state, after):
                 after = await _next_state(ws)
@@ -91,9 +111,16 @@ async def run(url: str, token: str, command: str, cafile: str | None = None) -> 
         raise ControlError(f"the hub closed the connection: {reason}") from None
 
 
-def main(url: str, token: str, command: str, cafile: str | None = None) -> int:
+def main(
+    url: str,
+    token: str,
+    command: str,
+    args: argparse.Namespace | None = None,
+    cafile: str | None = None,
+) -> int:
     try:
-        state = asyncio.run(run(url, token, command, cafile))
+        message = game_message(command, args) if command in GAME_COMMANDS else None
+        state = asyncio.run(run(url, token, command, message, cafile))
     except ControlError as exc:
         print(f"buzzer-hub ctl: {exc}", file=sys.stderr)
         return 1
@@ -102,4 +129,68 @@ def main(url: str, token: str, command: str, cafile: str | None = None) -> int:
     else:
         round_ = state["round"]
         print(f"round {round_['number']}: {round_['state']}")
+        if command in GAME_COMMANDS:
+            print(game_summary(state["game"]))
     return 0
+
+
+# --- game commands ---
+
+
+def add_game_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the game commands: wrong, right, score, team, clear-scores."""
+    game = parser.add_argument_group("game commands (wrong, right, score, team, clear-scores)")
+    game.add_argument(
+        "--mode",
+        choices=("next", "rearm"),
+        help="wrong: offer the answer to the next in line, or re-arm without who answered",
+    )
+    game.add_argument(
+        "--points",
+        type=int,
+        help="right/wrong: points for the ruling (default: the config's); score: points to add "
+        "(negative to deduct)",
+    )
+    game.add_argument("--player", help="score/team: the player's id")
+    game.add_argument("--team", help="score: the team to award; team: the team to join")
+    game.add_argument("--no-team", action="store_true", help="team: take the player out of teams")
+    game.add_argument("--reason", help="score: a note kept with the points")
+
+
+def game_message(command: str, args: argparse.Namespace | None) -> p.Message:
+    """The protocol message for a game command, or ControlError saying which option is missing."""
+    options = vars(args) if args is not None else {}
+
+    def option(name: str) -> Any:
+        return options.get(name)
+
+    if command == "wrong":
+        return p.Wrong(mode=option("mode"), points=option("points"))
+    if command == "right":
+        return p.Right(points=option("points"))
+    if command == "score":
+        if option("points") is None or (option("player") is None) == (option("team") is None):
+            raise ControlError("score needs --points and either --player ID or --team NAME")
+        return p.Score(
+            points=option("points"),
+            player=option("player"),
+            team=option("team"),
+            reason=option("reason"),
+        )
+    if command == "team":
+        if option("player") is None or (option("team") is not None) == bool(option("no_team")):
+            raise ControlError("team needs --player ID and either --team NAME or --no-team")
+        return p.SetTeam(player=option("player"), team=option("team"))
+    return p.ClearScores()
+
+
+def game_summary(game: dict[str, Any]) -> str:
+    """One line: who has the floor, and the scores."""
+    answering = game["answering"]
+    floor = f"answering: {answering['name']}" if answering else "answering: nobody"
+    players = ", ".join(f"{row['name']} {row['points']}" for row in game["scores"]["players"])
+    teams = ", ".join(f"{row['id']} {row['points']}" for row in game["scores"]["teams"])
+    parts = [floor, f"players: {players or '-'}"]
+    if teams:
+        parts.append(f"teams: {teams}")
+    return "; ".join(parts)

@@ -24,10 +24,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.round import Event, PressIn, RoundEngine, Rules, TieRule
+from hub.round import Event, PressIn, ReboundMode, RoundEngine, Rules, TieRule
 
 ARM, PRESS, TICK, RESET, CLOSE = "arm", "press", "tick", "reset", "close"
-KINDS = (ARM, PRESS, TICK, RESET, CLOSE)
+WRONG, RIGHT, TEAM = "wrong", "right", "team"  # game play: rulings and team changes
+KINDS = (ARM, PRESS, TICK, RESET, CLOSE, WRONG, RIGHT, TEAM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,9 @@ class Call:
     press: PressIn | None = None
     horizon_ns: int = 0
     lead_ns: int | None = None
+    mode: str | None = None  # wrong: the rebound mode asked for, None: the rules' default
+    player: str | None = None  # team: who moves
+    team: str | None = None  # team: where to (None: out of any team)
 
     def payload(self) -> str:
         """The arguments besides ``now`` as compact JSON (the journal's ``args`` column)."""
@@ -48,6 +52,10 @@ class Call:
             body["horizon_ns"] = self.horizon_ns
         if self.lead_ns is not None:
             body["lead_ns"] = self.lead_ns
+        if self.mode is not None:
+            body["mode"] = self.mode
+        if self.kind == TEAM:
+            body["player"], body["team"] = self.player, self.team
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
@@ -56,7 +64,16 @@ class Call:
             raise ValueError(f"unknown journal entry kind {kind!r}")
         body = json.loads(payload) if payload else {}
         press = PressIn(**body["press"]) if "press" in body else None
-        return cls(kind, now_ns, press, body.get("horizon_ns", 0), body.get("lead_ns"))
+        return cls(
+            kind,
+            now_ns,
+            press,
+            body.get("horizon_ns", 0),
+            body.get("lead_ns"),
+            body.get("mode"),
+            body.get("player"),
+            body.get("team"),
+        )
 
     def shifted(self, delta_ns: int) -> Call:
         """The same call with every hub-clock time moved by ``delta_ns`` (node times stay)."""
@@ -81,6 +98,14 @@ def apply(engine: RoundEngine, call: Call) -> list[Event]:
         return RoundEngine.tick(engine, call.now_ns)
     if call.kind == RESET:
         return RoundEngine.reset(engine, call.now_ns)
+    if call.kind == WRONG:
+        mode = ReboundMode(call.mode) if call.mode else None
+        return RoundEngine.wrong(engine, call.now_ns, mode)
+    if call.kind == RIGHT:
+        return RoundEngine.right(engine, call.now_ns)
+    if call.kind == TEAM:
+        assert call.player is not None
+        return RoundEngine.assign_team(engine, call.player, call.team, call.now_ns)
     return RoundEngine.close(engine, call.now_ns)
 
 
@@ -126,6 +151,15 @@ class RecordingEngine(RoundEngine):
     def close(self, now: int) -> list[Event]:
         return self._record(Call(CLOSE, now))
 
+    def wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
+        return self._record(Call(WRONG, now, mode=None if mode is None else str(mode)))
+
+    def right(self, now: int) -> list[Event]:
+        return self._record(Call(RIGHT, now))
+
+    def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
+        return self._record(Call(TEAM, now, player=player, team=team))
+
 
 # --- rules, as stored with each segment ---
 
@@ -137,6 +171,8 @@ def rules_json(rules: Rules) -> str:
 def rules_from_json(text: str) -> Rules:
     body = json.loads(text)
     body["tie_rule"] = TieRule(body["tie_rule"])
+    if "rebound" in body:
+        body["rebound"] = ReboundMode(body["rebound"])
     known = {f.name for f in dataclasses.fields(Rules)}
     return Rules(**{k: v for k, v in body.items() if k in known})
 

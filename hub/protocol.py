@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     BINARY_FRAME = "binary_frame"
     UNKNOWN_SYNC = "unknown_sync"
     UNKNOWN_FIELD = "unknown_field"  # a warning: the message was used, the field ignored
+    NOTHING_TO_RULE = "nothing_to_rule"  # right/wrong while nobody has the floor
 
 
 class CloseCode:
@@ -152,7 +153,66 @@ class CloseRound(Message):
 
 
 HostCommand = Arm | Reset | CloseRound
-ClientMessage = Hello | Press | SyncReply | Arm | Reset | CloseRound
+
+
+# --- client -> hub: game play (host role only) ---
+
+#: Largest number of points one command may award or deduct.
+POINTS_MAX: Final = 1_000_000
+REBOUND_MODES: Final = ("next", "rearm")
+
+
+@dataclass(frozen=True, slots=True)
+class Wrong(Message):
+    """The player with the floor answered wrong; ``mode`` picks the rebound (default: config)."""
+
+    TYPE: ClassVar[str] = "wrong"
+    mode: str | None = _spec(default=None, choices=REBOUND_MODES)
+    points: int | None = _spec(default=None, min=-POINTS_MAX, max=POINTS_MAX)
+    ref: str | None = _spec(default=None, max_len=64)
+
+
+@dataclass(frozen=True, slots=True)
+class Right(Message):
+    """The player with the floor answered right: the question ends."""
+
+    TYPE: ClassVar[str] = "right"
+    points: int | None = _spec(default=None, min=-POINTS_MAX, max=POINTS_MAX)
+    ref: str | None = _spec(default=None, max_len=64)
+
+
+@dataclass(frozen=True, slots=True)
+class Score(Message):
+    """Award (or, negative, deduct) points to a player or a team."""
+
+    TYPE: ClassVar[str] = "score"
+    points: int = _spec(min=-POINTS_MAX, max=POINTS_MAX)
+    player: str | None = _spec(default=None, pattern=ID_PATTERN)
+    team: str | None = _spec(default=None, max_len=NAME_MAX_CHARS, printable=True)
+    reason: str | None = _spec(default=None, max_len=NAME_MAX_CHARS, printable=True)
+    ref: str | None = _spec(default=None, max_len=64)
+
+
+@dataclass(frozen=True, slots=True)
+class SetTeam(Message):
+    """Put a player in a team; a null ``team`` takes them out of any team."""
+
+    TYPE: ClassVar[str] = "team"
+    player: str = _spec(pattern=ID_PATTERN)
+    team: str | None = _spec(default=None, max_len=NAME_MAX_CHARS, printable=True)
+    ref: str | None = _spec(default=None, max_len=64)
+
+
+@dataclass(frozen=True, slots=True)
+class ClearScores(Message):
+    """Start a new game: every score back to zero."""
+
+    TYPE: ClassVar[str] = "clear_scores"
+    ref: str | None = _spec(default=None, max_len=64)
+
+
+GameCommand = Wrong | Right | Score | SetTeam | ClearScores
+ClientMessage = Hello | Press | SyncReply | HostCommand | GameCommand
 
 # --- hub -> client ---------------------------------------------------------------------------
 
@@ -217,6 +277,7 @@ class State(Message):
     round: dict[str, Any]
     players: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    game: dict[str, Any] | None = None  # floor, timers, teams, scores: docs/protocol.md section 14
     storage: dict[str, Any] | None = None  # are results being saved: saving, path, message
 
 
@@ -235,14 +296,68 @@ class Warning(Message):
     message: str
 
 
-HubMessage = Welcome | Sync | RoundUpdate | Ack | Result | State | Error | Warning
+# --- hub -> client: game play ---
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(Message):
+    """To one node: the answer is yours now (a rebound passed it down the ranking)."""
+
+    TYPE: ClassVar[str] = "offer"
+    round: int
+    text: str
+    deadline_ns: int | None = None  # when the answer time is up, in the node's own clock
+    remaining_ns: int | None = None  # the answer time left when the offer was sent
+
+
+@dataclass(frozen=True, slots=True)
+class Ruling(Message):
+    """To the ruled node and to hosts and viewers: the host's ruling on an answer."""
+
+    TYPE: ClassVar[str] = "ruling"
+    round: int
+    player: str
+    name: str
+    correct: bool
+    text: str
+    team: str | None = None
+    points: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerNotice(Message):
+    """A buzz-window or answer-timer stage: the console beeps, the big screen shows it."""
+
+    TYPE: ClassVar[str] = "timer"
+    round: int
+    timer: str  # "buzz" or "answer"
+    stage: str  # "warning" or "expired"
+    text: str
+    player: str | None = None
+
+
+HubMessage = (
+    Welcome
+    | Sync
+    | RoundUpdate
+    | Ack
+    | Result
+    | State
+    | Error
+    | Warning
+    | Offer
+    | Ruling
+    | TimerNotice
+)
 
 CLIENT_TYPES: Final[dict[str, type[Message]]] = {
     cls.TYPE: cls for cls in (Hello, Press, SyncReply, Arm, Reset, CloseRound)
 }
+CLIENT_TYPES.update({cls.TYPE: cls for cls in (Wrong, Right, Score, SetTeam, ClearScores)})
 HUB_TYPES: Final[dict[str, type[Message]]] = {
     cls.TYPE: cls for cls in (Welcome, Sync, RoundUpdate, Ack, Result, State, Error, Warning)
 }
+HUB_TYPES.update({cls.TYPE: cls for cls in (Offer, Ruling, TimerNotice)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,11 @@ After the first arrival the engine waits until ``first press + horizon``, where 
 longest time a press from any connected node could still be in flight (computed by the server from
 measured one-way delays). Only then is the winner announced; anything that arrives later but was
 stamped earlier is recorded and flagged ``late`` rather than overturning what players already saw.
+
+Game play (the section at the end): after a decision the first eligible player has the *floor*
+(the right to answer). The host rules the answer right (the question ends) or wrong (the next in
+line gets the floor, or the question is re-armed with those who answered held out). Teams, the
+buzz window and the answer timer are rules of the same engine, so they replay like everything else.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import bisect
 from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 
 
 class Phase(StrEnum):
@@ -44,6 +50,23 @@ class Flag(StrEnum):
     UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
 
 
+class ReboundMode(StrEnum):
+    """What a wrong answer leads to."""
+
+    NEXT = "next"  # the next eligible player in the ranking is offered the answer
+    REARM = "rearm"  # the question is armed again; whoever answered (and their team) stays out
+
+
+class Timer(StrEnum):
+    BUZZ = "buzz"  # no counted press within the window after the release: the round closes
+    ANSWER = "answer"  # the player with the floor has this long to answer
+
+
+class TimerStage(StrEnum):
+    WARNING = "warning"
+    EXPIRED = "expired"
+
+
 class TieRule(StrEnum):
     ARRIVAL = "arrival"  # within a tie, whoever's press reached the hub first
     TIMESTAMP = "timestamp"  # within a tie, trust the timestamps anyway
@@ -57,6 +80,12 @@ class Rules:
     adjudication_cap_ns: int = 500_000_000
     auto_arm_after_ns: int | None = None  # host-less mode: re-arm this long after a decision
     history_rounds: int = 50
+    # game play; the defaults leave the plain buzzer behaviour unchanged
+    one_buzz_per_team: bool = False  # a wrong answer puts the whole team out of the question
+    rebound: ReboundMode = ReboundMode.REARM
+    buzz_window_ns: int | None = None  # counted from the release instant
+    answer_ns: int | None = None  # counted from the moment a player gets the floor
+    answer_warning_ns: int | None = None  # warn this long before the answer time is up
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +145,40 @@ class PhaseChanged:
     adjudication_wait_ns: int | None = None
 
 
-Event = Acknowledge | Answer | PhaseChanged
+@dataclass(frozen=True, slots=True)
+class FloorChanged:
+    """After a wrong answer in ``next`` mode: who may answer now (None: nobody is left)."""
+
+    round: int
+    player: str | None
+    deadline_ns: int | None = None  # when the answer time is up, if there is an answer timer
+
+
+@dataclass(frozen=True, slots=True)
+class Ruled:
+    """The host ruled the answer of the player who had the floor."""
+
+    round: int
+    player: str
+    correct: bool
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    round: int
+    timer: Timer
+    stage: TimerStage
+    player: str | None = None  # the answer timer's player
+
+
+@dataclass(frozen=True, slots=True)
+class TeamChanged:
+    player: str
+    team: str | None
+
+
+Event = Acknowledge | Answer | PhaseChanged | FloorChanged | Ruled | TimerFired | TeamChanged
 
 
 @dataclass(slots=True)
@@ -142,6 +204,26 @@ class _Lock:
     until_ns: int | None  # or until this instant (timed lockout)
 
 
+@dataclass(slots=True)
+class _Floor:
+    """Who may answer in one round, since when, and which answer-timer stages have fired."""
+
+    round: int
+    player: str | None
+    since_ns: int
+    warned: bool = False
+    expired: bool = False
+
+
+@dataclass(slots=True)
+class _Out:
+    """Players (and, with one buzz per team, teams) ruled wrong in the current question."""
+
+    round: int  # the round this applies to; a rebound re-arm carries it to the new round
+    players: set[str] = field(default_factory=set)
+    teams: set[str] = field(default_factory=set)
+
+
 class RoundEngine:
     """Runs one round after another. Feed it events; act on what it returns."""
 
@@ -161,6 +243,10 @@ class RoundEngine:
         self._seen: dict[tuple[str, str], Outcome | None] = {}
         self._early_for_next: list[Outcome] = []
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
+        self.teams: dict[str, str] = {}  # player id -> team name
+        self._floor: _Floor | None = None  # set when the floor moves away from the winner
+        self._out = _Out(round=0)  # who answered wrong in the question that round belongs to
+        self._rebounds = 0  # re-arms that continued a question rather than starting one
 
     @property
     def number(self) -> int:
@@ -169,11 +255,15 @@ class RoundEngine:
     @property
     def next_deadline(self) -> int | None:
         """When :meth:`tick` must next be called, if ever."""
+        base = None
         if self.phase is Phase.ARMED:
-            return self.deadline_ns
-        if self.phase is Phase.DECIDED:
-            return self.auto_arm_ns
-        return None
+            base = self.deadline_ns
+        elif self.phase is Phase.DECIDED:
+            base = self.auto_arm_ns
+        game = self._game_deadline()
+        if base is None or game is None:
+            return game if base is None else base
+        return min(base, game)
 
     def release_for(self, player: str) -> tuple[int | None, bool]:
         """The release instant a player should act on, and whether they are locked out of it."""
@@ -222,12 +312,12 @@ class RoundEngine:
         return events
 
     def tick(self, now: int) -> list[Event]:
-        """Run whatever is due: an adjudication decision or a host-less re-arm."""
+        """Run whatever is due: an adjudication decision, a host-less re-arm or a game timer."""
         if self.phase is Phase.ARMED and self.deadline_ns is not None and now >= self.deadline_ns:
             return self._decide(now)
         if self.phase is Phase.DECIDED and self.auto_arm_ns is not None and now >= self.auto_arm_ns:
             return self.arm(now)
-        return []
+        return self._tick_game(now)
 
     # --- presses ---
 
@@ -272,16 +362,21 @@ class RoundEngine:
             self.current is not None and press.at_ns < self.current.release_ns
         )
         lock = self._locks.get(press.player)
-        locked = lock is not None and (
-            lock.round == upcoming or (lock.until_ns is not None and press.at_ns < lock.until_ns)
+        held = self._held_out(press.player, upcoming)  # answered wrong earlier in this question
+        locked = held or (
+            lock is not None
+            and (
+                lock.round == upcoming
+                or (lock.until_ns is not None and press.at_ns < lock.until_ns)
+            )
         )
         if not early and not locked:
             return None
         lockout = self.rules.lockout_ns
-        if early:  # an early press starts (or restarts) the lockout
+        if early and not held:  # an early press starts (or restarts) the lockout
             until = None if lockout is None else press.at_ns + lockout
             self._locks[press.player] = _Lock(upcoming if lockout is None else None, until)
-        flags = {Flag.EARLY} if early else {Flag.LOCKED}
+        flags = {Flag.EARLY} if early and not held else {Flag.LOCKED}
         return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
 
     def _collect(self, press: PressIn, now: int, horizon_ns: int) -> list[Event]:
@@ -329,10 +424,17 @@ class RoundEngine:
         return events
 
     def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
-        """Group presses whose uncertainty intervals overlap and order each group by the rule."""
+        """Group presses that are tied with each other and order each group by the rule.
+
+        A press joins a group only if it is tied with every press already in it. Chaining
+        neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
+        A is clearly earlier than C. Every press closer to a neighbour than their combined
+        uncertainty is still flagged, so the host sees each near call.
+        """
+        near = {id(press) for a, b in pairwise(pending) if _tied(a, b) for press in (a, b)}
         groups: list[list[PressIn]] = []
         for press in pending:  # already sorted by press instant
-            if groups and _tied(groups[-1][-1], press):
+            if groups and all(_tied(member, press) for member in groups[-1]):
                 groups[-1].append(press)
             else:
                 groups.append([press])
@@ -340,7 +442,7 @@ class RoundEngine:
         for group in groups:
             if self.rules.tie_rule is TieRule.ARRIVAL:
                 group = sorted(group, key=lambda p: p.arrival_ns)
-            order.extend((press, len(group) > 1) for press in group)
+            order.extend((press, id(press) in near) for press in group)
         return order
 
     def _ranked(
@@ -416,6 +518,167 @@ class RoundEngine:
             self.history.append(self.current)
         self._counted = {}
         self.deadline_ns = self.auto_arm_ns = None
+        return events
+
+    # --- game play: the floor, rulings, rebounds, teams and timers ---
+
+    @property
+    def question(self) -> int:
+        """The question number: rounds that a rebound re-arm started continue a question."""
+        return self.number - self._rebounds
+
+    @property
+    def out_players(self) -> frozenset[str]:
+        """Players ruled wrong in the current question."""
+        return frozenset(self._out.players) if self._out.round == self.number else frozenset()
+
+    @property
+    def out_teams(self) -> frozenset[str]:
+        """Teams held out of the current question (only with one buzz per team)."""
+        return frozenset(self._out.teams) if self._out.round == self.number else frozenset()
+
+    def floor(self) -> tuple[str | None, int] | None:
+        """Who may answer now and since when; None while nobody holds or awaits the floor."""
+        floor = self._current_floor()
+        return None if floor is None else (floor.player, floor.since_ns)
+
+    def answer_times(self) -> tuple[int | None, int | None]:
+        """The answer timer's warning and end instants for the player with the floor."""
+        floor = self._current_floor()
+        if floor is None or floor.player is None:
+            return None, None
+        return self._answer_instants(floor)
+
+    @property
+    def buzz_deadline(self) -> int | None:
+        """When the buzz window closes the round, while it is open and nobody has pressed."""
+        window = self.rules.buzz_window_ns
+        if window is None or self.phase is not Phase.ARMED or self.current is None:
+            return None
+        if self._pending or self.current.ranked:
+            return None
+        return self.current.release_ns + window
+
+    def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
+        """Put a player in a team (None: in no team). Takes effect for the next ruling."""
+        if team is None:
+            self.teams.pop(player, None)
+        else:
+            self.teams[player] = team
+        return [TeamChanged(player, team)]
+
+    def right(self, now: int) -> list[Event]:
+        """The player with the floor answered right: the question ends (the round closes)."""
+        floor = self._hold_floor()
+        if floor is None or floor.player is None:
+            return []
+        ruled = Ruled(self.number, floor.player, True, self.teams.get(floor.player))
+        return [ruled, *self.close(now)]
+
+    def wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
+        """The player with the floor answered wrong; rebound as ``mode`` says (default: rules)."""
+        floor = self._hold_floor()
+        mode = mode or self.rules.rebound
+        if floor is None or (floor.player is None and mode is ReboundMode.NEXT):
+            return []
+        if self._out.round != self.number:
+            self._out = _Out(self.number)
+        events: list[Event] = []
+        player = floor.player
+        if player is not None:  # None: everyone in line was wrong; a re-arm is still possible
+            team = self.teams.get(player)
+            self._out.players.add(player)
+            if self.rules.one_buzz_per_team and team is not None:
+                self._out.teams.add(team)
+            events.append(Ruled(self.number, player, False, team))
+        if mode is ReboundMode.NEXT:
+            self._floor = _Floor(self.number, self._first_eligible(), now)
+            _, end = self._answer_instants(self._floor)
+            return [*events, FloorChanged(self.number, self._floor.player, end)]
+        out = self._out
+        events += self.arm(now)
+        self._rebounds += 1
+        out.round = self.number
+        self._out = out
+        for held in self._held_players(out):
+            self._locks[held] = _Lock(self.number, None)
+        return events
+
+    def _held_out(self, player: str, round_number: int) -> bool:
+        out = self._out
+        if out.round != round_number:
+            return False
+        team = self.teams.get(player)
+        return player in out.players or (team is not None and team in out.teams)
+
+    def _held_players(self, out: _Out) -> set[str]:
+        members = {player for player, team in self.teams.items() if team in out.teams}
+        return out.players | members
+
+    def _first_eligible(self) -> str | None:
+        """The best-ranked player of this round who is not held out of the question."""
+        if self.current is None:
+            return None
+        for outcome in self.current.ranked:
+            if not self._held_out(outcome.press.player, self.number):
+                return outcome.press.player
+        return None
+
+    def _current_floor(self) -> _Floor | None:
+        """The floor as it stands, without recording anything (the winner's, unless moved)."""
+        if self.phase is not Phase.DECIDED or self.current is None:
+            return None
+        if self._floor is not None and self._floor.round == self.number:
+            return self._floor
+        if self.current.decided_ns is None:
+            return None
+        return _Floor(self.number, self._first_eligible(), self.current.decided_ns)
+
+    def _hold_floor(self) -> _Floor | None:
+        """The current floor, recorded so that timer stages fire once."""
+        floor = self._current_floor()
+        self._floor = floor if floor is not None else self._floor
+        return floor
+
+    def _answer_instants(self, floor: _Floor) -> tuple[int | None, int | None]:
+        length = self.rules.answer_ns
+        if length is None or floor.player is None:
+            return None, None
+        end = floor.since_ns + length
+        warning = self.rules.answer_warning_ns
+        return (None if warning is None else max(floor.since_ns, end - warning)), end
+
+    def _game_deadline(self) -> int | None:
+        window = self.buzz_deadline
+        if window is not None:
+            return window
+        floor = self._current_floor()
+        if floor is None:
+            return None
+        warning, end = self._answer_instants(floor)
+        if warning is not None and not floor.warned:
+            return warning
+        if end is not None and not floor.expired:
+            return end
+        return None
+
+    def _tick_game(self, now: int) -> list[Event]:
+        window = self.buzz_deadline
+        if window is not None:
+            if now < window:
+                return []
+            return [TimerFired(self.number, Timer.BUZZ, TimerStage.EXPIRED), *self.close(now)]
+        floor = self._hold_floor()
+        if floor is None or floor.player is None:
+            return []
+        warning, end = self._answer_instants(floor)
+        events: list[Event] = []
+        if warning is not None and not floor.warned and now >= warning:
+            floor.warned = True
+            events.append(TimerFired(self.number, Timer.ANSWER, TimerStage.WARNING, floor.player))
+        if end is not None and not floor.expired and now >= end:
+            floor.warned = floor.expired = True
+            events.append(TimerFired(self.number, Timer.ANSWER, TimerStage.EXPIRED, floor.player))
         return events
 
 

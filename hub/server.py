@@ -29,16 +29,33 @@ from hub.gate import Gate
 from hub.guard import Guard
 from hub.http import Routes
 from hub.journal import RecordingEngine
-from hub.round import Acknowledge, Answer, Event, Phase, PhaseChanged, PressIn
+from hub.round import (
+    Acknowledge,
+    Answer,
+    Event,
+    FloorChanged,
+    Phase,
+    PhaseChanged,
+    PressIn,
+    ReboundMode,
+    Ruled,
+    TeamChanged,
+    TimerFired,
+)
+from hub.scores import Scoreboard, ScoreError
 from hub.store import StorageStatus, Store, csv_text, rows_from_engine
+from hub.teams import with_teams
 from hub.tls import server_context
 from hub.views import (
     PlayerView,
+    game_json,
     history_json,
     plain_answer,
     result_text,
     round_json,
+    ruling_text,
     seconds,
+    timer_text,
 )
 
 log = logging.getLogger("hub")
@@ -88,8 +105,10 @@ class Hub:
     def __init__(self, config: HubConfig, host_token: str, store: Store | None = None) -> None:
         self.config = config
         self.host_token = host_token
-        self.engine = RecordingEngine(config.round.rules())
+        self.engine = RecordingEngine(config.game.apply(config.round.rules()))
         self.store = store
+        self.scores = Scoreboard()  # the persistence layer may replace it with a restored one
+        self._game_applied = 0  # game commands applied so far, so a controller sees its effect
         self.players: dict[str, Player] = {}
         self.watchers: set[ServerConnection] = set()  # hosts and viewers
         self.server: Server | None = None
@@ -122,6 +141,7 @@ class Hub:
             token_required=security.token_before_upgrade,
         )
         tls = server_context(security.certfile, security.keyfile) if security.tls else None
+        self._place_config_teams(time.monotonic_ns())
 
         async def listen(port: int) -> Server:
             return await serve(
@@ -296,8 +316,15 @@ class Hub:
         player.input = hello.input or player.input
         player.team = hello.team or player.team
         player.connection = ws
+        # The node may have rebooted since its last link, and a monotonic clock starts over at
+        # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
+        # within a few tens of milliseconds, and the node holds re-sent presses until then.
+        player.clock = ClockFilter(self._filter_settings)
+        player.last_sync_ns = None
+        self._horizon_at_ns = None
         now = time.monotonic_ns()
         player.last_seen_ns = now
+        self._join_team(player, hello.team, now)
         self._save_player(player)
         log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
         welcome = p.Welcome(
@@ -396,6 +423,8 @@ class Hub:
             else:
                 self._apply(self.engine.close(now))
             self._publish_soon(now, at_once=True)
+        elif isinstance(message, p.GameCommand) and role == p.Role.HOST:
+            self._on_game_command(ws, message, now)
         elif isinstance(message, p.Hello):
             self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
         else:
@@ -439,8 +468,7 @@ class Hub:
                 press_id=f"{player.id}-{now}",
                 at_ns=now - (rtt or 0) // 2,
                 arrival_ns=now,
-                uncertainty_ns=(UNKNOWN_RTT_UNCERTAINTY_NS if rtt is None else rtt // 2)
-                + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT],
+                uncertainty_ns=_plain_uncertainty(rtt),
                 synced=False,
             )
             self._apply(self.engine.press(press, now, self._horizon(now)))
@@ -500,14 +528,18 @@ class Hub:
         estimate = player.clock.estimate
         if estimate is not None and not was_synced:
             log.info(
-                "node %s synced: rtt %.3f ms, uncertainty %.3f ms",
+                "node %s synced: offset %+.6f s, rtt %.3f ms, uncertainty %.3f ms, bound %.3f ms",
                 player.id,
+                estimate.offset_ns / 1e9,
                 estimate.rtt_ns / 1e6,
                 estimate.uncertainty_ns / 1e6,
+                estimate.bound_ns / 1e6,
             )
             self._horizon_at_ns = None
-            if self.engine.phase is Phase.ARMED:  # it can now light its LED on the right instant
-                self._send(ws, p.encode(self._round_update(player)))
+            # Now it can light its LED on the right instant, and re-send presses it made while
+            # away: the hub can place their timestamps at last.
+            self._send(ws, p.encode(self._round_update(player)))
+            self._publish_soon(now)  # the host sees the node turn synced without waiting
 
     def _horizon(self, now: int) -> int:
         """The adjudication horizon, recomputed at most twice a second (it is O(players))."""
@@ -537,7 +569,7 @@ class Hub:
         floor = INPUT_UNCERTAINTY_NS.get(p.InputKind(player.input), 0)
         if estimate is not None:
             at = min(estimate.to_hub(message.at_ns), now)  # nothing is pressed after it arrives
-            uncertainty = estimate.uncertainty_ns + floor
+            uncertainty = estimate.uncertainty_at(at) + floor
         else:  # not synced yet: the arrival time is all we have
             at, uncertainty = now, UNKNOWN_RTT_UNCERTAINTY_NS + floor
         press = PressIn(
@@ -560,6 +592,9 @@ class Hub:
                 self._answer(event)
             elif isinstance(event, PhaseChanged):
                 self._announce(event)
+            elif isinstance(event, FloorChanged | TimerFired | TeamChanged):
+                self._game_event(event)
+            # Ruled: announced with its points by _on_game_command, the only source of rulings
         self._persist(events, acks)
         self._schedule_tick(now)
         if events:
@@ -652,9 +687,12 @@ class Hub:
         engine = self.engine
         return p.State(
             hub_ns=now,
-            round=round_json(engine.current, engine.phase, names),
-            players=[dataclasses.asdict(self._player_view(pl)) for pl in self.players.values()],
+            round=with_teams(round_json(engine.current, engine.phase, names), engine.teams),
+            players=[
+                dataclasses.asdict(self._player_view(pl, now)) for pl in self.players.values()
+            ],
             history=history_json(engine.history, engine.current, names),
+            game=self._game_state(names),
             storage=self._storage_json(),
         )
 
@@ -665,11 +703,21 @@ class Hub:
             "round": state.round,
             "players": state.players,
             "history": state.history,
+            "game": state.game,
             "storage": state.storage,
         }
 
-    def _player_view(self, player: Player) -> PlayerView:
+    def _player_view(self, player: Player, now: int) -> PlayerView:
         estimate = player.clock.estimate
+        plain = player.plain and player.rtt_ns is not None
+        uncertainty: int | None
+        bound: int | None
+        if estimate is not None:
+            uncertainty, bound = estimate.uncertainty_at(now), estimate.bound_at(now)
+        elif plain:  # a tutorial client: half its ping round trip, in either direction
+            uncertainty = bound = _plain_uncertainty(player.rtt_ns)
+        else:
+            uncertainty = bound = None
         return PlayerView(
             id=player.id,
             name=player.name,
@@ -679,8 +727,8 @@ class Hub:
             synced=estimate is not None,
             offset_ns=estimate.offset_ns if estimate else None,
             rtt_ns=estimate.rtt_ns if estimate else player.rtt_ns,
-            uncertainty_ns=estimate.uncertainty_ns if estimate else None,
-            bound_ns=estimate.bound_ns if estimate else None,
+            uncertainty_ns=uncertainty,
+            bound_ns=bound,
             upload_ns=estimate.upload_ns if estimate else None,
             drift_ppm=estimate.drift_ppm if estimate else None,
             last_sync_ns=player.last_sync_ns,
@@ -703,6 +751,156 @@ class Hub:
         self._last_publish_ns = now
         broadcast(self.guard.writable_among(self.watchers), p.encode(self._state(now)))
 
+    # --- game play: host commands and their announcements ---
+
+    def _on_game_command(self, ws: ServerConnection, message: p.GameCommand, now: int) -> None:
+        """Rulings, scores and teams from a host; a refusal goes back to that host only."""
+        log.info("host %s: %s", _peer(ws), message.TYPE)
+        engine = self.engine
+        defaults = self.config.game
+        if isinstance(message, p.Wrong | p.Right):
+            if isinstance(message, p.Wrong):
+                mode = ReboundMode(message.mode) if message.mode else None
+                events = engine.wrong(now, mode)
+                points = defaults.points_wrong if message.points is None else message.points
+            else:
+                events = engine.right(now)
+                points = defaults.points_right if message.points is None else message.points
+            if not events:
+                self._refuse_command(
+                    ws,
+                    message,
+                    p.ErrorCode.NOTHING_TO_RULE,
+                    f"'{message.TYPE}': nobody has the floor; arm and wait for a buzz",
+                )
+                return
+            for event in events:
+                if isinstance(event, Ruled):
+                    self._announce_ruling(event, points, now)
+            self._apply(events)
+        elif isinstance(message, p.Score):
+            if (message.player is None) == (message.team is None):
+                problem = "'score' needs a 'player' or a 'team', not both"
+                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, problem)
+                return
+            team = message.team if message.player is None else engine.teams.get(message.player)
+            try:
+                self._award(message.points, now, message.player, team, message.reason or "")
+            except ScoreError as exc:
+                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, f"'score': {exc}")
+                return
+            log.info("score: %+d to %s", message.points, message.player or f"team {team}")
+        elif isinstance(message, p.SetTeam):
+            self._apply(engine.assign_team(message.player, message.team, now))
+        else:
+            self.scores.clear()
+            if self.store is not None:
+                self.store.clear_scores()
+            log.info("scores cleared")
+        self._game_applied += 1
+        self._publish_soon(now, at_once=True)
+
+    def _announce_ruling(self, ruled: Ruled, points: int, now: int) -> None:
+        """Award the ruling's points, then tell the player's node and every host and viewer."""
+        if points:
+            try:
+                self._award(
+                    points, now, ruled.player, ruled.team, "right" if ruled.correct else "wrong"
+                )
+            except ScoreError as exc:  # a full board must not stop the game
+                log.warning("points for %s not recorded: %s", ruled.player, exc)
+                points = 0
+        player = self.players.get(ruled.player)
+        name = player.name if player else ruled.player
+        log.info("round %d: %s ruled %s", ruled.round, name, "right" if ruled.correct else "wrong")
+        frame = p.encode(
+            p.Ruling(
+                round=ruled.round,
+                player=ruled.player,
+                name=name,
+                correct=ruled.correct,
+                text=ruling_text(ruled.correct, points),
+                team=ruled.team,
+                points=points,
+            )
+        )
+        broadcast(self.guard.writable_among(self.watchers), frame)
+        if player is not None and player.connection is not None and not player.plain:
+            self._send(player.connection, frame)
+
+    def _game_event(self, event: FloorChanged | TimerFired | TeamChanged) -> None:
+        if isinstance(event, TeamChanged):
+            if (player := self.players.get(event.player)) is not None:
+                player.team = event.team
+                self._save_player(player)
+            log.info("player %s is now in team %s", event.player, event.team or "(none)")
+            return
+        if isinstance(event, FloorChanged):
+            log.info("round %d: the floor passes to %s", event.round, event.player or "nobody")
+            node = self.players.get(event.player) if event.player else None
+            if node is None or node.connection is None or node.plain:
+                return
+            estimate = node.clock.estimate
+            deadline = remaining = None
+            if event.deadline_ns is not None:
+                remaining = max(0, event.deadline_ns - time.monotonic_ns())
+                if estimate is not None:
+                    deadline = estimate.to_node(event.deadline_ns)
+            offer = p.Offer(
+                round=event.round,
+                text="Your turn to answer!",
+                deadline_ns=deadline,
+                remaining_ns=remaining,
+            )
+            self._send(node.connection, p.encode(offer))
+            return
+        player = self.players.get(event.player) if event.player else None
+        text = timer_text(event.timer, event.stage, player.name if player else event.player)
+        log.info("round %d: %s", event.round, text)
+        frame = p.encode(
+            p.TimerNotice(
+                round=event.round,
+                timer=str(event.timer),
+                stage=str(event.stage),
+                text=text,
+                player=event.player,
+            )
+        )
+        broadcast(self.guard.writable_among(self.watchers), frame)
+        if player is not None and player.connection is not None and not player.plain:
+            self._send(player.connection, frame)
+
+    def _award(
+        self, points: int, now: int, player: str | None, team: str | None, reason: str
+    ) -> None:
+        """Add a scoreboard entry and save it (ScoreError: refused, nothing changed)."""
+        self.scores.award(points, now, player=player, team=team, reason=reason)
+        if self.store is not None:
+            self.store.save_score(points, player, team, reason, self.engine.number)
+
+    def _refuse_command(
+        self, ws: ServerConnection, message: p.GameCommand, code: p.ErrorCode, text: str
+    ) -> None:
+        self._send(ws, p.error_frame(p.ProtocolError(code, text), message.ref))
+
+    def _place_config_teams(self, now: int) -> None:
+        """The config's teams, for players the journal has not placed (a host's move stands)."""
+        for player_id, team in self.config.game.team_of().items():
+            if player_id not in self.engine.teams:
+                self._apply(self.engine.assign_team(player_id, team, now))
+        for player in self.players.values():  # a restored roster follows the restored engine
+            player.team = self.engine.teams.get(player.id)
+
+    def _join_team(self, player: Player, team: str | None, now: int) -> None:
+        """A node's own team counts unless the config or a host already placed it."""
+        if team is not None and player.id not in self.engine.teams:
+            self._apply(self.engine.assign_team(player.id, team, now))
+        player.team = self.engine.teams.get(player.id)
+
+    def _game_state(self, names: dict[str, str]) -> dict[str, Any]:
+        points = (self.config.game.points_right, self.config.game.points_wrong)
+        return game_json(self.engine, self.scores, names, points, self._game_applied)
+
     # --- persistence (hub.store): restore at start, record each engine step, acks after commit ---
 
     def _restore(self) -> None:
@@ -724,7 +922,7 @@ class Hub:
         plain = [int(i[5:]) for i in self.players if i.startswith("text-") and i[5:].isdigit()]
         self._plain_ids = itertools.count(max(plain, default=0) + 1)
         self.engine, _ = store.restore(
-            self.config.round.rules(), time.monotonic_ns(), time.time_ns()
+            self.config.game.apply(self.config.round.rules()), time.monotonic_ns(), time.time_ns()
         )
         for player_id in _players_in(self.engine):
             if player_id not in self.players:  # its roster row was lost with a failed write
@@ -735,6 +933,12 @@ class Hub:
                     plain=player_id.startswith("text-"),
                     clock=ClockFilter(self._filter_settings),
                 )
+        restored_at = time.monotonic_ns()
+        for points, scorer, team, reason in store.scores():
+            try:
+                self.scores.award(points, restored_at, player=scorer, team=team, reason=reason)
+            except ScoreError as exc:
+                log.warning("a saved score entry was skipped: %s", exc)
         store.start(asyncio.get_running_loop())
         # A decision or re-arm that fell due while the hub was down happens before anyone
         # connects, so the first state anyone sees is the settled one.
@@ -800,6 +1004,16 @@ class Hub:
                     )
                 ),
             )
+
+
+def _plain_uncertainty(rtt_ns: int | None) -> int:
+    """A tutorial client's press instant: the frame left it somewhere within the last round trip.
+
+    Ranking it at arrival minus half the round trip is off by at most half the round trip, in
+    either direction, however the path is split: that is its uncertainty and its bound at once.
+    """
+    rtt = UNKNOWN_RTT_UNCERTAINTY_NS * 2 if rtt_ns is None else rtt_ns
+    return rtt // 2 + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT]
 
 
 def _players_in(engine: RecordingEngine) -> set[str]:

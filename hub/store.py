@@ -7,7 +7,9 @@ What is stored, and why:
   and the dedup set that makes a re-sent press count once.
 - ``rounds``, ``presses``, ``players``: derived from what the engine decided, with every timestamp
   and flag plus the wall-clock time, for export and queries. They can always be rebuilt by
-  replaying the journal. ``teams`` and ``scores`` are created empty for the scoring feature.
+  replaying the journal. Teams, rulings and rebounds are engine calls too, so they are in the
+  journal. ``scores``: every scoreboard entry (:mod:`hub.scores`), appended as it is given and
+  read back at start; a new game deletes them. ``teams`` is not used yet.
 
 The write is off the event loop's critical path: the loop hands each batch of statements to one
 writer thread and goes on deciding and answering; the thread commits whatever has queued up in one
@@ -434,6 +436,20 @@ class Store:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
 
+    def scores(self) -> list[tuple[int, str | None, str | None, str]]:
+        """The scoreboard's entries as saved, oldest first: (points, player, team, reason)."""
+        if self._db is None or not self.saving:
+            return []
+        try:
+            rows = self._db.execute(
+                "SELECT points, player, team, reason FROM scores WHERE game = ? ORDER BY id",
+                (CURRENT_GAME,),
+            )
+            return [(int(a), b, c, d or "") for a, b, c, d in rows]
+        except sqlite3.Error as exc:
+            self._fail(f"cannot read {self.path}: {_why(exc)}")
+            return []
+
     # --- writing ---
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -511,6 +527,38 @@ class Store:
                 None,
             )
         )
+
+    def save_score(
+        self,
+        points: int,
+        player: str | None,
+        team: str | None,
+        reason: str,
+        round_number: int,
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """Append one scoreboard entry; ``done`` runs on the loop once it is committed."""
+        self._write(
+            [
+                (
+                    "INSERT INTO scores (game, round, player, team, points, reason, wall_ns) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (CURRENT_GAME, round_number, player, team, points, reason, time.time_ns()),
+                )
+            ],
+            done,
+        )
+
+    def clear_scores(self, done: Callable[[], None] | None = None) -> None:
+        """A new game: forget every scoreboard entry."""
+        self._write([("DELETE FROM scores WHERE game = ?", (CURRENT_GAME,))], done)
+
+    def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
+        if not self.saving or self._thread is None:
+            if done is not None:
+                done()
+            return
+        self._queue.put(_Job(statements, done))
 
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.round import Flag, Outcome, Phase, RoundRecord
+from hub.round import Flag, Outcome, Phase, RoundEngine, RoundRecord
+from hub.scores import Scoreboard
+from hub.teams import members, team_ranking
 
 _ORDINALS = ("First", "Second", "Third")
 
@@ -122,3 +124,91 @@ def history_json(
     """Earlier rounds, newest first, without the one on display."""
     done = [r for r in records if r is not current]
     return [round_json(r, Phase.CLOSED, names) for r in reversed(done)]
+
+
+# --- game play ---
+
+
+def timer_text(timer: str, stage: str, name: str | None) -> str:
+    """The line a console, big screen or node shows when a timer stage fires."""
+    if timer == "buzz":
+        return "Nobody buzzed in: the round is closed."
+    who = name or "the player"
+    return f"Time is almost up for {who}!" if stage == "warning" else f"Time is up for {who}!"
+
+
+def ruling_text(correct: bool, points: int | None) -> str:
+    score = f" {points:+d}" if points else ""
+    return ("Correct!" if correct else "Wrong.") + score
+
+
+def game_json(
+    engine: RoundEngine,
+    scores: Scoreboard,
+    names: Mapping[str, str],
+    points: tuple[int, int],
+    applied: int,
+) -> dict[str, Any]:
+    """Floor, timers, teams and scores: what the console and the big screen show beside a round.
+
+    Instants are hub monotonic nanoseconds, comparable with the state's ``hub_ns``; ``points`` is
+    the (right, wrong) default the host's rulings use.
+    """
+    floor = engine.floor()
+    answering = None
+    if floor is not None and floor[0] is not None:
+        player = floor[0]
+        answering = {
+            "player": player,
+            "name": names.get(player, player),
+            "team": engine.teams.get(player),
+            "since_ns": floor[1],
+        }
+    warning_ns, deadline_ns = engine.answer_times()
+    player_points = scores.player_totals()
+    team_points = scores.team_totals()
+    grouped = members(engine.teams)
+    team_names = sorted(set(grouped) | set(team_points))
+    rules = engine.rules
+    ranked = engine.current.ranked if engine.current else []
+    return {
+        "question": engine.question,
+        "answering": answering,
+        "answer_warning_ns": warning_ns,
+        "answer_deadline_ns": deadline_ns,
+        "buzz_deadline_ns": engine.buzz_deadline,
+        "out": {"players": sorted(engine.out_players), "teams": sorted(engine.out_teams)},
+        "teams": [
+            {
+                "team": team,
+                "members": [{"id": m, "name": names.get(m, m)} for m in grouped.get(team, [])],
+                "points": team_points.get(team, 0),
+            }
+            for team in team_names
+        ],
+        "team_ranking": team_ranking(ranked, engine.teams, names),
+        "scores": {
+            "players": [
+                {
+                    "id": row["id"],
+                    "name": names.get(row["id"], row["id"]),
+                    "team": engine.teams.get(row["id"]),
+                    "points": row["points"],
+                }
+                for row in scores.json()["players"]
+            ],
+            "teams": scores.json()["teams"],
+        },
+        "points": {"players": player_points, "teams": team_points},
+        "rules": {
+            "one_buzz_per_team": rules.one_buzz_per_team,
+            "rebound": str(rules.rebound),
+            "buzz_window_ns": rules.buzz_window_ns,
+            "answer_ns": rules.answer_ns,
+            "answer_warning_ns": rules.answer_warning_ns,
+            "lockout_ns": rules.lockout_ns,
+            "points_right": points[0],
+            "points_wrong": points[1],
+        },
+        "applied": applied,
+    }

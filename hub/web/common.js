@@ -22,10 +22,12 @@ export function hubUrl() {
  * onStatus:  called with ("connecting" | "live" | "reconnecting" | "refused", detail text).
  * onRefused: called once with the hub's message when it refuses the hello for good
  *            (wrong token, unsupported protocol); the link then stops retrying.
+ * onMessage: optional; called with every other message after the welcome (ruling, timer, error).
  */
 export class HubLink {
-  constructor({ hello, onState, onStatus, onRefused }) {
+  constructor({ hello, onState, onStatus, onRefused, onMessage }) {
     this.hello = hello;
+    this.onMessage = onMessage || (() => {});
     this.onState = onState;
     this.onStatus = onStatus;
     this.onRefused = onRefused;
@@ -85,6 +87,9 @@ export class HubLink {
       // Errors before the welcome are about the hello; the close that follows says if final.
       this.refusal = message.message;
       console.warn("hub error", message.code, message.message);
+      if (this.everLive) this.onMessage(message);
+    } else {
+      this.onMessage(message);
     }
   }
 

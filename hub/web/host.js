@@ -2,6 +2,7 @@
 // Everything shown comes from the hub's `state` pictures; this page keeps no game rules.
 
 import { HubLink, el, flagChips, gap, ms, showLink } from "/common.js";
+import { gameKey, gameMessage, renderGame, setupGame } from "/game.js";
 
 const TOKEN_KEY = "buzzer-beater.host-token"; // sessionStorage: survives a reload, not the tab
 const MUTE_KEY = "buzzer-beater.muted"; // localStorage: a host who muted once wants it muted
@@ -44,6 +45,7 @@ function signIn(token) {
       sessionStorage.removeItem(TOKEN_KEY);
       showSignIn(`The hub refused this token: ${why}`);
     },
+    onMessage: gameMessage,
   });
   link.start();
 }
@@ -83,7 +85,8 @@ for (const type of ["arm", "reset", "close"]) {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.repeat) return;
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
+  if (event.repeat) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   // Space and Enter on a focused button are that button's own click.
   if (event.target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) {
@@ -100,6 +103,8 @@ document.addEventListener("keydown", (event) => {
     command("reset");
   } else if (key === "c") {
     command("close");
+  } else if (gameKey(key)) {
+    unlockAudio();
   } else {
     return;
   }
@@ -148,6 +153,31 @@ function beep() {
   }
 }
 
+/** The answer timer's beeps: one short tone for the warning, a long low one when time is up;
+ * counted in data-timer-beeps. */
+function timerBeep(kind) {
+  const count = Number(document.body.dataset.timerBeeps || "0") + 1;
+  document.body.dataset.timerBeeps = String(count);
+  document.body.dataset.lastTimerBeep = kind;
+  if (muted() || !audio) return;
+  const start = audio.currentTime;
+  const [pitch, length] = kind === "warning" ? [660, 0.15] : [330, 0.7];
+  const tone = audio.createOscillator();
+  const level = audio.createGain();
+  tone.frequency.value = pitch;
+  level.gain.setValueAtTime(0.3, start);
+  level.gain.exponentialRampToValueAtTime(0.001, start + length);
+  tone.connect(level).connect(audio.destination);
+  tone.start(start);
+  tone.stop(start + length + 0.05);
+}
+
+setupGame((message) => {
+  if (!link || !link.send(message)) return false;
+  unlockAudio();
+  return true;
+}, timerBeep);
+
 function soundOnFirstPress(round) {
   const hasPresses = round.results.length > 0;
   const before = pressesSeen.get(round.number);
@@ -168,6 +198,7 @@ function render(state) {
   renderRanking(round);
   renderRoster();
   renderHistory(state.history);
+  renderGame(state);
 }
 
 function renderStatus(round) {

@@ -42,9 +42,57 @@ function render(state) {
   );
 }
 
+// --- game play: who is answering, the countdowns, the scores ---
+
+let game = null;
+let hubNs = 0;
+let receivedAt = 0;
+const SCORE_ROWS = 8;
+
+function renderGame(state) {
+  game = state.game;
+  hubNs = state.hub_ns;
+  receivedAt = performance.now();
+  if (!game) return;
+  const floor = game.answering;
+  $("floor").hidden = !floor;
+  if (floor) $("floor-name").textContent = `${floor.name} to answer`;
+  const teams = game.scores.teams;
+  const rows = teams.length ? teams.map((t) => [t.id, t.id, t.points]) : game.scores.players.map((p) => [p.id, p.name, p.points]);
+  $("scores").hidden = rows.length === 0;
+  $("scores").replaceChildren(
+    ...rows.slice(0, SCORE_ROWS).map(([id, name, points]) =>
+      el("span", { class: "score", dataset: { id, points } }, el("span", { class: "name" }, name), " ", el("b", {}, points)),
+    ),
+  );
+  renderClocks();
+}
+
+function renderClocks() {
+  if (!game) return;
+  const now = hubNs + (performance.now() - receivedAt) * 1e6;
+  const deadline = game.answer_deadline_ns;
+  const clock = $("floor-clock");
+  clock.hidden = deadline === null;
+  if (deadline !== null) {
+    const left = Math.max(0, deadline - now);
+    clock.textContent = left > 0 ? (left / 1e9).toFixed(1) : "time!";
+    const warning = game.answer_warning_ns;
+    clock.dataset.stage = left <= 0 ? "expired" : warning !== null && now >= warning ? "warning" : "running";
+  }
+  const closes = game.buzz_deadline_ns;
+  $("buzz-clock").hidden = closes === null;
+  if (closes !== null) $("buzz-clock").textContent = (Math.max(0, closes - now) / 1e9).toFixed(1);
+}
+
+setInterval(renderClocks, 100);
+
 const link = new HubLink({
   hello: { role: "viewer", name: "big screen" },
-  onState: render,
+  onState: (state) => {
+    render(state);
+    renderGame(state);
+  },
   onStatus: (state, text) => {
     showLink($("link"), state, text);
     // On the projector a healthy link needs no words; only trouble is shown.

@@ -50,7 +50,7 @@ async def test_arm_close_reset_and_status_drive_the_round(
     code, out, err = await ctl(hub.url, *token, "status")
     assert (code, err) == (0, "")
     status = json.loads(out)
-    assert set(status) == {"round", "players", "history"}
+    assert set(status) == {"round", "players", "history", "game"}
     assert status["round"]["number"] == 1
     assert status["round"]["state"] == "decided"
     assert status["round"]["winner"] == "Alice"

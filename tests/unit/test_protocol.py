@@ -107,7 +107,10 @@ def test_errors_name_the_field_and_the_message_type() -> None:
     wrong = error_of('{"type": "press", "press_id": "a1", "at_ns": "soon"}')
     assert wrong.message == "'press': field 'at_ns' must be an integer, got \"soon\""
     unknown = error_of('{"type": "teleport"}')
-    assert "known types: arm, close, hello, press, reset, sync_reply" in unknown.message
+    assert (
+        "known types: arm, clear_scores, close, hello, press, reset, right, score, sync_reply, "
+        "team, wrong" in unknown.message
+    )
 
 
 def test_name_length_limit_is_forty_characters() -> None:
