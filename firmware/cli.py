@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML config file (see config/node.toml)")
     parser.add_argument("--token", help=f"node token if the hub wants one (or ${TOKEN_ENV})")
+    parser.add_argument("--cafile", help="certificate a wss:// hub must present ([node] cafile)")
     parser.add_argument("--button-pin", help="button pin, e.g. GPIO17 ([gpio] button_pin)")
     pull = parser.add_mutually_exclusive_group()
     pull.add_argument(
@@ -68,6 +69,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
             name=args.name,
             inputs=parse_inputs(args.input) if args.input else None,
             token=args.token or os.environ.get(TOKEN_ENV) or None,
+            cafile=args.cafile,
         )
         gpio = configfile.override(
             config.gpio,
