@@ -546,7 +546,9 @@ def write_report(path: Path, header: str, body: str) -> None:
     path.write_text(text)
 
 
-async def run(plan: Plan, output: Path, command: str, profile: Path | None) -> None:
+async def run(
+    plan: Plan, output: Path, command: str, burst_only: bool, profile: Path | None
+) -> None:
     rng = random.Random(1)
     loads = [load_average()]
     fleet = Fleet(plan.workers)
@@ -556,9 +558,11 @@ async def run(plan: Plan, output: Path, command: str, profile: Path | None) -> N
     try:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
-            if profile is not None:
+            if burst_only:
                 bursts.append(await hub_burst(fleet, workdir, plan, False, rng, profile))
-                print(burst_table(bursts))
+                if profile is None:
+                    bursts.append(await baseline_burst(fleet, plan, rng))
+                print(f"load average {load_average()}\n{burst_table(bursts)}")
                 return
             for nodes in plan.sizes:
                 latency.append(await hub_latency(fleet, workdir, nodes, plan, False, rng))
@@ -595,7 +599,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help=f"report file (default {REPORT})")
     parser.add_argument("--workers", type=int, help="load generator processes")
     parser.add_argument(
-        "--profile", type=Path, help="only run the burst against a hub under cProfile, to FILE"
+        "--burst-only", action="store_true", help="only the burst, hub and baseline; no report"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="with --burst-only: run the hub under cProfile, to FILE"
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
@@ -607,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     raise_open_files_limit()
     command = "bench/run.py" + (" --quick" if args.quick else "")
-    asyncio.run(run(plan, output, command, args.profile))
+    asyncio.run(run(plan, output, command, args.burst_only, args.profile))
 
 
 if __name__ == "__main__":
