@@ -58,17 +58,17 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
     assert ("hub, saving", "3") in servers
     for row in latency:
         assert row[2] == "3"  # rounds
-        assert row[7] == "0", row  # missing: every press got its result
+        assert row[8] == "0", row  # missing: every press got its result
         if row[0].startswith("hub"):
-            assert row[8] == "0", row  # the firmware node pressed first and was ranked first
+            assert row[9] == "0", row  # the firmware node pressed first and was ranked first
             assert row[4] != "n/a"  # its winner's pattern was seen
 
     burst = table_rows(text, "### 2. Burst")
     assert [row[0] for row in burst] == ["hub, memory only", "classic server", "hub, saving"]
     for row in burst:
         assert row[1] == "20"
-        assert row[7] == "0", row
-        assert float(row[5]) > 0  # a peak RSS was read
+        assert row[8] == "0", row
+        assert float(row[6]) > 0  # a peak RSS was read
 
     idle = table_rows(text, "### 3. Idle cost")
     assert [(row[0], row[1]) for row in idle] == [
