@@ -270,13 +270,19 @@ async def _serve(pipe: Connection, seed: int) -> None:
 
 
 class Fleet:
-    """Worker processes and the connections they hold, addressed by node id."""
+    """Worker processes and the connections they hold, addressed by node id.
+
+    ``workers`` processes share the simulated and plain connections; one more holds the firmware
+    node alone.
+    """
 
     def __init__(self, workers: int, seed: int = 1) -> None:
         context = multiprocessing.get_context("spawn")  # a clean interpreter, no inherited loop
         self._pipes: list[Connection] = []
         self._procs = []
-        for index in range(workers):
+        # Process 0 holds only the firmware node: a station is a device of its own, and its
+        # timing must not wait behind hundreds of simulated nodes sharing its loop.
+        for index in range(workers + 1):
             mine, theirs = context.Pipe()
             proc = context.Process(target=_worker_main, args=(theirs, seed * 1000 + index))
             proc.daemon = True
@@ -300,13 +306,13 @@ class Fleet:
         """Open ``kind`` ("node" or "plain") connections with these ids, spread over the workers."""
         shares: dict[int, list[str]] = {}
         for position, node_id in enumerate(ids):
-            index = position % len(self._pipes)
+            index = 1 + position % (len(self._pipes) - 1)
             shares.setdefault(index, []).append(node_id)
             self._where[node_id] = index
         await self._ask({i: ("connect", url, share, kind) for i, share in shares.items()})
 
     async def firmware(self, url: str, node_id: str) -> None:
-        """Start the real firmware node, in the first worker."""
+        """Start the real firmware node, in the process kept for it."""
         self._where[node_id] = 0
         await self._ask({0: ("firmware", url, node_id)})
 

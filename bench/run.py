@@ -62,7 +62,7 @@ class Plan:
     burst_window_ms: float = 10.0
     idle_sizes: tuple[int, ...] = (100, 1000)
     idle_s: float = 20.0
-    workers: int = 4
+    workers: int = 4  # for the simulated nodes; the firmware node has a process of its own
     settle_s: float = 2.0  # after connecting, before measuring: the connect bursts of sync end
     fairness: tuple[str, ...] = ("--rounds", "10", "--warmup-s", "5")
 
@@ -138,9 +138,19 @@ def score_latency(row: Latency, outcomes: list[Outcome], first: str) -> None:
         row.everyone.append(ms(outcome.result_ns - outcome.pressed_ns))
         if outcome.node == first:
             row.result.append(ms(outcome.result_ns - outcome.pressed_ns))
-            row.wrong_winner += outcome.rank != 1
             if outcome.feedback_ns is not None:
                 row.feedback.append(ms(outcome.feedback_ns - outcome.pressed_ns))
+    # Judged on the true press instants: the firmware stamps its edge when its loop sees it,
+    # which on a busy machine can be after a simulated node's scheduled instant.
+    row.wrong_winner += wrong_winner(outcomes)
+
+
+def wrong_winner(outcomes: Sequence[Outcome]) -> bool:
+    """Whether the press ranked first was made 2 ms or more after the truly first press (closer
+    presses may be declared a tie and broken by arrival)."""
+    winners = [o for o in outcomes if o.rank == 1]
+    earliest = min(o.pressed_ns for o in outcomes)
+    return not winners or winners[0].pressed_ns - earliest >= 2 * MS
 
 
 async def hub_latency(
@@ -392,7 +402,7 @@ def latency_table(rows: Sequence[Latency]) -> str:
         "| server | nodes | rounds | press -> winner's result p50 / p99 ms "
         "| press -> winner's beeps start p50 / p99 ms | every presser's result p50 / p99 ms "
         "| adjudication wait p50 / p99 ms | result beyond the wait p50 / p99 ms | missing "
-        "| wrong winner |",
+        "| wrong winner, gap >= 2 ms |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -500,15 +510,18 @@ on the same machine as the servers, so every figure includes sharing the CPUs wi
 
 ### 1. Decision latency
 
-Each round the real node firmware (gpiozero mock pins; its button pin is driven at the chosen
-instant and the firmware stamps the edge) presses first and {plan.pressers - 1} other nodes press
-1 to 5 ms later. *Winner's result*: from the press instant to the result frame arriving at the
-winning node. *Winner's beeps start*: to the firmware starting its first-place pattern; the LED is
-already lit from the release until the verdict and stays lit for first place, so the first
-visible or audible sign of winning is that pattern, started by the same result handler. The
-adjudication wait (the hub's wait from the first press, from its state picture) is part of both.
-The classic server has no wait and no firmware node: its winner is a plain client whose `buzz` is
-sent first.
+Each round the real node firmware (gpiozero mock pins, in a process of its own; its button pin
+is driven at the chosen instant and the firmware stamps the edge) presses first and
+{plan.pressers - 1} other nodes press 1 to 5 ms later. *Winner's result*: from the firmware's press
+instant to its result frame arriving. *Winner's beeps start*: to the firmware starting its
+first-place pattern; the LED is already lit from the release until the verdict and stays lit for
+first place, so the first visible or audible sign of winning is that pattern, started by the same
+result handler. The adjudication wait (first press arrival to decision, from the hub's state
+picture) is part of both; *beyond the wait* is, per round, the winner's result minus that round's
+wait. *Wrong winner*: rounds where the press ranked first was made 2 ms or more after the truly
+first one (on a busy machine the firmware may stamp its edge a little after its chosen instant,
+so the truth is taken from the stamps). The classic server has no wait and no firmware node: its
+first presser is a plain client whose `buzz` is sent first.
 
 {latency_table(latency)}
 
