@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import random
 import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class Hub:
         self._publish: asyncio.TimerHandle | None = None
         self._last_publish_ns = 0
         self._publish_cost_ns = 0  # how long the last state picture took to build and send
+        self._rng = random.Random()
         self._horizon_ns = 0
         self._horizon_at_ns: int | None = None
         self._filter_settings = FilterSettings(window=config.clock.window)
@@ -511,7 +513,7 @@ class Hub:
             if seq < settings.burst:
                 await asyncio.sleep(settings.burst_interval_ms / 1000)
             else:
-                await asyncio.sleep(settings.sync_interval_s)
+                await asyncio.sleep(sync_gap_s(settings.sync_interval_s, self._rng))
 
     def _on_sync_reply(
         self, player: Player, ws: ServerConnection, reply: p.SyncReply, now: int
@@ -1010,6 +1012,22 @@ class Hub:
                     )
                 ),
             )
+
+
+#: Periodic syncs are spread this far either side of the interval (a fraction of it).
+SYNC_JITTER = 0.25
+
+
+def sync_gap_s(interval_s: float, rng: random.Random) -> float:
+    """The wait before a node's next periodic sync: the interval, give or take SYNC_JITTER.
+
+    Nodes that join together (a room powering up, every node returning after a hub restart)
+    would otherwise sync in lockstep for ever: a thousand exchanges in a fraction of a second
+    every interval, so that each sample waits behind the others, every node's measured upload
+    delay grows, and with it the adjudication wait. Jitter spreads them over the interval
+    within a few rounds.
+    """
+    return interval_s * rng.uniform(1 - SYNC_JITTER, 1 + SYNC_JITTER)
 
 
 def publish_gap_ns(cost_ns: int) -> int:
