@@ -595,10 +595,14 @@ class Hub:
         """Send what the engine decided, then arrange the next tick and the hosts' update."""
         now = time.monotonic_ns()
         acks = [event for event in events if isinstance(event, Acknowledge)]
+        # Results first: the players who pressed are waiting for them. The engine lists a
+        # decision's phase change before its answers, and announcing it costs a frame to every
+        # node: at 1,000 nodes that put the winner's result some 60 ms behind the decision.
         for event in events:
             if isinstance(event, Answer):
                 self._answer(event)
-            elif isinstance(event, PhaseChanged):
+        for event in events:
+            if isinstance(event, PhaseChanged):
                 self._announce(event)
             elif isinstance(event, FloorChanged | TimerFired | TeamChanged):
                 self._game_event(event)
