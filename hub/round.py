@@ -29,6 +29,7 @@ import bisect
 from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 
 
 class Phase(StrEnum):
@@ -423,10 +424,17 @@ class RoundEngine:
         return events
 
     def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
-        """Group presses whose uncertainty intervals overlap and order each group by the rule."""
+        """Group presses that are tied with each other and order each group by the rule.
+
+        A press joins a group only if it is tied with every press already in it. Chaining
+        neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
+        A is clearly earlier than C. Every press closer to a neighbour than their combined
+        uncertainty is still flagged, so the host sees each near call.
+        """
+        near = {id(press) for a, b in pairwise(pending) if _tied(a, b) for press in (a, b)}
         groups: list[list[PressIn]] = []
         for press in pending:  # already sorted by press instant
-            if groups and _tied(groups[-1][-1], press):
+            if groups and all(_tied(member, press) for member in groups[-1]):
                 groups[-1].append(press)
             else:
                 groups.append([press])
@@ -434,7 +442,7 @@ class RoundEngine:
         for group in groups:
             if self.rules.tie_rule is TieRule.ARRIVAL:
                 group = sorted(group, key=lambda p: p.arrival_ns)
-            order.extend((press, len(group) > 1) for press in group)
+            order.extend((press, id(press) in near) for press in group)
         return order
 
     def _ranked(

@@ -460,8 +460,7 @@ class Hub:
                 press_id=f"{player.id}-{now}",
                 at_ns=now - (rtt or 0) // 2,
                 arrival_ns=now,
-                uncertainty_ns=(UNKNOWN_RTT_UNCERTAINTY_NS if rtt is None else rtt // 2)
-                + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT],
+                uncertainty_ns=_plain_uncertainty(rtt),
                 synced=False,
             )
             self._apply(self.engine.press(press, now, self._horizon(now)))
@@ -521,14 +520,17 @@ class Hub:
         estimate = player.clock.estimate
         if estimate is not None and not was_synced:
             log.info(
-                "node %s synced: rtt %.3f ms, uncertainty %.3f ms",
+                "node %s synced: offset %+.6f s, rtt %.3f ms, uncertainty %.3f ms, bound %.3f ms",
                 player.id,
+                estimate.offset_ns / 1e9,
                 estimate.rtt_ns / 1e6,
                 estimate.uncertainty_ns / 1e6,
+                estimate.bound_ns / 1e6,
             )
             self._horizon_at_ns = None
             if self.engine.phase is Phase.ARMED:  # it can now light its LED on the right instant
                 self._send(ws, p.encode(self._round_update(player)))
+            self._publish_soon(now)  # the host sees the node turn synced without waiting
 
     def _horizon(self, now: int) -> int:
         """The adjudication horizon, recomputed at most twice a second (it is O(players))."""
@@ -558,7 +560,7 @@ class Hub:
         floor = INPUT_UNCERTAINTY_NS.get(p.InputKind(player.input), 0)
         if estimate is not None:
             at = min(estimate.to_hub(message.at_ns), now)  # nothing is pressed after it arrives
-            uncertainty = estimate.uncertainty_ns + floor
+            uncertainty = estimate.uncertainty_at(at) + floor
         else:  # not synced yet: the arrival time is all we have
             at, uncertainty = now, UNKNOWN_RTT_UNCERTAINTY_NS + floor
         press = PressIn(
@@ -677,7 +679,9 @@ class Hub:
         return p.State(
             hub_ns=now,
             round=with_teams(round_json(engine.current, engine.phase, names), engine.teams),
-            players=[dataclasses.asdict(self._player_view(pl)) for pl in self.players.values()],
+            players=[
+                dataclasses.asdict(self._player_view(pl, now)) for pl in self.players.values()
+            ],
             history=history_json(engine.history, engine.current, names),
             game=self._game_state(names),
             storage=self._storage_json(),
@@ -696,8 +700,17 @@ class Hub:
             "join": state.join,
         }
 
-    def _player_view(self, player: Player) -> PlayerView:
+    def _player_view(self, player: Player, now: int) -> PlayerView:
         estimate = player.clock.estimate
+        plain = player.plain and player.rtt_ns is not None
+        uncertainty: int | None
+        bound: int | None
+        if estimate is not None:
+            uncertainty, bound = estimate.uncertainty_at(now), estimate.bound_at(now)
+        elif plain:  # a tutorial client: half its ping round trip, in either direction
+            uncertainty = bound = _plain_uncertainty(player.rtt_ns)
+        else:
+            uncertainty = bound = None
         return PlayerView(
             id=player.id,
             name=player.name,
@@ -707,8 +720,8 @@ class Hub:
             synced=estimate is not None,
             offset_ns=estimate.offset_ns if estimate else None,
             rtt_ns=estimate.rtt_ns if estimate else player.rtt_ns,
-            uncertainty_ns=estimate.uncertainty_ns if estimate else None,
-            bound_ns=estimate.bound_ns if estimate else None,
+            uncertainty_ns=uncertainty,
+            bound_ns=bound,
             upload_ns=estimate.upload_ns if estimate else None,
             drift_ppm=estimate.drift_ppm if estimate else None,
             last_sync_ns=player.last_sync_ns,
@@ -982,6 +995,16 @@ class Hub:
                     )
                 ),
             )
+
+
+def _plain_uncertainty(rtt_ns: int | None) -> int:
+    """A tutorial client's press instant: the frame left it somewhere within the last round trip.
+
+    Ranking it at arrival minus half the round trip is off by at most half the round trip, in
+    either direction, however the path is split: that is its uncertainty and its bound at once.
+    """
+    rtt = UNKNOWN_RTT_UNCERTAINTY_NS * 2 if rtt_ns is None else rtt_ns
+    return rtt // 2 + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT]
 
 
 def _players_in(engine: RecordingEngine) -> set[str]:

@@ -1,0 +1,319 @@
+"""Fairness benchmark: press-time ranking against arrival-order ranking, side by side.
+
+    .venv/bin/python -m bench.fairness [--rounds N] [--skews 0,50,...] [--gaps 0.5,2,...]
+
+Starts a real ``buzzer-hub`` on 127.0.0.1 and, for each delay skew, two simulated nodes
+(:mod:`bench.loadnode`) with random clock offsets of up to 1000 s: one direct, one behind the delay
+proxy with ``skew`` ms of latency in each direction. After a warm-up of syncing, rounds follow one
+another with the gaps interleaved. Each round one of them (the two in turn) presses
+first and the other ``gap`` ms later, at instants the benchmark chooses, so the truth is known.
+The hub's ranking (press time in hub time) and an arrival-order ranking (the classic tutorial's:
+who reached the server first, from ``arrival_ns`` in the same rounds) are both scored:
+
+* right: the true first press is ranked first (for the hub: what players were told, ties included)
+* gap error: |reported gap - true gap|, p50 and p99, in ms
+* wait: the hub's adjudication wait (first arrival to announcement), p50, in ms
+
+This measures; it does not pass or fail. Run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.loadnode import SimNode
+from tests.support.delay_proxy import Link, ProcessDelayProxy
+
+TOKEN = "bench-host-token"
+MS = 1_000_000
+CONFIG = """
+[round]
+hostless = false
+release_lead_ms = 20
+adjudication_margin_ms = {margin}
+adjudication_cap_ms = 500
+"""
+
+
+class Hub:
+    """A real ``buzzer-hub`` subprocess on an ephemeral loopback port."""
+
+    def __init__(self, workdir: Path, margin_ms: float) -> None:
+        config = workdir / "hub.toml"
+        config.write_text(CONFIG.format(margin=margin_ms))
+        binary = Path(sys.executable).parent / "buzzer-hub"
+        self.log: list[str] = []
+        self.proc = subprocess.Popen(
+            [
+                *(str(binary), "--host", "127.0.0.1", "--port", "0", "--config", str(config)),
+                *("--data-dir", str(workdir / "data"), "--host-token", TOKEN),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if match := re.search(r"listening on \S+?:(\d+)", line):
+                self.port = int(match.group(1))
+                break
+        else:
+            raise RuntimeError("the hub exited before it listened")
+        self.version = subprocess.run(
+            [sys.executable, "-m", "pip", "show", "buzzer-beater"], capture_output=True, text=True
+        ).stdout
+        # Keep draining the log so the hub never blocks on a full pipe.
+        asyncio.get_running_loop().run_in_executor(None, self._drain)
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line.rstrip())
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The hub's state as served on /api/state."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/state", timeout=5) as r:
+            state: dict[str, Any] = json.load(r)
+        return state
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Host:
+    """The host role: arms rounds and reads the hub's state pictures."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str) -> Host:
+        ws = await connect(url, compression=None)
+        await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "host", "token": TOKEN}))
+        return cls(ws)
+
+    async def state(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = json.loads(await self.ws.recv())
+                if message.get("type") == "state" and predicate(message):
+                    return message
+
+    async def arm(self, after: int) -> dict[str, Any]:
+        await self.ws.send(json.dumps({"type": "arm"}))
+        state = await self.state(
+            lambda s: s["round"]["number"] > after and s["round"]["state"] == "armed"
+        )
+        return state["round"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Cell:
+    skew_ms: float
+    gap_ms: float
+    hub_right: int = 0
+    arrival_right: int = 0
+    ties: int = 0
+    late: int = 0
+    hub_errors: list[float] = field(default_factory=list)
+    arrival_errors: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.hub_errors)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_skew(
+    hub: Hub,
+    host: Host,
+    skew_ms: float,
+    gaps: list[float],
+    rounds: int,
+    rng: random.Random,
+    warmup_s: float,
+) -> list[Cell]:
+    link = Link(skew_ms / 1000)
+    with ProcessDelayProxy(hub.port, up=link, down=link) as proxy:
+        tag = f"{skew_ms:g}".replace(".", "_")
+        slow = SimNode(proxy.url, f"slow-{tag}", offset_ns=rng.randrange(-1000, 1000) * 10**9 + 7)
+        fast = SimNode(hub.url, f"fast-{tag}", offset_ns=rng.randrange(-1000, 1000) * 10**9 - 3)
+        await slow.connect(timeout=10)
+        await fast.connect()
+        ids = {slow.id, fast.id}
+        # Both synced, and each with several samples beyond the minimum (the connect burst).
+        await host.state(
+            lambda s: sum(1 for p in s["players"] if p["id"] in ids and p["synced"]) == 2,
+            timeout=10,
+        )
+        await slow.wait_until(lambda n: n.syncs_answered >= 8, timeout=10)
+        # A node at an event is connected for a while before the host arms: let the filter see
+        # a few periodic syncs too (this is the benchmark's pacing, not synchronisation).
+        await asyncio.sleep(warmup_s)
+        cells = [Cell(skew_ms, gap_ms) for gap_ms in gaps]
+        number = 0
+        # Gaps interleaved round by round, so that every gap meets estimates of the same age.
+        for i in range(rounds * len(gaps)):
+            cell = cells[i % len(gaps)]
+            round_ = await host.arm(number)
+            number = round_["number"]
+            await asyncio.gather(slow.wait_armed(number), fast.wait_armed(number))
+            first, second = (slow, fast) if (i // len(gaps)) % 2 == 0 else (fast, slow)
+            gap = round(cell.gap_ms * MS)
+            start = max(round_["release_ns"], time.monotonic_ns()) + 20 * MS
+            await asyncio.gather(
+                first.press_at(start, f"r{number}-a"),
+                second.press_at(start + gap, f"r{number}-b"),
+            )
+            state = await host.state(
+                lambda s, n=number: (
+                    s["round"]["number"] == n
+                    and s["round"]["state"] == "decided"
+                    and len(s["round"]["results"]) == 2
+                )
+            )
+            score(cell, state["round"], first.id, second.id, gap)
+        state = await asyncio.to_thread(hub.snapshot)
+        for player in state["players"]:
+            node = {slow.id: slow, fast.id: fast}.get(player["id"])
+            if node is not None and player["synced"]:
+                CLOCKS.append(
+                    (
+                        skew_ms,
+                        "slow" if node is slow else "fast",
+                        (player["offset_ns"] - node.offset_ns) / MS,
+                        player["uncertainty_ns"] / MS,
+                        player["bound_ns"] / MS,
+                        player["rtt_ns"] / MS,
+                    )
+                )
+        await slow.close()
+        await fast.close()
+    return cells
+
+
+CLOCKS: list[tuple[float, str, float, float, float, float]] = []
+
+
+def score(cell: Cell, round_: dict[str, Any], first: str, second: str, gap_ns: int) -> None:
+    by_player = {r["player"]: r for r in round_["results"]}
+    a, b = by_player[first], by_player[second]
+    cell.hub_right += round_["results"][0]["player"] == first
+    cell.arrival_right += a["arrival_ns"] < b["arrival_ns"]
+    cell.ties += "tie" in a["flags"]
+    cell.late += "late" in a["flags"] or "late" in b["flags"]
+    cell.hub_errors.append(abs((b["at_ns"] - a["at_ns"]) - gap_ns) / MS)
+    cell.arrival_errors.append(abs((b["arrival_ns"] - a["arrival_ns"]) - gap_ns) / MS)
+    cell.waits.append((round_["adjudication_wait_ns"] or 0) / MS)
+
+
+def table(cells: list[Cell]) -> str:
+    head = (
+        "| skew ms | gap ms | rounds | hub right | ties | late | hub gap err p50 / p99 ms "
+        "| arrival right | arrival gap err p50 / p99 ms | wait p50 / max ms |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for c in cells:
+        lines.append(
+            f"| {c.skew_ms:g} | {c.gap_ms:g} | {c.rounds} | {100 * c.hub_right / c.rounds:.0f}% "
+            f"| {c.ties} | {c.late} "
+            f"| {percentile(c.hub_errors, 0.5):.3f} / {percentile(c.hub_errors, 0.99):.3f} "
+            f"| {100 * c.arrival_right / c.rounds:.0f}% "
+            f"| {percentile(c.arrival_errors, 0.5):.3f} / {percentile(c.arrival_errors, 0.99):.3f} "
+            f"| {statistics.median(c.waits):.2f} / {max(c.waits):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+async def main(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as workdir:
+        hub = Hub(Path(workdir), args.margin_ms)
+        try:
+            host = await Host.open(hub.url)
+            await host.state(lambda s: True)  # the picture every new host gets
+            cells: list[Cell] = []
+            for skew in floats(args.skews):
+                cells += await run_skew(
+                    hub, host, skew, floats(args.gaps), args.rounds, rng, args.warmup_s
+                )
+                print(f"skew {skew:g} ms done", file=sys.stderr, flush=True)
+            await host.ws.close()
+        except BaseException:
+            print("\n".join(hub.log[-40:]), file=sys.stderr)
+            raise
+        finally:
+            await asyncio.to_thread(hub.stop)  # keep this loop free to answer the close frames
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.node()}: {platform.processor() or '?'}, "
+        f"Python {platform.python_version()}, websockets {websockets.__version__}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    print(f"# command: {' '.join(['python', '-m', 'bench.fairness', *sys.argv[1:]])}")
+    print(table(cells))
+    print("\n| skew ms | node | offset error ms | uncertainty ms | bound ms | min rtt ms |")
+    print("|---|---|---|---|---|---|")
+    for skew, which, error, uncertainty, bound, rtt in CLOCKS:
+        row = f"| {skew:g} | {which} | {error:+.3f} | {uncertainty:.3f} | {bound:.3f} "
+        print(row + f"| {rtt:.3f} |")
+    hub_2ms = [c for c in cells if c.gap_ms >= 2]
+    if hub_2ms:
+        right = sum(c.hub_right for c in hub_2ms)
+        total = sum(c.rounds for c in hub_2ms)
+        worst = max(percentile(c.hub_errors, 1.0) for c in hub_2ms)
+        arrival = sum(c.arrival_right for c in hub_2ms)
+        print(
+            f"\ngaps >= 2 ms: hub ranked {right}/{total} right, worst gap error {worst:.3f} ms; "
+            f"arrival order ranked {arrival}/{total} right"
+        )
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per cell (default 10)")
+    parser.add_argument("--skews", default="0,10,50,100,150,200", help="one-way delays, ms")
+    parser.add_argument("--gaps", default="0.5,1,2,5,10,50", help="press gaps, ms")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--warmup-s", type=float, default=10.0, help="syncing before the first round (default 10)"
+    )
+    parser.add_argument(
+        "--margin-ms", type=float, default=2.0, help="adjudication margin (default 2, as shipped)"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))

@@ -1,0 +1,1 @@
+"""Test infrastructure shared by the integration tests and the benchmarks (the delay proxy)."""

@@ -1,0 +1,202 @@
+"""Adjudication with explicit timestamps: the adaptive wait, the horizon, ties and late presses.
+
+Times are hub nanoseconds. The round is armed at 0 with no lead, so presses count from 0.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.clock import adjudication_horizon
+from hub.round import (
+    Answer,
+    Event,
+    Flag,
+    Outcome,
+    Phase,
+    PhaseChanged,
+    PressIn,
+    RoundEngine,
+    Rules,
+    TieRule,
+)
+
+MS = 1_000_000
+US = 1_000
+START = 1_000 * MS  # the instant every scenario's first press is made
+
+
+def armed(**rules: object) -> RoundEngine:
+    engine = RoundEngine(Rules(**rules))  # type: ignore[arg-type]
+    engine.arm(0, lead_ns=0)
+    return engine
+
+
+def press(player: str, at: int, arrival: int, uncertainty: int = 100 * US) -> PressIn:
+    return PressIn(player, f"{player}-1", at_ns=at, arrival_ns=arrival, uncertainty_ns=uncertainty)
+
+
+def answers(events: list[Event]) -> dict[str, Outcome]:
+    return {e.outcome.press.player: e.outcome for e in events if isinstance(e, Answer)}
+
+
+def decided(events: list[Event]) -> PhaseChanged | None:
+    return next(
+        (e for e in events if isinstance(e, PhaseChanged) and e.phase is Phase.DECIDED), None
+    )
+
+
+# --- the horizon ---
+
+
+def test_horizon_is_the_slowest_upload_plus_the_margin() -> None:
+    assert adjudication_horizon([300 * US, 150 * MS, 2 * MS], 2 * MS, 500 * MS) == 152 * MS
+
+
+def test_horizon_is_capped() -> None:
+    assert adjudication_horizon([900 * MS], 2 * MS, 500 * MS) == 500 * MS
+
+
+def test_horizon_with_no_synced_node_is_the_margin() -> None:
+    assert adjudication_horizon([], 2 * MS, 500 * MS) == 2 * MS
+
+
+# --- the wait ---
+
+
+def test_slow_link_press_made_earlier_wins_although_it_arrives_later() -> None:
+    """The fast node presses 5 ms after the slow one but arrives 145 ms before it."""
+    engine = armed()
+    horizon = adjudication_horizon([150 * MS, 200 * US], 2 * MS, 500 * MS)
+    fast = press("fast", START + 5 * MS, START + 5 * MS + 200 * US)
+    slow = press("slow", START, START + 150 * MS)
+    assert decided(engine.press(fast, fast.arrival_ns, horizon)) is None
+    assert engine.deadline_ns == fast.at_ns + horizon
+    assert decided(engine.press(slow, slow.arrival_ns, horizon)) is None
+    # The slow press is earlier: now only something earlier than it is worth waiting for.
+    assert engine.deadline_ns == slow.at_ns + horizon
+    assert engine.tick(engine.deadline_ns - 1) == []
+    events = engine.tick(engine.deadline_ns)
+    change = decided(events)
+    assert change is not None
+    assert change.winner is not None
+    assert change.winner.press.player == "slow"
+    results = answers(events)
+    assert results["fast"].rank == 2
+    assert results["fast"].behind_ns == 5 * MS
+    assert results["slow"].reaction_ns == START
+    assert not results["fast"].flags
+
+
+def test_wait_is_measured_from_the_first_arrival() -> None:
+    """On a LAN the wait is the horizon minus what the first press already spent in flight."""
+    engine = armed()
+    horizon = adjudication_horizon([150 * US, 300 * US], 2 * MS, 500 * MS)
+    first = press("a", START, START + 250 * US)
+    engine.press(first, first.arrival_ns, horizon)
+    change = decided(engine.tick(START + horizon))
+    assert change is not None
+    assert change.adjudication_wait_ns == horizon - 250 * US
+    assert engine.current is not None
+    assert engine.current.adjudication_wait_ns == 2_050 * US
+
+
+def test_wait_never_exceeds_the_cap() -> None:
+    engine = armed(adjudication_cap_ns=100 * MS)
+    first = press("a", START, START + 1 * MS)
+    engine.press(first, first.arrival_ns, horizon_ns=400 * MS)
+    assert engine.deadline_ns == first.arrival_ns + 100 * MS
+
+
+def test_press_already_past_its_deadline_is_decided_at_once() -> None:
+    """A press that spent longer in flight than the horizon: nothing earlier can still come."""
+    engine = armed()
+    late_arrival = press("a", START, START + 10 * MS)
+    change = decided(engine.press(late_arrival, late_arrival.arrival_ns, horizon_ns=3 * MS))
+    assert change is not None
+    assert change.adjudication_wait_ns == 0
+
+
+def test_press_after_the_decision_stamped_earlier_is_flagged_late_not_promoted() -> None:
+    engine = armed()
+    horizon = 3 * MS
+    a = press("a", START, START + 1 * MS)
+    engine.press(a, a.arrival_ns, horizon)
+    engine.tick(START + horizon)
+    # An earlier press from a node whose link stalled well beyond its measured delay.
+    b = press("b", START - 4 * MS, START + 80 * MS)
+    results = answers(engine.press(b, b.arrival_ns, horizon))
+    assert results["b"].rank == 2
+    assert Flag.LATE in results["b"].flags
+    assert engine.current is not None
+    assert engine.current.winner is not None
+    assert engine.current.winner.press.player == "a"
+
+
+def test_later_press_after_the_decision_is_ranked_without_flags() -> None:
+    engine = armed()
+    a = press("a", START, START + 1 * MS)
+    engine.press(a, a.arrival_ns, 3 * MS)
+    engine.tick(START + 3 * MS)
+    b = press("b", START + 40 * MS, START + 41 * MS)
+    results = answers(engine.press(b, b.arrival_ns, 3 * MS))
+    assert results["b"].rank == 2
+    assert results["b"].behind_ns == 40 * MS
+    assert results["b"].flags == frozenset()
+
+
+# --- ties ---
+
+
+def decide_two(engine: RoundEngine, *presses: PressIn) -> dict[str, Outcome]:
+    for p in sorted(presses, key=lambda p: p.arrival_ns):
+        engine.press(p, p.arrival_ns, 10 * MS)
+    assert engine.deadline_ns is not None
+    return answers(engine.tick(engine.deadline_ns))
+
+
+def test_presses_closer_than_their_combined_uncertainty_tie_and_arrival_breaks_it() -> None:
+    engine = armed()
+    early = press("early", START, START + 2 * MS, uncertainty=300 * US)
+    late = press("late", START + 500 * US, START + 1 * MS, uncertainty=300 * US)
+    results = decide_two(engine, early, late)
+    assert Flag.TIE in results["early"].flags
+    assert Flag.TIE in results["late"].flags
+    assert results["late"].rank == 1  # arrived first
+    assert results["early"].rank == 2
+    assert results["early"].behind_ns == 0  # never negative
+
+
+def test_timestamp_tie_rule_trusts_the_timestamps() -> None:
+    engine = armed(tie_rule=TieRule.TIMESTAMP)
+    early = press("early", START, START + 2 * MS, uncertainty=300 * US)
+    late = press("late", START + 500 * US, START + 1 * MS, uncertainty=300 * US)
+    results = decide_two(engine, early, late)
+    assert results["early"].rank == 1
+    assert results["late"].behind_ns == 500 * US
+    assert Flag.TIE in results["late"].flags
+
+
+def test_a_gap_of_exactly_the_combined_uncertainty_is_not_a_tie() -> None:
+    engine = armed()
+    early = press("early", START, START + 2 * MS, uncertainty=300 * US)
+    late = press("late", START + 600 * US, START + 1 * MS, uncertainty=300 * US)
+    results = decide_two(engine, early, late)
+    assert results["early"].rank == 1
+    assert not results["early"].flags
+    assert not results["late"].flags
+
+
+@pytest.mark.parametrize("rule", list(TieRule))
+def test_ties_do_not_chain_past_a_clear_gap(rule: TieRule) -> None:
+    """a ties b and b ties c, but a is clearly before c: c must never be ranked above a."""
+    engine = armed(tie_rule=rule)
+    a = press("a", START, START + 3 * MS, uncertainty=250 * US)
+    b = press("b", START + 400 * US, START + 2 * MS, uncertainty=250 * US)
+    c = press("c", START + 800 * US, START + 1 * MS, uncertainty=250 * US)
+    results = decide_two(engine, a, b, c)
+    assert results["a"].rank is not None
+    assert results["c"].rank is not None
+    assert results["a"].rank < results["c"].rank
+    # Each near call is still shown to the host.
+    assert all(Flag.TIE in results[name].flags for name in "abc")
