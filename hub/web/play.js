@@ -106,7 +106,8 @@ function look() {
 
 function render() {
   const [name, headline, detail, subline = ""] = look();
-  document.body.dataset.look = name;
+  // The attributes are for people debugging a station (and for the browser tests).
+  Object.assign(document.body.dataset, { look: name, player: profile.id, synced: view.round.synced === true, waiting: outbox.length });
   $("headline").textContent = headline;
   $("subline").textContent = subline;
   $("detail").textContent = detail;
@@ -180,6 +181,7 @@ function receive(message, receivedNs) {
       // t2 is read at the last moment, so the hub can subtract our own handling time.
       ws.send(JSON.stringify({ type: "sync_reply", seq: message.seq, t0_ns: message.t0_ns, t1_ns: receivedNs, t2_ns: nowNs() }));
       syncsAnswered += 1;
+      document.body.dataset.syncs = syncsAnswered;
       if (syncsAnswered === SYNCS_BEFORE_FLUSH) flush();
       break;
     case "welcome":
@@ -282,6 +284,7 @@ function closed(event) {
 function press(atNs) {
   if (!ws || view.refused) return;
   pressCount += 1;
+  document.body.dataset.presses = pressCount;
   const item = { press_id: `${profile.id}-${BOOT}-${pressCount}`, at_ns: atNs, boot: BOOT };
   outbox.push(item);
   save(OUTBOX_KEY, outbox);
