@@ -146,6 +146,8 @@ let retryTimer = null;
 let flushTimer = null;
 let syncsAnswered = 0;
 let lastError = "";
+let everLive = false;
+let failedOpens = 0;
 
 function connect() {
   clearTimeout(retryTimer);
@@ -175,6 +177,20 @@ function send(message) {
   return true;
 }
 
+async function explainFailure() {
+  try {
+    const state = await (await fetch("/api/state", { cache: "no-store" })).json();
+    if (state.join && state.join.token_required && !view.live) {
+      clearTimeout(retryTimer);
+      view.refused = "This hub needs a player token (or a different one): ask the host.";
+      render();
+      showJoin(view.refused, true);
+    }
+  } catch {
+    // the hub is not answering at all: keep retrying
+  }
+}
+
 function receive(message, receivedNs) {
   switch (message.type) {
     case "sync":
@@ -186,6 +202,7 @@ function receive(message, receivedNs) {
       break;
     case "welcome":
       view.live = true;
+      everLive = true;
       view.refused = "";
       retryMs = FIRST_RETRY_MS;
       lastError = "";
@@ -275,6 +292,10 @@ function closed(event) {
     view.refused = lastError || "The host is not taking players from phones or laptops right now.";
     wait = REFUSED_RETRY_MS;
   }
+  failedOpens = everLive ? 0 : failedOpens + 1;
+  // A hub that checks tokens before the WebSocket opens answers with HTTP 401, which a browser
+  // reports as nothing but a failed connection: ask the hub (plain HTTP) whether it wants one.
+  if (failedOpens === 2) explainFailure();
   render();
   retryTimer = setTimeout(connect, wait);
 }
@@ -335,6 +356,8 @@ function start() {
   $("station").hidden = false;
   $("who-name").textContent = profile.team ? `${profile.name} · ${profile.team}` : profile.name;
   view.refused = "";
+  everLive = false;
+  failedOpens = 0;
   if (ws) {
     ws.onclose = null;
     ws.close(1000, "joining again");

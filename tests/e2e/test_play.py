@@ -222,3 +222,125 @@ async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
         f"{view['uncertainty_ns'] / MS:.3f} ms; gap {near_result.behind_ns / MS:.3f} ms, true "
         f"gap in [{(near_at - far.after) / MS:.3f}, {(near_at - far.before) / MS:.3f}] ms"
     )
+
+
+async def sign_in(page: Any, hub: HubProcess) -> None:
+    await page.goto(hub.http + "/")
+    await page.get_by_label("Host token").fill(HOST_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#console")).to_be_visible()
+
+
+async def test_the_host_refuses_and_readmits_browser_players(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_CONFIG)
+    console, player, screen = await new_page(), await new_page(), await new_page()
+    await sign_in(console, hub)
+    await screen.goto(hub.http + "/screen")
+    await expect(screen.locator("#join")).to_be_visible()
+    await expect(screen.locator("#join-url")).to_have_text(f"127.0.0.1:{hub.port}/play")
+    player_id = await join(player, hub.http, "Rosa")
+    toggle = console.get_by_label(re.compile("Phones and laptops may join"))
+    await expect(toggle).to_be_checked()
+
+    await toggle.uncheck()
+    body = player.locator("body")
+    await expect(body).to_have_attribute("data-look", "refused")
+    await expect(player.locator("#detail")).to_contain_text("not taking players from phones")
+    await expect(screen.locator("#join")).to_be_hidden()  # no QR code for a closed door
+    hub.wait_for_log(r"browser players refused")
+    assert not player_of(api_state(hub), player_id)["online"]
+    assert api_state(hub)["join"] == {"browser_players": False, "token_required": False}
+
+    # The refused page keeps asking now and then, and is back in once the host allows it again.
+    await toggle.check()
+    await expect(body).to_have_attribute("data-look", "idle", timeout=10_000)
+    await expect(screen.locator("#join")).to_be_visible()
+    assert player_of(api_state(hub), player_id)["online"]
+
+
+async def test_a_hub_that_starts_closed_to_browsers_refuses_pages_clearly(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_CONFIG + "[server]\nbrowser_players = false\n")
+    page = await new_page()
+    await page.goto(hub.http + "/play")
+    await page.get_by_label("Your name").fill("Sam")
+    await page.get_by_role("button", name="Play").click()
+    await expect(page.locator("body")).to_have_attribute("data-look", "refused")
+    await expect(page.locator("#headline")).to_have_text("Not playing")
+    hub.wait_for_log(r"refused .*not taking players from phones or laptops")
+    assert api_state(hub)["players"] == []
+
+
+async def test_the_node_token_applies_to_pages(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_CONFIG + '[server]\nnode_token = "room-42"\n')
+    page = await new_page()
+    await page.goto(hub.http + "/play")
+    await page.get_by_label("Your name").fill("Tom")
+    await page.get_by_role("button", name="Play").click()
+    # Without the token the page is sent back to the form, which now asks for it.
+    await expect(page.locator("#join-error")).to_be_visible()
+    await expect(page.get_by_label("Player token")).to_be_visible()
+    assert api_state(hub)["players"] == []
+    await page.get_by_label("Player token").fill("room-42")
+    await page.get_by_role("button", name="Play").click()
+    await expect(page.locator("body")).to_have_attribute("data-look", "idle")
+    # A link with the token in it (as a host might hand out) joins straight away after a reload.
+    await page.goto(hub.http + "/play?token=room-42")
+    await expect(page.locator("body")).to_have_attribute("data-look", "idle")
+    assert [p["input"] for p in api_state(hub)["players"]] == ["browser"]
+
+
+async def test_a_press_made_while_the_hub_is_down_is_sent_after_it_returns_and_counted_once(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_CONFIG)
+    page = await new_page()
+    player_id = await join(page, hub.http, "Uma")
+    body = page.locator("body")
+    await expect(body).to_have_attribute("data-syncs", EIGHT_OR_MORE)
+    await ctl.run(hub.url, HOST_TOKEN, "arm")
+    await expect(body).to_have_attribute("data-look", "armed")
+
+    hub.kill()
+    await expect(body).to_have_attribute("data-look", "reconnecting")
+    press = await press_page(page, "tap")
+    await expect(body).to_have_attribute("data-waiting", "1")  # kept in the outbox
+    hub.start()
+    await expect(body).to_have_attribute("data-waiting", "0", timeout=5000)  # acknowledged
+    await expect(body).to_have_attribute("data-look", "first")
+    state = api_state(hub)
+    rows = [r for r in state["round"]["results"] if r["player"] == player_id]
+    assert len(rows) == 1
+    # Stamped when it was made, not when it finally arrived.
+    assert rows[0]["at_ns"] <= press.after + rows[0]["uncertainty_ns"]
+    assert rows[0]["arrival_ns"] - rows[0]["at_ns"] > 100 * MS  # the hub took longer to return
+
+
+async def test_a_reload_keeps_the_player_and_says_what_became_of_an_unconfirmed_press(
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+) -> None:
+    hub = start_hub(config=HOST_CONFIG)
+    page = await new_page()
+    player_id = await join(page, hub.http, "Vic", team="Foxes")
+    # An unacknowledged press from this page's previous load, as a dropped link leaves it.
+    stale = {"press_id": f"{player_id}-old-1", "at_ns": 123_000_000, "boot": "old"}
+    await page.evaluate(
+        "item => localStorage.setItem('buzzer-outbox', JSON.stringify([item]))", stale
+    )
+    await page.reload()
+    body = page.locator("body")
+    await expect(body).to_have_attribute("data-look", "idle")
+    await expect(body).to_have_attribute("data-player", player_id)
+    await expect(page.locator("#who-name")).to_have_text("Vic · Foxes")
+    await expect(page.locator("#notice")).to_contain_text("was not sent again")
+    await expect(body).to_have_attribute("data-waiting", "0")
+    state = api_state(hub)
+    assert [p["id"] for p in state["players"]] == [player_id]  # the same player, not a new one
+    await ctl.run(hub.url, HOST_TOKEN, "arm")
+    await expect(body).to_have_attribute("data-look", "armed")
+    assert api_state(hub)["round"]["results"] == []  # the stale press never reached the round
