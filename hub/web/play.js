@@ -71,7 +71,7 @@ function restoreOutbox() {
 const view = {
   live: false,
   refused: "",
-  round: { number: 0, state: "idle", locked_out: false },
+  round: { number: null, state: "idle", locked_out: false }, // null: not heard from the hub yet
   released: false, // the release instant has passed in our clock: the light is on
   pressedRound: null, // round number of our latest press (local proof before the hub answers)
   result: null,
@@ -239,7 +239,9 @@ function receive(message, receivedNs) {
 }
 
 function onRound(round) {
-  const fresh = round.number !== view.round.number;
+  // A new round clears the last result and notice; the first word after loading does not (it
+  // must not hide the notice about presses lost to a reload).
+  const fresh = view.round.number !== null && round.number !== view.round.number;
   view.round = round;
   if (fresh) {
     view.result = null;

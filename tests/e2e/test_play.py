@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,6 +118,7 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
     start_hub: Callable[..., HubProcess],
     new_page: Callable[..., Any],
     stations: Callable[..., Any],
+    output_dir: Path,
 ) -> None:
     hub = start_hub(config=HOST_CONFIG)
     laptop, phone = await new_page(), await new_page(width=390, height=844)
@@ -160,6 +162,8 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
     shown = await phone.locator("#subline").inner_text()
     assert shown == f"+{phone_row['behind_ns'] / 1e6:.1f} ms"
     assert "First place" in await laptop.locator("#detail").inner_text()
+    await phone.screenshot(path=output_dir / "play-phone.png")
+    await laptop.screenshot(path=output_dir / "play-laptop.png")
     # The pages are players like any other: browser input, synced, with a stated uncertainty.
     for player_id in (laptop_id, phone_id):
         view = player_of(state, player_id)
@@ -327,6 +331,7 @@ async def test_a_reload_keeps_the_player_and_says_what_became_of_an_unconfirmed_
     hub = start_hub(config=HOST_CONFIG)
     page = await new_page()
     player_id = await join(page, hub.http, "Vic", team="Foxes")
+    await ctl.run(hub.url, HOST_TOKEN, "arm")
     # An unacknowledged press from this page's previous load, as a dropped link leaves it.
     stale = {"press_id": f"{player_id}-old-1", "at_ns": 123_000_000, "boot": "old"}
     await page.evaluate(
@@ -334,13 +339,13 @@ async def test_a_reload_keeps_the_player_and_says_what_became_of_an_unconfirmed_
     )
     await page.reload()
     body = page.locator("body")
-    await expect(body).to_have_attribute("data-look", "idle")
     await expect(body).to_have_attribute("data-player", player_id)
     await expect(page.locator("#who-name")).to_have_text("Vic · Foxes")
     await expect(page.locator("#notice")).to_contain_text("was not sent again")
     await expect(body).to_have_attribute("data-waiting", "0")
+    await expect(body).to_have_attribute("data-look", "armed")
+    await expect(page.locator("#notice")).to_be_visible()  # the round's news does not hide it
     state = api_state(hub)
     assert [p["id"] for p in state["players"]] == [player_id]  # the same player, not a new one
-    await ctl.run(hub.url, HOST_TOKEN, "arm")
-    await expect(body).to_have_attribute("data-look", "armed")
-    assert api_state(hub)["round"]["results"] == []  # the stale press never reached the round
+    assert state["round"]["results"] == []  # the stale press never reached the round
+    assert state["round"]["refused"] == []
