@@ -578,10 +578,10 @@ class Node:
         self._emit(RoundChanged(update))
         if previous is None or previous.number != update.number:
             self._awaiting.clear()
+        if self._flush_timer is not None and update.synced:
+            self._flush_timer.cancel()
+            self._flush()  # the hub can now place old presses in this node's clock
         if update.state == "armed":
-            if self._flush_timer is not None and update.synced:
-                self._flush_timer.cancel()
-                self._flush()  # the hub can now place old presses in this node's clock
             self._schedule_release(update)
         elif previous is not None and (previous.state, previous.number) != (
             update.state,

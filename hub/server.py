@@ -294,6 +294,12 @@ class Hub:
         player.input = hello.input or player.input
         player.team = hello.team or player.team
         player.connection = ws
+        # The node may have rebooted since its last link, and a monotonic clock starts over at
+        # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
+        # within a few tens of milliseconds, and the node holds re-sent presses until then.
+        player.clock = ClockFilter(self._filter_settings)
+        player.last_sync_ns = None
+        self._horizon_at_ns = None
         now = time.monotonic_ns()
         player.last_seen_ns = now
         self._join_team(player, hello.team, now)
@@ -528,8 +534,9 @@ class Hub:
                 estimate.bound_ns / 1e6,
             )
             self._horizon_at_ns = None
-            if self.engine.phase is Phase.ARMED:  # it can now light its LED on the right instant
-                self._send(ws, p.encode(self._round_update(player)))
+            # Now it can light its LED on the right instant, and re-send presses it made while
+            # away: the hub can place their timestamps at last.
+            self._send(ws, p.encode(self._round_update(player)))
             self._publish_soon(now)  # the host sees the node turn synced without waiting
 
     def _horizon(self, now: int) -> int:

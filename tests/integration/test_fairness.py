@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import HOST_TOKEN
 
-from firmware.node import Node, Pressed, Released, Resulted, SyncAnswered
+from firmware.node import Node, Pressed, Released, Resulted, RoundChanged, SyncAnswered
 from hub import ctl
 from tests.support.delay_proxy import Link, ProcessDelayProxy
 
@@ -223,3 +223,35 @@ async def test_a_node_not_yet_synced_is_told_so(client_factory: Any, start_hub: 
     # Once it answers the sync exchanges, the hub sends the release instant in its clock.
     update = await client.expect("round", synced=True)
     assert update["release_ns"] is not None
+
+
+async def test_a_rebooted_node_is_synced_afresh_and_its_presses_placed_right(
+    start_hub: Any, start_node: Any, mock_pins: Any
+) -> None:
+    """A node's monotonic clock starts over when it reboots: samples from its earlier link must
+    not bend the estimate for the new one (same id, a clock seconds away from the old one)."""
+    hub = start_hub(config="[round]\nhostless = false\nrelease_lead_ms = 50\n")
+    before = await start_node(
+        hub.url, "pi-7", clock=offset_clock(SLOW_OFFSET_NS), button_pin="GPIO17", led_pin=""
+    )
+    await before.wait_for(SyncAnswered, lambda e: e.seq >= 8, timeout=10)
+    assert abs(player(await status(hub), "pi-7")["offset_ns"] - SLOW_OFFSET_NS) < 1 * MS
+    before.stop()
+
+    after = await start_node(
+        hub.url, "pi-7", clock=offset_clock(FAST_OFFSET_NS), button_pin="GPIO5", led_pin=""
+    )
+    # The hub tells a node the moment it is synced, whatever the round's state.
+    synced = await after.wait_for(RoundChanged, lambda e: e.update.synced, timeout=10)
+    assert synced.update.state == "idle"
+    assert abs(player(await status(hub), "pi-7")["offset_ns"] - FAST_OFFSET_NS) < 1 * MS
+
+    armed = await ctl.run(hub.url, HOST_TOKEN, "arm")
+    await after.wait_for(Released, timeout=10)
+    start = max(armed["round"]["release_ns"], time.monotonic_ns()) + 20 * MS
+    await asyncio.to_thread(drive_at, mock_pins, [(start, "GPIO5")])
+    press = await after.wait_for(Pressed, timeout=10)
+    result = (await after.wait_for(Resulted, timeout=10)).result
+    assert result.rank == 1
+    row = result_of(await status(hub), "pi-7")
+    assert abs(row["at_ns"] - (press.at_ns - FAST_OFFSET_NS)) < 1 * MS
