@@ -286,10 +286,6 @@ class Hub:
             log.info("node %s reconnected from %s; closing the older link", player.id, _peer(ws))
             self._leave(player, previous)
             self._spawn(previous.close(p.CloseCode.REPLACED, "replaced by a newer connection"))
-        if hello.input == p.InputKind.BROWSER:
-            # A page's clock (performance.now) starts again at every reload, and a reconnect may
-            # be a reload: samples from before it would place this page's presses seconds off.
-            player.clock = ClockFilter(self._filter_settings)
         player.name = hello.name or player.name
         player.input = hello.input or player.input
         player.team = hello.team or player.team

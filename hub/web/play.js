@@ -10,8 +10,7 @@ const PROTOCOL = 1;
 const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 1000;
 const REFUSED_RETRY_MS = 5000; // the host may open the door again; ask now and then
-const SYNCS_BEFORE_FLUSH = 4; // waiting presses go once the hub can place them in our clock
-const FLUSH_FALLBACK_MS = 1500;
+const FLUSH_FALLBACK_MS = 1500; // a hub that never says "synced" still gets the waiting presses
 const CLOSE = { badToken: 4401, refused: 4403, replaced: 4409, version: 4426 };
 const PROFILE_KEY = "buzzer-player";
 const OUTBOX_KEY = "buzzer-outbox";
@@ -145,6 +144,7 @@ let retryMs = FIRST_RETRY_MS;
 let retryTimer = null;
 let flushTimer = null;
 let syncsAnswered = 0;
+let flushed = false; // waiting presses sent on this link
 let lastError = "";
 let everLive = false;
 let failedOpens = 0;
@@ -156,6 +156,7 @@ function connect() {
   const socket = new WebSocket(`${scheme}//${location.host}/${token}`);
   ws = socket;
   syncsAnswered = 0;
+  flushed = false;
   socket.onopen = () => {
     const hello = { type: "hello", protocol: PROTOCOL, role: "node", id: profile.id, name: profile.name, input: "browser" };
     if (profile.team) hello.team = profile.team;
@@ -198,7 +199,6 @@ function receive(message, receivedNs) {
       ws.send(JSON.stringify({ type: "sync_reply", seq: message.seq, t0_ns: message.t0_ns, t1_ns: receivedNs, t2_ns: nowNs() }));
       syncsAnswered += 1;
       document.body.dataset.syncs = syncsAnswered;
-      if (syncsAnswered === SYNCS_BEFORE_FLUSH) flush();
       break;
     case "welcome":
       view.live = true;
@@ -206,13 +206,15 @@ function receive(message, receivedNs) {
       view.refused = "";
       retryMs = FIRST_RETRY_MS;
       lastError = "";
-      // Waiting presses go after a few sync exchanges, when the hub can place them in our clock.
+      // Waiting presses go once the hub has synced our clock (its "round" with synced: true).
       flushTimer = setTimeout(flush, FLUSH_FALLBACK_MS);
       if (message.round) onRound(message.round);
       else render();
       break;
     case "round":
       onRound(message);
+      // The hub says so the moment it has synced our clock: waiting presses can be placed now.
+      if (message.synced && !flushed) flush();
       break;
     case "ack":
       outbox = outbox.filter((item) => item.press_id !== message.press_id);
@@ -264,6 +266,7 @@ function onRound(round) {
 
 function flush() {
   clearTimeout(flushTimer);
+  flushed = true;
   for (const item of outbox) send({ type: "press", press_id: item.press_id, at_ns: item.at_ns });
 }
 
@@ -318,7 +321,8 @@ function press(atNs) {
   vibrate(30);
   view.pressedRound = view.round.number;
   view.acked = false;
-  send({ type: "press", press_id: item.press_id, at_ns: item.at_ns });
+  // Until the hub has synced this link's clock, the press waits with the others (flush).
+  if (flushed) send({ type: "press", press_id: item.press_id, at_ns: item.at_ns });
   render();
 }
 
