@@ -1,4 +1,5 @@
-"""Tokens: the host token that guards arm, reset and scores, and the optional node token."""
+"""Tokens and origins: the host token that guards arm, reset and scores, the optional node token,
+and which browser pages may open a WebSocket to the hub."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("hub.auth")
 
@@ -21,7 +24,12 @@ def tokens_match(given: str | None, expected: str) -> bool:
     """Constant-time comparison, so response timing reveals nothing about the token."""
     if not expected:
         return True
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    if given is None:
+        return False
+    # surrogatepass: a string that is not valid Unicode is simply a wrong token, not a crash.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def load_or_create_host_token(data_dir: Path) -> tuple[str, bool]:
@@ -50,3 +58,56 @@ def load_or_create_host_token(data_dir: Path) -> tuple[str, bool]:
             "set host_token in the config or --host-token"
         ) from None
     return token, True
+
+
+def request_token(path: str, authorization: str | None) -> str | None:
+    """The token a client presented in its upgrade request, before any WebSocket frame.
+
+    Two places, because clients differ in what they can set: ``Authorization: Bearer TOKEN``
+    (scripts, the node firmware) keeps the token out of URLs and access logs; ``?token=TOKEN``
+    works from a browser, whose WebSocket API cannot set headers. The header wins if both are sent.
+    """
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    query = urlsplit(path).query
+    values = parse_qs(query, keep_blank_values=True).get("token")
+    return values[0] if values else None
+
+
+def _host_port(netloc: str, default_port: int) -> tuple[str, int] | None:
+    """``host[:port]`` as a comparable pair, or None when it cannot be parsed."""
+    try:
+        parts = urlsplit("//" + netloc)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), default_port if port is None else port
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str], tls: bool) -> bool:
+    """Whether a WebSocket upgrade's ``Origin`` may connect.
+
+    Browsers always send ``Origin``; other clients (nodes, ``ctl``, tutorial scripts) send none and
+    are judged by their tokens instead. A browser may connect from the hub's own pages (the origin
+    names the same host and port as the request's ``Host`` header) or from an origin configured in
+    ``[security] origins``; any other page, say one an audience member opened on the event LAN,
+    is refused, so it cannot drive a host console someone left logged in.
+    """
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or host is None:
+        return False
+    origin_default = 443 if parts.scheme == "https" else 80
+    ours = _host_port(host, 443 if tls else 80)
+    theirs = _host_port(parts.netloc, origin_default)
+    return ours is not None and ours == theirs

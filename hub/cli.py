@@ -15,6 +15,7 @@ from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
 from hub.store import Store, StoreError, export
+from hub.tls import TLSConfigError
 
 log = logging.getLogger("hub")
 
@@ -58,6 +59,9 @@ def _ctl_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hub", default=f"ws://127.0.0.1:{DEFAULT_PORT}", help="hub address")
     parser.add_argument("--token", help=f"host token (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--cafile", help="certificate (or CA) a wss:// hub must present (default: system CAs)"
+    )
     parser.add_argument("command", choices=sorted([*ctl.COMMANDS, *ctl.GAME_COMMANDS]))
     ctl.add_game_arguments(parser)
     return parser
@@ -98,7 +102,8 @@ async def serve(config: HubConfig, host_token: str, store: Store | None = None) 
     hub = Hub(config, host_token, store)
     await hub.start()
     port = hub.port
-    log.info("host console: http://%s:%d/", config.server.host or "localhost", port)
+    scheme = "https" if config.security.tls else "http"
+    log.info("host console: %s://%s:%d/", scheme, config.server.host or "localhost", port)
     # systemd (Type=notify): ready only now that the port listens; pings from this loop.
     notifier = notify.Notifier()
     notifier.ready(f"listening on {', '.join(hub.addresses)}")
@@ -147,6 +152,9 @@ def run_hub(argv: Sequence[str]) -> int:
         return 1
     try:
         asyncio.run(serve(config, token, store))
+    except TLSConfigError as exc:
+        log.error("%s", exc)
+        return 2
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
@@ -217,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ctl":
         args = _ctl_parser().parse_args(argv[1:])
-        return ctl.main(args.hub, args.token or os.environ.get(TOKEN_ENV, ""), args.command, args)
+        token = args.token or os.environ.get(TOKEN_ENV, "")
+        return ctl.main(args.hub, token, args.command, args, args.cafile)
     if argv and argv[0] == "check-config":
         return check_config(argv[1:])
     if argv and argv[0] == "export":

@@ -85,6 +85,47 @@ class ClockSection:
 
 
 @dataclass(frozen=True)
+class LimitsSection:
+    """What one client may cost the hub; each breach has its own close code (docs/security.md)."""
+
+    max_connections: int = 2000  # WebSocket connections at once; more get HTTP 503 (0: no cap)
+    hello_timeout_s: float = 10.0  # a connection that has not said hello by then is closed (4400)
+    messages_per_s: float = 50.0  # sustained frames a second per connection (4429 past it)
+    message_burst: int = 200  # frames a connection may send at once before the rate applies
+    send_buffer_kb: int = 1024  # unsent data a peer may leave queued before it is dropped (4408)
+
+    def __post_init__(self) -> None:
+        _positive("max_connections", self.max_connections)
+        _positive("hello_timeout_s", self.hello_timeout_s, allow_zero=False)
+        _positive("messages_per_s", self.messages_per_s, allow_zero=False)
+        _positive("message_burst", self.message_burst, allow_zero=False)
+        _positive("send_buffer_kb", self.send_buffer_kb)
+
+
+@dataclass(frozen=True)
+class SecuritySection:
+    """TLS and browser origins; tokens live in [server]."""
+
+    certfile: str = ""  # PEM certificate chain; with keyfile, the hub serves wss:// and https://
+    keyfile: str = ""
+    origins: list[str] = field(default_factory=list)  # extra browser origins allowed to connect
+    # With a node token: refuse (HTTP 401) upgrades that carry no token, instead of letting them
+    # say hello first. Off by default while clients that send the token only in the hello exist.
+    token_before_upgrade: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ValueError("certfile and keyfile go together: set both or neither")
+        for origin in self.origins:
+            if origin != "null" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"origins: {origin!r} must look like https://host[:port]")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
+
+
+@dataclass(frozen=True)
 class GameSection:
     """Game play: teams, rebounds, timers and points (every default keeps a plain buzzer)."""
 
@@ -154,6 +195,8 @@ class HubConfig:
     server: ServerSection = field(default_factory=ServerSection)
     round: RoundSection = field(default_factory=RoundSection)
     clock: ClockSection = field(default_factory=ClockSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    security: SecuritySection = field(default_factory=SecuritySection)
     game: GameSection = field(default_factory=GameSection)
     discovery: DiscoverySection = field(default_factory=DiscoverySection)
 

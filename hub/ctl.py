@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hub import protocol as p
+from hub.tls import TLSConfigError, context_for
 
 TIMEOUT_S = 5.0
 
@@ -60,14 +62,24 @@ async def _next_state(ws: Any) -> dict[str, Any]:
 
 
 async def run(
-    url: str, token: str, command: str, message: p.Message | None = None
+    url: str,
+    token: str,
+    command: str,
+    message: p.Message | None = None,
+    cafile: str | None = None,
 ) -> dict[str, Any]:
     """Send one command as host and return the hub's state after it.
 
     ``message`` is the game command to send; the others are built from ``command`` alone.
+    ``cafile`` is the certificate (or CA) a ``wss://`` hub must present; without it the
+    system's CAs are trusted. A hub that cannot prove itself is never talked to.
     """
     try:
-        async with asyncio.timeout(TIMEOUT_S), connect(url, compression=None) as ws:
+        tls = context_for(url, cafile)
+    except TLSConfigError as exc:
+        raise ControlError(str(exc)) from None
+    try:
+        async with asyncio.timeout(TIMEOUT_S), connect(url, compression=None, ssl=tls) as ws:
             hello = p.Hello(protocol=p.PROTOCOL_VERSION, role=p.Role.HOST, token=token or None)
             await ws.send(p.encode(hello))
             state = await _next_state(ws)
@@ -83,6 +95,11 @@ async def run(
             return after
     except TimeoutError:
         raise ControlError(f"no answer from the hub at {url} within {TIMEOUT_S:.0f} s") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise ControlError(
+            f"the hub at {url} has an untrusted certificate ({exc.verify_message}); "
+            "pass its certificate with --cafile"
+        ) from None
     except (OSError, InvalidHandshake) as exc:
         raise ControlError(
             f"cannot reach the hub at {url} ({exc}); is buzzer-hub running there?"
@@ -94,10 +111,16 @@ async def run(
         raise ControlError(f"the hub closed the connection: {reason}") from None
 
 
-def main(url: str, token: str, command: str, args: argparse.Namespace | None = None) -> int:
+def main(
+    url: str,
+    token: str,
+    command: str,
+    args: argparse.Namespace | None = None,
+    cafile: str | None = None,
+) -> int:
     try:
         message = game_message(command, args) if command in GAME_COMMANDS else None
-        state = asyncio.run(run(url, token, command, message))
+        state = asyncio.run(run(url, token, command, message, cafile))
     except ControlError as exc:
         print(f"buzzer-hub ctl: {exc}", file=sys.stderr)
         return 1

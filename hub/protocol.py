@@ -78,6 +78,8 @@ class CloseCode:
     REPLACED: Final = 4409  # another connection took over this node id
     VERSION_MISMATCH: Final = 4426  # protocol version not supported
     INPUT_REFUSED: Final = 4403  # the host is not taking players of this input kind (browsers)
+    TOO_SLOW: Final = 4408  # the client stopped reading; the hub will not buffer for it
+    RATE_LIMITED: Final = 4429  # more frames than any real client sends; back off, reconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +445,24 @@ def _check(name: str, value: Any, kind: Any, meta: dict[str, Any]) -> str | None
     return None
 
 
+def _unencodable(text: str, data: Any) -> ProtocolError | None:
+    """Why a parsed frame's strings cannot be sent back as UTF-8, or None when they can.
+
+    JSON may spell a lone surrogate as an escape (``"\\ud800"``); Python then holds a string that
+    cannot be encoded, and echoing it (a name, an unknown field) would fail at send time. Only
+    frames with escapes or non-ASCII text can hold one, so ordinary frames skip the check.
+    """
+    if "\\u" not in text and text.isascii():
+        return None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return ProtocolError(ErrorCode.BAD_JSON, "frame holds a lone UTF-16 surrogate escape")
+    except RecursionError:
+        return ProtocolError(ErrorCode.BAD_JSON, "frame is not valid JSON: nested too deeply")
+    return None
+
+
 def decode(text: str | bytes, registry: dict[str, type[Message]]) -> Decoded | ProtocolError:
     """Parse one frame against a registry of message types. Never raises."""
     if isinstance(text, bytes):
@@ -456,6 +476,9 @@ def decode(text: str | bytes, registry: dict[str, type[Message]]) -> Decoded | P
         return ProtocolError(ErrorCode.BAD_JSON, f"frame is not valid JSON: {detail}")
     if not isinstance(data, dict):
         return ProtocolError(ErrorCode.NOT_AN_OBJECT, "each frame must be a JSON object")
+    unusable = _unencodable(text, data)
+    if unusable is not None:
+        return unusable
     kind = data.get("type")
     if not isinstance(kind, str):
         return ProtocolError(ErrorCode.MISSING_FIELD, "every message needs a string field 'type'")

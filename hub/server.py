@@ -22,9 +22,11 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from hub import protocol as p
-from hub.auth import tokens_match
+from hub.auth import request_token, tokens_match
 from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_horizon
 from hub.config import HubConfig, ms_to_ns
+from hub.gate import Gate
+from hub.guard import Guard
 from hub.http import Routes
 from hub.journal import RecordingEngine
 from hub.round import (
@@ -43,6 +45,7 @@ from hub.round import (
 from hub.scores import Scoreboard, ScoreError
 from hub.store import StorageStatus, Store, csv_text, rows_from_engine
 from hub.teams import with_teams
+from hub.tls import server_context
 from hub.views import (
     PlayerView,
     game_json,
@@ -69,7 +72,6 @@ INPUT_UNCERTAINTY_NS = {
 }
 #: Plain-text clients before their first ping came back: the round trip is unknown.
 UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
-HELLO_TIMEOUT_S = 10.0
 PUBLISH_INTERVAL_NS = 50_000_000  # hosts and viewers get at most 20 state pictures a second
 HORIZON_REFRESH_NS = 500_000_000
 OUTSTANDING_SYNCS = 16
@@ -121,12 +123,27 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         # Whether /play pages may join; starts from the config, the host console can switch it.
         self.browser_players = config.server.browser_players
+        limits = config.limits
+        self.guard = Guard(
+            limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
+        )
 
     # --- lifecycle ---
 
     async def start(self) -> None:
-        server = self.config.server
+        server, security = self.config.server, self.config.security
         self._restore()
+        gate = Gate(
+            Routes(self.snapshot, self.results_csv, scheme="https" if security.tls else "http"),
+            open_connections=self._open_connections,
+            max_connections=self.config.limits.max_connections,
+            node_token=server.node_token,
+            host_token=self.host_token,
+            origins=security.origins,
+            tls=security.tls,
+            token_required=security.token_before_upgrade,
+        )
+        tls = server_context(security.certfile, security.keyfile) if security.tls else None
         self._place_config_teams(time.monotonic_ns())
 
         async def listen(port: int) -> Server:
@@ -134,7 +151,8 @@ class Hub:
                 self._handle,
                 server.host or None,
                 port,
-                process_request=Routes(self.snapshot, self.results_csv),
+                process_request=gate,
+                ssl=tls,
                 compression=None,
                 max_size=p.MAX_CLIENT_FRAME_BYTES,
                 ping_interval=20,
@@ -184,6 +202,9 @@ class Hub:
             names.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return names
 
+    def _open_connections(self) -> int:
+        return len(self.server.all_connections) if self.server is not None else 0
+
     @property
     def port(self) -> int:
         assert self.server is not None
@@ -193,18 +214,25 @@ class Hub:
     # --- connections ---
 
     async def _handle(self, ws: ServerConnection) -> None:
+        # The deadline covers the whole greeting, so a client cannot hold a connection open
+        # by sending anything but a valid hello.
+        deadline = self.config.limits.hello_timeout_s
         try:
-            first = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+            async with asyncio.timeout(deadline):
+                first = await ws.recv()
+                now = time.monotonic_ns()
+                plain = isinstance(first, str) and not p.looks_like_json(first)
+                decoded = None if plain else await self._await_hello(ws, first)
         except TimeoutError:
-            await ws.close(p.CloseCode.BAD_HELLO, "no hello within 10 s")
+            log.warning("closed %s: no hello within %g s (close 4400)", _peer(ws), deadline)
+            await ws.close(p.CloseCode.BAD_HELLO, f"no hello within {deadline:g} s")
             return
         except ConnectionClosed:
             return
-        now = time.monotonic_ns()
-        if isinstance(first, str) and not p.looks_like_json(first):
+        if plain:
+            assert isinstance(first, str)
             await self._serve_plain(ws, first, now)
             return
-        decoded = await self._await_hello(ws, first)
         if decoded is None:
             return
         hello = decoded.message
@@ -217,8 +245,10 @@ class Hub:
     async def _await_hello(self, ws: ServerConnection, frame: str | bytes) -> p.Decoded | None:
         """Read frames until a valid hello; answer each bad one with an error and keep waiting."""
         while True:
+            if not self.guard.admit(ws, time.monotonic_ns()):
+                return None
             decoded = p.decode_client(frame)
-            refusal = self._check_hello(decoded)
+            refusal = self._check_hello(decoded, ws)
             if refusal is None:
                 assert isinstance(decoded, p.Decoded)
                 return decoded
@@ -234,12 +264,16 @@ class Hub:
                 return None
 
     def _check_hello(
-        self, decoded: p.Decoded | p.ProtocolError
+        self, decoded: p.Decoded | p.ProtocolError, ws: ServerConnection
     ) -> tuple[p.ProtocolError, int | None] | None:
         """Why a first frame is not an acceptable hello, and the close code if it is final."""
         if isinstance(decoded, p.ProtocolError):
             return decoded, None
         hello = decoded.message
+        if isinstance(hello, p.Hello) and hello.token is None and ws.request is not None:
+            # A token presented in the upgrade request (URL or header) counts as the hello's.
+            upgrade = request_token(ws.request.path, ws.request.headers.get("Authorization"))
+            hello = dataclasses.replace(hello, token=upgrade)
         if not isinstance(hello, p.Hello):
             return p.ProtocolError(
                 p.ErrorCode.HELLO_REQUIRED, 'say hello first: {"type":"hello",...}'
@@ -324,6 +358,8 @@ class Hub:
     def _on_node_frame(
         self, player: Player, ws: ServerConnection, frame: str | bytes, now: int
     ) -> None:
+        if not self.guard.admit(ws, now):
+            return
         player.last_seen_ns = now
         decoded = p.decode_client(frame)
         if isinstance(decoded, p.ProtocolError):
@@ -378,6 +414,8 @@ class Hub:
     def _on_watcher_frame(
         self, ws: ServerConnection, role: str, frame: str | bytes, now: int
     ) -> None:
+        if not self.guard.admit(ws, now):
+            return
         decoded = p.decode_client(frame)
         if isinstance(decoded, p.ProtocolError):
             self._send(ws, p.error_frame(decoded))
@@ -452,6 +490,8 @@ class Hub:
     def _on_plain_frame(
         self, player: Player, ws: ServerConnection, frame: str | bytes, now: int
     ) -> None:
+        if not self.guard.admit(ws, now):
+            return
         player.last_seen_ns = now
         if isinstance(frame, bytes):
             self._send(ws, "Send text: buzz to press, anything else to set your name.")
@@ -745,7 +785,7 @@ class Hub:
         self._publish = None
         now = time.monotonic_ns()
         self._last_publish_ns = now
-        broadcast(self.watchers, p.encode(self._state(now)))
+        broadcast(self.guard.writable_among(self.watchers), p.encode(self._state(now)))
 
     # --- game play: host commands and their announcements ---
 
@@ -820,7 +860,7 @@ class Hub:
                 points=points,
             )
         )
-        broadcast(self.watchers, frame)
+        broadcast(self.guard.writable_among(self.watchers), frame)
         if player is not None and player.connection is not None and not player.plain:
             self._send(player.connection, frame)
 
@@ -862,7 +902,7 @@ class Hub:
                 player=event.player,
             )
         )
-        broadcast(self.watchers, frame)
+        broadcast(self.guard.writable_among(self.watchers), frame)
         if player is not None and player.connection is not None and not player.plain:
             self._send(player.connection, frame)
 
@@ -980,8 +1020,10 @@ class Hub:
         task.add_done_callback(self._background.discard)
 
     def _send(self, ws: ServerConnection, frame: str) -> None:
-        """Queue a frame without waiting for the peer: one slow reader never delays the others."""
-        broadcast((ws,), frame)
+        """Queue a frame without waiting for the peer: one slow reader never delays the others,
+        and one that stops reading is dropped rather than buffered for without bound."""
+        if self.guard.writable(ws):
+            broadcast((ws,), frame)
 
     def _refuse(self, ws: ServerConnection, code: p.ErrorCode, message: str) -> None:
         self._send(ws, p.error_frame(p.ProtocolError(code, message)))

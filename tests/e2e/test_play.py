@@ -278,10 +278,14 @@ async def test_a_hub_that_starts_closed_to_browsers_refuses_pages_clearly(
     assert api_state(hub)["players"] == []
 
 
+@pytest.mark.parametrize("before_upgrade", [False, True], ids=["in-hello", "before-upgrade"])
 async def test_the_node_token_applies_to_pages(
-    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any], before_upgrade: bool
 ) -> None:
-    hub = start_hub(config=HOST_CONFIG + '[server]\nnode_token = "room-42"\n')
+    """Checked in the hello (close 4401), or before the upgrade (HTTP 401, which a browser sees
+    only as a failed connection: the page then asks /api/state whether a token is needed)."""
+    security = f"[security]\ntoken_before_upgrade = {'true' if before_upgrade else 'false'}\n"
+    hub = start_hub(config=HOST_CONFIG + '[server]\nnode_token = "room-42"\n' + security)
     page = await new_page()
     await page.goto(hub.http + "/play")
     await page.get_by_label("Your name").fill("Tom")

@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Flood benchmark: do honest players notice one client hammering the hub?
+
+Runs a real ``buzzer-hub`` on 127.0.0.1 and a set of honest nodes that play rounds: the host arms,
+one node presses at the release, and the winner's decision latency (press sent to result received)
+is measured. The same rounds are played three times: in quiet; while one client in a separate
+process floods the hub with junk under the default limits (it is cut off with close 4429 and
+reconnects at once, over and over); and with the rate limit lifted, so every junk frame is decoded
+and answered. The table goes to stdout, and with ``--write`` into docs/benchmarks.md.
+
+    .venv/bin/python bench/flood.py [--nodes 10] [--rounds 100] [--repeat 3] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- flood:begin -->", "<!-- flood:end -->"
+HOST_TOKEN = "bench-host-token"
+LOOPBACK = "127.0.0.1"
+BASE_CONFIG = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
+UNLIMITED = "[limits]\nmessages_per_s = 1000000\nmessage_burst = 1000000\n"
+
+
+class Hub:
+    """A buzzer-hub subprocess; its log is drained in a thread so the pipe never blocks it."""
+
+    def __init__(self, config: str, folder: Path) -> None:
+        path = folder / "hub.toml"
+        path.write_text(config, encoding="utf-8")
+        command = [
+            str(Path(sys.executable).parent / "buzzer-hub"),
+            "--config", str(path), "--host", LOOPBACK, "--port", "0",
+            "--data-dir", str(folder / "data"), "--host-token", HOST_TOKEN,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        self.port = 0
+        self.waits_ms: list[float] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(15):
+            raise RuntimeError("the hub did not start within 15 s")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            match = re.search(r"listening on \S+?:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                self._ready.set()
+            wait = re.search(r"adjudication wait of ([\d.]+) ms", line)
+            if wait:
+                self.waits_ms.append(float(wait.group(1)))
+
+    @property
+    def url(self) -> str:
+        return f"ws://{LOOPBACK}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the hub process has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Node:
+    """An honest node: answers clock syncs at once and queues everything else."""
+
+    def __init__(self, ws: ClientConnection, node_id: str) -> None:
+        self.ws = ws
+        self.id = node_id
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.ws:
+                message = json.loads(frame)
+                if message["type"] == "sync":
+                    now = time.monotonic_ns()
+                    reply = {"type": "sync_reply", "seq": message["seq"], "t0_ns": message["t0_ns"]}
+                    await self.ws.send(json.dumps({**reply, "t1_ns": now, "t2_ns": now}))
+                else:
+                    self.inbox.put_nowait(message)
+
+    async def expect(self, kind: str, **match: Any) -> dict[str, Any]:
+        async with asyncio.timeout(10):
+            while True:
+                message = await self.inbox.get()
+                if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                    return message
+
+
+async def play(url: str, nodes: int, rounds: int, seed: int) -> list[float]:
+    """Play ``rounds`` rounds; the winner's press-to-result latency of each, in ms."""
+    rng = random.Random(seed)
+    host_ws = await connect(url, compression=None)
+    await host_ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "host",
+                                   "token": HOST_TOKEN}))  # fmt: skip
+    host = Node(host_ws, "host")
+    players = []
+    for i in range(nodes):
+        ws = await connect(url, compression=None)
+        await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"n{i}"}))
+        players.append(Node(ws, f"n{i}"))
+    for player in players:
+        await player.expect("welcome")
+    latencies = []
+    for number in range(rounds):
+        await host.ws.send('{"type":"arm"}')
+        releases = [(await p.expect("round", state="armed"))["release_ns"] for p in players]
+        if None in releases:  # not synced yet: this round only warms up
+            releases = [time.monotonic_ns()]
+        await asyncio.sleep(max(0, max(releases) - time.monotonic_ns()) / 1e9 + 0.002)
+        winner = rng.choice(players)
+        press_id = f"{winner.id}-{number}"
+        sent = time.monotonic_ns()
+        await winner.ws.send(json.dumps({"type": "press", "press_id": press_id, "at_ns": sent}))
+        await winner.expect("result", press_id=press_id)
+        latencies.append((time.monotonic_ns() - sent) / 1e6)
+        await host.ws.send('{"type":"reset"}')
+        for player in players:
+            await player.expect("round", state="idle")
+    for client in [host, *players]:
+        await client.ws.close()
+        client.task.cancel()
+    return latencies[5:]  # the first rounds run while the nodes' clocks are still syncing
+
+
+def junk(rng: random.Random) -> str | bytes:
+    """What the flooder sends: every frame costs the hub a decode, most an answer as well."""
+    kind = rng.randrange(6)
+    if kind == 0:
+        seq = rng.randrange(10**9)
+        return f'{{"type":"sync_reply","seq":{seq},"t0_ns":1,"t1_ns":1,"t2_ns":1}}'
+    if kind == 1:
+        return "{" + "x" * rng.randrange(10, 3000)
+    if kind == 2:
+        return rng.randbytes(rng.randrange(1, 500))
+    if kind == 3:
+        return "[" * 900 + "]" * 900
+    if kind == 4:
+        return '{"type":"arm"}'
+    return '{"type":"press","press_id":"x","at_ns":"soon"}'
+
+
+async def flood(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    rng = random.Random(1)
+    while not stop.is_set():
+        try:
+            async with connect(url, compression=None, open_timeout=5) as ws:
+                await ws.send('{"type":"hello","protocol":1,"role":"node","id":"flooder"}')
+                flooding.set()
+                reader = asyncio.create_task(_discard(ws))
+                with contextlib.suppress(ConnectionClosed):
+                    while not stop.is_set():
+                        await ws.send(junk(rng))
+                        counts[0] += 1
+                        await asyncio.sleep(0)  # let the answers (and a close) be read
+                reader.cancel()
+        except (OSError, InvalidStatus, TimeoutError):
+            pass
+        counts[1] += 1
+
+
+async def _discard(ws: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
+
+
+def flooder_main(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_setaffinity") and cores > 1:
+        # The flooder gets a core of its own, as if it ran on another machine.
+        os.sched_setaffinity(0, {cores - 1})
+    asyncio.run(flood(url, stop, flooding, counts))
+
+
+@dataclass
+class Run:
+    name: str
+    latencies: list[float]
+    frames: int = 0
+    seconds: float = 0.0
+    connections: int = 0
+    hub_cpu_s: float = 0.0
+    waits_ms: list[float] = field(default_factory=list)
+
+    def row(self) -> str:
+        data = sorted(self.latencies)
+        p50 = statistics.median(data)
+        p99 = data[min(len(data) - 1, round(0.99 * (len(data) - 1)))]
+        rate = f"{self.frames / self.seconds:,.0f}" if self.frames else "—"
+        extra = f"{self.connections:,}" if self.frames else "—"
+        cpu = 100 * self.hub_cpu_s / self.seconds
+        waits = sorted(self.waits_ms) or [0.0]
+        wait99 = waits[min(len(waits) - 1, round(0.99 * (len(waits) - 1)))]
+        return (
+            f"| {self.name} | {len(data)} | {p50:.2f} | **{p99:.2f}** | {max(data):.2f} | "
+            f"{wait99:.2f} | {cpu:.0f} % | {rate} | {extra} |"
+        )
+
+
+def scenario(name: str, config: str, flooding: bool, args: argparse.Namespace) -> Run:
+    with tempfile.TemporaryDirectory() as folder:
+        hub = Hub(config, Path(folder))
+        spawn = multiprocessing.get_context("spawn")
+        stop, started = spawn.Event(), spawn.Event()
+        counts = spawn.Array("q", 2)
+        flooder = None
+        if flooding:
+            flooder = spawn.Process(target=flooder_main, args=(hub.url, stop, started, counts))
+            flooder.start()
+            if not started.wait(30):
+                raise RuntimeError("the flooder did not connect within 30 s")
+        frames, connections, begun = counts[0], counts[1], time.monotonic()
+        cpu = hub.cpu_seconds()
+        try:
+            latencies = asyncio.run(play(hub.url, args.nodes, args.rounds, args.seed))
+        finally:
+            seconds = time.monotonic() - begun
+            cpu = hub.cpu_seconds() - cpu
+            frames, connections = counts[0] - frames, counts[1] - connections
+            stop.set()
+            if flooder is not None:
+                flooder.join(10)
+            hub.stop()
+        return Run(name, latencies, frames, seconds, connections, cpu, hub.waits_ms[5:])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    system = f"Linux {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores, {system}"
+
+
+def report(runs: list[Run], args: argparse.Namespace, load: float) -> str:
+    today = datetime.date.today().isoformat()
+    lines = [
+        f"Measured {today} on {machine()}, load average {load:.1f} at the start (other work on "
+        f"the machine shows up in every row); {args.nodes} honest nodes, {args.rounds} rounds per "
+        f"run, each case run {args.repeat} times interleaved with the others "
+        "(the first 5 left out while clocks sync), one node presses at the release; latency is "
+        "its press sent to its result received, on loopback, including the hub's adjudication "
+        "wait.",
+        "",
+        "| run | rounds | p50 ms | p99 ms | max ms | wait p99 ms | hub CPU | flood frames/s "
+        "| flooder reconnects |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(run.row() for run in runs),
+        "",
+        f"Reproduce: `.venv/bin/python bench/flood.py --nodes {args.nodes} --rounds {args.rounds} "
+        f"--repeat {args.repeat}`"
+        " (add `--write` to update this section).",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(body: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
+    heading = "## Flood: one hostile client, the others' decision latency"
+    intro = (
+        "One client floods the hub with junk (bad JSON, binary frames, deeply nested arrays, long\n"
+        "frames, refused host commands, unknown sync replies) as fast as it can, from a separate\n"
+        "process pinned to a core of its own (as if it were another machine); the hub and the\n"
+        "honest nodes share the remaining cores. Under the default limits the flooder is closed\n"
+        "with 4429 after 200 frames, the hub stops reading from it at once, and it reconnects and\n"
+        "starts over; with the rate limit lifted every junk frame is decoded and answered.\n"
+        '"wait" '
+        "is the adjudication wait the hub logged for each decision: it follows the honest nodes'\n"
+        "measured upload delays, so it grows when the machine is busy.\n"
+    )
+    section = f"{heading}\n\n{intro}\n{BEGIN}\n{body}\n{END}\n"
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        start = text.index(heading) if heading in text else text.index(BEGIN)
+        text = text[:start] + section + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+
+
+def keep_off_the_flooders_core() -> None:
+    """The hub and the honest nodes share the other cores (children inherit this)."""
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_setaffinity") and cores > 1:
+        os.sched_setaffinity(0, set(range(cores - 1)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each case")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    keep_off_the_flooders_core()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    plans = [
+        ("quiet", BASE_CONFIG, False),
+        ("flood, default limits", BASE_CONFIG, True),
+        ("flood, rate limit lifted", BASE_CONFIG + UNLIMITED, True),
+    ]
+    # Interleaved repeats: load from other work on the machine comes and goes, and should fall
+    # on every run alike rather than on whichever happened to run at the time.
+    runs = [Run(name, []) for name, _, _ in plans]
+    for _ in range(args.repeat):
+        for run, (name, config, flooding) in zip(runs, plans, strict=True):
+            part = scenario(name, config, flooding, args)
+            run.latencies += part.latencies
+            run.waits_ms += part.waits_ms
+            run.frames += part.frames
+            run.seconds += part.seconds
+            run.connections += part.connections
+            run.hub_cpu_s += part.hub_cpu_s
+    body = report(runs, args, load)
+    print(body)
+    if args.write:
+        write_section(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The checks a WebSocket upgrade must pass before the hub spends anything on it.
+
+Runs as the websockets ``process_request`` hook, in front of :class:`hub.http.Routes`: plain HTTP
+requests go straight through; an upgrade is refused with a one-line HTTP answer (503 when the hub
+is full, 403 for a foreign browser origin, 401 for a wrong node token, or for a missing one when
+``[security] token_before_upgrade`` is on) before any WebSocket state, task or buffer exists for
+it. Each refusal is one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from hub.auth import origin_allowed, request_token, tokens_match
+from hub.limits import LogThrottle, room_for_connection
+
+log = logging.getLogger("hub.gate")
+
+#: One refusal line per address and status this often; the next line counts the ones left out.
+LOG_INTERVAL_NS = 10_000_000_000
+
+ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
+
+
+def _is_upgrade(request: Request) -> bool:
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+class Gate:
+    """Refuses upgrades that must not become connections; hands everything else to ``routes``."""
+
+    def __init__(
+        self,
+        routes: ProcessRequest,
+        *,
+        open_connections: Callable[[], int],
+        max_connections: int,
+        node_token: str,
+        host_token: str,
+        origins: Sequence[str],
+        tls: bool,
+        token_required: bool = False,
+    ) -> None:
+        self.routes = routes
+        self.open_connections = open_connections
+        self.max_connections = max_connections
+        self.node_token = node_token
+        self.host_token = host_token
+        self.origins = tuple(origins)
+        self.tls = tls
+        self.token_required = token_required
+        self._log_throttle = LogThrottle(LOG_INTERVAL_NS)
+
+    def __call__(
+        self, connection: ServerConnection, request: Request
+    ) -> Awaitable[Response | None] | Response | None:
+        if _is_upgrade(request):
+            refusal = self.refusal(request)
+            if refusal is not None:
+                status, reason = refusal
+                self._log(connection, status, reason)
+                response = connection.respond(status, reason + "\n")
+                if status is HTTPStatus.UNAUTHORIZED:
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="buzzer-beater"'
+                elif status is HTTPStatus.SERVICE_UNAVAILABLE:
+                    response.headers["Retry-After"] = "5"
+                return response
+        return self.routes(connection, request)
+
+    def _log(self, connection: ServerConnection, status: HTTPStatus, reason: str) -> None:
+        address = connection.remote_address
+        key = (address[0] if address else "?", status)
+        left_out = self._log_throttle.allow(key, time.monotonic_ns())
+        if left_out is None:
+            return
+        more = f" ({left_out} more from this address not logged)" if left_out else ""
+        log.warning("refused %s: %d %s%s", _peer(connection), status.value, reason, more)
+
+    def refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
+        """Why this upgrade is refused, cheapest check first; None lets it through."""
+        if not room_for_connection(self.open_connections(), self.max_connections):
+            return HTTPStatus.SERVICE_UNAVAILABLE, (
+                f"hub full: {self.max_connections} connections; try again later"
+            )
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.headers.get("Host"), self.origins, self.tls):
+            shown = (origin or "")[:100]
+            return HTTPStatus.FORBIDDEN, f"origin {shown!r} may not connect to this hub"
+        if self.node_token:
+            token = request_token(request.path, request.headers.get("Authorization"))
+            if token is None and self.token_required:
+                return HTTPStatus.UNAUTHORIZED, (
+                    "node token required: add ?token=... or an 'Authorization: Bearer' header"
+                )
+            # Without one, the client must present its token in the hello (close 4401 if not).
+            if token is not None and not (
+                tokens_match(token, self.node_token) or tokens_match(token, self.host_token)
+            ):
+                return HTTPStatus.UNAUTHORIZED, "wrong token"
+        return None
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    if not address:
+        return "?"
+    host, port = list(address)[:2]
+    return f"{host}:{port}"
