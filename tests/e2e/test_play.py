@@ -177,6 +177,11 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
     assert_gap(node_result.behind_ns, node_at - space.after, node_at - space.before, slack)
     slack = laptop_row["uncertainty_ns"] + phone_row["uncertainty_ns"]
     assert_gap(phone_row["behind_ns"], tap.before - space.after, tap.after - space.before, slack)
+    print(
+        f"loopback pages: uncertainty {laptop_row['uncertainty_ns'] / MS:.3f} / "
+        f"{phone_row['uncertainty_ns'] / MS:.3f} ms; node gap {node_result.behind_ns / MS:.3f} ms, "
+        f"true in [{(node_at - space.after) / MS:.3f}, {(node_at - space.before) / MS:.3f}] ms"
+    )
 
 
 async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
