@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML config file (see config/node.toml)")
     parser.add_argument("--token", help=f"node token if the hub wants one (or ${TOKEN_ENV})")
+    parser.add_argument("--cafile", help="certificate a wss:// hub must present ([node] cafile)")
     parser.add_argument("--button-pin", help="button pin, e.g. GPIO17 ([gpio] button_pin)")
     pull = parser.add_mutually_exclusive_group()
     pull.add_argument(
@@ -68,6 +69,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
             name=args.name,
             inputs=parse_inputs(args.input) if args.input else None,
             token=args.token or os.environ.get(TOKEN_ENV) or None,
+            cafile=args.cafile,
         )
         gpio = configfile.override(
             config.gpio,
@@ -98,23 +100,10 @@ async def run(config: NodeConfig) -> None:
     await node.run()
 
 
-def check_config(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="buzzer-node check-config")
-    parser.add_argument("file")
-    args = parser.parse_args(argv)
-    try:
-        NodeConfig.load(args.file)
-    except configfile.ConfigError as exc:
-        print(f"buzzer-node: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.file}: ok")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
-        return check_config(argv[1:])
+        return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)

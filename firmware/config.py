@@ -35,6 +35,7 @@ class NodeSection:
     name: str = ""  # empty: the id
     inputs: list[str] = field(default_factory=lambda: ["gpio"])
     token: str = ""  # empty: the hub needs no node token
+    cafile: str = ""  # wss:// hubs: trust only this certificate (or CA); empty: the system's CAs
     hub_name: str = ""  # with hub = "auto": use only the hub announced under this name
 
     def __post_init__(self) -> None:

@@ -44,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -60,6 +61,7 @@ from firmware.feedback import Feedback, Look, choose_pattern, open_switches
 from firmware.inputs import PressSource, open_inputs
 from firmware.outbox import Outbox, PendingPress
 from hub import protocol as p
+from hub.tls import TLSConfigError, context_for
 
 Clock = Callable[[], int]
 
@@ -353,9 +355,18 @@ class Node:
     async def _link(self, url: str) -> tuple[int | None, str]:
         """One connection, kept until it ends: the close code and why it ended."""
         code: int | None = None
+        token = self.config.node.token
+        try:
+            tls = context_for(url, self.config.node.cafile or None)
+        except TLSConfigError as exc:
+            raise NodeFatal(str(exc)) from None
         try:
             async with connect(
                 url,
+                # The token rides on the upgrade too, so a hub that checks it there refuses a
+                # wrong one before spending a connection on it (the hello carries it as well).
+                additional_headers={"Authorization": f"Bearer {token}"} if token else None,
+                ssl=tls,
                 open_timeout=HELLO_TIMEOUT_S,
                 compression=None,
                 ping_interval=2,
@@ -383,9 +394,11 @@ class Node:
             code = exc.rcvd.code if exc.rcvd else None
             reason = _closed_reason(exc)
         except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == HTTPStatus.UNAUTHORIZED:  # the same refusal as a 4401 close, earlier
+                code = p.CloseCode.BAD_TOKEN
             reason = (
-                f"{url} answered HTTP {exc.response.status_code}, not a hub's WebSocket; "
-                "check the address and port"
+                f"{url} answered HTTP {status}, not a hub's WebSocket; check the address and port"
             )
         except InvalidHandshake as exc:
             reason = f"{url} is not a Buzzer Beater hub ({exc})"

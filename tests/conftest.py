@@ -253,6 +253,7 @@ async def start_node(mock_pins: Any) -> AsyncIterator[Callable[..., Any]]:
         name: str | None = None,
         inputs: tuple[str, ...] = ("gpio",),
         token: str = "",
+        cafile: str = "",
         clock: Callable[[], int] = time.monotonic_ns,
         console: Callable[[str], None] | None = None,
         connection: ConnectionSection | None = None,
@@ -260,7 +261,12 @@ async def start_node(mock_pins: Any) -> AsyncIterator[Callable[..., Any]]:
     ) -> Node:
         config = NodeConfig(
             node=NodeSection(
-                hub=url, id=node_id, name=name or node_id, inputs=list(inputs), token=token
+                hub=url,
+                id=node_id,
+                name=name or node_id,
+                inputs=list(inputs),
+                token=token,
+                cafile=cafile,
             ),
             gpio=GpioSection(**gpio),
             connection=connection or ConnectionSection(),

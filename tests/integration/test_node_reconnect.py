@@ -216,3 +216,30 @@ async def test_a_hub_shutting_down_cleanly_is_reported_and_rejoined(
     assert "Hub unreachable: the hub is shutting down. Retrying every second or so." in lines
     assert back.greeting == "Hello calm!"
     assert any(line.startswith("Hello calm! Back in touch after") for line in lines)
+
+
+async def test_a_hub_checking_tokens_before_the_upgrade_admits_the_node_and_refuses_a_wrong_one(
+    start_hub: Any, start_node: Any, mock_pins: Any
+) -> None:
+    """The node sends its token on the upgrade, so a hub that refuses tokenless upgrades takes
+    it; a wrong token comes back as HTTP 401, which the node treats like a 4401 close."""
+    hub = start_hub(
+        config='[server]\nnode_token = "s3cret"\n[security]\ntoken_before_upgrade = true\n'
+    )
+    friend = await start_node(hub.url, "friend", token="s3cret", led_pin="")
+    welcome = await friend.wait_for(Connected)
+    assert welcome.greeting == "Hello friend!"
+    lines: list[str] = []
+    eve = await start_node(
+        hub.url,
+        "eve",
+        token="guess",
+        button_pin="GPIO5",
+        led_pin="",
+        console=lines.append,
+        connection=ConnectionSection(refused_retry_s=1.0),
+    )
+    refused = await eve.wait_for(Refused)
+    assert refused.code == 4401
+    assert any("refused this node's token" in line for line in lines)
+    hub.wait_for_log(r"refused 127\.0\.0\.1:\d+: 401 wrong token")
