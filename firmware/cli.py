@@ -100,23 +100,10 @@ async def run(config: NodeConfig) -> None:
     await node.run()
 
 
-def check_config(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="buzzer-node check-config")
-    parser.add_argument("file")
-    args = parser.parse_args(argv)
-    try:
-        NodeConfig.load(args.file)
-    except configfile.ConfigError as exc:
-        print(f"buzzer-node: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.file}: ok")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
-        return check_config(argv[1:])
+        return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)

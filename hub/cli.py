@@ -183,19 +183,6 @@ def run_hub(argv: Sequence[str]) -> int:
     return 0
 
 
-def check_config(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="buzzer-hub check-config")
-    parser.add_argument("file")
-    args = parser.parse_args(argv)
-    try:
-        HubConfig.load(args.file)
-    except configfile.ConfigError as exc:
-        print(f"buzzer-hub: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.file}: ok")
-    return 0
-
-
 def export_results(argv: Sequence[str]) -> int:
     """``buzzer-hub export``: the saved results on stdout, safe to run while the hub runs."""
     parser = argparse.ArgumentParser(
@@ -247,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = args.token or os.environ.get(TOKEN_ENV, "")
         return ctl.main(args.hub, token, args.command, args, args.cafile)
     if argv and argv[0] == "check-config":
-        return check_config(argv[1:])
+        return configfile.check_command("buzzer-hub", HubConfig.load, argv[1:])
     if argv and argv[0] == "export":
         return export_results(argv[1:])
     if argv and argv[0] == "find":

@@ -29,6 +29,7 @@ class ServerSection:
     data_dir: str = ""  # empty: $STATE_DIRECTORY (systemd) or ~/.local/share/buzzer-beater
     host_token: str = ""  # empty: generated at first start and kept in the data directory
     node_token: str = ""  # empty: nodes need no token
+    browser_players: bool = True  # phones and laptops may join from /play (the host can toggle)
     log_level: str = "info"
 
     def __post_init__(self) -> None:

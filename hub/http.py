@@ -7,12 +7,15 @@ one port and no separate web server.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
+import segno
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -80,6 +83,25 @@ def static_file(name: str) -> Response | None:
     return _response(HTTPStatus.OK, _CONTENT_TYPES[suffix], resource.read_bytes())
 
 
+#: A Host header as browsers send it: a name, IPv4 or [IPv6] address, and an optional port.
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
+
+
+def join_qr(host: str | None, scheme: str) -> Response:
+    """A QR code (SVG) of the player page's address, for the big screen.
+
+    The address is the one the requesting browser used to reach the hub (its ``Host`` header),
+    so it is the LAN address the audience's phones can reach too, not whatever the hub guesses
+    about its own interfaces. Made here, not by an online service: event LANs have no internet.
+    """
+    if host is None or not _HOST_HEADER.fullmatch(host):
+        return text_response("bad Host header", HTTPStatus.BAD_REQUEST)
+    code = segno.make(f"{scheme}://{host}/play", error="m", micro=False)
+    out = io.BytesIO()
+    code.save(out, kind="svg", scale=8, border=4, dark="#000", light="#fff", xmldecl=False)
+    return _response(HTTPStatus.OK, _CONTENT_TYPES[".svg"], out.getvalue())
+
+
 def is_websocket_upgrade(request: Request) -> bool:
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
@@ -88,10 +110,14 @@ class Routes:
     """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
 
     def __init__(
-        self, state: Callable[[], dict[str, Any]], results_csv: Callable[[], str] | None = None
+        self,
+        state: Callable[[], dict[str, Any]],
+        results_csv: Callable[[], str] | None = None,
+        scheme: str = "http",
     ) -> None:
         self.state = state
         self.results_csv = results_csv
+        self.scheme = scheme  # how browsers reach the pages: http, or https with TLS
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_websocket_upgrade(request):
@@ -101,6 +127,8 @@ class Routes:
             return text_response("ok", HTTPStatus.OK)
         if path == "/api/state":
             return json_response(self.state())
+        if path == "/play.svg":
+            return join_qr(request.headers.get("Host"), self.scheme)
         if path == "/api/rounds.csv" and self.results_csv is not None:
             return csv_download(self.results_csv(), "buzzer-results.csv")
         page = static_file(PAGES.get(path, path.removeprefix("/")))

@@ -77,6 +77,7 @@ class CloseCode:
     BAD_TOKEN: Final = 4401  # token missing or wrong for the requested role
     REPLACED: Final = 4409  # another connection took over this node id
     VERSION_MISMATCH: Final = 4426  # protocol version not supported
+    INPUT_REFUSED: Final = 4403  # the host is not taking players of this input kind (browsers)
     TOO_SLOW: Final = 4408  # the client stopped reading; the hub will not buffer for it
     RATE_LIMITED: Final = 4429  # more frames than any real client sends; back off, reconnect
 
@@ -152,6 +153,15 @@ class CloseRound(Message):
     ref: str | None = _spec(default=None, max_len=64)
 
 
+@dataclass(frozen=True, slots=True)
+class Players(Message):
+    """Let browser player pages join, or refuse them (and drop those already connected)."""
+
+    TYPE: ClassVar[str] = "players"
+    browser: bool
+    ref: str | None = _spec(default=None, max_len=64)
+
+
 HostCommand = Arm | Reset | CloseRound
 
 
@@ -212,7 +222,7 @@ class ClearScores(Message):
 
 
 GameCommand = Wrong | Right | Score | SetTeam | ClearScores
-ClientMessage = Hello | Press | SyncReply | HostCommand | GameCommand
+ClientMessage = Hello | Press | SyncReply | HostCommand | GameCommand | Players
 
 # --- hub -> client ---------------------------------------------------------------------------
 
@@ -279,6 +289,7 @@ class State(Message):
     history: list[dict[str, Any]]
     game: dict[str, Any] | None = None  # floor, timers, teams, scores: docs/protocol.md section 14
     storage: dict[str, Any] | None = None  # are results being saved: saving, path, message
+    join: dict[str, Any] | None = None  # who may join: browser players allowed, token required
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +364,7 @@ HubMessage = (
 CLIENT_TYPES: Final[dict[str, type[Message]]] = {
     cls.TYPE: cls for cls in (Hello, Press, SyncReply, Arm, Reset, CloseRound)
 }
-CLIENT_TYPES.update({cls.TYPE: cls for cls in (Wrong, Right, Score, SetTeam, ClearScores)})
+CLIENT_TYPES.update({cls.TYPE: cls for cls in (Wrong, Right, Score, SetTeam, ClearScores, Players)})
 HUB_TYPES: Final[dict[str, type[Message]]] = {
     cls.TYPE: cls for cls in (Welcome, Sync, RoundUpdate, Ack, Result, State, Error, Warning)
 }

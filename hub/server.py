@@ -81,6 +81,7 @@ PUBLISH_INTERVAL_NS = 50_000_000  # hosts and viewers get at most 20 state pictu
 PUBLISH_LOOP_SHARE = 0.2
 HORIZON_REFRESH_NS = 500_000_000
 OUTSTANDING_SYNCS = 16
+BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
 
 
 @dataclass(eq=False)
@@ -128,6 +129,8 @@ class Hub:
         self._horizon_at_ns: int | None = None
         self._filter_settings = FilterSettings(window=config.clock.window)
         self._background: set[asyncio.Task[None]] = set()
+        # Whether /play pages may join; starts from the config, the host console can switch it.
+        self.browser_players = config.server.browser_players
         limits = config.limits
         self.guard = Guard(
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
@@ -139,7 +142,7 @@ class Hub:
         server, security = self.config.server, self.config.security
         self._restore()
         gate = Gate(
-            Routes(self.snapshot, self.results_csv),
+            Routes(self.snapshot, self.results_csv, scheme="https" if security.tls else "http"),
             open_connections=self._open_connections,
             max_connections=self.config.limits.max_connections,
             node_token=server.node_token,
@@ -300,6 +303,11 @@ class Hub:
             return p.ProtocolError(
                 p.ErrorCode.BAD_TOKEN, "wrong or missing node token; set the node's token"
             ), p.CloseCode.BAD_TOKEN
+        browser = hello.role == p.Role.NODE and hello.input == p.InputKind.BROWSER
+        if browser and not self.browser_players:
+            return p.ProtocolError(
+                p.ErrorCode.NOT_ALLOWED, BROWSER_REFUSED
+            ), p.CloseCode.INPUT_REFUSED
         return None
 
     async def _serve_node(self, ws: ServerConnection, hello: p.Hello, decoded: p.Decoded) -> None:
@@ -431,12 +439,38 @@ class Hub:
             else:
                 self._apply(self.engine.close(now))
             self._publish_soon(now, at_once=True)
+        elif isinstance(message, p.Players) and role == p.Role.HOST:
+            self._set_browser_players(message.browser, now)
         elif isinstance(message, p.GameCommand) and role == p.Role.HOST:
             self._on_game_command(ws, message, now)
         elif isinstance(message, p.Hello):
             self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
         else:
             self._refuse(ws, p.ErrorCode.NOT_ALLOWED, f"a {role} cannot send '{message.TYPE}'")
+
+    def _set_browser_players(self, allowed: bool, now: int) -> None:
+        """Open or close the door for /play pages; closing it drops the pages already in.
+
+        Their presses already recorded stay in the round; a dropped page sees why and waits."""
+        self.browser_players = allowed
+        log.info("host: browser players %s", "allowed" if allowed else "refused")
+        if not allowed:
+            for player in self.players.values():
+                if player.input == p.InputKind.BROWSER and player.connection is not None:
+                    ws = player.connection
+                    self._send(
+                        ws, p.error_frame(p.ProtocolError(p.ErrorCode.NOT_ALLOWED, BROWSER_REFUSED))
+                    )
+                    self._leave(player, ws)
+                    self._spawn(ws.close(p.CloseCode.INPUT_REFUSED, BROWSER_REFUSED[:120]))
+        self._publish_soon(now, at_once=True)
+
+    def _join_json(self) -> dict[str, Any]:
+        """What a player page needs to know before it joins (no secrets: just whether)."""
+        return {
+            "browser_players": self.browser_players,
+            "token_required": bool(self.config.server.node_token),
+        }
 
     # --- tutorial clients ---
 
@@ -704,6 +738,7 @@ class Hub:
             history=history_json(engine.history, engine.current, names),
             game=self._game_state(names),
             storage=self._storage_json(),
+            join=self._join_json(),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -715,6 +750,7 @@ class Hub:
             "history": state.history,
             "game": state.game,
             "storage": state.storage,
+            "join": state.join,
         }
 
     def _player_view(self, player: Player, now: int) -> PlayerView:

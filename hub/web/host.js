@@ -84,6 +84,13 @@ for (const type of ["arm", "reset", "close"]) {
   });
 }
 
+// Let /play pages join, or turn them away (those already in are dropped with a message).
+$("browser-players").addEventListener("change", (event) => {
+  if (!link || !link.send({ type: "players", browser: event.currentTarget.checked })) {
+    event.currentTarget.checked = !event.currentTarget.checked;
+  }
+});
+
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
   if (event.repeat) return;
@@ -197,6 +204,7 @@ function render(state) {
   renderStatus(round);
   renderRanking(round);
   renderRoster();
+  if (state.join) $("browser-players").checked = state.join.browser_players;
   renderHistory(state.history);
   renderGame(state);
 }

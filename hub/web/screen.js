@@ -87,11 +87,20 @@ function renderClocks() {
 
 setInterval(renderClocks, 100);
 
+// The QR code is made by the hub from the address this screen used (the img request's Host), so
+// phones in the room reach the same hub; the address is also printed for those who type it.
+$("join-url").textContent = `${location.host}/play`;
+
+function renderJoin(state) {
+  $("join").hidden = !(state.join && state.join.browser_players);
+}
+
 const link = new HubLink({
   hello: { role: "viewer", name: "big screen" },
   onState: (state) => {
     render(state);
     renderGame(state);
+    renderJoin(state);
   },
   onStatus: (state, text) => {
     showLink($("link"), state, text);

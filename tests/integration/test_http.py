@@ -141,3 +141,55 @@ def test_pages_load_nothing_from_elsewhere() -> None:
     for file in files:
         text = file.read_text(encoding="utf-8")
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|@import|url\(", text), file.name
+
+
+def qr_svg(url: str) -> bytes:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        out, kind="svg", scale=8, border=4, dark="#000", light="#fff", xmldecl=False
+    )
+    return out.getvalue()
+
+
+def get_with_host(hub: Any, path: str, host: str) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=5)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
+
+
+def test_play_qr_code_encodes_the_address_the_screen_used(start_hub: Callable[..., Any]) -> None:
+    """The big screen's QR code points phones at the hub's address as the screen reached it."""
+    hub = start_hub(config=CONFIG)
+    status, headers, body = get(hub, "/play.svg")
+    assert status == 200
+    assert headers["content-type"] == "image/svg+xml"
+    assert body == qr_svg(f"http://127.0.0.1:{hub.port}/play")
+    status, _, lan = get_with_host(hub, "/play.svg", "192.168.1.10:8765")
+    assert status == 200
+    assert lan == qr_svg("http://192.168.1.10:8765/play")
+    assert lan != body
+    status, _, refused = get_with_host(hub, "/play.svg", "evil.example/<script>")
+    assert status == 400
+    assert b"<svg" not in refused
+
+
+def test_play_page_is_served_with_the_pages_policy(start_hub: Callable[..., Any]) -> None:
+    hub = start_hub(config=CONFIG)
+    status, headers, body = get(hub, "/play")
+    assert status == 200
+    assert headers["content-security-policy"] == PAGE_POLICY
+    assert b'src="/play.js"' in body
+    status, headers, _ = get(hub, "/play.js")
+    assert status == 200
+    assert headers["content-type"] == "text/javascript; charset=utf-8"

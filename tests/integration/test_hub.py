@@ -337,3 +337,34 @@ async def test_a_reconnecting_node_is_welcomed_at_once_even_if_its_old_link_is_d
         assert seqs == [0, 1, 2, 3]
     finally:
         dead.close()
+
+
+async def test_only_a_host_may_refuse_browser_players_and_then_only_they_are_turned_away(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    hub = start_hub(config=HOST_MODE)
+    viewer: Client = await client_factory(hub.url, role="viewer")
+    await viewer.expect("state")
+    await viewer.send(type="players", browser=False)
+    assert (await viewer.expect("error"))["code"] == "not_allowed"
+    page: Client = await client_factory(hub.url, role="node", id="web-1", input="browser")
+    await page.expect("welcome")
+
+    console = await host(client_factory, hub)
+    await console.send(type="players", browser=False)
+    assert await console.expect("state", join={"browser_players": False, "token_required": False})
+    # The page already in is dropped, with the reason.
+    assert await closed_with(page) == 4403
+    errors = [f["message"] for f in page.received if f["type"] == "error"]
+    assert any("not taking players from phones" in message for message in errors)
+    again: Client = await client_factory(hub.url, role="node", id="web-1", input="browser")
+    assert (await again.expect("error"))["code"] == "not_allowed"
+    assert await closed_with(again) == 4403
+    # Wired stations are not affected.
+    pi: Client = await client_factory(hub.url, role="node", id="pi-1", input="gpio")
+    await pi.expect("welcome")
+
+    await console.send(type="players", browser=True)
+    await console.expect("state", join={"browser_players": True, "token_required": False})
+    back: Client = await client_factory(hub.url, role="node", id="web-1", input="browser")
+    await back.expect("welcome")

@@ -4,6 +4,7 @@ goes read-only. Ranking must go on; the host must be told that results are not b
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -77,7 +78,10 @@ def mount_point(tmp_path: Path) -> Iterator[Path]:
 def _mount(*args: str) -> None:
     done = subprocess.run(["mount", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+        reason = f"cannot mount here: {done.stderr.strip()}"
+        if os.environ.get("CI") == "true":  # CI runs as root on this kind of machine: it can
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def _fill(directory: Path) -> None:

@@ -108,7 +108,8 @@ def test_errors_name_the_field_and_the_message_type() -> None:
     assert wrong.message == "'press': field 'at_ns' must be an integer, got \"soon\""
     unknown = error_of('{"type": "teleport"}')
     assert (
-        "known types: arm, clear_scores, close, hello, press, reset, right, score, sync_reply, "
+        "known types: arm, clear_scores, close, hello, players, press, reset, right, score, "
+        "sync_reply, "
         "team, wrong" in unknown.message
     )
 
@@ -251,3 +252,13 @@ def test_only_frames_starting_with_a_brace_speak_json() -> None:
     assert p.looks_like_json('  {"type": "hello"}')
     assert not p.looks_like_json("buzz")
     assert not p.looks_like_json("[1]")
+
+
+def test_players_command_switches_browser_players() -> None:
+    decoded = p.decode_client('{"type":"players","browser":false}')
+    assert isinstance(decoded, p.Decoded)
+    assert decoded.message == p.Players(browser=False)
+    refused = p.decode_client('{"type":"players","browser":"no"}')
+    assert isinstance(refused, p.ProtocolError)
+    assert refused.code is p.ErrorCode.BAD_FIELD
+    assert "true or false" in refused.message
