@@ -33,6 +33,9 @@ class SimNode:
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: When each result frame arrived (the machine's monotonic clock, no offset): a load
+        #: benchmark needs the instant it was received, not when a waiting task got round to it.
+        self.received_ns: dict[str, int] = {}
 
     def clock(self) -> int:
         """This node's monotonic clock."""
@@ -69,6 +72,7 @@ class SimNode:
             elif kind == "round":
                 self.round = message
             elif kind == "result":
+                self.received_ns.setdefault(message["press_id"], t1 - self.offset_ns)
                 future = self._results.setdefault(
                     message["press_id"], asyncio.get_running_loop().create_future()
                 )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -126,6 +127,23 @@ async def serve(config: HubConfig, host_token: str, store: Store | None = None) 
     log.info("stopped")
 
 
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard limit; returns the limit now in force.
+
+    Every node holds one socket. Many systems start services with a soft limit of 1024, which an
+    event with several hundred nodes, hosts and viewers (plus the store and the logs) can reach;
+    the hard limit is usually far higher, and raising the soft one needs no privilege.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # an unlimited hard limit may be refused as a soft one
+        return soft
+    return hard
+
+
 def run_hub(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(argv)
     try:
@@ -134,6 +152,7 @@ def run_hub(argv: Sequence[str]) -> int:
         print(f"buzzer-hub: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.server.log_level)
+    log.debug("open files limit: %d", raise_open_files_limit())
     token = config.server.host_token
     if not token:
         try:

@@ -514,12 +514,28 @@ def decode_hub(text: str | bytes) -> Decoded | ProtocolError:
     return decode(text, HUB_TYPES)
 
 
+#: One encoder for every frame: ``json.dumps`` with options builds a new encoder per call, and a
+#: decision at a thousand nodes encodes thousands of frames in one go.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[Message]) -> tuple[str, ...]:
+    """A message class's field names, looked up once (``fields()`` is slow to call per frame)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def encode(message: Message) -> str:
     """One compact JSON text frame; ``type`` first so logs and captures read naturally."""
     body: dict[str, Any] = {"type": message.TYPE}
-    for f in fields(message):
-        body[f.name] = getattr(message, f.name)
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    for name in _field_names(type(message)):
+        body[name] = getattr(message, name)
+    return _ENCODER.encode(body)
 
 
 def looks_like_json(text: str) -> bool:

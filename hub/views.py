@@ -7,7 +7,7 @@ presentation and the server free of game rules.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from hub.round import Flag, Outcome, Phase, RoundEngine, RoundRecord
@@ -35,6 +35,16 @@ class PlayerView:
     drift_ppm: float | None
     last_sync_ns: int | None
     last_seen_ns: int | None
+
+
+_PLAYER_VIEW_FIELDS = tuple(f.name for f in fields(PlayerView))
+
+
+def player_json(view: PlayerView) -> dict[str, Any]:
+    """The roster entry as JSON. Every field is a plain value, so a flat copy is enough:
+    ``dataclasses.asdict`` deep-copies each one and, at a thousand players, made every state
+    picture cost tens of milliseconds of the event loop."""
+    return {name: getattr(view, name) for name in _PLAYER_VIEW_FIELDS}
 
 
 def ordinal(rank: int) -> str:

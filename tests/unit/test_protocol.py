@@ -141,6 +141,31 @@ def test_encode_puts_type_first_and_is_compact() -> None:
     )
 
 
+def test_encode_keeps_field_order_lists_and_nulls_for_every_frame_of_a_kind() -> None:
+    def frame(rank: int | None) -> str:
+        return p.encode(
+            p.Result(
+                round=3,
+                press_id="n1-7",
+                rank=rank,
+                flags=["late", "tie"],
+                text="Zweiter, 0,012 s dahinter, knapp für Jörg",
+                reaction_ns=None,
+                behind_ns=12_000_000,
+                uncertainty_ns=400,
+                lockout_ns=None,
+            )
+        )
+
+    first, second = frame(2), frame(None)  # the second is encoded with the cached field names
+    assert first == (
+        '{"type":"result","round":3,"press_id":"n1-7","rank":2,"flags":["late","tie"],'
+        '"text":"Zweiter, 0,012 s dahinter, knapp für Jörg","reaction_ns":null,'
+        '"behind_ns":12000000,"uncertainty_ns":400,"lockout_ns":null}'
+    )
+    assert second == first.replace('"rank":2', '"rank":null')
+
+
 def test_error_frame_carries_code_message_and_ref() -> None:
     frame = json.loads(p.error_frame(p.ProtocolError(p.ErrorCode.BAD_JSON, "oops"), ref="r7"))
     assert frame == {"type": "error", "code": "bad_json", "message": "oops", "ref": "r7"}

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hub.round import Flag, Outcome, Phase, PressIn, RoundRecord
-from hub.views import history_json, ordinal, outcome_json, plain_answer, result_text, round_json
+from hub.views import (
+    PlayerView,
+    history_json,
+    ordinal,
+    outcome_json,
+    plain_answer,
+    player_json,
+    result_text,
+    round_json,
+)
 
 MS = 1_000_000
 
@@ -127,3 +138,23 @@ def test_round_and_history_json() -> None:
     history = history_json([first, second], second, names)
     assert [r["number"] for r in history] == [1]
     assert history_json([first, second], None, names)[0]["number"] == 2  # newest first
+
+
+def test_player_json_is_the_full_roster_entry() -> None:
+    view = PlayerView(
+        id="n1",
+        name="Ann",
+        input="gpio",
+        team=None,
+        online=True,
+        synced=True,
+        offset_ns=-5,
+        rtt_ns=800_000,
+        uncertainty_ns=400_000,
+        bound_ns=450_000,
+        upload_ns=410_000,
+        drift_ppm=1.5,
+        last_sync_ns=10,
+        last_seen_ns=None,
+    )
+    assert player_json(view) == dataclasses.asdict(view)

@@ -1,0 +1,653 @@
+"""Latency, scale and cost of the hub, side by side with the classic arrival-order server.
+
+    .venv/bin/python bench/run.py            # the full run: writes docs/benchmarks.md
+    .venv/bin/python bench/run.py --quick    # tiny sizes, seconds: checks the suite still works
+
+Every figure comes from one run on one machine: a real ``buzzer-hub`` and the baseline
+(``bench/baseline_server.py``) in subprocesses on 127.0.0.1, driven by the same load generator
+(``bench/load.py``: simulated nodes in worker processes, plus one real firmware node with mock
+pins). It writes the machine, versions and date at the top of the report and its own section at
+the end, between markers, and leaves the other sections of the file as they are.
+
+Measured:
+
+1. decision latency at 1, 10, 100 and 1,000 connected nodes, p50/p99, with the adjudication wait;
+2. a burst: 1,000 nodes pressing within 10 ms, time until every node has its result, CPU and peak
+   memory of the server process;
+3. idle cost: CPU per second and memory with 100 and 1,000 connected nodes;
+4. the fairness sweep (``bench/fairness.py``), run as it is and included.
+
+It measures; it does not pass or fail. Run it on a machine as quiet as you can get it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import websockets
+
+from bench.harness import Host, Server, Usage, plain_reset, start_baseline, start_hub
+from bench.load import Fleet, Outcome, raise_open_files_limit
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "docs" / "benchmarks.md"
+MS = 1_000_000
+HEADER = ("<!-- bench/run.py: header -->", "<!-- bench/run.py: header end -->")
+SECTION = ("<!-- bench/run.py: results -->", "<!-- bench/run.py: results end -->")
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: tuple[int, ...] = (1, 10, 100, 1000)
+    rounds: int = 60  # per size
+    pressers: int = 10  # presses per latency round (the firmware node first)
+    burst: int = 1000
+    burst_repeats: int = 3
+    burst_window_ms: float = 10.0
+    idle_sizes: tuple[int, ...] = (100, 1000)
+    idle_s: float = 20.0
+    workers: int = 4  # for the simulated nodes; the firmware node has a process of its own
+    settle_s: float = 2.0  # after connecting, before measuring: the connect bursts of sync end
+    # With 100 nodes or more, wait until the clock filters' windows (32 samples, one every 2 s)
+    # hold no sample from the connect storm, whose delays would inflate the upload estimates and
+    # with them the adjudication wait: nodes at an event connect minutes before the first round.
+    steady_s: float = 66.0
+    fairness: tuple[str, ...] = ("--rounds", "10", "--warmup-s", "5")
+
+
+QUICK = Plan(
+    sizes=(1, 3),
+    rounds=3,
+    pressers=3,
+    burst=20,
+    burst_repeats=1,
+    idle_sizes=(5,),
+    idle_s=1.0,
+    workers=2,
+    settle_s=0.2,
+    steady_s=0.2,
+    fairness=("--rounds", "1", "--skews", "50", "--gaps", "5", "--warmup-s", "0.3"),
+)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ms(ns: float) -> float:
+    return ns / MS
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- 1. decision latency ---
+
+
+@dataclass
+class Latency:
+    server: str
+    nodes: int
+    result: list[float] = field(default_factory=list)  # first presser: press -> its result, ms
+    feedback: list[float] = field(default_factory=list)  # press -> winner's pattern started, ms
+    everyone: list[float] = field(default_factory=list)  # every presser: press -> its result
+    waits: list[float] = field(default_factory=list)  # the hub's adjudication wait, ms
+    beyond: list[float] = field(default_factory=list)  # winner's result minus that round's wait
+    missing: int = 0
+    wrong_winner: int = 0
+
+
+def node_ids(count: int, prefix: str) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(count)]
+
+
+async def wait_synced(host: Host, count: int, timeout: float) -> None:
+    await host.wait(lambda s: sum(1 for p in s["players"] if p["synced"]) >= count, timeout)
+
+
+def schedule_round(
+    ids: Sequence[str], first: str, start: int, pressers: int, rng: random.Random, tag: str
+) -> list[tuple[str, int, str]]:
+    """``first`` presses at ``start``; others 1 to 5 ms later, so the first is the true winner."""
+    others = rng.sample([i for i in ids if i != first], min(pressers - 1, len(ids) - 1))
+    plan = [(first, start, f"{tag}-{first}")]
+    plan += [(i, start + rng.randrange(1 * MS, 5 * MS), f"{tag}-{i}") for i in others]
+    return plan
+
+
+def score_latency(row: Latency, outcomes: list[Outcome], first: str) -> None:
+    for outcome in outcomes:
+        if outcome.result_ns is None:
+            row.missing += 1
+            continue
+        row.everyone.append(ms(outcome.result_ns - outcome.pressed_ns))
+        if outcome.node == first:
+            row.result.append(ms(outcome.result_ns - outcome.pressed_ns))
+            if outcome.feedback_ns is not None:
+                row.feedback.append(ms(outcome.feedback_ns - outcome.pressed_ns))
+    # Judged on the true press instants: the firmware stamps its edge when its loop sees it,
+    # which on a busy machine can be after a simulated node's scheduled instant.
+    row.wrong_winner += wrong_winner(outcomes)
+
+
+def wrong_winner(outcomes: Sequence[Outcome]) -> bool:
+    """Whether the press ranked first was made 2 ms or more after the truly first press (closer
+    presses may be declared a tie and broken by arrival)."""
+    winners = [o for o in outcomes if o.rank == 1]
+    earliest = min(o.pressed_ns for o in outcomes)
+    return not winners or winners[0].pressed_ns - earliest >= 2 * MS
+
+
+async def hub_latency(
+    fleet: Fleet, workdir: Path, nodes: int, plan: Plan, store: bool, rng: random.Random
+) -> Latency:
+    row = Latency("hub, saving" if store else "hub, memory only", nodes)
+    hub = start_hub(workdir / f"latency-{nodes}-{int(store)}", store=store)
+    try:
+        host = await Host.open(hub.url)
+        await fleet.firmware(hub.url, "fw")
+        sims = node_ids(nodes - 1, "sim")
+        await fleet.connect(hub.url, sims, "node")
+        await wait_synced(host, nodes, timeout=60 + nodes / 10)
+        await asyncio.sleep(plan.steady_s if nodes >= 100 else plan.settle_s)  # see Plan
+        for _ in range(plan.rounds):
+            round_ = await host.arm()
+            number = round_["number"]
+            start = max(round_["release_ns"], time.monotonic_ns()) + 40 * MS
+            ids = ["fw", *sims]
+            outcomes = await fleet.press(
+                schedule_round(ids, "fw", start, plan.pressers, rng, f"r{number}")
+            )
+            state = await host.wait(
+                lambda s, n=number: s["round"]["number"] == n and s["round"]["state"] == "decided",
+                timeout=10,
+            )
+            wait = ms(state["round"]["adjudication_wait_ns"] or 0)
+            row.waits.append(wait)
+            before = len(row.result)
+            score_latency(row, outcomes, "fw")
+            if len(row.result) > before:
+                row.beyond.append(row.result[-1] - wait)
+        await host.close()
+    finally:
+        await fleet.close_all()
+        hub.stop()
+    return row
+
+
+async def baseline_latency(fleet: Fleet, nodes: int, plan: Plan, rng: random.Random) -> Latency:
+    row = Latency("classic server", nodes)
+    server = start_baseline()
+    try:
+        ids = node_ids(nodes, "plain")
+        await fleet.connect(server.url, ids, "plain")
+        for number in range(plan.rounds):
+            await plain_reset(server.url)
+            first = rng.choice(ids)
+            start = time.monotonic_ns() + 40 * MS
+            outcomes = await fleet.press(
+                schedule_round(ids, first, start, plan.pressers, rng, f"b{number}")
+            )
+            score_latency(row, outcomes, first)
+    finally:
+        await fleet.close_all()
+        server.stop()
+    return row
+
+
+# --- 2. the burst ---
+
+
+@dataclass
+class Burst:
+    server: str
+    nodes: int
+    all_results: list[float] = field(default_factory=list)  # first press -> last result, ms
+    first_results: list[float] = field(default_factory=list)  # first press -> first result, ms
+    cpu_s: list[float] = field(default_factory=list)  # server CPU during each burst
+    waits: list[float] = field(default_factory=list)
+    peak_rss_kb: int = 0
+    missing: int = 0
+
+
+def burst_schedule(
+    ids: Sequence[str], start: int, window_ms: float, rng: random.Random, tag: str
+) -> list[tuple[str, int, str]]:
+    return [(i, start + rng.randrange(round(window_ms * MS)), f"{tag}-{i}") for i in ids]
+
+
+def score_burst(row: Burst, outcomes: list[Outcome], before: Usage, after: Usage) -> None:
+    got = [o.result_ns for o in outcomes if o.result_ns is not None]
+    row.missing += len(outcomes) - len(got)
+    first_press = min(o.pressed_ns for o in outcomes)
+    row.all_results.append(ms(max(got) - first_press) if got else float("nan"))
+    row.first_results.append(ms(min(got) - first_press) if got else float("nan"))
+    row.cpu_s.append(after.cpu_s - before.cpu_s)
+    row.peak_rss_kb = max(row.peak_rss_kb, after.peak_rss_kb)
+
+
+async def hub_burst(
+    fleet: Fleet,
+    workdir: Path,
+    plan: Plan,
+    store: bool,
+    rng: random.Random,
+    profile: Path | None = None,
+) -> Burst:
+    row = Burst("hub, saving" if store else "hub, memory only", plan.burst)
+    hub = start_hub(workdir / f"burst-{int(store)}", store=store, profile=profile)
+    try:
+        host = await Host.open(hub.url)
+        ids = node_ids(plan.burst, "sim")
+        await fleet.connect(hub.url, ids, "node")
+        await wait_synced(host, plan.burst, timeout=60 + plan.burst / 10)
+        await asyncio.sleep(plan.steady_s if plan.burst >= 100 else plan.settle_s)  # see Plan
+        for _ in range(plan.burst_repeats):
+            round_ = await host.arm()
+            number = round_["number"]
+            start = max(round_["release_ns"], time.monotonic_ns()) + 60 * MS
+            schedule = burst_schedule(ids, start, plan.burst_window_ms, rng, f"r{number}")
+            before = hub.usage()
+            outcomes = await fleet.press(schedule)
+            score_burst(row, outcomes, before, hub.usage())
+            state = await host.wait(
+                lambda s, n=number: s["round"]["number"] == n and s["round"]["state"] == "decided",
+                timeout=20,
+            )
+            row.waits.append(ms(state["round"]["adjudication_wait_ns"] or 0))
+            await asyncio.sleep(plan.settle_s / 2)  # pacing: this burst's acks and pictures end
+        await host.close()
+    finally:
+        await fleet.close_all()
+        hub.stop()
+    return row
+
+
+async def baseline_burst(fleet: Fleet, plan: Plan, rng: random.Random) -> Burst:
+    row = Burst("classic server", plan.burst)
+    server = start_baseline()
+    try:
+        ids = node_ids(plan.burst, "plain")
+        await fleet.connect(server.url, ids, "plain")
+        for number in range(plan.burst_repeats):
+            await plain_reset(server.url)
+            start = time.monotonic_ns() + 60 * MS
+            schedule = burst_schedule(ids, start, plan.burst_window_ms, rng, f"b{number}")
+            before = server.usage()
+            outcomes = await fleet.press(schedule)
+            score_burst(row, outcomes, before, server.usage())
+            await asyncio.sleep(plan.settle_s / 2)
+    finally:
+        await fleet.close_all()
+        server.stop()
+    return row
+
+
+# --- 3. idle cost ---
+
+
+@dataclass
+class Idle:
+    server: str
+    nodes: int
+    cpu_percent: float  # of one core
+    rss_kb: int
+
+
+async def measure_idle(server: Server, seconds: float) -> tuple[float, int]:
+    before = server.usage()
+    started = time.monotonic()
+    await asyncio.sleep(seconds)  # the measurement interval itself
+    after = server.usage()
+    return 100 * (after.cpu_s - before.cpu_s) / (time.monotonic() - started), after.rss_kb
+
+
+async def hub_idle(fleet: Fleet, workdir: Path, nodes: int, plan: Plan) -> Idle:
+    hub = start_hub(workdir / f"idle-{nodes}", store=False)
+    try:
+        host = await Host.open(hub.url)
+        await fleet.connect(hub.url, node_ids(nodes, "sim"), "node")
+        await wait_synced(host, nodes, timeout=60 + nodes / 10)
+        await asyncio.sleep(plan.settle_s + 1)  # pacing: into steady periodic sync
+        cpu, rss = await measure_idle(hub, plan.idle_s)
+        await host.close()
+    finally:
+        await fleet.close_all()
+        hub.stop()
+    return Idle("hub, memory only", nodes, cpu, rss)
+
+
+async def baseline_idle(fleet: Fleet, nodes: int, plan: Plan) -> Idle:
+    server = start_baseline()
+    try:
+        await fleet.connect(server.url, node_ids(nodes, "plain"), "plain")
+        await asyncio.sleep(plan.settle_s)
+        cpu, rss = await measure_idle(server, plan.idle_s)
+    finally:
+        await fleet.close_all()
+        server.stop()
+    return Idle("classic server", nodes, cpu, rss)
+
+
+# --- 4. fairness ---
+
+
+def fairness(args: Sequence[str]) -> str:
+    """The fairness sweep, run as its own command; its tables as it printed them."""
+    command = [sys.executable, "-m", "bench.fairness", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        return f"bench/fairness.py failed ({done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```"
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("# ")]
+    return f"`python -m bench.fairness {' '.join(args)}`\n\n" + "\n".join(lines).strip()
+
+
+# --- the report ---
+
+
+def machine() -> str:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {int(memory) // 1024} MiB RAM, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"websockets {websockets.__version__}, SQLite {sqlite3.sqlite_version}; "
+        f"commit {commit or '?'}"
+    )
+
+
+def header_block(when: str) -> str:
+    return (
+        f"{HEADER[0]}\n"
+        f"Latest run of `bench/run.py`: {when}, on {machine()}. Sections below that were "
+        "written by other scripts say when and where they were measured.\n"
+        f"{HEADER[1]}"
+    )
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"  # NaN: nothing measured
+
+
+def p50_p99(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"{fmt(percentile(values, 0.5), 2)} / {fmt(percentile(values, 0.99), 2)}"
+
+
+def latency_table(rows: Sequence[Latency]) -> str:
+    lines = [
+        "| server | nodes | rounds | press -> winner's result p50 / p99 ms "
+        "| press -> winner's beeps start p50 / p99 ms | every presser's result p50 / p99 ms "
+        "| adjudication wait p50 / p99 ms | result beyond the wait p50 / p99 ms | missing "
+        "| wrong winner, gap >= 2 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.server} | {r.nodes} | {len(r.result)} | {p50_p99(r.result)} "
+            f"| {p50_p99(r.feedback)} | {p50_p99(r.everyone)} | {p50_p99(r.waits)} "
+            f"| {p50_p99(r.beyond)} | {r.missing} | {r.wrong_winner} |"
+        )
+    return "\n".join(lines)
+
+
+def burst_table(rows: Sequence[Burst]) -> str:
+    lines = [
+        "| server | nodes | bursts | first result, median ms | every result in, median (max) ms "
+        "| server CPU per burst s | peak RSS MB | adjudication wait ms | missing |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        waits = fmt(percentile(r.waits, 0.5), 2) if r.waits else "none"
+        lines.append(
+            f"| {r.server} | {r.nodes} | {len(r.all_results)} "
+            f"| {fmt(percentile(r.first_results, 0.5))} "
+            f"| {fmt(percentile(r.all_results, 0.5))} ({fmt(max(r.all_results))}) "
+            f"| {fmt(percentile(r.cpu_s, 0.5), 3)} | {fmt(r.peak_rss_kb / 1024)} | {waits} "
+            f"| {r.missing} |"
+        )
+    return "\n".join(lines)
+
+
+def idle_table(rows: Sequence[Idle]) -> str:
+    lines = ["| server | nodes | CPU, % of one core | RSS MB |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.server} | {r.nodes} | {r.cpu_percent:.2f} | {r.rss_kb / 1024:.1f} |")
+    return "\n".join(lines)
+
+
+def verdict(met: bool) -> str:
+    return "**met**" if met else "**not met**"
+
+
+def targets(
+    latency: Sequence[Latency], bursts: Sequence[Burst], idle: Sequence[Idle], plan: Plan
+) -> str:
+    lines = []
+    hub = next((b for b in bursts if b.server.startswith("hub, memory")), None)
+    base = next((b for b in bursts if b.server == "classic server"), None)
+    if hub and base and hub.all_results and base.all_results:
+        h, b = percentile(hub.all_results, 0.5), percentile(base.all_results, 0.5)
+        peak = max(x.peak_rss_kb for x in bursts if x.server.startswith("hub")) / 1024
+        ratio = h / b
+        lines.append(
+            f"- Burst of {plan.burst}: every result in {h:.1f} ms (median of {len(hub.all_results)}"
+            f"), classic server {b:.1f} ms: ratio {ratio:.2f}, target < 0.5: "
+            f"{verdict(ratio < 0.5)}; well under a second: {verdict(h < 500)}; "
+            f"hub peak RSS {peak:.1f} MB, target < 100 MB: {verdict(peak < 100)}."
+        )
+    at = 100 if 100 in plan.sizes else max(plan.sizes)
+    row = next((r for r in latency if r.server == "hub, memory only" and r.nodes == at), None)
+    classic = next((r for r in latency if r.server == "classic server" and r.nodes == at), None)
+    if row and row.result:
+        p99, wait = percentile(row.result, 0.99), percentile(row.waits, 0.99)
+        beeps = percentile(row.feedback, 0.99)
+        beyond = percentile(row.beyond, 0.99)
+        also = f"; classic server p99 {percentile(classic.result, 0.99):.2f} ms" if classic else ""
+        lines.append(
+            f"- Decision latency at {at} nodes: winner's result p99 {p99:.2f} ms, winner's beeps "
+            f"p99 {beeps:.2f} ms, adjudication wait p50 {percentile(row.waits, 0.5):.2f} ms and "
+            f"p99 {wait:.2f} ms; the result came {beyond:.2f} ms after the wait ended at p99 "
+            f"(per round), target within 5 ms: {verdict(beyond <= 5)}{also}."
+        )
+    cost = next((r for r in idle if r.server.startswith("hub") and r.nodes == 100), None)
+    if cost is None and idle:
+        cost = next(r for r in idle if r.server.startswith("hub"))
+    if cost is not None:
+        base_idle = next(
+            (r for r in idle if r.server == "classic server" and r.nodes == cost.nodes), None
+        )
+        also = f"; classic server {base_idle.cpu_percent:.2f}%" if base_idle else ""
+        lines.append(
+            f"- Idle with {cost.nodes} nodes: {cost.cpu_percent:.2f}% of one core, target < 2%: "
+            f"{verdict(cost.cpu_percent < 2)}{also} (the classic server has no clock sync)."
+        )
+    return "\n".join(lines)
+
+
+def section(
+    plan: Plan,
+    command: str,
+    loads: tuple[str, str],
+    latency: Sequence[Latency],
+    bursts: Sequence[Burst],
+    idle: Sequence[Idle],
+    fair: str,
+) -> str:
+    return f"""{SECTION[0]}
+## Latency, scale and cost, side by side with the classic server
+
+Written by `{command}` (the figures below are from that run). Load average at the start and at
+the end of the run: {loads[0]}, {loads[1]}. The load generator ran {plan.workers} worker processes
+on the same machine as the servers, so every figure includes sharing the CPUs with it. Before
+measuring, hubs with 100 nodes or more ran {plan.steady_s:g} s after the last node connected, so
+that no clock-sync sample from the connect storm was left in any node's filter window (those
+samples inflate the measured upload delays, and so the adjudication wait, for about a minute).
+
+### Against the targets
+
+{targets(latency, bursts, idle, plan)}
+
+### 1. Decision latency
+
+Each round the real node firmware (gpiozero mock pins, in a process of its own; its button pin
+is driven at the chosen instant and the firmware stamps the edge) presses first and
+{plan.pressers - 1} other nodes press 1 to 5 ms later. *Winner's result*: from the firmware's press
+instant to its result frame arriving. *Winner's beeps start*: to the firmware starting its
+first-place pattern; the LED is already lit from the release until the verdict and stays lit for
+first place, so the first visible or audible sign of winning is that pattern, started by the same
+result handler. The adjudication wait (first press arrival to decision, from the hub's state
+picture) is part of both; *beyond the wait* is, per round, the winner's result minus that round's
+wait. *Wrong winner*: rounds where the press ranked first was made 2 ms or more after the truly
+first one (on a busy machine the firmware may stamp its edge a little after its chosen instant,
+so the truth is taken from the stamps). The classic server has no wait and no firmware node: its
+first presser is a plain client whose `buzz` is sent first.
+
+{latency_table(latency)}
+
+### 2. Burst: {plan.burst} nodes pressing within {plan.burst_window_ms:g} ms
+
+Every node presses once, at an instant drawn uniformly from a {plan.burst_window_ms:g} ms window.
+*Every result in*: from the first press instant to the last node receiving its result.
+*Server CPU*: user + system time of the server process from just before the burst to the last
+result (`/proc/PID/stat`). *Peak RSS*: `VmHWM` of the server process over its life.
+
+{burst_table(bursts)}
+
+### 3. Idle cost
+
+Nodes connected and synced, no presses, clock sync running (a sync exchange every 2 s per node),
+a host console connected; CPU of the server process over {plan.idle_s:g} s.
+
+{idle_table(idle)}
+
+### 4. Fairness sweep
+
+{fair}
+
+### Reproduce
+
+```
+python3 dev.py test                       # once, to create .venv
+.venv/bin/python bench/run.py             # this section and the header; several minutes
+.venv/bin/python bench/run.py --quick     # tiny sizes, to $TMPDIR/benchmarks-quick.md: a check
+```
+{SECTION[1]}"""
+
+
+def write_report(path: Path, header: str, body: str) -> None:
+    """Replace our header and section in ``path``; everything else in the file stays."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    for (begin, end), block in ((HEADER, header), (SECTION, body)):
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m, b=block: b, text)  # type: ignore[misc]
+        elif begin == HEADER[0]:
+            title, _, rest = text.partition("\n")
+            text = f"{title}\n\n{block}\n{rest}"
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+async def run(
+    plan: Plan, output: Path, command: str, burst_only: bool, profile: Path | None
+) -> None:
+    rng = random.Random(1)
+    loads = [load_average()]
+    fleet = Fleet(plan.workers)
+    latency: list[Latency] = []
+    bursts: list[Burst] = []
+    idle: list[Idle] = []
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            workdir = Path(scratch)
+            if burst_only:
+                bursts.append(await hub_burst(fleet, workdir, plan, False, rng, profile))
+                if profile is None:
+                    bursts.append(await baseline_burst(fleet, plan, rng))
+                print(f"load average {load_average()}\n{burst_table(bursts)}")
+                return
+            for nodes in plan.sizes:
+                latency.append(await hub_latency(fleet, workdir, nodes, plan, False, rng))
+                latency.append(await baseline_latency(fleet, nodes, plan, rng))
+                say(f"latency at {nodes} nodes done")
+            at = 100 if 100 in plan.sizes else plan.sizes[-1]
+            latency.append(await hub_latency(fleet, workdir, at, plan, True, rng))
+            bursts.append(await hub_burst(fleet, workdir, plan, False, rng))
+            bursts.append(await baseline_burst(fleet, plan, rng))
+            bursts.append(await hub_burst(fleet, workdir, plan, True, rng))
+            say("bursts done")
+            for nodes in plan.idle_sizes:
+                idle.append(await hub_idle(fleet, workdir, nodes, plan))
+                idle.append(await baseline_idle(fleet, nodes, plan))
+            say("idle done")
+    finally:
+        fleet.stop()
+    fair = await asyncio.to_thread(fairness, plan.fairness)
+    say("fairness done")
+    loads.append(load_average())
+    when = time.strftime("%Y-%m-%d %H:%M %Z")
+    body = section(plan, command, (loads[0], loads[1]), latency, bursts, idle, fair)
+    write_report(output, header_block(when), body)
+    say(f"wrote {output}")
+
+
+def say(line: str) -> None:
+    print(f"bench/run.py: {line}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a check, in seconds")
+    parser.add_argument("--output", type=Path, help=f"report file (default {REPORT})")
+    parser.add_argument("--workers", type=int, help="load generator processes")
+    parser.add_argument(
+        "--burst-only", action="store_true", help="only the burst, hub and baseline; no report"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="with --burst-only: run the hub under cProfile, to FILE"
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    if args.workers:
+        plan = Plan(**{**plan.__dict__, "workers": args.workers})
+    # A quick run is a check, not a result: it never overwrites the real report by default.
+    output = args.output or (
+        Path(tempfile.gettempdir()) / "benchmarks-quick.md" if args.quick else REPORT
+    )
+    raise_open_files_limit()
+    command = "bench/run.py" + (" --quick" if args.quick else "")
+    asyncio.run(run(plan, output, command, args.burst_only, args.profile))
+
+
+if __name__ == "__main__":
+    main()

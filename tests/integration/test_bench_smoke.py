@@ -1,0 +1,95 @@
+"""The benchmark suite still runs end to end and writes a well-formed report.
+
+A quick run (tiny sizes) of ``bench/run.py`` against a real hub and the baseline server: this
+checks that the report is produced and complete, and that every press got its result, not how
+fast anything was (this machine's timing is not a product property).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import HEADER, SECTION, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table_rows(report: str, heading: str) -> list[list[str]]:
+    """The data rows of the first table after ``heading``, as lists of cells."""
+    after = report.split(heading, 1)[1]
+    rows = []
+    started = False
+    for line in after.splitlines():
+        if line.startswith("|"):
+            started = True
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif started:
+            break
+    return rows[2:]  # without the head and the rule
+
+
+def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -> None:
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\n## Someone else's section\n\nTheir table stays.\n")
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--output", str(report)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    text = report.read_text()
+    assert text.startswith("# Benchmarks\n\n" + HEADER[0])
+    assert "## Someone else's section\n\nTheir table stays." in text
+    assert text.count(HEADER[0]) == text.count(SECTION[0]) == 1
+    header = text.split(HEADER[0], 1)[1].split(HEADER[1], 1)[0]
+    assert "Python 3." in header
+    assert "websockets" in header
+
+    targets = text.split("### Against the targets", 1)[1].split("###", 1)[0]
+    for target in ("Burst of 20", "Decision latency at 3 nodes", "Idle with 5 nodes"):
+        assert target in targets
+    assert targets.count("met**") == 5  # each of the five figures is judged
+
+    latency = table_rows(text, "### 1. Decision latency")
+    servers = {(row[0], row[1]) for row in latency}
+    for nodes in ("1", "3"):
+        assert ("hub, memory only", nodes) in servers
+        assert ("classic server", nodes) in servers
+    assert ("hub, saving", "3") in servers
+    for row in latency:
+        assert row[2] == "3"  # rounds
+        assert row[8] == "0", row  # missing: every press got its result
+        if row[0].startswith("hub"):
+            assert row[9] == "0", row  # the firmware node pressed first and was ranked first
+            assert row[4] != "n/a"  # its winner's pattern was seen
+
+    burst = table_rows(text, "### 2. Burst")
+    assert [row[0] for row in burst] == ["hub, memory only", "classic server", "hub, saving"]
+    for row in burst:
+        assert row[1] == "20"
+        assert row[8] == "0", row
+        assert float(row[6]) > 0  # a peak RSS was read
+
+    idle = table_rows(text, "### 3. Idle cost")
+    assert [(row[0], row[1]) for row in idle] == [
+        ("hub, memory only", "5"),
+        ("classic server", "5"),
+    ]
+
+    fairness = text.split("### 4. Fairness sweep", 1)[1].split("###", 1)[0]
+    assert "| skew ms | gap ms |" in fairness
+    assert "failed" not in fairness
+
+
+def test_report_update_replaces_only_its_own_blocks(tmp_path: Path) -> None:
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\n## Store\n\nkept\n")
+    header = f"{HEADER[0]}\nrun one\n{HEADER[1]}"
+    body = f"{SECTION[0]}\n## Ours\nfirst\n{SECTION[1]}"
+    write_report(report, header, body)
+    write_report(report, header.replace("one", "two"), body.replace("first", "second"))
+    text = report.read_text()
+    assert text == (
+        f"# Benchmarks\n\n{HEADER[0]}\nrun two\n{HEADER[1]}\n\n## Store\n\nkept\n\n"
+        f"{SECTION[0]}\n## Ours\nsecond\n{SECTION[1]}\n"
+    )
