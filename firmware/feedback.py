@@ -132,6 +132,7 @@ class Feedback:
         self._pattern: Pattern | None = None
         self._led_task: asyncio.Task[None] | None = None
         self._buzzer_task: asyncio.Task[None] | None = None
+        self._closed = False
         self._flicker_task: asyncio.Task[None] | None = None
         self._level: bool | None = None
 
@@ -166,6 +167,7 @@ class Feedback:
         self._buzzer_task = asyncio.get_running_loop().create_task(self._beep(self.buzzer))
 
     def close(self) -> None:
+        self._closed = True
         for task in (self._led_task, self._buzzer_task, self._flicker_task):
             if task is not None:
                 task.cancel()
@@ -229,7 +231,10 @@ class Feedback:
                     buzzer.off()
                 await asyncio.sleep(ms / 1000)
         finally:
-            buzzer.off()
+            # A cancelled beep ends here only on the loop's next turn, possibly after close()
+            # has already switched the buzzer off and released its pin.
+            if not self._closed:
+                buzzer.off()
         self._on_pattern(f"buzzer:{BEEPS.name}:done")
 
 

@@ -47,3 +47,26 @@ def test_one_blink_per_rank_capped_and_ending_dark() -> None:
     assert not rank_blinks(2).final
     assert not rank_blinks(2).repeat
     assert rank_blinks(2).steps[0][0] is False  # a dark gap first, so the first blink reads as one
+
+
+async def test_closing_during_a_beep_releases_the_buzzer_without_an_error() -> None:
+    """A node stopping while it beeps for first place: the cancelled beep must not touch the
+    buzzer pin after close() released it (gpiozero raises GPIODeviceClosed then)."""
+    import asyncio
+
+    from gpiozero import Buzzer
+    from gpiozero.pins.mock import MockFactory
+
+    from firmware.feedback import Feedback
+
+    buzzer = Buzzer(22, pin_factory=MockFactory())
+    feedback = Feedback(console=lambda line: None, buzzer=buzzer)
+    feedback.beep()
+    await asyncio.sleep(0)  # let the beep start: the buzzer is on
+    assert buzzer.value
+    task = feedback._buzzer_task
+    assert task is not None
+    feedback.close()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    assert buzzer.closed
