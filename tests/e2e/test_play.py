@@ -26,7 +26,7 @@ from conftest import HOST_TOKEN, HubProcess
 from e2e.conftest import Station
 from firmware.node import Released, Resulted, SyncAnswered
 from hub import ctl
-from tests.support.delay_proxy import Link, ProcessDelayProxy
+from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 
 try:
     from playwright.async_api import expect
@@ -37,19 +37,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 MS = 1_000_000
 HOST_CONFIG = "[round]\nhostless = false\n"
-#: Behind the delay proxy (as in tests/integration/test_fairness.py): a release lead longer than
-#: the one-way delay, and an adjudication margin a busy test machine cannot exceed.
-SLOW_LINK_CONFIG = """
-[round]
-hostless = false
-release_lead_ms = 400
-adjudication_margin_ms = 100
-adjudication_cap_ms = 1000
-[clock]
-burst = 16
-burst_interval_ms = 10
-sync_interval_s = 0.5
-"""
 ONE_WAY_S = 0.150
 #: At least this many sync exchanges answered (a regex on the page's data-syncs counter).
 TWENTY_OR_MORE = re.compile(r"^([2-9]\d|\d{3,})$")
@@ -189,7 +176,7 @@ async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
     new_page: Callable[..., Any],
     stations: Callable[..., Any],
 ) -> None:
-    hub = start_hub(config=SLOW_LINK_CONFIG)
+    hub = start_hub(config=SLOW_LINK_HUB_CONFIG)
     link = Link(ONE_WAY_S)
     with ProcessDelayProxy(hub.port, up=link, down=link) as proxy:
         page = await new_page()

@@ -23,26 +23,13 @@ from conftest import HOST_TOKEN
 
 from firmware.node import Node, Pressed, Released, Resulted, RoundChanged, SyncAnswered
 from hub import ctl
-from tests.support.delay_proxy import Link, ProcessDelayProxy
+from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 
 MS = 1_000_000
 ONE_WAY_S = 0.150
 GAP_NS = 5 * MS
 SLOW_OFFSET_NS = 3_217 * MS + 123_457  # the slow node's clock reads 3.2 s ahead of the hub's
 FAST_OFFSET_NS = -5_008 * MS - 98_765  # the fast node's 5 s behind
-HUB_CONFIG = """
-[round]
-hostless = false
-# Longer than the slow node's one-way delay, so that it learns the release instant in time.
-release_lead_ms = 400
-# A loaded machine can hold a frame up for tens of ms; the product default (2 ms) suits a LAN.
-adjudication_margin_ms = 100
-adjudication_cap_ms = 1000
-[clock]
-burst = 16
-burst_interval_ms = 10
-sync_interval_s = 0.5
-"""
 
 
 def offset_clock(offset_ns: int) -> Any:
@@ -128,7 +115,7 @@ async def play_round(hub: Any, slow: Node, fast: Node, pins: Any) -> Played:
 async def test_slow_link_press_made_5_ms_earlier_wins_where_arrival_order_fails(
     start_hub: Any, start_node: Any, mock_pins: Any
 ) -> None:
-    hub = start_hub(config=HUB_CONFIG)
+    hub = start_hub(config=SLOW_LINK_HUB_CONFIG)
     link = Link(ONE_WAY_S)
     with ProcessDelayProxy(hub.port, up=link, down=link) as proxy:
         slow = await start_node(

@@ -32,6 +32,22 @@ from typing import Any, Self
 LOOPBACK = "127.0.0.1"
 CHUNK = 65536
 
+#: A hub for tests with a node behind this proxy (150 ms each way): a release lead longer than
+#: the one-way delay, so the slow node learns the release instant in time; an adjudication
+#: margin a loaded test machine cannot exceed (the product default of 2 ms suits a LAN); and a
+#: fast sync burst so the filter has a choice of good samples on the slow link.
+SLOW_LINK_HUB_CONFIG = """
+[round]
+hostless = false
+release_lead_ms = 400
+adjudication_margin_ms = 100
+adjudication_cap_ms = 1000
+[clock]
+burst = 16
+burst_interval_ms = 10
+sync_interval_s = 0.5
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Link:
