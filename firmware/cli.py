@@ -103,7 +103,9 @@ async def run(config: NodeConfig) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
-        return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
+        from hub.cli import check_command  # the hub's own command, loaded only when asked for
+
+        return check_command("buzzer-node", NodeConfig.load, argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)

@@ -9,7 +9,7 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hub import configfile, ctl, discovery, notify
 from hub.auth import TokenFileError, load_or_create_host_token
@@ -183,6 +183,24 @@ def run_hub(argv: Sequence[str]) -> int:
     return 0
 
 
+def check_command(program: str, loader: Callable[[str], object], argv: Sequence[str]) -> int:
+    """``PROGRAM check-config FILE``: validate a config file without starting anything.
+
+    Exit 0 and ``FILE: ok``, or exit 2 with the file, line and key on stderr, so an install script
+    or a maker can check an edit before restarting the service.
+    """
+    parser = argparse.ArgumentParser(prog=f"{program} check-config")
+    parser.add_argument("file")
+    args = parser.parse_args(argv)
+    try:
+        loader(args.file)
+    except configfile.ConfigError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok")
+    return 0
+
+
 def export_results(argv: Sequence[str]) -> int:
     """``buzzer-hub export``: the saved results on stdout, safe to run while the hub runs."""
     parser = argparse.ArgumentParser(
@@ -234,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = args.token or os.environ.get(TOKEN_ENV, "")
         return ctl.main(args.hub, token, args.command, args, args.cafile)
     if argv and argv[0] == "check-config":
-        return configfile.check_command("buzzer-hub", HubConfig.load, argv[1:])
+        return check_command("buzzer-hub", HubConfig.load, argv[1:])
     if argv and argv[0] == "export":
         return export_results(argv[1:])
     if argv and argv[0] == "find":

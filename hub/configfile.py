@@ -7,14 +7,11 @@ A host who mistypes a key gets told which line to fix instead of a silently igno
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
-import sys
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
@@ -132,24 +129,6 @@ def load(cls: type[T], path: Path | str) -> T:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return build(cls, data, path, text)
-
-
-def check_command(program: str, loader: Callable[[str], object], argv: Sequence[str]) -> int:
-    """``PROGRAM check-config FILE``: validate a config file without starting anything.
-
-    Exit 0 and ``FILE: ok``, or exit 2 with the file, line and key on stderr, so an install script
-    or a maker can check an edit before restarting the service.
-    """
-    parser = argparse.ArgumentParser(prog=f"{program} check-config")
-    parser.add_argument("file")
-    args = parser.parse_args(argv)
-    try:
-        loader(args.file)
-    except ConfigError as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.file}: ok")
-    return 0
 
 
 def override(settings: T, **changes: Any) -> T:
