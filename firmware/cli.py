@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from firmware.config import INPUT_KINDS, NodeConfig, parse_inputs
-from firmware.inputs import InputError
-from firmware.node import Node, NodeFatal
-from hub import configfile
+from firmware.node import Node
+from wire import configfile
+from wire.errors import BuzzerError, ConfigError
 
 TOKEN_ENV = "BUZZER_NODE_TOKEN"
 
@@ -82,7 +82,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
         )
         keyboard = configfile.override(config.keyboard, key=args.key)
     except ValueError as exc:
-        raise configfile.ConfigError(f"command line: {exc}") from None
+        raise ConfigError(f"command line: {exc}") from None
     return configfile.override(config, node=node, gpio=gpio, keyboard=keyboard)
 
 
@@ -103,14 +103,12 @@ async def run(config: NodeConfig) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
-        from hub.cli import check_command  # the hub's own command, loaded only when asked for
-
-        return check_command("buzzer-node", NodeConfig.load, argv[1:])
+        return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)
         asyncio.run(run(config))
-    except (configfile.ConfigError, InputError, NodeFatal) as exc:
+    except BuzzerError as exc:
         print(f"buzzer-node: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl+C while shutting down

@@ -12,8 +12,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub import configfile
-from hub.protocol import ID_PATTERN, NAME_MAX_CHARS, TOKEN_MAX_CHARS
+from wire import configfile
+from wire.messages import ID_PATTERN, NAME_MAX_CHARS, TOKEN_MAX_CHARS
 
 #: Find the hub over mDNS (see firmware/discovery.py): what a maker wants, since a station then
 #: needs no address typed in and follows the hub to a new DHCP lease.

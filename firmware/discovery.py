@@ -1,6 +1,6 @@
 """How a node configured with ``hub = "auto"`` picks its hub from the ones announced on the LAN.
 
-The browsing itself is :func:`hub.discovery.find_hubs`, so the service type and the record format
+The browsing itself is :func:`wire.discovery.find_hubs`, so the service type and the record format
 live in one place for both sides. What is decided here is the node's policy:
 
 - A configured ``hub_name`` wins: only the hub announced under that name is used, and the browse
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from hub.discovery import SERVICE_TYPE, FoundHub, find_hubs
-from hub.protocol import PROTOCOL_VERSION
+from wire.discovery import SERVICE_TYPE, FoundHub, find_hubs
+from wire.messages import PROTOCOL_VERSION
 
 __all__ = [
     "NO_HUB",

@@ -28,13 +28,14 @@ from typing import Any, Protocol
 
 from firmware.config import NodeConfig
 from firmware.debounce import PressGuard
+from wire.errors import BuzzerError
 
 PressSink = Callable[[int, str], None]
 Clock = Callable[[], int]
 PROC_INPUT_DEVICES = Path("/proc/bus/input/devices")
 
 
-class InputError(Exception):
+class InputError(BuzzerError):
     """No usable press source; the message says what was tried and what to do instead."""
 
 

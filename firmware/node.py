@@ -60,8 +60,11 @@ from firmware.config import AUTO_HUB, NodeConfig
 from firmware.feedback import Feedback, Look, choose_pattern, open_switches
 from firmware.inputs import PressSource, open_inputs
 from firmware.outbox import Outbox, PendingPress
-from hub import protocol as p
-from hub.tls import TLSConfigError, context_for
+from wire import codec
+from wire import messages as msg
+from wire.enums import CloseCode, ErrorCode, InputKind, Role
+from wire.errors import BuzzerError, TLSConfigError
+from wire.tls import context_for
 
 Clock = Callable[[], int]
 
@@ -73,7 +76,7 @@ RESEND_AFTER_NS = 3_000_000_000
 EVENT_LOG_SIZE = 10_000
 
 
-class NodeFatal(Exception):
+class NodeFatal(BuzzerError):
     """Retrying cannot help (e.g. the hub speaks another protocol version); the message says why."""
 
 
@@ -84,7 +87,7 @@ class NodeFatal(Exception):
 class Connected:
     url: str
     greeting: str
-    round: p.RoundUpdate | None
+    round: msg.RoundUpdate | None
     at: float  # time.monotonic() when the welcome arrived, for measuring reconnects
 
 
@@ -105,7 +108,7 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class RoundChanged:
-    update: p.RoundUpdate
+    update: msg.RoundUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,7 @@ class Acked:
 
 @dataclass(frozen=True, slots=True)
 class Resulted:
-    result: p.Result
+    result: msg.Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +221,7 @@ class Node:
         self._ws: ClientConnection | None = None
         self._linked = False
         self._down_since: float | None = None
-        self._round: p.RoundUpdate | None = None
+        self._round: msg.RoundUpdate | None = None
         self._released_round: int | None = None
         self._release_timer: asyncio.TimerHandle | None = None
         self._rank: tuple[int, int] | None = None  # (round, rank) of this node's counted press
@@ -385,7 +388,7 @@ class Node:
                 code = ws.close_code
                 reason = (
                     "the hub is shutting down"
-                    if code == p.CloseCode.GOING_AWAY
+                    if code == CloseCode.GOING_AWAY
                     else "the hub closed the connection"
                 )
         except InvalidURI:
@@ -396,7 +399,7 @@ class Node:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == HTTPStatus.UNAUTHORIZED:  # the same refusal as a 4401 close, earlier
-                code = p.CloseCode.BAD_TOKEN
+                code = CloseCode.BAD_TOKEN
             reason = (
                 f"{url} answered HTTP {status}, not a hub's WebSocket; check the address and port"
             )
@@ -430,13 +433,13 @@ class Node:
             if timer is not None:
                 timer.cancel()
         self._flush_timer = self._release_timer = None
-        if code == p.CloseCode.VERSION_MISMATCH:
+        if code == CloseCode.VERSION_MISMATCH:
             raise NodeFatal(
                 f"the hub at {self.url} speaks another protocol version than this node "
-                f"({p.PROTOCOL_VERSION}); update the older of the two"
+                f"({msg.PROTOCOL_VERSION}); update the older of the two"
             )
         retry = self._retry_delay(attempt)
-        if code == p.CloseCode.BAD_TOKEN:
+        if code == CloseCode.BAD_TOKEN:
             retry = self.config.connection.refused_retry_s
             message = (
                 f"The hub refused this node's token (close {code}); set --token or [node] token. "
@@ -444,7 +447,7 @@ class Node:
             )
             self._emit(Refused(code, "bad token", retry))
             self.console(message)
-        elif code == p.CloseCode.REPLACED:
+        elif code == CloseCode.REPLACED:
             retry = self.config.connection.refused_retry_s
             self._emit(Refused(code, "replaced", retry))
             self.console(
@@ -465,52 +468,54 @@ class Node:
         # The source actually in use (a keyboard may have fallen back to the terminal): the hub
         # sets its timestamp uncertainty by it.
         primary = self.sources[0].kind if self.sources else self.config.node.inputs[0]
-        hello = p.Hello(
-            protocol=p.PROTOCOL_VERSION,
-            role=p.Role.NODE,
+        hello = msg.Hello(
+            protocol=msg.PROTOCOL_VERSION,
+            role=Role.NODE,
             id=self.id,
             name=self.name,
-            input=primary,
+            input=InputKind(primary),
             token=self.config.node.token or None,
         )
-        await ws.send(p.encode(hello))
+        await ws.send(codec.encode(hello))
         async with asyncio.timeout(HELLO_TIMEOUT_S):
             while True:
                 message = self._decode(await ws.recv())
-                if isinstance(message, p.Welcome):
+                if isinstance(message, msg.Welcome):
                     break
         self._on_welcome(message)
         async for frame in ws:
             t1 = self.clock()  # first thing: the arrival instant of a sync frame
             message = self._decode(frame)
-            if isinstance(message, p.Sync):
+            if isinstance(message, msg.Sync):
                 t2 = self.clock()
                 await ws.send(
-                    p.encode(p.SyncReply(seq=message.seq, t0_ns=message.t0_ns, t1_ns=t1, t2_ns=t2))
+                    codec.encode(
+                        msg.SyncReply(seq=message.seq, t0_ns=message.t0_ns, t1_ns=t1, t2_ns=t2)
+                    )
                 )
                 self._emit(SyncAnswered(message.seq))
                 self._resend_overdue()
             elif message is not None:
                 self._on_message(message)
 
-    def _decode(self, frame: str | bytes) -> p.Message | None:
-        decoded = p.decode_hub(frame)
-        if isinstance(decoded, p.ProtocolError):
+    def _decode(self, frame: str | bytes) -> msg.Message | None:
+        decoded = codec.decode_hub(frame)
+        if isinstance(decoded, codec.ProtocolError):
             self.console(f"The hub sent a frame this node does not understand: {decoded.message}")
             return None
         message = decoded.message
-        if isinstance(message, p.Error | p.Warning):
-            level = "error" if isinstance(message, p.Error) else "warning"
+        if isinstance(message, msg.Error | msg.Warning):
+            level = "error" if isinstance(message, msg.Error) else "warning"
             self._emit(HubSaid(level, message.code, message.message))
-            if message.code != p.ErrorCode.BAD_TOKEN:  # the close that follows says it better
+            if message.code != ErrorCode.BAD_TOKEN:  # the close that follows says it better
                 self.console(f"Hub {level}: {message.message}")
         return message
 
     # --- link up ---
 
-    def _on_welcome(self, welcome: p.Welcome) -> None:
+    def _on_welcome(self, welcome: msg.Welcome) -> None:
         self._linked = True
-        round_ = p.RoundUpdate(**welcome.round) if welcome.round else None
+        round_ = welcome.round
         if self._down_since is not None:
             away = time.monotonic() - self._down_since
             waiting = len(self.outbox)
@@ -546,7 +551,7 @@ class Node:
         ws = self._ws
         if ws is None or not self._linked:
             return
-        frame = p.encode(p.Press(press_id=press.press_id, at_ns=press.at_ns))
+        frame = codec.encode(msg.Press(press_id=press.press_id, at_ns=press.at_ns))
         self.outbox.mark_sent(press.press_id, self.clock())
         self._awaiting.add(press.press_id)
         self._spawn(self._send_frame(ws, frame))
@@ -568,24 +573,24 @@ class Node:
 
     # --- frames from the hub ---
 
-    def _on_message(self, message: p.Message) -> None:
-        if isinstance(message, p.RoundUpdate):
+    def _on_message(self, message: msg.Message) -> None:
+        if isinstance(message, msg.RoundUpdate):
             self._on_round(message)
-        elif isinstance(message, p.Ack):
+        elif isinstance(message, msg.Ack):
             if self.outbox.ack(message.press_id) is not None:
                 self._emit(Acked(message.press_id))
-        elif isinstance(message, p.Result):
+        elif isinstance(message, msg.Result):
             self._on_result(message)
-        elif isinstance(message, p.Offer | p.Ruling | p.TimerNotice):
+        elif isinstance(message, msg.Offer | msg.Ruling | msg.TimerNotice):
             self._on_game(message)
 
-    def _on_game(self, message: p.Offer | p.Ruling | p.TimerNotice) -> None:
+    def _on_game(self, message: msg.Offer | msg.Ruling | msg.TimerNotice) -> None:
         """Game play: the answer passed to this player, the host's ruling, an answer timer."""
-        if isinstance(message, p.Offer) and self.feedback is not None:
+        if isinstance(message, msg.Offer) and self.feedback is not None:
             self.feedback.beep()  # the floor came to this player without a press of theirs
         self.console(message.text)
 
-    def _on_round(self, update: p.RoundUpdate) -> None:
+    def _on_round(self, update: msg.RoundUpdate) -> None:
         previous = self._round
         self._round = update
         self._emit(RoundChanged(update))
@@ -608,7 +613,7 @@ class Node:
                 self.console(f"Round {update.number} closed.")
         self._show()
 
-    def _schedule_release(self, update: p.RoundUpdate) -> None:
+    def _schedule_release(self, update: msg.RoundUpdate) -> None:
         if self._released_round == update.number:
             return
         if self._release_timer is not None:
@@ -637,7 +642,7 @@ class Node:
             self.console(f"Round {number}: go!")
         self._show()
 
-    def _on_result(self, result: p.Result) -> None:
+    def _on_result(self, result: msg.Result) -> None:
         self._awaiting.discard(result.press_id)
         flags = set(result.flags)
         if result.rank is not None:
@@ -705,7 +710,7 @@ def _closed_reason(exc: ConnectionClosed) -> str:
     if exc.rcvd is None:
         return "the connection to the hub was lost"
     code, text = exc.rcvd.code, exc.rcvd.reason
-    if code == p.CloseCode.GOING_AWAY:
+    if code == CloseCode.GOING_AWAY:
         return "the hub is shutting down"
     return f"the hub closed the connection ({code}{': ' + text if text else ''})"
 

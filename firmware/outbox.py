@@ -11,7 +11,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from hub.protocol import ID_PATTERN
+from wire.messages import ID_PATTERN
 
 #: A station that cannot reach its hub for a whole event still keeps this many presses; beyond it,
 #: the oldest go first (they would be stale for any round by then).

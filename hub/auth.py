@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from wire.errors import BuzzerError
+
 log = logging.getLogger("hub.auth")
 
 TOKEN_FILE = "host-token"
 
 
-class TokenFileError(Exception):
+class TokenFileError(BuzzerError):
     """The host token file cannot be read or written; the message says which file and why."""
 
 

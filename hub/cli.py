@@ -9,14 +9,16 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from hub import configfile, ctl, discovery, notify
+from hub import ctl, discovery, notify
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.server import Hub
 from hub.store import Store, StoreError, export
-from hub.tls import TLSConfigError
+from wire import configfile
+from wire.discovery import find_hubs
+from wire.errors import BuzzerError, ConfigError
 
 log = logging.getLogger("hub")
 
@@ -144,60 +146,38 @@ def raise_open_files_limit() -> int:
     return hard
 
 
+def _host_token(config: HubConfig) -> str:
+    """The token kept in the data directory, made at the first start and printed once."""
+    token, created = load_or_create_host_token(config.data_path())
+    if created:
+        log.info("new host token (kept in %s): %s", config.data_path(), token)
+    return token
+
+
 def run_hub(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(argv)
     try:
         config = load_config(args)
-    except configfile.ConfigError as exc:
+    except ConfigError as exc:
         print(f"buzzer-hub: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.server.log_level)
     log.debug("open files limit: %d", raise_open_files_limit())
-    token = config.server.host_token
-    if not token:
-        try:
-            token, created = load_or_create_host_token(config.data_path())
-        except TokenFileError as exc:
-            log.error("%s", exc)
-            return 2
-        if created:
-            log.info("new host token (kept in %s): %s", config.data_path(), token)
     store = None if args.memory_only else Store(config.data_path())
     try:
+        token = config.server.host_token or _host_token(config)
         if store is not None:
             store.open()
-    except StoreError as exc:
-        log.error("%s", exc)
-        return 1
-    try:
         asyncio.run(serve(config, token, store))
-    except TLSConfigError as exc:
+    except BuzzerError as exc:
         log.error("%s", exc)
-        return 2
+        return 2 if isinstance(exc, ConfigError | TokenFileError) else 1
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
     finally:
         if store is not None:
             store.close()
-    return 0
-
-
-def check_command(program: str, loader: Callable[[str], object], argv: Sequence[str]) -> int:
-    """``PROGRAM check-config FILE``: validate a config file without starting anything.
-
-    Exit 0 and ``FILE: ok``, or exit 2 with the file, line and key on stderr, so an install script
-    or a maker can check an edit before restarting the service.
-    """
-    parser = argparse.ArgumentParser(prog=f"{program} check-config")
-    parser.add_argument("file")
-    args = parser.parse_args(argv)
-    try:
-        loader(args.file)
-    except configfile.ConfigError as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.file}: ok")
     return 0
 
 
@@ -213,7 +193,7 @@ def export_results(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = HubConfig.load(args.config)
-    except configfile.ConfigError as exc:
+    except ConfigError as exc:
         print(f"buzzer-hub: {exc}", file=sys.stderr)
         return 2
     if args.data_dir:
@@ -236,7 +216,7 @@ def find(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to look (default 5)")
     parser.add_argument("--all", action="store_true", help="look for the whole time, list all")
     args = parser.parse_args(argv)
-    hubs = asyncio.run(discovery.find_hubs(args.timeout, want=1_000_000 if args.all else 1))
+    hubs = asyncio.run(find_hubs(args.timeout, want=1_000_000 if args.all else 1))
     for found in hubs:
         print(f"{found.url}\t{found.name}")
     if not hubs:
@@ -252,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = args.token or os.environ.get(TOKEN_ENV, "")
         return ctl.main(args.hub, token, args.command, args, args.cafile)
     if argv and argv[0] == "check-config":
-        return check_command("buzzer-hub", HubConfig.load, argv[1:])
+        return configfile.check_command("buzzer-hub", HubConfig.load, argv[1:])
     if argv and argv[0] == "export":
         return export_results(argv[1:])
     if argv and argv[0] == "find":

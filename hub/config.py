@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hub import configfile
-from hub.protocol import ID_PATTERN, NAME_MAX_CHARS
-from hub.round import ReboundMode, Rules, TieRule
+from hub.round import Rules, TieRule
+from wire import configfile
+from wire.enums import ReboundMode
+from wire.messages import ID_PATTERN, NAME_MAX_CHARS
 
 DEFAULT_PORT = 8765
 

@@ -12,62 +12,70 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hub import protocol as p
-from hub.tls import TLSConfigError, context_for
+from wire import codec
+from wire import messages as msg
+from wire.codec import as_data
+from wire.enums import Phase, Role
+from wire.errors import BuzzerError, TLSConfigError
+from wire.tls import context_for
 
 TIMEOUT_S = 5.0
 
 
-class ControlError(Exception):
+class ControlError(BuzzerError):
     """The hub could not be reached or refused the command; the message says what to do."""
 
 
-COMMANDS: dict[str, type[p.Message] | None] = {
-    "arm": p.Arm,
-    "reset": p.Reset,
-    "close": p.CloseRound,
+COMMANDS: dict[str, type[msg.Message] | None] = {
+    "arm": msg.Arm,
+    "reset": msg.Reset,
+    "close": msg.CloseRound,
     "status": None,
 }
+
+#: What ``status`` prints: the state picture without its clock reading.
+STATUS_KEYS = ("round", "players", "history", "game")
 
 #: Game commands; their options come from the command line (see :func:`game_message`).
 GAME_COMMANDS = ("wrong", "right", "score", "team", "clear-scores")
 
 
-def _done(command: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
+def _done(command: str, before: msg.State, after: msg.State) -> bool:
     """Whether a state picture already shows the command's effect (pictures may lag behind)."""
     if command in GAME_COMMANDS:
-        return bool(after["game"]["applied"] > before["game"]["applied"])
+        return (after.game.applied if after.game else 0) > (
+            before.game.applied if before.game else 0
+        )
     if command == "arm":
-        return bool(after["round"]["number"] > before["round"]["number"])
-    wanted = {"reset": ("idle",), "close": ("closed", "idle")}[command]
-    return after["round"]["state"] in wanted
+        return after.round.number > before.round.number
+    wanted = {"reset": (Phase.IDLE,), "close": (Phase.CLOSED, Phase.IDLE)}[command]
+    return after.round.state in wanted
 
 
-async def _next_state(ws: Any) -> dict[str, Any]:
+def _applied(state: msg.State) -> int:
+    return state.game.applied if state.game is not None else 0
+
+
+async def _next_state(ws: Any) -> msg.State:
     """Wait for the next ``state`` picture, raising on an ``error`` frame."""
     while True:
-        decoded = p.decode_hub(await ws.recv())
-        if isinstance(decoded, p.ProtocolError):
+        decoded = codec.decode_hub(await ws.recv())
+        if isinstance(decoded, codec.ProtocolError):
             raise ControlError(f"the hub sent something this tool does not understand: {decoded}")
         message = decoded.message
-        if isinstance(message, p.Error):
+        if isinstance(message, msg.Error):
             raise ControlError(f"the hub refused: {message.message}")
-        if isinstance(message, p.State):
-            return {
-                "round": message.round,
-                "players": message.players,
-                "history": message.history,
-                "game": message.game,
-            }
+        if isinstance(message, msg.State):
+            return message
 
 
 async def run(
     url: str,
     token: str,
     command: str,
-    message: p.Message | None = None,
+    message: msg.Message | None = None,
     cafile: str | None = None,
-) -> dict[str, Any]:
+) -> msg.State:
     """Send one command as host and return the hub's state after it.
 
     ``message`` is the game command to send; the others are built from ``command`` alone.
@@ -80,15 +88,15 @@ async def run(
         raise ControlError(str(exc)) from None
     try:
         async with asyncio.timeout(TIMEOUT_S), connect(url, compression=None, ssl=tls) as ws:
-            hello = p.Hello(protocol=p.PROTOCOL_VERSION, role=p.Role.HOST, token=token or None)
-            await ws.send(p.encode(hello))
+            hello = msg.Hello(protocol=msg.PROTOCOL_VERSION, role=Role.HOST, token=token or None)
+            await ws.send(codec.encode(hello))
             state = await _next_state(ws)
             if message is None:
                 action = COMMANDS[command]
                 if action is None:
                     return state
                 message = action()
-            await ws.send(p.encode(message))
+            await ws.send(codec.encode(message))
             after = await _next_state(ws)
             while not _done(command, state, after):
                 after = await _next_state(ws)
@@ -125,12 +133,12 @@ def main(
         print(f"buzzer-hub ctl: {exc}", file=sys.stderr)
         return 1
     if command == "status":
-        print(json.dumps(state, indent=2))
+        picture = as_data(state)
+        print(json.dumps({key: picture[key] for key in STATUS_KEYS}, indent=2))
     else:
-        round_ = state["round"]
-        print(f"round {round_['number']}: {round_['state']}")
-        if command in GAME_COMMANDS:
-            print(game_summary(state["game"]))
+        print(f"round {state.round.number}: {state.round.state}")
+        if command in GAME_COMMANDS and state.game is not None:
+            print(game_summary(state.game))
     return 0
 
 
@@ -157,7 +165,7 @@ def add_game_arguments(parser: argparse.ArgumentParser) -> None:
     game.add_argument("--reason", help="score: a note kept with the points")
 
 
-def game_message(command: str, args: argparse.Namespace | None) -> p.Message:
+def game_message(command: str, args: argparse.Namespace | None) -> msg.Message:
     """The protocol message for a game command, or ControlError saying which option is missing."""
     options = vars(args) if args is not None else {}
 
@@ -165,13 +173,13 @@ def game_message(command: str, args: argparse.Namespace | None) -> p.Message:
         return options.get(name)
 
     if command == "wrong":
-        return p.Wrong(mode=option("mode"), points=option("points"))
+        return msg.Wrong(mode=option("mode"), points=option("points"))
     if command == "right":
-        return p.Right(points=option("points"))
+        return msg.Right(points=option("points"))
     if command == "score":
         if option("points") is None or (option("player") is None) == (option("team") is None):
             raise ControlError("score needs --points and either --player ID or --team NAME")
-        return p.Score(
+        return msg.Score(
             points=option("points"),
             player=option("player"),
             team=option("team"),
@@ -180,16 +188,16 @@ def game_message(command: str, args: argparse.Namespace | None) -> p.Message:
     if command == "team":
         if option("player") is None or (option("team") is not None) == bool(option("no_team")):
             raise ControlError("team needs --player ID and either --team NAME or --no-team")
-        return p.SetTeam(player=option("player"), team=option("team"))
-    return p.ClearScores()
+        return msg.SetTeam(player=option("player"), team=option("team"))
+    return msg.ClearScores()
 
 
-def game_summary(game: dict[str, Any]) -> str:
+def game_summary(game: msg.GameView) -> str:
     """One line: who has the floor, and the scores."""
-    answering = game["answering"]
-    floor = f"answering: {answering['name']}" if answering else "answering: nobody"
-    players = ", ".join(f"{row['name']} {row['points']}" for row in game["scores"]["players"])
-    teams = ", ".join(f"{row['id']} {row['points']}" for row in game["scores"]["teams"])
+    answering = game.answering
+    floor = f"answering: {answering.name}" if answering else "answering: nobody"
+    players = ", ".join(f"{row.name} {row.points}" for row in game.scores.players)
+    teams = ", ".join(f"{row.id} {row.points}" for row in game.scores.teams)
     parts = [floor, f"players: {players or '-'}"]
     if teams:
         parts.append(f"teams: {teams}")

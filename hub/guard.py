@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from websockets.asyncio.server import ServerConnection
 
 from hub.limits import TokenBucket, too_slow
-from hub.protocol import CloseCode
+from wire.enums import CloseCode
 
 log = logging.getLogger("hub.guard")
 

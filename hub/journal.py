@@ -24,7 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.round import Event, PressIn, ReboundMode, RoundEngine, Rules, TieRule
+from hub.round import Event, PressIn, RoundEngine, Rules, TieRule
+from wire.enums import ReboundMode
 
 ARM, PRESS, TICK, RESET, CLOSE = "arm", "press", "tick", "reset", "close"
 WRONG, RIGHT, TEAM = "wrong", "right", "team"  # game play: rulings and team changes

@@ -31,40 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import pairwise
 
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    ARMED = "armed"
-    DECIDED = "decided"
-    CLOSED = "closed"
-
-
-class Flag(StrEnum):
-    EARLY = "early"  # pressed before the release instant: locked out
-    LOCKED = "locked"  # pressed while locked out by an earlier early press
-    LATE = "late"  # arrived after the announcement although stamped before a ranked press
-    TIE = "tie"  # closer to a neighbour than their combined timestamp uncertainty
-    REPEAT = "repeat"  # a second press by a player who already has a counted press
-    CLOSED = "closed"  # the round no longer takes presses
-    STALE = "stale"  # stamped before the current round began: belongs to an earlier round
-    UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
-
-
-class ReboundMode(StrEnum):
-    """What a wrong answer leads to."""
-
-    NEXT = "next"  # the next eligible player in the ranking is offered the answer
-    REARM = "rearm"  # the question is armed again; whoever answered (and their team) stays out
-
-
-class Timer(StrEnum):
-    BUZZ = "buzz"  # no counted press within the window after the release: the round closes
-    ANSWER = "answer"  # the player with the floor has this long to answer
-
-
-class TimerStage(StrEnum):
-    WARNING = "warning"
-    EXPIRED = "expired"
+from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 
 class TieRule(StrEnum):
@@ -167,7 +134,7 @@ class Ruled:
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     round: int
-    timer: Timer
+    timer: TimerKind
     stage: TimerStage
     player: str | None = None  # the answer timer's player
 
@@ -667,7 +634,7 @@ class RoundEngine:
         if window is not None:
             if now < window:
                 return []
-            return [TimerFired(self.number, Timer.BUZZ, TimerStage.EXPIRED), *self.close(now)]
+            return [TimerFired(self.number, TimerKind.BUZZ, TimerStage.EXPIRED), *self.close(now)]
         floor = self._hold_floor()
         if floor is None or floor.player is None:
             return []
@@ -675,10 +642,14 @@ class RoundEngine:
         events: list[Event] = []
         if warning is not None and not floor.warned and now >= warning:
             floor.warned = True
-            events.append(TimerFired(self.number, Timer.ANSWER, TimerStage.WARNING, floor.player))
+            events.append(
+                TimerFired(self.number, TimerKind.ANSWER, TimerStage.WARNING, floor.player)
+            )
         if end is not None and not floor.expired and now >= end:
             floor.warned = floor.expired = True
-            events.append(TimerFired(self.number, Timer.ANSWER, TimerStage.EXPIRED, floor.player))
+            events.append(
+                TimerFired(self.number, TimerKind.ANSWER, TimerStage.EXPIRED, floor.player)
+            )
         return events
 
 

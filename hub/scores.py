@@ -14,13 +14,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from wire.errors import BuzzerError
+
 #: Largest number of points one award may add or take away; anything bigger is a typing error.
 MAX_POINTS = 1_000_000
 #: Entries kept; an evening of quiz bowl has a few hundred.
 MAX_ENTRIES = 100_000
 
 
-class ScoreError(ValueError):
+class ScoreError(BuzzerError):
     """An award that cannot be applied; the message says why."""
 
 
@@ -110,15 +112,7 @@ class Scoreboard:
             )
         return board
 
-    def json(self) -> dict[str, Any]:
-        """Totals for the console and the big screen, highest first (ties by name)."""
-
-        def ranked(totals: dict[str, int]) -> list[dict[str, Any]]:
-            order = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-            return [{"id": key, "points": points} for key, points in order]
-
-        return {
-            "players": ranked(self.player_totals()),
-            "teams": ranked(self.team_totals()),
-            "entries": len(self.entries),
-        }
+    @staticmethod
+    def ranked(totals: dict[str, int]) -> list[tuple[str, int]]:
+        """Totals highest first, ties by name: the order the console and the big screen show."""
+        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))

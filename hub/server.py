@@ -1,7 +1,7 @@
 """The hub's network side: accepts nodes, hosts and viewers, and moves events through the engine.
 
 This module holds no game rules. Each received frame is stamped with ``time.monotonic_ns()`` once,
-decoded by :mod:`hub.protocol`, turned into hub time by :mod:`hub.clock`, and handed to
+decoded by :mod:`wire.codec`, turned into hub time by :mod:`hub.clock`, and handed to
 :class:`hub.round.RoundEngine`; whatever the engine returns is sent out at once. Sends use
 :func:`websockets.broadcast` so that fanning a decision out to hundreds of players never waits on
 any one of them.
@@ -22,7 +22,6 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from hub import protocol as p
 from hub.auth import request_token, tokens_match
 from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_horizon
 from hub.config import HubConfig, ms_to_ns
@@ -35,30 +34,28 @@ from hub.round import (
     Answer,
     Event,
     FloorChanged,
-    Phase,
     PhaseChanged,
     PressIn,
-    ReboundMode,
     Ruled,
     TeamChanged,
     TimerFired,
 )
 from hub.scores import Scoreboard, ScoreError
 from hub.store import StorageStatus, Store, csv_text, rows_from_engine
-from hub.teams import with_teams
-from hub.tls import server_context
 from hub.views import (
-    PlayerView,
-    game_json,
-    history_json,
+    game_view,
+    history_view,
     plain_answer,
-    player_json,
     result_text,
-    round_json,
+    round_view,
     ruling_text,
     seconds,
     timer_text,
 )
+from wire import codec, plain
+from wire import messages as msg
+from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
+from wire.tls import server_context
 
 log = logging.getLogger("hub")
 
@@ -66,11 +63,11 @@ log = logging.getLogger("hub")
 #: is stamped in a callback within about 0.1 ms; keyboards are polled (USB at 1 kHz); terminals
 #: and browsers go through an event loop first.
 INPUT_UNCERTAINTY_NS = {
-    p.InputKind.GPIO: 100_000,
-    p.InputKind.KEYBOARD: 1_000_000,
-    p.InputKind.TERMINAL: 2_000_000,
-    p.InputKind.BROWSER: 2_000_000,
-    p.InputKind.TEXT: 1_000_000,
+    InputKind.GPIO: 100_000,
+    InputKind.KEYBOARD: 1_000_000,
+    InputKind.TERMINAL: 2_000_000,
+    InputKind.BROWSER: 2_000_000,
+    InputKind.TEXT: 1_000_000,
 }
 #: Plain-text clients before their first ping came back: the round trip is unknown.
 UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
@@ -162,7 +159,7 @@ class Hub:
                 process_request=gate,
                 ssl=tls,
                 compression=None,
-                max_size=p.MAX_CLIENT_FRAME_BYTES,
+                max_size=msg.MAX_CLIENT_FRAME_BYTES,
                 ping_interval=20,
                 ping_timeout=20,
                 server_header="buzzer-beater",
@@ -229,39 +226,39 @@ class Hub:
             async with asyncio.timeout(deadline):
                 first = await ws.recv()
                 now = time.monotonic_ns()
-                plain = isinstance(first, str) and not p.looks_like_json(first)
-                decoded = None if plain else await self._await_hello(ws, first)
+                tutorial = isinstance(first, str) and not plain.speaks_json(first)
+                decoded = None if tutorial else await self._await_hello(ws, first)
         except TimeoutError:
             log.warning("closed %s: no hello within %g s (close 4400)", _peer(ws), deadline)
-            await ws.close(p.CloseCode.BAD_HELLO, f"no hello within {deadline:g} s")
+            await ws.close(CloseCode.BAD_HELLO, f"no hello within {deadline:g} s")
             return
         except ConnectionClosed:
             return
-        if plain:
+        if tutorial:
             assert isinstance(first, str)
             await self._serve_plain(ws, first, now)
             return
         if decoded is None:
             return
         hello = decoded.message
-        assert isinstance(hello, p.Hello)
-        if hello.role == p.Role.NODE:
+        assert isinstance(hello, msg.Hello)
+        if hello.role == Role.NODE:
             await self._serve_node(ws, hello, decoded)
         else:
             await self._serve_watcher(ws, hello, decoded)
 
-    async def _await_hello(self, ws: ServerConnection, frame: str | bytes) -> p.Decoded | None:
+    async def _await_hello(self, ws: ServerConnection, frame: str | bytes) -> codec.Decoded | None:
         """Read frames until a valid hello; answer each bad one with an error and keep waiting."""
         while True:
             if not self.guard.admit(ws, time.monotonic_ns()):
                 return None
-            decoded = p.decode_client(frame)
+            decoded = codec.decode_client(frame)
             refusal = self._check_hello(decoded, ws)
             if refusal is None:
-                assert isinstance(decoded, p.Decoded)
+                assert isinstance(decoded, codec.Decoded)
                 return decoded
             error, close_code = refusal
-            self._send(ws, p.error_frame(error))
+            self._send(ws, codec.error_frame(error))
             log.info("refused %s: %s", _peer(ws), error.message)
             if close_code is not None:
                 await ws.close(close_code, error.message[:120])
@@ -272,52 +269,56 @@ class Hub:
                 return None
 
     def _check_hello(
-        self, decoded: p.Decoded | p.ProtocolError, ws: ServerConnection
-    ) -> tuple[p.ProtocolError, int | None] | None:
+        self, decoded: codec.Decoded | codec.ProtocolError, ws: ServerConnection
+    ) -> tuple[codec.ProtocolError, int | None] | None:
         """Why a first frame is not an acceptable hello, and the close code if it is final."""
-        if isinstance(decoded, p.ProtocolError):
+        if isinstance(decoded, codec.ProtocolError):
             return decoded, None
         hello = decoded.message
-        if isinstance(hello, p.Hello) and hello.token is None and ws.request is not None:
+        if isinstance(hello, msg.Hello) and hello.token is None and ws.request is not None:
             # A token presented in the upgrade request (URL or header) counts as the hello's.
             upgrade = request_token(ws.request.path, ws.request.headers.get("Authorization"))
             hello = dataclasses.replace(hello, token=upgrade)
-        if not isinstance(hello, p.Hello):
-            return p.ProtocolError(
-                p.ErrorCode.HELLO_REQUIRED, 'say hello first: {"type":"hello",...}'
+        if not isinstance(hello, msg.Hello):
+            return codec.ProtocolError(
+                ErrorCode.HELLO_REQUIRED, 'say hello first: {"type":"hello",...}'
             ), None
-        if hello.protocol != p.PROTOCOL_VERSION:
-            return p.ProtocolError(
-                p.ErrorCode.VERSION_MISMATCH,
-                f"this hub speaks protocol {p.PROTOCOL_VERSION}, the client {hello.protocol}; "
+        if hello.protocol != msg.PROTOCOL_VERSION:
+            return codec.ProtocolError(
+                ErrorCode.VERSION_MISMATCH,
+                f"this hub speaks protocol {msg.PROTOCOL_VERSION}, the client {hello.protocol}; "
                 "update the older of the two",
-            ), p.CloseCode.VERSION_MISMATCH
-        if hello.role == p.Role.NODE and hello.id is None:
-            return p.ProtocolError(p.ErrorCode.MISSING_FIELD, "a node's hello needs an 'id'"), None
-        if hello.role == p.Role.HOST and not tokens_match(hello.token or "", self.host_token):
-            return p.ProtocolError(
-                p.ErrorCode.BAD_TOKEN, "wrong or missing host token; see the hub's log or config"
-            ), p.CloseCode.BAD_TOKEN
+            ), CloseCode.VERSION_MISMATCH
+        if hello.role == Role.NODE and hello.id is None:
+            return codec.ProtocolError(
+                ErrorCode.MISSING_FIELD, "a node's hello needs an 'id'"
+            ), None
+        if hello.role == Role.HOST and not tokens_match(hello.token or "", self.host_token):
+            return codec.ProtocolError(
+                ErrorCode.BAD_TOKEN, "wrong or missing host token; see the hub's log or config"
+            ), CloseCode.BAD_TOKEN
         node_token = self.config.server.node_token
-        if hello.role == p.Role.NODE and not tokens_match(hello.token, node_token):
-            return p.ProtocolError(
-                p.ErrorCode.BAD_TOKEN, "wrong or missing node token; set the node's token"
-            ), p.CloseCode.BAD_TOKEN
-        browser = hello.role == p.Role.NODE and hello.input == p.InputKind.BROWSER
+        if hello.role == Role.NODE and not tokens_match(hello.token, node_token):
+            return codec.ProtocolError(
+                ErrorCode.BAD_TOKEN, "wrong or missing node token; set the node's token"
+            ), CloseCode.BAD_TOKEN
+        browser = hello.role == Role.NODE and hello.input == InputKind.BROWSER
         if browser and not self.browser_players:
-            return p.ProtocolError(
-                p.ErrorCode.NOT_ALLOWED, BROWSER_REFUSED
-            ), p.CloseCode.INPUT_REFUSED
+            return codec.ProtocolError(
+                ErrorCode.NOT_ALLOWED, BROWSER_REFUSED
+            ), CloseCode.INPUT_REFUSED
         return None
 
-    async def _serve_node(self, ws: ServerConnection, hello: p.Hello, decoded: p.Decoded) -> None:
+    async def _serve_node(
+        self, ws: ServerConnection, hello: msg.Hello, decoded: codec.Decoded
+    ) -> None:
         assert hello.id is not None
         player = self.players.get(hello.id)
         if player is None:
             player = Player(
                 id=hello.id,
                 name=hello.name or hello.id,
-                input=hello.input or p.InputKind.GPIO,
+                input=hello.input or InputKind.GPIO,
                 clock=ClockFilter(self._filter_settings),
             )
             self.players[hello.id] = player
@@ -327,7 +328,7 @@ class Hub:
             # out. Take over at once; the old link may be dead, so its close must not be awaited.
             log.info("node %s reconnected from %s; closing the older link", player.id, _peer(ws))
             self._leave(player, previous)
-            self._spawn(previous.close(p.CloseCode.REPLACED, "replaced by a newer connection"))
+            self._spawn(previous.close(CloseCode.REPLACED, "replaced by a newer connection"))
         player.name = hello.name or player.name
         player.input = hello.input or player.input
         player.team = hello.team or player.team
@@ -343,15 +344,15 @@ class Hub:
         self._join_team(player, hello.team, now)
         self._save_player(player)
         log.info("node %s (%s, %s) joined from %s", player.id, player.name, player.input, _peer(ws))
-        welcome = p.Welcome(
-            protocol=p.PROTOCOL_VERSION,
-            role=p.Role.NODE,
+        welcome = msg.Welcome(
+            protocol=msg.PROTOCOL_VERSION,
+            role=Role.NODE,
             greeting=f"Hello {player.name}!",
             hub_ns=now,
             id=player.id,
-            round=dataclasses.asdict(self._round_update(player)),
+            round=self._round_update(player),
         )
-        self._send(ws, p.encode(welcome))
+        self._send(ws, codec.encode(welcome))
         self._warn_unknown(ws, decoded)
         player.task = asyncio.create_task(self._sync_loop(player, ws))
         self._publish_soon(now)
@@ -369,20 +370,20 @@ class Hub:
         if not self.guard.admit(ws, now):
             return
         player.last_seen_ns = now
-        decoded = p.decode_client(frame)
-        if isinstance(decoded, p.ProtocolError):
-            self._send(ws, p.error_frame(decoded))
+        decoded = codec.decode_client(frame)
+        if isinstance(decoded, codec.ProtocolError):
+            self._send(ws, codec.error_frame(decoded))
             return
         self._warn_unknown(ws, decoded)
         message = decoded.message
-        if isinstance(message, p.SyncReply):
+        if isinstance(message, msg.SyncReply):
             self._on_sync_reply(player, ws, message, now)
-        elif isinstance(message, p.Press):
+        elif isinstance(message, msg.Press):
             self._on_press(player, message, now)
-        elif isinstance(message, p.Hello):
-            self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
+        elif isinstance(message, msg.Hello):
+            self._refuse(ws, ErrorCode.ALREADY_GREETED, "hello was already accepted")
         else:
-            self._refuse(ws, p.ErrorCode.NOT_ALLOWED, f"'{message.TYPE}' needs the host role")
+            self._refuse(ws, ErrorCode.NOT_ALLOWED, f"'{message.TYPE}' needs the host role")
 
     def _leave(self, player: Player, ws: ServerConnection) -> None:
         if player.connection is not ws:
@@ -395,20 +396,20 @@ class Hub:
         self._publish_soon(time.monotonic_ns())
 
     async def _serve_watcher(
-        self, ws: ServerConnection, hello: p.Hello, decoded: p.Decoded
+        self, ws: ServerConnection, hello: msg.Hello, decoded: codec.Decoded
     ) -> None:
         now = time.monotonic_ns()
         log.info("%s joined from %s", hello.role, _peer(ws))
-        welcome = p.Welcome(
-            protocol=p.PROTOCOL_VERSION,
+        welcome = msg.Welcome(
+            protocol=msg.PROTOCOL_VERSION,
             role=hello.role,
             greeting=f"Hello {hello.name or hello.role}!",
             hub_ns=now,
-            round=round_json(self.engine.current, self.engine.phase, self._names()),
+            round=self._round_update(None),
         )
-        self._send(ws, p.encode(welcome))
+        self._send(ws, codec.encode(welcome))
         self._warn_unknown(ws, decoded)
-        self._send(ws, p.encode(self._state(now)))
+        self._send(ws, codec.encode(self._state(now)))
         self.watchers.add(ws)
         try:
             async for frame in ws:
@@ -424,29 +425,29 @@ class Hub:
     ) -> None:
         if not self.guard.admit(ws, now):
             return
-        decoded = p.decode_client(frame)
-        if isinstance(decoded, p.ProtocolError):
-            self._send(ws, p.error_frame(decoded))
+        decoded = codec.decode_client(frame)
+        if isinstance(decoded, codec.ProtocolError):
+            self._send(ws, codec.error_frame(decoded))
             return
         self._warn_unknown(ws, decoded)
         message = decoded.message
-        if isinstance(message, p.HostCommand) and role == p.Role.HOST:
+        if isinstance(message, msg.RoundCommand) and role == Role.HOST:
             log.info("host %s: %s", _peer(ws), message.TYPE)
-            if isinstance(message, p.Arm):
+            if isinstance(message, msg.Arm):
                 self._apply(self.engine.arm(now))
-            elif isinstance(message, p.Reset):
+            elif isinstance(message, msg.Reset):
                 self._apply(self.engine.reset(now))
             else:
                 self._apply(self.engine.close(now))
             self._publish_soon(now, at_once=True)
-        elif isinstance(message, p.Players) and role == p.Role.HOST:
+        elif isinstance(message, msg.Players) and role == Role.HOST:
             self._set_browser_players(message.browser, now)
-        elif isinstance(message, p.GameCommand) and role == p.Role.HOST:
+        elif isinstance(message, msg.GameCommand) and role == Role.HOST:
             self._on_game_command(ws, message, now)
-        elif isinstance(message, p.Hello):
-            self._refuse(ws, p.ErrorCode.ALREADY_GREETED, "hello was already accepted")
+        elif isinstance(message, msg.Hello):
+            self._refuse(ws, ErrorCode.ALREADY_GREETED, "hello was already accepted")
         else:
-            self._refuse(ws, p.ErrorCode.NOT_ALLOWED, f"a {role} cannot send '{message.TYPE}'")
+            self._refuse(ws, ErrorCode.NOT_ALLOWED, f"a {role} cannot send '{message.TYPE}'")
 
     def _set_browser_players(self, allowed: bool, now: int) -> None:
         """Open or close the door for /play pages; closing it drops the pages already in.
@@ -456,27 +457,30 @@ class Hub:
         log.info("host: browser players %s", "allowed" if allowed else "refused")
         if not allowed:
             for player in self.players.values():
-                if player.input == p.InputKind.BROWSER and player.connection is not None:
+                if player.input == InputKind.BROWSER and player.connection is not None:
                     ws = player.connection
                     self._send(
-                        ws, p.error_frame(p.ProtocolError(p.ErrorCode.NOT_ALLOWED, BROWSER_REFUSED))
+                        ws,
+                        codec.error_frame(
+                            codec.ProtocolError(ErrorCode.NOT_ALLOWED, BROWSER_REFUSED)
+                        ),
                     )
                     self._leave(player, ws)
-                    self._spawn(ws.close(p.CloseCode.INPUT_REFUSED, BROWSER_REFUSED[:120]))
+                    self._spawn(ws.close(CloseCode.INPUT_REFUSED, BROWSER_REFUSED[:120]))
         self._publish_soon(now, at_once=True)
 
-    def _join_json(self) -> dict[str, Any]:
+    def _join_view(self) -> msg.JoinView:
         """What a player page needs to know before it joins (no secrets: just whether)."""
-        return {
-            "browser_players": self.browser_players,
-            "token_required": bool(self.config.server.node_token),
-        }
+        return msg.JoinView(
+            browser_players=self.browser_players,
+            token_required=bool(self.config.server.node_token),
+        )
 
     # --- tutorial clients ---
 
     async def _serve_plain(self, ws: ServerConnection, first: str, now: int) -> None:
         number = next(self._plain_ids)
-        player = Player(id=f"text-{number}", name=f"Player {number}", input=p.InputKind.TEXT)
+        player = Player(id=f"text-{number}", name=f"Player {number}", input=InputKind.TEXT)
         player.plain = True
         player.connection = ws
         self.players[player.id] = player
@@ -503,7 +507,7 @@ class Hub:
         player.last_seen_ns = now
         if isinstance(frame, bytes):
             self._send(ws, "Send text: buzz to press, anything else to set your name.")
-        elif frame == p.PLAIN_BUZZ:
+        elif frame == plain.BUZZ:
             rtt = player.rtt_ns
             press = PressIn(
                 player=player.id,
@@ -515,7 +519,7 @@ class Hub:
             )
             self._apply(self.engine.press(press, now, self._horizon(now)))
         else:
-            player.name = frame[: p.NAME_MAX_CHARS] if frame.isprintable() else player.name
+            player.name = frame[: msg.NAME_MAX_CHARS] if frame.isprintable() else player.name
             self._save_player(player)
             self._send(ws, f"Hello {frame}!")
             self._publish_soon(now)
@@ -543,22 +547,22 @@ class Hub:
             t0 = time.monotonic_ns()
             player.syncs[seq] = t0
             player.syncs.pop(seq - OUTSTANDING_SYNCS, None)
-            self._send(ws, p.encode(p.Sync(seq=seq, t0_ns=t0)))
+            self._send(ws, codec.encode(msg.Sync(seq=seq, t0_ns=t0)))
             if seq < settings.burst:
                 await asyncio.sleep(settings.burst_interval_ms / 1000)
             else:
                 await asyncio.sleep(sync_gap_s(settings.sync_interval_s, self._rng))
 
     def _on_sync_reply(
-        self, player: Player, ws: ServerConnection, reply: p.SyncReply, now: int
+        self, player: Player, ws: ServerConnection, reply: msg.SyncReply, now: int
     ) -> None:
         t0 = player.syncs.pop(reply.seq, None)
         if t0 is None or t0 != reply.t0_ns:
             self._send(
                 ws,
-                p.encode(
-                    p.Warning(
-                        code=p.ErrorCode.UNKNOWN_SYNC,
+                codec.encode(
+                    msg.Warning(
+                        code=ErrorCode.UNKNOWN_SYNC,
                         message=f"sync_reply {reply.seq} matches no outstanding sync; ignored",
                     )
                 ),
@@ -580,7 +584,7 @@ class Hub:
             self._horizon_at_ns = None
             # Now it can light its LED on the right instant, and re-send presses it made while
             # away: the hub can place their timestamps at last.
-            self._send(ws, p.encode(self._round_update(player)))
+            self._send(ws, codec.encode(self._round_update(player)))
             self._publish_soon(now)  # the host sees the node turn synced without waiting
 
     def _horizon(self, now: int) -> int:
@@ -606,9 +610,9 @@ class Hub:
 
     # --- presses and the engine ---
 
-    def _on_press(self, player: Player, message: p.Press, now: int) -> None:
+    def _on_press(self, player: Player, message: msg.Press, now: int) -> None:
         estimate = player.clock.estimate
-        floor = INPUT_UNCERTAINTY_NS.get(p.InputKind(player.input), 0)
+        floor = INPUT_UNCERTAINTY_NS.get(InputKind(player.input), 0)
         if estimate is not None:
             at = min(estimate.to_hub(message.at_ns), now)  # nothing is pressed after it arrives
             uncertainty = estimate.uncertainty_at(at) + floor
@@ -650,7 +654,7 @@ class Hub:
         for ack in acks:
             player = self.players.get(ack.player)
             if player is not None and not player.plain and player.connection is not None:
-                self._send(player.connection, p.encode(p.Ack(press_id=ack.press_id)))
+                self._send(player.connection, codec.encode(msg.Ack(press_id=ack.press_id)))
 
     def _answer(self, answer: Answer) -> None:
         outcome = answer.outcome
@@ -660,7 +664,7 @@ class Hub:
         if player.plain:
             self._send(player.connection, plain_answer(outcome))
             return
-        result = p.Result(
+        result = msg.Result(
             round=outcome.round,
             press_id=outcome.press.press_id,
             rank=outcome.rank,
@@ -671,7 +675,7 @@ class Hub:
             uncertainty_ns=outcome.press.uncertainty_ns,
             lockout_ns=outcome.lockout_ns,
         )
-        self._send(player.connection, p.encode(result))
+        self._send(player.connection, codec.encode(result))
 
     def _announce(self, change: PhaseChanged) -> None:
         if change.phase is Phase.ARMED and change.release_ns is not None:
@@ -690,20 +694,24 @@ class Hub:
             log.info("round %d %s", change.round, change.phase)
         for player in self.players.values():
             if player.connection is not None and not player.plain:
-                self._send(player.connection, p.encode(self._round_update(player)))
+                self._send(player.connection, codec.encode(self._round_update(player)))
 
-    def _round_update(self, player: Player) -> p.RoundUpdate:
-        """The round as this node should show it, with the release instant in its own clock."""
+    def _round_update(self, player: Player | None) -> msg.RoundUpdate:
+        """The round as this node should show it, with the release instant in its own clock
+        (``None``: as a host or viewer is welcomed, with no clock of its own)."""
         engine = self.engine
-        release_hub, locked = engine.release_for(player.id)
-        estimate = player.clock.estimate
+        if player is None:
+            release_hub, locked, estimate = None, False, None
+        else:
+            release_hub, locked = engine.release_for(player.id)
+            estimate = player.clock.estimate
         release = None
         if release_hub is not None and estimate is not None:
             release = estimate.to_node(release_hub)
         winner = engine.current.winner if engine.current else None
-        return p.RoundUpdate(
+        return msg.RoundUpdate(
             number=engine.number,
-            state=str(engine.phase),
+            state=engine.phase,
             release_ns=release,
             synced=estimate is not None,
             locked_out=locked,
@@ -728,32 +736,26 @@ class Hub:
     def _names(self) -> dict[str, str]:
         return {player.id: player.name for player in self.players.values()}
 
-    def _state(self, now: int) -> p.State:
+    def _state(self, now: int) -> msg.State:
         names = self._names()
         engine = self.engine
-        return p.State(
+        return msg.State(
             hub_ns=now,
-            round=with_teams(round_json(engine.current, engine.phase, names), engine.teams),
-            players=[player_json(self._player_view(pl, now)) for pl in self.players.values()],
-            history=history_json(engine.history, engine.current, names),
-            game=self._game_state(names),
-            storage=self._storage_json(),
-            join=self._join_json(),
+            round=round_view(engine.current, engine.phase, names, engine.teams),
+            players=[self._player_view(pl, now) for pl in self.players.values()],
+            history=history_view(engine.history, engine.current, names, engine.teams),
+            game=self._game_view(names),
+            storage=self._storage_view(),
+            join=self._join_view(),
         )
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON picture of the hub, as served on /api/state."""
-        state = self._state(time.monotonic_ns())
-        return {
-            "round": state.round,
-            "players": state.players,
-            "history": state.history,
-            "game": state.game,
-            "storage": state.storage,
-            "join": state.join,
-        }
+        picture = codec.as_data(self._state(time.monotonic_ns()))
+        del picture["hub_ns"]
+        return picture
 
-    def _player_view(self, player: Player, now: int) -> PlayerView:
+    def _player_view(self, player: Player, now: int) -> msg.PlayerView:
         estimate = player.clock.estimate
         plain = player.plain and player.rtt_ns is not None
         uncertainty: int | None
@@ -764,10 +766,10 @@ class Hub:
             uncertainty = bound = _plain_uncertainty(player.rtt_ns)
         else:
             uncertainty = bound = None
-        return PlayerView(
+        return msg.PlayerView(
             id=player.id,
             name=player.name,
-            input=player.input,
+            input=InputKind(player.input),
             team=player.team,
             online=player.online,
             synced=estimate is not None,
@@ -796,20 +798,19 @@ class Hub:
         self._publish = None
         now = time.monotonic_ns()
         self._last_publish_ns = now
-        broadcast(self.guard.writable_among(self.watchers), p.encode(self._state(now)))
+        broadcast(self.guard.writable_among(self.watchers), codec.encode(self._state(now)))
         self._publish_cost_ns = time.monotonic_ns() - now
 
     # --- game play: host commands and their announcements ---
 
-    def _on_game_command(self, ws: ServerConnection, message: p.GameCommand, now: int) -> None:
+    def _on_game_command(self, ws: ServerConnection, message: msg.GameCommand, now: int) -> None:
         """Rulings, scores and teams from a host; a refusal goes back to that host only."""
         log.info("host %s: %s", _peer(ws), message.TYPE)
         engine = self.engine
         defaults = self.config.game
-        if isinstance(message, p.Wrong | p.Right):
-            if isinstance(message, p.Wrong):
-                mode = ReboundMode(message.mode) if message.mode else None
-                events = engine.wrong(now, mode)
+        if isinstance(message, msg.Wrong | msg.Right):
+            if isinstance(message, msg.Wrong):
+                events = engine.wrong(now, message.mode)
                 points = defaults.points_wrong if message.points is None else message.points
             else:
                 events = engine.right(now)
@@ -818,7 +819,7 @@ class Hub:
                 self._refuse_command(
                     ws,
                     message,
-                    p.ErrorCode.NOTHING_TO_RULE,
+                    ErrorCode.NOTHING_TO_RULE,
                     f"'{message.TYPE}': nobody has the floor; arm and wait for a buzz",
                 )
                 return
@@ -826,19 +827,19 @@ class Hub:
                 if isinstance(event, Ruled):
                     self._announce_ruling(event, points, now)
             self._apply(events)
-        elif isinstance(message, p.Score):
+        elif isinstance(message, msg.Score):
             if (message.player is None) == (message.team is None):
                 problem = "'score' needs a 'player' or a 'team', not both"
-                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, problem)
+                self._refuse_command(ws, message, ErrorCode.BAD_FIELD, problem)
                 return
             team = message.team if message.player is None else engine.teams.get(message.player)
             try:
                 self._award(message.points, now, message.player, team, message.reason or "")
             except ScoreError as exc:
-                self._refuse_command(ws, message, p.ErrorCode.BAD_FIELD, f"'score': {exc}")
+                self._refuse_command(ws, message, ErrorCode.BAD_FIELD, f"'score': {exc}")
                 return
             log.info("score: %+d to %s", message.points, message.player or f"team {team}")
-        elif isinstance(message, p.SetTeam):
+        elif isinstance(message, msg.SetTeam):
             self._apply(engine.assign_team(message.player, message.team, now))
         else:
             self.scores.clear()
@@ -861,8 +862,8 @@ class Hub:
         player = self.players.get(ruled.player)
         name = player.name if player else ruled.player
         log.info("round %d: %s ruled %s", ruled.round, name, "right" if ruled.correct else "wrong")
-        frame = p.encode(
-            p.Ruling(
+        frame = codec.encode(
+            msg.Ruling(
                 round=ruled.round,
                 player=ruled.player,
                 name=name,
@@ -894,22 +895,22 @@ class Hub:
                 remaining = max(0, event.deadline_ns - time.monotonic_ns())
                 if estimate is not None:
                     deadline = estimate.to_node(event.deadline_ns)
-            offer = p.Offer(
+            offer = msg.Offer(
                 round=event.round,
                 text="Your turn to answer!",
                 deadline_ns=deadline,
                 remaining_ns=remaining,
             )
-            self._send(node.connection, p.encode(offer))
+            self._send(node.connection, codec.encode(offer))
             return
         player = self.players.get(event.player) if event.player else None
         text = timer_text(event.timer, event.stage, player.name if player else event.player)
         log.info("round %d: %s", event.round, text)
-        frame = p.encode(
-            p.TimerNotice(
+        frame = codec.encode(
+            msg.TimerNotice(
                 round=event.round,
-                timer=str(event.timer),
-                stage=str(event.stage),
+                timer=event.timer,
+                stage=event.stage,
                 text=text,
                 player=event.player,
             )
@@ -927,9 +928,9 @@ class Hub:
             self.store.save_score(points, player, team, reason, self.engine.number)
 
     def _refuse_command(
-        self, ws: ServerConnection, message: p.GameCommand, code: p.ErrorCode, text: str
+        self, ws: ServerConnection, message: msg.GameCommand, code: ErrorCode, text: str
     ) -> None:
-        self._send(ws, p.error_frame(p.ProtocolError(code, text), message.ref))
+        self._send(ws, codec.error_frame(codec.ProtocolError(code, text), message.ref))
 
     def _place_config_teams(self, now: int) -> None:
         """The config's teams, for players the journal has not placed (a host's move stands)."""
@@ -945,9 +946,9 @@ class Hub:
             self._apply(self.engine.assign_team(player.id, team, now))
         player.team = self.engine.teams.get(player.id)
 
-    def _game_state(self, names: dict[str, str]) -> dict[str, Any]:
+    def _game_view(self, names: dict[str, str]) -> msg.GameView:
         points = (self.config.game.points_right, self.config.game.points_wrong)
-        return game_json(self.engine, self.scores, names, points, self._game_applied)
+        return game_view(self.engine, self.scores, names, points, self._game_applied)
 
     # --- persistence (hub.store): restore at start, record each engine step, acks after commit ---
 
@@ -961,9 +962,9 @@ class Hub:
             player = Player(
                 id=player_id,
                 name=name,
-                input=input_kind or p.InputKind.GPIO,
+                input=input_kind or InputKind.GPIO,
                 team=team,
-                plain=input_kind == p.InputKind.TEXT,
+                plain=input_kind == InputKind.TEXT,
                 clock=ClockFilter(self._filter_settings),
             )
             self.players[player_id] = player
@@ -977,7 +978,7 @@ class Hub:
                 self.players[player_id] = Player(
                     id=player_id,
                     name=player_id,
-                    input=p.InputKind.GPIO,
+                    input=InputKind.GPIO,
                     plain=player_id.startswith("text-"),
                     clock=ClockFilter(self._filter_settings),
                 )
@@ -1010,10 +1011,12 @@ class Hub:
     def _on_storage_status(self, status: StorageStatus) -> None:
         self._publish_soon(time.monotonic_ns(), at_once=True)
 
-    def _storage_json(self) -> dict[str, Any]:
+    def _storage_view(self) -> msg.StorageView:
         if self.store is None:
-            return {"saving": False, "path": None, "message": "memory-only: results are not saved"}
-        return self.store.status.as_json()
+            return msg.StorageView(
+                saving=False, path=None, message="memory-only: results are not saved"
+            )
+        return self.store.status.view()
 
     def results_csv(self) -> str:
         """Every press of the night as CSV (from the database, or from memory if not saved)."""
@@ -1037,17 +1040,17 @@ class Hub:
         if self.guard.writable(ws):
             broadcast((ws,), frame)
 
-    def _refuse(self, ws: ServerConnection, code: p.ErrorCode, message: str) -> None:
-        self._send(ws, p.error_frame(p.ProtocolError(code, message)))
+    def _refuse(self, ws: ServerConnection, code: ErrorCode, message: str) -> None:
+        self._send(ws, codec.error_frame(codec.ProtocolError(code, message)))
 
-    def _warn_unknown(self, ws: ServerConnection, decoded: p.Decoded) -> None:
+    def _warn_unknown(self, ws: ServerConnection, decoded: codec.Decoded) -> None:
         if decoded.unknown_fields:
             names = ", ".join(decoded.unknown_fields)
             self._send(
                 ws,
-                p.encode(
-                    p.Warning(
-                        code=p.ErrorCode.UNKNOWN_FIELD,
+                codec.encode(
+                    msg.Warning(
+                        code=ErrorCode.UNKNOWN_FIELD,
                         message=f"ignored unknown field(s) in '{decoded.message.TYPE}': {names}",
                     )
                 ),
@@ -1083,7 +1086,7 @@ def _plain_uncertainty(rtt_ns: int | None) -> int:
     either direction, however the path is split: that is its uncertainty and its bound at once.
     """
     rtt = UNKNOWN_RTT_UNCERTAINTY_NS * 2 if rtt_ns is None else rtt_ns
-    return rtt // 2 + INPUT_UNCERTAINTY_NS[p.InputKind.TEXT]
+    return rtt // 2 + INPUT_UNCERTAINTY_NS[InputKind.TEXT]
 
 
 def _players_in(engine: RecordingEngine) -> set[str]:

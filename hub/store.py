@@ -45,6 +45,9 @@ from typing import IO, Any
 from hub import journal
 from hub.journal import Call, RecordingEngine, Segment
 from hub.round import Acknowledge, Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
+from wire.enums import Phase
+from wire.errors import BuzzerError
+from wire.messages import StorageView
 
 log = logging.getLogger("hub.store")
 
@@ -59,7 +62,7 @@ MAX_BATCH = 512
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 
-class StoreError(Exception):
+class StoreError(BuzzerError):
     """The data directory cannot be used; the message says what to do."""
 
 
@@ -247,8 +250,8 @@ class StorageStatus:
     path: str
     message: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {"saving": self.saving, "path": self.path, "message": self.message}
+    def view(self) -> StorageView:
+        return StorageView(saving=self.saving, path=self.path, message=self.message)
 
 
 # --- the store ---
@@ -578,7 +581,7 @@ class Store:
             record = records.get(number)
             if record is None:
                 continue
-            state = str(engine.phase) if record is engine.current else "closed"
+            state = engine.phase if record is engine.current else Phase.CLOSED
             winner = record.winner.press.player if record.winner else None
             statements.append(
                 (

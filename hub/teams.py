@@ -7,9 +7,9 @@ teams (it is the fairness record); a team's place is the place of its best-ranke
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from hub.round import Outcome
+from wire.messages import TeamPlaceView
 
 
 def members(teams: Mapping[str, str]) -> dict[str, list[str]]:
@@ -22,12 +22,12 @@ def members(teams: Mapping[str, str]) -> dict[str, list[str]]:
 
 def team_ranking(
     ranked: Iterable[Outcome], teams: Mapping[str, str], names: Mapping[str, str]
-) -> list[dict[str, Any]]:
+) -> list[TeamPlaceView]:
     """One row per team that pressed, in order of its best-ranked player.
 
     ``behind_ns`` is measured from the winning team's press, like a player's delta.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[TeamPlaceView] = []
     seen: set[str] = set()
     first_ns: int | None = None
     for outcome in ranked:
@@ -38,21 +38,13 @@ def team_ranking(
         if first_ns is None:
             first_ns = outcome.press.at_ns
         rows.append(
-            {
-                "rank": len(rows) + 1,
-                "team": team,
-                "player": outcome.press.player,
-                "name": names.get(outcome.press.player, outcome.press.player),
-                "player_rank": outcome.rank,
-                "behind_ns": max(0, outcome.press.at_ns - first_ns),
-            }
+            TeamPlaceView(
+                rank=len(rows) + 1,
+                team=team,
+                player=outcome.press.player,
+                name=names.get(outcome.press.player, outcome.press.player),
+                player_rank=outcome.rank,
+                behind_ns=max(0, outcome.press.at_ns - first_ns),
+            )
         )
     return rows
-
-
-def with_teams(round_view: dict[str, Any], teams: Mapping[str, str]) -> dict[str, Any]:
-    """The round picture with each result row's team added (None: in no team)."""
-    for key in ("results", "refused"):
-        for row in round_view.get(key, []):
-            row["team"] = teams.get(row["player"])
-    return round_view

@@ -24,6 +24,7 @@ from conftest import HOST_TOKEN
 from firmware.node import Node, Pressed, Released, Resulted, RoundChanged, SyncAnswered
 from hub import ctl
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
+from wire.codec import as_data
 
 MS = 1_000_000
 ONE_WAY_S = 0.150
@@ -37,7 +38,7 @@ def offset_clock(offset_ns: int) -> Any:
 
 
 async def status(hub: Any) -> dict[str, Any]:
-    return await ctl.run(hub.url, HOST_TOKEN, "status")
+    return as_data(await ctl.run(hub.url, HOST_TOKEN, "status"))
 
 
 def player(state: dict[str, Any], node_id: str) -> dict[str, Any]:
@@ -89,7 +90,7 @@ class Played:
 
 async def play_round(hub: Any, slow: Node, fast: Node, pins: Any) -> Played:
     marks = slow.mark(), fast.mark()
-    armed = await ctl.run(hub.url, HOST_TOKEN, "arm")
+    armed = as_data(await ctl.run(hub.url, HOST_TOKEN, "arm"))
     number = armed["round"]["number"]
     for node, mark in zip((slow, fast), marks, strict=True):
         released = await node.wait_for(Released, lambda e: e.round == number, after=mark)
@@ -181,7 +182,7 @@ async def test_adjudication_wait_on_loopback_is_a_few_ms_and_logged(
     b = await start_node(hub.url, "b", clock=offset_clock(-(10**9)), button_pin="GPIO5", led_pin="")
     await a.wait_for(SyncAnswered, lambda e: e.seq >= 8, timeout=10)
     await b.wait_for(SyncAnswered, lambda e: e.seq >= 8, timeout=10)
-    armed = await ctl.run(hub.url, HOST_TOKEN, "arm")
+    armed = as_data(await ctl.run(hub.url, HOST_TOKEN, "arm"))
     await a.wait_for(Released)
     start = max(armed["round"]["release_ns"], time.monotonic_ns()) + 20 * MS
     await asyncio.to_thread(drive_at, mock_pins, [(start, "GPIO17")])
@@ -233,7 +234,7 @@ async def test_a_rebooted_node_is_synced_afresh_and_its_presses_placed_right(
     assert synced.update.state == "idle"
     assert abs(player(await status(hub), "pi-7")["offset_ns"] - FAST_OFFSET_NS) < 1 * MS
 
-    armed = await ctl.run(hub.url, HOST_TOKEN, "arm")
+    armed = as_data(await ctl.run(hub.url, HOST_TOKEN, "arm"))
     await after.wait_for(Released, timeout=10)
     start = max(armed["round"]["release_ns"], time.monotonic_ns()) + 20 * MS
     await asyncio.to_thread(drive_at, mock_pins, [(start, "GPIO5")])

@@ -51,7 +51,17 @@ async def test_api_state_reports_round_results_and_roster(
     assert status == 200
     assert headers["content-type"] == "application/json"
     empty = json.loads(body)
-    assert empty["round"] == {"number": 0, "state": "idle", "results": [], "refused": []}
+    assert empty["round"] == {
+        "number": 0,
+        "state": "idle",
+        "armed_ns": None,
+        "release_ns": None,
+        "decided_ns": None,
+        "adjudication_wait_ns": None,
+        "winner": None,
+        "results": [],
+        "refused": [],
+    }
     assert empty["players"] == []
 
     node = await client_factory(hub.url, role="node", id="n1", name="Nina")

@@ -17,7 +17,7 @@ import pytest
 from firmware import discovery
 from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
 from firmware.node import Connected, Disconnected, HubFound, LedPattern, Node
-from hub.discovery import FoundHub
+from wire.discovery import FoundHub
 
 FAST = ConnectionSection(retry_max_ms=50)
 

@@ -14,6 +14,7 @@ from conftest import HOST_TOKEN
 
 from firmware.node import LedPattern, Pressed, Released, Resulted, RoundChanged
 from hub import ctl
+from wire.codec import as_data
 
 HOST_MODE = "[round]\nrelease_lead_ms = 0\nhostless = false\n"
 F, T = False, True
@@ -25,7 +26,7 @@ async def synced(hub: Any, node_id: str) -> None:
 
 
 async def host(hub: Any, command: str) -> dict[str, Any]:
-    return await ctl.run(hub.url, HOST_TOKEN, command)
+    return as_data(await ctl.run(hub.url, HOST_TOKEN, command))
 
 
 def click(pins: Any, name: str) -> None:

@@ -28,6 +28,7 @@ from firmware.node import (
     Sent,
 )
 from hub import ctl
+from wire.codec import as_data
 
 # Host-less, so the restarted hub arms a round at once; no re-arm during the test.
 HOSTLESS = "[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 60\n"
@@ -87,7 +88,7 @@ async def test_nodes_come_back_after_a_hub_restart_and_presses_count_once(
     print(f"\nnodes back after the hub was listening again: {delays_ms} ms")
     await nodes[0].wait_for(Acked, lambda e: e.press_id == offline.press_id, after=marks[0])
     await nodes[1].wait_for(Acked, lambda e: e.press_id == in_flight.press_id, after=marks[1])
-    state = await ctl.run(hub.url, HOST_TOKEN, "status")
+    state = as_data(await ctl.run(hub.url, HOST_TOKEN, "status"))
 
     assert max(delays_ms) < 3000, delays_ms  # the goal is about one second; see the report
     assert press_ids(state, "n0") == [offline.press_id]
@@ -112,7 +113,7 @@ async def test_the_hub_counts_a_press_sent_twice_once(start_hub: Any, client_fac
     await again.send(**press)
     await again.expect("ack", press_id="zed.b00t.1")
     result = await again.expect("result", press_id="zed.b00t.1")
-    state = await ctl.run(hub.url, HOST_TOKEN, "status")
+    state = as_data(await ctl.run(hub.url, HOST_TOKEN, "status"))
 
     assert "repeat" not in result["flags"]
     assert press_ids(state, "zed") == ["zed.b00t.1"]

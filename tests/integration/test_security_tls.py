@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from hub.tls import client_context
 from tests.conftest import BIN, HOST_TOKEN, LOOPBACK, Client, HubProcess
+from wire.tls import client_context
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None and os.environ.get("CI") != "true",

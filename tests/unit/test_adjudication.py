@@ -8,18 +8,8 @@ from __future__ import annotations
 import pytest
 
 from hub.clock import adjudication_horizon
-from hub.round import (
-    Answer,
-    Event,
-    Flag,
-    Outcome,
-    Phase,
-    PhaseChanged,
-    PressIn,
-    RoundEngine,
-    Rules,
-    TieRule,
-)
+from hub.round import Answer, Event, Outcome, PhaseChanged, PressIn, RoundEngine, Rules, TieRule
+from wire.enums import Flag, Phase
 
 MS = 1_000_000
 US = 1_000

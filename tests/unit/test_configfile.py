@@ -8,8 +8,8 @@ import pytest
 
 from hub import cli
 from hub.config import HubConfig
-from hub.configfile import ConfigError
 from hub.round import TieRule
+from wire.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 MS = 1_000_000

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from hub.config import HubConfig
-from hub.configfile import ConfigError
-from hub.round import ReboundMode, Rules
+from hub.round import Rules
+from wire.enums import ReboundMode
+from wire.errors import ConfigError
 
 
 def load(tmp_path: Path, text: str) -> HubConfig:

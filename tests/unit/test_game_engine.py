@@ -7,20 +7,16 @@ from dataclasses import replace
 from hub.round import (
     Answer,
     Event,
-    Flag,
     FloorChanged,
-    Phase,
     PhaseChanged,
     PressIn,
-    ReboundMode,
     RoundEngine,
     Ruled,
     Rules,
     TeamChanged,
-    Timer,
     TimerFired,
-    TimerStage,
 )
+from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 MS = 1_000_000
 HORIZON = 10 * MS
@@ -71,11 +67,11 @@ def test_answer_timer_warns_then_expires_at_exact_instants() -> None:
     assert engine.next_deadline == 3110 * MS
     assert engine.tick(3110 * MS - 1) == []
     assert engine.tick(3110 * MS) == [
-        TimerFired(1, Timer.ANSWER, TimerStage.WARNING, "ann"),
+        TimerFired(1, TimerKind.ANSWER, TimerStage.WARNING, "ann"),
     ]
     assert engine.tick(3200 * MS) == []  # the warning fires once
     assert engine.next_deadline == 5110 * MS
-    assert engine.tick(5110 * MS) == [TimerFired(1, Timer.ANSWER, TimerStage.EXPIRED, "ann")]
+    assert engine.tick(5110 * MS) == [TimerFired(1, TimerKind.ANSWER, TimerStage.EXPIRED, "ann")]
     assert engine.next_deadline is None
     # the floor stays with the player: the host still rules the answer
     assert engine.floor() == ("ann", 110 * MS)
@@ -226,7 +222,7 @@ def test_buzz_window_closes_a_round_nobody_buzzed_in() -> None:
     assert engine.next_deadline == 5100 * MS
     assert engine.tick(5100 * MS - 1) == []
     events = engine.tick(5100 * MS)
-    assert events[0] == TimerFired(1, Timer.BUZZ, TimerStage.EXPIRED)
+    assert events[0] == TimerFired(1, TimerKind.BUZZ, TimerStage.EXPIRED)
     assert PhaseChanged(1, Phase.CLOSED) in events
     assert engine.phase is Phase.CLOSED
     assert engine.next_deadline is None
@@ -248,7 +244,7 @@ def test_buzz_window_restarts_for_a_rebound() -> None:
     engine.wrong(2000 * MS)
     assert engine.buzz_deadline == 7000 * MS
     events = engine.tick(7000 * MS)
-    assert events[0] == TimerFired(2, Timer.BUZZ, TimerStage.EXPIRED)
+    assert events[0] == TimerFired(2, TimerKind.BUZZ, TimerStage.EXPIRED)
 
 
 # --- early-buzz lockout ---

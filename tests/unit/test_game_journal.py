@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hub import journal
 from hub.journal import Call, RecordingEngine
-from hub.round import PressIn, ReboundMode, Rules
+from hub.round import PressIn, Rules
+from wire.enums import ReboundMode
 
 MS = 1_000_000
 RULES = Rules(one_buzz_per_team=True, answer_ns=5000 * MS, answer_warning_ns=1000 * MS)

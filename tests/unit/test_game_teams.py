@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hub.round import Outcome, PressIn, ReboundMode, RoundEngine, Rules
+from hub.round import Outcome, PressIn, RoundEngine, Rules
 from hub.scores import Scoreboard
-from hub.teams import members, team_ranking, with_teams
-from hub.views import game_json
+from hub.teams import members, team_ranking
+from hub.views import game_view
+from wire.enums import ReboundMode
+from wire.messages import AnsweringView, MemberView, OutView, PlayerScoreView, TeamView
 
 MS = 1_000_000
 
@@ -21,26 +23,19 @@ def test_team_ranking_takes_each_teams_best_player() -> None:
     outcomes = ranked(("ann", 100), ("amy", 103), ("bob", 107), ("solo", 108))
     teams = {"ann": "red", "amy": "red", "bob": "blue"}
     rows = team_ranking(outcomes, teams, {"bob": "Bob"})
-    assert [(r["rank"], r["team"], r["player"], r["player_rank"]) for r in rows] == [
+    assert [(r.rank, r.team, r.player, r.player_rank) for r in rows] == [
         (1, "red", "ann", 1),
         (2, "blue", "bob", 3),
     ]
-    assert rows[1]["behind_ns"] == 7 * MS
-    assert rows[1]["name"] == "Bob"
+    assert rows[1].behind_ns == 7 * MS
+    assert rows[1].name == "Bob"
 
 
 def test_members_are_grouped_and_sorted() -> None:
     assert members({"b": "red", "a": "red", "c": "blue"}) == {"blue": ["c"], "red": ["a", "b"]}
 
 
-def test_result_rows_get_their_team() -> None:
-    view = {"results": [{"player": "ann"}, {"player": "x"}], "refused": [{"player": "amy"}]}
-    with_teams(view, {"ann": "red", "amy": "red"})
-    assert [row["team"] for row in view["results"]] == ["red", None]
-    assert view["refused"][0]["team"] == "red"
-
-
-def test_game_json_carries_the_floor_timers_teams_and_scores() -> None:
+def test_game_view_carries_the_floor_timers_teams_and_scores() -> None:
     engine = RoundEngine(Rules(answer_ns=5000 * MS, answer_warning_ns=1000 * MS))
     engine.assign_team("ann", "red", 0)
     engine.arm(0)
@@ -49,17 +44,18 @@ def test_game_json_carries_the_floor_timers_teams_and_scores() -> None:
     engine.press(PressIn("bob", "b1", now + MS, now + MS), now + MS)
     scores = Scoreboard()
     scores.award(10, now, player="ann", team="red")
-    view = game_json(engine, scores, {"ann": "Ann"}, (10, -5), applied=3)
-    assert view["answering"] == {"player": "ann", "name": "Ann", "team": "red", "since_ns": now}
-    assert (view["answer_warning_ns"], view["answer_deadline_ns"]) == (4100 * MS, 5100 * MS)
-    assert view["teams"] == [
-        {"team": "red", "members": [{"id": "ann", "name": "Ann"}], "points": 10}
+    view = game_view(engine, scores, {"ann": "Ann"}, (10, -5), applied=3)
+    assert view.answering == AnsweringView(player="ann", name="Ann", team="red", since_ns=now)
+    assert (view.answer_warning_ns, view.answer_deadline_ns) == (4100 * MS, 5100 * MS)
+    assert view.teams == [
+        TeamView(team="red", members=[MemberView(id="ann", name="Ann")], points=10)
     ]
-    assert view["team_ranking"][0]["team"] == "red"
-    assert view["scores"]["players"] == [{"id": "ann", "name": "Ann", "team": "red", "points": 10}]
-    assert view["rules"]["points_wrong"] == -5
+    assert view.team_ranking[0].team == "red"
+    assert view.scores.players == [PlayerScoreView(id="ann", name="Ann", team="red", points=10)]
+    assert view.rules.points_wrong == -5
     engine.wrong(200 * MS, ReboundMode.NEXT)
-    view = game_json(engine, scores, {}, (10, -5), applied=4)
-    assert view["answering"]["player"] == "bob"
-    assert view["out"] == {"players": ["ann"], "teams": []}
-    assert view["applied"] == 4
+    view = game_view(engine, scores, {}, (10, -5), applied=4)
+    assert view.answering is not None
+    assert view.answering.player == "bob"
+    assert view.out == OutView(players=["ann"], teams=[])
+    assert view.applied == 4

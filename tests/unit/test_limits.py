@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hub import protocol as p
 from hub.auth import origin_allowed, request_token
 from hub.config import LimitsSection, SecuritySection
 from hub.limits import NS_PER_S, LogThrottle, TokenBucket, room_for_connection, too_slow
-from hub.tls import TLSConfigError, client_context, context_for, server_context
+from wire import codec
+from wire import messages as msg
+from wire.errors import TLSConfigError
+from wire.tls import client_context, context_for, server_context
 
 
 def test_bucket_allows_the_burst_then_refuses() -> None:
@@ -112,20 +114,20 @@ def test_request_token(path: str, authorization: str | None, token: str | None) 
 def test_max_frame_size_fits_the_largest_client_message_with_margin() -> None:
     """The longest valid hello, with every character escaped as JSON, is under half the limit."""
     wide = "\U0001f600"  # four UTF-8 bytes; twelve as an escaped surrogate pair
-    hello = p.Hello(
-        protocol=p.PROTOCOL_VERSION,
+    hello = msg.Hello(
+        protocol=msg.PROTOCOL_VERSION,
         role="node",
         id="n" * 64,
-        name=wide * p.NAME_MAX_CHARS,
+        name=wide * msg.NAME_MAX_CHARS,
         input="keyboard",
-        token="t" * p.TOKEN_MAX_CHARS,
-        team=wide * p.NAME_MAX_CHARS,
+        token="t" * msg.TOKEN_MAX_CHARS,
+        team=wide * msg.NAME_MAX_CHARS,
         ref="r" * 64,
     )
-    body = json.loads(p.encode(hello))
+    body = json.loads(codec.encode(hello))
     size = len(json.dumps(body, ensure_ascii=True).encode())
-    assert isinstance(p.decode_client(json.dumps(body, ensure_ascii=True)), p.Decoded)
-    assert size * 2 < p.MAX_CLIENT_FRAME_BYTES
+    assert isinstance(codec.decode_client(json.dumps(body, ensure_ascii=True)), codec.Decoded)
+    assert size * 2 < msg.MAX_CLIENT_FRAME_BYTES
 
 
 def test_security_section_checks() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from firmware import cli
 from firmware.config import NodeConfig, hostname_id, parse_inputs
-from hub.configfile import ConfigError
+from wire.errors import ConfigError
 
 
 def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:

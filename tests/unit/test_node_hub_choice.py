@@ -8,7 +8,7 @@ import pytest
 
 from firmware.config import NodeSection
 from firmware.discovery import choose, found_line, missing_line
-from hub.discovery import FoundHub
+from wire.discovery import FoundHub
 
 HUBS = [
     FoundHub("Zeta", "10.0.0.9", 8765, 1),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware.outbox import MAX_PENDING, Outbox
-from hub.protocol import ID_PATTERN
+from wire.messages import ID_PATTERN
 
 
 def test_press_ids_are_unique_valid_and_differ_between_boots() -> None:

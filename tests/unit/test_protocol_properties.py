@@ -14,7 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import protocol as p
+from wire import codec
+from wire import messages as msg
+from wire.enums import ErrorCode
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -34,7 +36,7 @@ field_names = st.sampled_from(
     ["type", "protocol", "role", "id", "name", "input", "token", "team", "ref", "press_id",
      "at_ns", "round", "seq", "t0_ns", "t1_ns", "t2_ns"]
 )  # fmt: skip
-type_names = st.one_of(st.sampled_from([*p.CLIENT_TYPES, *p.HUB_TYPES]), st.text(max_size=10))
+type_names = st.one_of(st.sampled_from([*msg.CLIENT_TYPES, *msg.HUB_TYPES]), st.text(max_size=10))
 message_like = st.builds(
     lambda body, kind: {**body, "type": kind},
     st.dictionaries(field_names, json_values, max_size=6),
@@ -44,17 +46,17 @@ message_like = st.builds(
 
 def assert_value(result: object) -> None:
     """The decoder's contract: a Decoded holding a known message type, or a ProtocolError."""
-    if isinstance(result, p.ProtocolError):
-        assert isinstance(result.code, p.ErrorCode)
+    if isinstance(result, codec.ProtocolError):
+        assert isinstance(result.code, ErrorCode)
         assert result.message
         assert "\n" not in result.message
         return
-    assert isinstance(result, p.Decoded), result
-    assert type(result.message) in (*p.CLIENT_TYPES.values(), *p.HUB_TYPES.values())
+    assert isinstance(result, codec.Decoded), result
+    assert type(result.message) in (*msg.CLIENT_TYPES.values(), *msg.HUB_TYPES.values())
 
 
 def decode_both(frame: str | bytes) -> list[object]:
-    return [p.decode_client(frame), p.decode_hub(frame)]
+    return [codec.decode_client(frame), codec.decode_hub(frame)]
 
 
 @SETTINGS
@@ -67,9 +69,9 @@ def test_any_text(text: str) -> None:
 @SETTINGS
 @given(st.binary())
 def test_any_bytes_are_refused_as_binary(data: bytes) -> None:
-    result = p.decode_client(data)
-    assert isinstance(result, p.ProtocolError)
-    assert result.code is p.ErrorCode.BINARY_FRAME
+    result = codec.decode_client(data)
+    assert isinstance(result, codec.ProtocolError)
+    assert result.code is ErrorCode.BINARY_FRAME
 
 
 @SETTINGS
@@ -87,14 +89,14 @@ def test_message_shaped_json_with_hostile_values(body: dict[str, Any]) -> None:
     text = json.dumps(body, allow_nan=True)
     for result in decode_both(text):
         assert_value(result)
-    result = p.decode_client(text)
-    if isinstance(result, p.Decoded):
+    result = codec.decode_client(text)
+    if isinstance(result, codec.Decoded):
         # Anything accepted is a value the hub can use as it is: integers in range, no floats.
         for name in ("at_ns", "seq", "t0_ns", "t1_ns", "t2_ns", "protocol"):
             value = getattr(result.message, name, None)
             if value is not None:
                 assert type(value) is int
-                assert -p.NS_MAX <= value <= p.NS_MAX
+                assert -msg.NS_MAX <= value <= msg.NS_MAX
 
 
 @SETTINGS
@@ -105,7 +107,7 @@ def test_deeply_nested_json(depth: int, opener: str) -> None:
     for result in decode_both(text):
         assert_value(result)
     nested_in_message = '{"type":"press","press_id":"a","at_ns":' + text + "}"
-    assert isinstance(p.decode_client(nested_in_message), p.ProtocolError)
+    assert isinstance(codec.decode_client(nested_in_message), codec.ProtocolError)
 
 
 @SETTINGS
@@ -116,15 +118,15 @@ def test_huge_numbers(digits: int) -> None:
         frame = '{"type":"press","press_id":"p1","at_ns":' + literal + "}"
         for result in decode_both(frame):
             assert_value(result)
-        assert isinstance(p.decode_client(frame), p.ProtocolError)
+        assert isinstance(codec.decode_client(frame), codec.ProtocolError)
 
 
 def test_nan_and_infinity_literals_are_never_timestamps() -> None:
     for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400"):
         frame = '{"type":"sync_reply","seq":1,"t0_ns":1,"t1_ns":' + literal + ',"t2_ns":1}'
-        result = p.decode_client(frame)
-        assert isinstance(result, p.ProtocolError), literal
-        assert result.code is p.ErrorCode.BAD_FIELD
+        result = codec.decode_client(frame)
+        assert isinstance(result, codec.ProtocolError), literal
+        assert result.code is ErrorCode.BAD_FIELD
 
 
 @SETTINGS
@@ -147,30 +149,32 @@ def test_lone_surrogate_escapes_are_refused_so_nothing_unencodable_is_echoed() -
         '{"type":"press","press_id":"p1","at_ns":1,"\\udc00":1}',
         '{"type":"press","press_id":"p1","at_ns":1,"ref":"x\\udfff"}',
     ):
-        result = p.decode_client(frame)
-        assert isinstance(result, p.ProtocolError), frame
-        assert result.code is p.ErrorCode.BAD_JSON
-        p.error_frame(result).encode("utf-8")
-    paired = p.decode_client('{"type":"press","press_id":"p1","at_ns":1,"ref":"\\ud83d\\ude00"}')
-    assert isinstance(paired, p.Decoded)
+        result = codec.decode_client(frame)
+        assert isinstance(result, codec.ProtocolError), frame
+        assert result.code is ErrorCode.BAD_JSON
+        codec.error_frame(result).encode("utf-8")
+    paired = codec.decode_client(
+        '{"type":"press","press_id":"p1","at_ns":1,"ref":"\\ud83d\\ude00"}'
+    )
+    assert isinstance(paired, codec.Decoded)
     assert paired.message.ref == "\U0001f600"  # type: ignore[attr-defined]
 
 
 @SETTINGS
 @given(message_like)
 def test_whatever_is_decoded_can_be_encoded_again(body: dict[str, Any]) -> None:
-    result = p.decode_client(json.dumps(body, allow_nan=True))
-    if isinstance(result, p.Decoded):
-        p.encode(result.message).encode("utf-8")
+    result = codec.decode_client(json.dumps(body, allow_nan=True))
+    if isinstance(result, codec.Decoded):
+        codec.encode(result.message).encode("utf-8")
     else:
-        p.error_frame(result).encode("utf-8")
+        codec.error_frame(result).encode("utf-8")
 
 
 @SETTINGS
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_floats_are_not_integers(value: float) -> None:
     frame = json.dumps({"type": "press", "press_id": "p1", "at_ns": value}, allow_nan=True)
-    result = p.decode_client(frame)
-    assert isinstance(result, p.ProtocolError)
+    result = codec.decode_client(frame)
+    assert isinstance(result, codec.ProtocolError)
     if not math.isnan(value):
-        assert result.code is p.ErrorCode.BAD_FIELD
+        assert result.code is ErrorCode.BAD_FIELD

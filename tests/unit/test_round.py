@@ -12,15 +12,14 @@ from hub.round import (
     Acknowledge,
     Answer,
     Event,
-    Flag,
     Outcome,
-    Phase,
     PhaseChanged,
     PressIn,
     RoundEngine,
     Rules,
     TieRule,
 )
+from wire.enums import Flag, Phase
 
 MS = 1_000_000
 S = 1_000 * MS

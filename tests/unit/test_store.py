@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from hub import journal, store
 from hub.journal import Call, RecordingEngine, Segment
 from hub.round import Acknowledge, Answer, PressIn, Rules
-from hub.views import history_json, round_json
+from hub.views import history_view, round_view
+from wire.codec import as_data
 
 RULES = Rules(auto_arm_after_ns=50_000_000, lockout_ns=None)
 MS = 1_000_000
@@ -29,8 +30,8 @@ def picture(engine: RecordingEngine, shift: int = 0) -> str:
     """Everything a host could see, with hub instants moved back by ``shift``, as one string."""
     deadline = engine.next_deadline
     seen = [
-        round_json(engine.current, engine.phase, {}),
-        history_json(engine.history, engine.current, {}),
+        as_data(round_view(engine.current, engine.phase, {}, engine.teams)),
+        [as_data(r) for r in history_view(engine.history, engine.current, {}, engine.teams)],
         None if deadline is None else deadline - shift,
     ]
     return json.dumps(_unshift(seen, shift), sort_keys=True)

@@ -6,17 +6,18 @@ import dataclasses
 
 import pytest
 
-from hub.round import Flag, Outcome, Phase, PressIn, RoundRecord
+from hub.round import Outcome, PressIn, RoundRecord
 from hub.views import (
-    PlayerView,
-    history_json,
+    history_view,
     ordinal,
-    outcome_json,
     plain_answer,
-    player_json,
+    press_view,
     result_text,
-    round_json,
+    round_view,
 )
+from wire.codec import as_data
+from wire.enums import Flag, InputKind, Phase
+from wire.messages import PlayerView, PressView, RoundView
 
 MS = 1_000_000
 
@@ -103,48 +104,46 @@ def test_ordinals(rank: int, word: str) -> None:
     assert ordinal(rank) == word
 
 
-def test_round_and_history_json() -> None:
+def test_round_and_history_views() -> None:
     names = {"p1": "Alice"}
-    assert round_json(None, Phase.IDLE, names) == {
-        "number": 0,
-        "state": "idle",
-        "results": [],
-        "refused": [],
-    }
+    teams = {"p1": "red"}
+    assert round_view(None, Phase.IDLE, names, teams) == RoundView(number=0, state=Phase.IDLE)
     first = RoundRecord(number=1, armed_ns=0, release_ns=10)
     won = outcome(rank=1, behind_ns=0, reaction_ns=4)
     first.ranked.append(won)
     first.refused.append(outcome(flags=frozenset({Flag.REPEAT, Flag.TIE}), player="p2"))
-    body = round_json(first, Phase.DECIDED, names)
-    assert body["winner"] == "Alice"
-    assert body["state"] == "decided"
-    assert body["results"] == [outcome_json(won, names)]
-    assert body["results"][0] == {
-        "rank": 1,
-        "player": "p1",
-        "name": "Alice",
-        "press_id": "x1",
-        "reaction_ns": 4,
-        "behind_ns": 0,
-        "uncertainty_ns": 3,
-        "flags": [],
-        "at_ns": 5,
-        "raw_ns": 11,
-        "arrival_ns": 7,
-    }
-    assert body["refused"][0]["name"] == "p2"  # unknown players are shown by id
-    assert body["refused"][0]["flags"] == ["repeat", "tie"]
+    body = round_view(first, Phase.DECIDED, names, teams)
+    assert body.winner == "Alice"
+    assert body.state is Phase.DECIDED
+    assert body.results == [press_view(won, names, teams)]
+    assert body.results[0] == PressView(
+        rank=1,
+        player="p1",
+        name="Alice",
+        press_id="x1",
+        reaction_ns=4,
+        behind_ns=0,
+        uncertainty_ns=3,
+        flags=[],
+        at_ns=5,
+        raw_ns=11,
+        arrival_ns=7,
+        team="red",
+    )
+    assert body.refused[0].name == "p2"  # unknown players are shown by id
+    assert body.refused[0].team is None
+    assert body.refused[0].flags == [Flag.REPEAT, Flag.TIE]
     second = RoundRecord(number=2, armed_ns=20, release_ns=30)
-    history = history_json([first, second], second, names)
-    assert [r["number"] for r in history] == [1]
-    assert history_json([first, second], None, names)[0]["number"] == 2  # newest first
+    history = history_view([first, second], second, names, teams)
+    assert [r.number for r in history] == [1]
+    assert history_view([first, second], None, names, teams)[0].number == 2  # newest first
 
 
-def test_player_json_is_the_full_roster_entry() -> None:
+def test_roster_entry_as_data_is_every_field() -> None:
     view = PlayerView(
         id="n1",
         name="Ann",
-        input="gpio",
+        input=InputKind.GPIO,
         team=None,
         online=True,
         synced=True,
@@ -157,4 +156,4 @@ def test_player_json_is_the_full_roster_entry() -> None:
         last_sync_ns=10,
         last_seen_ns=None,
     )
-    assert player_json(view) == dataclasses.asdict(view)
+    assert as_data(view) == dataclasses.asdict(view)

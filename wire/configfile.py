@@ -7,19 +7,20 @@ A host who mistypes a key gets told which line to fix instead of a silently igno
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
+import sys
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from wire.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(Exception):
-    """A config file or setting that cannot be used; the message says where and how to fix it."""
 
 
 def _line_of(text: str, section: str | None, key: str | None) -> int | None:
@@ -135,3 +136,21 @@ def override(settings: T, **changes: Any) -> T:
     """Apply the values that were actually given (None means "not given")."""
     given = {k: v for k, v in changes.items() if v is not None}
     return dataclasses.replace(settings, **given) if given else settings  # type: ignore[type-var]
+
+
+def check_command(program: str, loader: Callable[[str], object], argv: Sequence[str]) -> int:
+    """``PROGRAM check-config FILE``: validate a config file without starting anything.
+
+    Exit 0 and ``FILE: ok``, or exit 2 with the file, line and key on stderr, so an install script
+    or a maker can check an edit before restarting the service.
+    """
+    parser = argparse.ArgumentParser(prog=f"{program} check-config")
+    parser.add_argument("file")
+    args = parser.parse_args(argv)
+    try:
+        loader(args.file)
+    except ConfigError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok")
+    return 0

@@ -1,17 +1,15 @@
 """TLS contexts for ``wss://``: the hub's server side, and the client side of nodes and ``ctl``.
 
-Kept free of asyncio and websockets so the node firmware can import :func:`client_context` as it
-is. Both builders turn the many ways a certificate file can be wrong into one
-:class:`TLSConfigError` with a one-line message naming the file.
+Only the standard library's ssl: the hub, ``buzzer-hub ctl`` and the node firmware all use it.
+Both builders turn the many ways a certificate file can be wrong into one :class:`TLSConfigError`
+with a one-line message naming the file.
 """
 
 from __future__ import annotations
 
 import ssl
 
-
-class TLSConfigError(Exception):
-    """A certificate, key or CA file cannot be used; the message names the file and the reason."""
+from wire.errors import TLSConfigError
 
 
 def _reason(exc: Exception) -> str:
