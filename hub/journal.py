@@ -22,144 +22,106 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from hub.round import Event, PressIn, RoundEngine, Rules, TieRule
+from hub.round import (
+    Arm,
+    AssignTeam,
+    Close,
+    EngineInput,
+    Event,
+    Press,
+    PressIn,
+    Reset,
+    Right,
+    RoundEngine,
+    Rules,
+    Tick,
+    TieRule,
+    Wrong,
+)
 from wire.enums import ReboundMode
 
-ARM, PRESS, TICK, RESET, CLOSE = "arm", "press", "tick", "reset", "close"
-WRONG, RIGHT, TEAM = "wrong", "right", "team"  # game play: rulings and team changes
-KINDS = (ARM, PRESS, TICK, RESET, CLOSE, WRONG, RIGHT, TEAM)
+#: Every input the engine takes, by the name the journal stores it under.
+INPUTS: dict[str, type[EngineInput]] = {
+    cls.KIND: cls for cls in (Arm, Press, Tick, Reset, Close, Right, Wrong, AssignTeam)
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call made to the engine: its name, its ``now`` and its other arguments."""
+    """One input given to the engine, and the ``now`` it was given with."""
 
-    kind: str
+    input: EngineInput
     now_ns: int
-    press: PressIn | None = None
-    horizon_ns: int = 0
-    lead_ns: int | None = None
-    mode: str | None = None  # wrong: the rebound mode asked for, None: the rules' default
-    player: str | None = None  # team: who moves
-    team: str | None = None  # team: where to (None: out of any team)
+
+    @property
+    def kind(self) -> str:
+        return self.input.KIND
 
     def payload(self) -> str:
-        """The arguments besides ``now`` as compact JSON (the journal's ``args`` column)."""
-        body: dict[str, Any] = {}
-        if self.press is not None:
-            body["press"] = dataclasses.asdict(self.press)
-            body["horizon_ns"] = self.horizon_ns
-        if self.lead_ns is not None:
-            body["lead_ns"] = self.lead_ns
-        if self.mode is not None:
-            body["mode"] = self.mode
-        if self.kind == TEAM:
-            body["player"], body["team"] = self.player, self.team
+        """The input's fields as compact JSON (the journal's ``args`` column)."""
+        body = {f.name: getattr(self.input, f.name) for f in dataclasses.fields(self.input)}
+        if isinstance(self.input, Press):
+            body["press"] = dataclasses.asdict(self.input.press)
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def load(cls, kind: str, now_ns: int, payload: str) -> Call:
-        if kind not in KINDS:
+        """A call read back from the journal; ValueError (or a subclass) when it cannot be."""
+        kind_cls = INPUTS.get(kind)
+        if kind_cls is None:
             raise ValueError(f"unknown journal entry kind {kind!r}")
         body = json.loads(payload) if payload else {}
-        press = PressIn(**body["press"]) if "press" in body else None
-        return cls(
-            kind,
-            now_ns,
-            press,
-            body.get("horizon_ns", 0),
-            body.get("lead_ns"),
-            body.get("mode"),
-            body.get("player"),
-            body.get("team"),
-        )
+        if not isinstance(body, dict):
+            raise ValueError(f"journal entry {kind!r} holds no object")
+        if "press" in body:
+            body["press"] = PressIn(**body["press"])
+        if body.get("mode") is not None:
+            body["mode"] = ReboundMode(body["mode"])
+        known = {f.name for f in dataclasses.fields(kind_cls)}
+        try:
+            return cls(kind_cls(**{k: v for k, v in body.items() if k in known}), now_ns)
+        except TypeError as exc:
+            raise ValueError(f"journal entry {kind!r} does not fit: {exc}") from None
+
+    @property
+    def press(self) -> PressIn | None:
+        return self.input.press if isinstance(self.input, Press) else None
 
     def shifted(self, delta_ns: int) -> Call:
         """The same call with every hub-clock time moved by ``delta_ns`` (node times stay)."""
         if delta_ns == 0:
             return self
-        press = self.press
-        if press is not None:
+        step = self.input
+        if isinstance(step, Press):
             press = dataclasses.replace(
-                press, at_ns=press.at_ns + delta_ns, arrival_ns=press.arrival_ns + delta_ns
+                step.press,
+                at_ns=step.press.at_ns + delta_ns,
+                arrival_ns=step.press.arrival_ns + delta_ns,
             )
-        return dataclasses.replace(self, now_ns=self.now_ns + delta_ns, press=press)
-
-
-def apply(engine: RoundEngine, call: Call) -> list[Event]:
-    """Make ``call`` on the plain engine methods: the one place mapping entries to methods."""
-    if call.kind == PRESS:
-        assert call.press is not None
-        return RoundEngine.press(engine, call.press, call.now_ns, call.horizon_ns)
-    if call.kind == ARM:
-        return RoundEngine.arm(engine, call.now_ns, call.lead_ns)
-    if call.kind == TICK:
-        return RoundEngine.tick(engine, call.now_ns)
-    if call.kind == RESET:
-        return RoundEngine.reset(engine, call.now_ns)
-    if call.kind == WRONG:
-        mode = ReboundMode(call.mode) if call.mode else None
-        return RoundEngine.wrong(engine, call.now_ns, mode)
-    if call.kind == RIGHT:
-        return RoundEngine.right(engine, call.now_ns)
-    if call.kind == TEAM:
-        assert call.player is not None
-        return RoundEngine.assign_team(engine, call.player, call.team, call.now_ns)
-    return RoundEngine.close(engine, call.now_ns)
+            step = dataclasses.replace(step, press=press)
+        return Call(step, self.now_ns + delta_ns)
 
 
 class RecordingEngine(RoundEngine):
-    """A round engine that remembers each call made to it from outside, for the journal.
+    """A round engine that remembers each input it is given, for the journal.
 
-    Only outermost calls are recorded: a tick that re-arms calls :meth:`arm` itself, and replaying
-    the tick repeats that, so recording the inner arm as well would arm twice on replay.
+    Every change to the engine goes through :meth:`RoundEngine.apply`, and the engine's own
+    follow-ups (a tick that re-arms, a ruling that closes) call its inner steps directly, so
+    each outside input is recorded exactly once and replaying it repeats its follow-ups.
     """
 
     def __init__(self, rules: Rules) -> None:
         super().__init__(rules)
         self._calls: list[Call] = []
-        self._depth = 0
 
     def take_calls(self) -> list[Call]:
         calls, self._calls = self._calls, []
         return calls
 
-    def _record(self, call: Call) -> list[Event]:
-        outer = self._depth == 0
-        self._depth += 1
-        try:
-            events = apply(self, call)
-        finally:
-            self._depth -= 1
-        if outer:
-            self._calls.append(call)
-        return events
-
-    def arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
-        return self._record(Call(ARM, now, lead_ns=lead_ns))
-
-    def press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
-        return self._record(Call(PRESS, now, press=press, horizon_ns=horizon_ns))
-
-    def tick(self, now: int) -> list[Event]:
-        return self._record(Call(TICK, now))
-
-    def reset(self, now: int) -> list[Event]:
-        return self._record(Call(RESET, now))
-
-    def close(self, now: int) -> list[Event]:
-        return self._record(Call(CLOSE, now))
-
-    def wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
-        return self._record(Call(WRONG, now, mode=None if mode is None else str(mode)))
-
-    def right(self, now: int) -> list[Event]:
-        return self._record(Call(RIGHT, now))
-
-    def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
-        return self._record(Call(TEAM, now, player=player, team=team))
+    def apply(self, step: EngineInput, now: int) -> list[Event]:
+        self._calls.append(Call(step, now))
+        return super().apply(step, now)
 
 
 # --- rules, as stored with each segment ---
@@ -238,6 +200,6 @@ def replay(
     for segment_rules, call in entries:
         if segment_rules is not None:
             engine.rules = segment_rules
-        events.extend(apply(engine, call))
-    engine.take_calls()  # a replayed tick that re-arms records its inner arm: not a new input
+        events.extend(engine.apply(call.input, call.now_ns))
+    engine.take_calls()  # already in the journal
     return engine, events

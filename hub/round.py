@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import pairwise
+from typing import ClassVar, assert_never
 
 from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
@@ -148,6 +149,74 @@ class TeamChanged:
 Event = Acknowledge | Answer | PhaseChanged | FloorChanged | Ruled | TimerFired | TeamChanged
 
 
+# --- the engine's inputs: the only way in, and what the journal records ---
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Start a new round; presses count from ``now + lead`` (the synchronised release)."""
+
+    KIND: ClassVar[str] = "arm"
+    lead_ns: int | None = None  # None: the rules' release lead
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
+
+    KIND: ClassVar[str] = "press"
+    press: PressIn
+    horizon_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Run whatever is due: an adjudication decision, a host-less re-arm or a game timer."""
+
+    KIND: ClassVar[str] = "tick"
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Back to idle; the round so far goes to history."""
+
+    KIND: ClassVar[str] = "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Stop taking presses but keep the round on display (deciding any waiting press)."""
+
+    KIND: ClassVar[str] = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class Right:
+    """The player with the floor answered right: the question ends (the round closes)."""
+
+    KIND: ClassVar[str] = "right"
+
+
+@dataclass(frozen=True, slots=True)
+class Wrong:
+    """The player with the floor answered wrong; rebound as ``mode`` says (None: the rules')."""
+
+    KIND: ClassVar[str] = "wrong"
+    mode: ReboundMode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignTeam:
+    """Put a player in a team (None: in no team). Takes effect for the next ruling."""
+
+    KIND: ClassVar[str] = "team"
+    player: str
+    team: str | None
+
+
+EngineInput = Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam
+
+
 @dataclass(slots=True)
 class RoundRecord:
     """One round, as the host sees it afterwards."""
@@ -239,9 +308,58 @@ class RoundEngine:
         locked = lock is not None and lock.round == self.number and self.phase is Phase.ARMED
         return release, locked
 
-    # --- host actions ---
+    def apply(self, step: EngineInput, now: int) -> list[Event]:
+        """Feed one input: the single way into the engine, so that journalling it (see
+        :mod:`hub.journal`) records everything that can change the engine's state."""
+        match step:
+            case Arm(lead_ns=lead):
+                return self._arm(now, lead)
+            case Press(press=press, horizon_ns=horizon):
+                return self._press(press, now, horizon)
+            case Tick():
+                return self._tick(now)
+            case Reset():
+                return self._reset(now)
+            case Close():
+                return self._close(now)
+            case Right():
+                return self._right(now)
+            case Wrong(mode=mode):
+                return self._wrong(now, mode)
+            case AssignTeam(player=player, team=team):
+                return self._assign_team(player, team, now)
+            case _:
+                assert_never(step)
+
+    # Shorthands for callers and tests; each goes through apply.
 
     def arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
+        return self.apply(Arm(lead_ns), now)
+
+    def press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
+        return self.apply(Press(press, horizon_ns), now)
+
+    def tick(self, now: int) -> list[Event]:
+        return self.apply(Tick(), now)
+
+    def reset(self, now: int) -> list[Event]:
+        return self.apply(Reset(), now)
+
+    def close(self, now: int) -> list[Event]:
+        return self.apply(Close(), now)
+
+    def right(self, now: int) -> list[Event]:
+        return self.apply(Right(), now)
+
+    def wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
+        return self.apply(Wrong(mode), now)
+
+    def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
+        return self.apply(AssignTeam(player, team), now)
+
+    # --- host actions ---
+
+    def _arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
         """Start a new round; presses count from ``now + lead`` (the synchronised release)."""
         events = self._finish(now)
         if self.phase is not Phase.IDLE:
@@ -259,7 +377,7 @@ class RoundEngine:
         }
         return [*events, PhaseChanged(number, Phase.ARMED, release_ns=release)]
 
-    def reset(self, now: int) -> list[Event]:
+    def _reset(self, now: int) -> list[Event]:
         """Back to idle; the round so far goes to history."""
         if self.phase is Phase.IDLE:
             return []
@@ -268,7 +386,7 @@ class RoundEngine:
         self.phase = Phase.IDLE
         return [*events, PhaseChanged(self.number, Phase.IDLE)]
 
-    def close(self, now: int) -> list[Event]:
+    def _close(self, now: int) -> list[Event]:
         """Stop taking presses but keep the round on display (deciding any waiting press)."""
         if self.phase in (Phase.IDLE, Phase.CLOSED):
             return []
@@ -278,17 +396,17 @@ class RoundEngine:
         events.append(PhaseChanged(self.number, Phase.CLOSED))
         return events
 
-    def tick(self, now: int) -> list[Event]:
+    def _tick(self, now: int) -> list[Event]:
         """Run whatever is due: an adjudication decision, a host-less re-arm or a game timer."""
         if self.phase is Phase.ARMED and self.deadline_ns is not None and now >= self.deadline_ns:
             return self._decide(now)
         if self.phase is Phase.DECIDED and self.auto_arm_ns is not None and now >= self.auto_arm_ns:
-            return self.arm(now)
+            return self._arm(now)
         return self._tick_game(now)
 
     # --- presses ---
 
-    def press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
+    def _press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
         """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
         key = (press.player, press.press_id)
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
@@ -526,7 +644,7 @@ class RoundEngine:
             return None
         return self.current.release_ns + window
 
-    def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
+    def _assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
         """Put a player in a team (None: in no team). Takes effect for the next ruling."""
         if team is None:
             self.teams.pop(player, None)
@@ -534,15 +652,15 @@ class RoundEngine:
             self.teams[player] = team
         return [TeamChanged(player, team)]
 
-    def right(self, now: int) -> list[Event]:
+    def _right(self, now: int) -> list[Event]:
         """The player with the floor answered right: the question ends (the round closes)."""
         floor = self._hold_floor()
         if floor is None or floor.player is None:
             return []
         ruled = Ruled(self.number, floor.player, True, self.teams.get(floor.player))
-        return [ruled, *self.close(now)]
+        return [ruled, *self._close(now)]
 
-    def wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
+    def _wrong(self, now: int, mode: ReboundMode | None = None) -> list[Event]:
         """The player with the floor answered wrong; rebound as ``mode`` says (default: rules)."""
         floor = self._hold_floor()
         mode = mode or self.rules.rebound
@@ -563,7 +681,7 @@ class RoundEngine:
             _, end = self._answer_instants(self._floor)
             return [*events, FloorChanged(self.number, self._floor.player, end)]
         out = self._out
-        events += self.arm(now)
+        events += self._arm(now)
         self._rebounds += 1
         out.round = self.number
         self._out = out
@@ -634,7 +752,7 @@ class RoundEngine:
         if window is not None:
             if now < window:
                 return []
-            return [TimerFired(self.number, TimerKind.BUZZ, TimerStage.EXPIRED), *self.close(now)]
+            return [TimerFired(self.number, TimerKind.BUZZ, TimerStage.EXPIRED), *self._close(now)]
         floor = self._hold_floor()
         if floor is None or floor.player is None:
             return []

@@ -15,9 +15,23 @@ from hypothesis import strategies as st
 
 from hub import journal, store
 from hub.journal import Call, RecordingEngine, Segment
-from hub.round import Acknowledge, Answer, PressIn, Rules
+from hub.round import (
+    Acknowledge,
+    Answer,
+    Arm,
+    AssignTeam,
+    Close,
+    Press,
+    PressIn,
+    Reset,
+    Right,
+    Rules,
+    Tick,
+    Wrong,
+)
 from hub.views import history_view, round_view
 from wire.codec import as_data
+from wire.enums import ReboundMode
 
 RULES = Rules(auto_arm_after_ns=50_000_000, lockout_ns=None)
 MS = 1_000_000
@@ -108,8 +122,26 @@ def test_shifting_every_input_time_shifts_the_state_and_changes_no_decision(plan
 
 def test_journal_entries_survive_their_text_form() -> None:
     press = PressIn("a", "a-1", 10, 12, 3, raw_ns=-7, synced=False)
-    for call in (Call("press", 12, press, 5), Call("arm", 3, lead_ns=9), Call("tick", 4)):
+    inputs = (
+        Press(press, 5),
+        Arm(lead_ns=9),
+        Arm(),
+        Tick(),
+        Reset(),
+        Close(),
+        Right(),
+        Wrong(ReboundMode.NEXT),
+        Wrong(),
+        AssignTeam("a", "red"),
+        AssignTeam("a", None),
+    )
+    assert {step.KIND for step in inputs} == set(journal.INPUTS)  # every kind of input
+    for step in inputs:
+        call = Call(step, 12)
         assert Call.load(call.kind, call.now_ns, call.payload()) == call
+    # Entries written before inputs were types: optional fields left out
+    assert Call.load("arm", 3, "{}") == Call(Arm(), 3)
+    assert Call.load("wrong", 3, '{"mode":"next"}') == Call(Wrong(ReboundMode.NEXT), 3)
     with pytest.raises(ValueError, match="unknown journal entry"):
         Call.load("explode", 1, "{}")
 
