@@ -10,12 +10,13 @@ import resource
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hub import ctl, discovery, notify
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
-from hub.server import Hub
-from hub.store import Store, StoreError, export
+from hub.embed import running_hub
+from hub.store import StoreError, export
 from wire import configfile
 from wire.discovery import find_hubs
 from wire.errors import BuzzerError, ConfigError
@@ -96,37 +97,35 @@ def setup_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
-async def serve(config: HubConfig, host_token: str, store: Store | None = None) -> None:
+async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> None:
+    """Run a hub until SIGINT or SIGTERM, as systemd and a terminal expect one to run."""
     # Handlers first: a stop request that comes right after "listening on" still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    hub = Hub(config, host_token, store)
-    await hub.start()
-    port = hub.port
-    scheme = "https" if config.security.tls else "http"
-    log.info("host console: %s://%s:%d/", scheme, config.server.host or "localhost", port)
-    # systemd (Type=notify): ready only now that the port listens; pings from this loop.
     notifier = notify.Notifier()
-    notifier.ready(f"listening on {', '.join(hub.addresses)}")
-    interval = notify.watchdog_interval_s()
-    pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
-    notify.install_stall_handler(loop)
-    announcer = None
-    if config.discovery.enabled:
-        announcer = discovery.Announcer(config.discovery.name, config.server.host, port)
-        announcing = asyncio.create_task(announcer.start())
-    await stop.wait()
-    notifier.stopping()
-    if pinger is not None:
-        pinger.cancel()
-    if announcer is not None:
-        announcing.cancel()
-        await announcer.stop()
-    await hub.stop()
+    async with running_hub(config, host_token=host_token, data_dir=data_dir) as hub:
+        scheme = "https" if config.security.tls else "http"
+        host = config.server.host or "localhost"
+        log.info("host console: %s://%s:%d/", scheme, host, hub.port)
+        # systemd (Type=notify): ready only now that the port listens; pings from this loop.
+        notifier.ready(f"listening on {', '.join(hub.addresses)}")
+        interval = notify.watchdog_interval_s()
+        pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
+        notify.install_stall_handler(loop)
+        announcer = None
+        if config.discovery.enabled:
+            announcer = discovery.Announcer(config.discovery.name, config.server.host, hub.port)
+            announcing = asyncio.create_task(announcer.start())
+        await stop.wait()
+        notifier.stopping()
+        if pinger is not None:
+            pinger.cancel()
+        if announcer is not None:
+            announcing.cancel()
+            await announcer.stop()
     notifier.close()
-    log.info("stopped")
 
 
 def raise_open_files_limit() -> int:
@@ -163,21 +162,16 @@ def run_hub(argv: Sequence[str]) -> int:
         return 2
     setup_logging(config.server.log_level)
     log.debug("open files limit: %d", raise_open_files_limit())
-    store = None if args.memory_only else Store(config.data_path())
+    data_dir = None if args.memory_only else config.data_path()
     try:
         token = config.server.host_token or _host_token(config)
-        if store is not None:
-            store.open()
-        asyncio.run(serve(config, token, store))
+        asyncio.run(serve(config, token, data_dir))
     except BuzzerError as exc:
         log.error("%s", exc)
         return 2 if isinstance(exc, ConfigError | TokenFileError) else 1
     except OSError as exc:
         log.error("cannot listen on port %d: %s", config.server.port, exc.strerror or exc)
         return 1
-    finally:
-        if store is not None:
-            store.close()
     return 0
 
 

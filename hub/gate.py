@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from hub.auth import origin_allowed, request_token, tokens_match
+from hub.guard import peer
 from hub.limits import LogThrottle, room_for_connection
 
 log = logging.getLogger("hub.gate")
@@ -80,7 +81,7 @@ class Gate:
         if left_out is None:
             return
         more = f" ({left_out} more from this address not logged)" if left_out else ""
-        log.warning("refused %s: %d %s%s", _peer(connection), status.value, reason, more)
+        log.warning("refused %s: %d %s%s", peer(connection), status.value, reason, more)
 
     def refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
         """Why this upgrade is refused, cheapest check first; None lets it through."""
@@ -104,11 +105,3 @@ class Gate:
             ):
                 return HTTPStatus.UNAUTHORIZED, "wrong token"
         return None
-
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    if not address:
-        return "?"
-    host, port = list(address)[:2]
-    return f"{host}:{port}"

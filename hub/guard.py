@@ -81,7 +81,7 @@ class Guard:
             # Stop reading at once: whatever the peer keeps sending now waits in its own
             # buffers, not in the hub's, and costs the hub no parsing.
             ws.transport.pause_reading()
-        log.warning("dropped %s: %s (close %d): %s", _peer(ws), reason, code, detail)
+        log.warning("dropped %s: %s (close %d): %s", peer(ws), reason, code, detail)
         task = asyncio.get_running_loop().create_task(self._close(ws, code, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -100,7 +100,8 @@ class Guard:
                 ws.transport.abort()
 
 
-def _peer(ws: ServerConnection) -> str:
+def peer(ws: ServerConnection) -> str:
+    """The peer's address and port, for the log."""
     address = ws.remote_address
     if not address:
         return "?"

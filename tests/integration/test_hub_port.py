@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from hub.config import HubConfig
-from hub.server import Hub
+from hub.embed import RunningHub, running_hub
 from tests.conftest import HOST_TOKEN
 
 
@@ -34,14 +34,12 @@ def ipv6_loopback_works() -> bool:
 
 
 @pytest.fixture
-async def hub_on_every_interface() -> AsyncIterator[Hub]:
+async def hub_on_every_interface() -> AsyncIterator[RunningHub]:
     config = HubConfig()
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=0))
     assert config.server.host == ""
-    hub = Hub(config, HOST_TOKEN)
-    await hub.start()
-    yield hub
-    await hub.stop()
+    async with running_hub(config, host_token=HOST_TOKEN) as hub:
+        yield hub
 
 
 async def welcome_at(url: str) -> dict[str, Any]:
@@ -53,11 +51,11 @@ async def welcome_at(url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("attempt", range(3))  # the free ports differ almost every time; try a few
 async def test_port_0_gives_every_socket_the_one_port_the_hub_reports(
-    hub_on_every_interface: Hub, attempt: int
+    hub_on_every_interface: RunningHub, attempt: int
 ) -> None:
     hub = hub_on_every_interface
-    assert hub.server is not None
-    sockets = list(hub.server.sockets)
+    assert hub.server.websockets is not None
+    sockets = list(hub.server.websockets.sockets)
     families = {sock.family for sock in sockets}
     assert socket.AF_INET in families
     if ipv6_loopback_works():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.server import PUBLISH_INTERVAL_NS, PUBLISH_LOOP_SHARE, publish_gap_ns
+from hub.core.fanout import PUBLISH_INTERVAL_NS, PUBLISH_LOOP_SHARE, publish_gap_ns
 
 MS = 1_000_000
 

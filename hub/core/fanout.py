@@ -1,0 +1,308 @@
+"""What each audience hears when something happens, and when hosts get a fresh picture.
+
+- The player who pressed: their result (a line of text for a tutorial client, a ``result`` frame
+  for a node), before anything else, since they are the ones waiting.
+- Every node: the round as it should show it (``round``), with the release instant in that
+  node's own clock; the node offered the floor: an ``offer``; the ruled node: the ``ruling``.
+- Hosts and viewers: rulings and timer notices at once, and the whole ``state`` picture, paced:
+  a burst of presses must not cost one full picture each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.core.events import (
+    Armed,
+    Decided,
+    FloorPassed,
+    HubEvent,
+    PhaseEntered,
+    RulingGiven,
+    TeamSet,
+    TimerRang,
+)
+from hub.core.outputs import Broadcast, LinkId, Notify, Output, RosterEntry, Save, Send
+from hub.core.presses import tutorial_uncertainty
+from hub.core.referee import Referee, Ruling, Step
+from hub.core.roster import Player, Roster
+from hub.round import (
+    Acknowledge,
+    Answer,
+    FloorChanged,
+    Outcome,
+    PhaseChanged,
+    Ruled,
+    TeamChanged,
+    TimerFired,
+)
+from hub.views import (
+    game_view,
+    history_view,
+    plain_answer,
+    result_text,
+    round_view,
+    ruling_text,
+    timer_text,
+)
+from wire import messages as msg
+from wire.codec import encode
+from wire.enums import Phase, Role
+
+#: Hosts and viewers get at most 20 state pictures a second.
+PUBLISH_INTERVAL_NS = 50_000_000
+#: A state picture grows with the roster and the round's results (about 25 ms for a thousand of
+#: each on a laptop core): pictures are spaced so that building them takes at most this share of
+#: the event loop, which has presses and clock sync to serve.
+PUBLISH_LOOP_SHARE = 0.2
+
+
+def publish_gap_ns(cost_ns: int) -> int:
+    """Time from one state picture to the next: at least PUBLISH_INTERVAL_NS, and long enough that
+    pictures costing ``cost_ns`` each take no more than PUBLISH_LOOP_SHARE of the loop."""
+    return max(PUBLISH_INTERVAL_NS, round(cost_ns / PUBLISH_LOOP_SHARE))
+
+
+@dataclass
+class Fanout:
+    roster: Roster
+    referee: Referee
+    watchers: dict[LinkId, Role] = field(default_factory=dict)
+    publish_at: int | None = None  # when the next state picture is due, if one is
+    _last_publish_ns: int = 0
+    _publish_cost_ns: int = 0
+
+    # --- one step of the game ---
+
+    def step(self, step: Step, now: int) -> list[Output]:
+        """Tell everyone what ``step`` changed: results first, then the round, then the rest."""
+        out: list[Output] = []
+        # Results first: the players who pressed are waiting for them. The engine lists a
+        # decision's phase change before its answers, and announcing it costs a frame to every
+        # node: at 1,000 nodes that put the winner's result some 60 ms behind the decision.
+        for event in step.events:
+            if isinstance(event, Answer):
+                out.extend(self.answer(event.outcome))
+        for event in step.events:
+            match event:
+                case PhaseChanged():
+                    out.extend(self.announce(event, now))
+                case FloorChanged():
+                    out.extend(self.offer(event, now))
+                case TimerFired():
+                    out.extend(self.timer(event))
+                case TeamChanged():
+                    out.extend(self.team(event))
+                case Acknowledge() | Answer() | Ruled():
+                    pass  # acks follow the commit; answers went first; rulings come with points
+        for ruling in step.rulings:
+            out.extend(self.ruling(ruling))
+        out.extend(Notify(note) for note in step.notes)
+        if step.events or step.rulings or step.notes:
+            self.publish_soon(now)
+        return out
+
+    def answer(self, outcome: Outcome) -> list[Output]:
+        player = self.roster.get(outcome.press.player)
+        if player is None or player.link is None:
+            return []
+        if player.plain:
+            return [Send(player.link, plain_answer(outcome))]
+        result = msg.Result(
+            round=outcome.round,
+            press_id=outcome.press.press_id,
+            rank=outcome.rank,
+            flags=sorted(outcome.flags),
+            text=result_text(outcome),
+            reaction_ns=outcome.reaction_ns,
+            behind_ns=outcome.behind_ns,
+            uncertainty_ns=outcome.press.uncertainty_ns,
+            lockout_ns=outcome.lockout_ns,
+        )
+        return [Send(player.link, encode(result))]
+
+    def announce(self, change: PhaseChanged, now: int) -> list[Output]:
+        """Every node's round, in its own clock; and the event for the log."""
+        note: HubEvent
+        if change.phase is Phase.ARMED and change.release_ns is not None:
+            note = Armed(change.round, change.release_ns, change.release_ns - now)
+        elif change.phase is Phase.DECIDED and change.winner is not None:
+            winner = change.winner
+            note = Decided(
+                change.round,
+                winner.press.player,
+                self.roster.name_of(winner.press.player),
+                winner.reaction_ns or 0,
+                change.adjudication_wait_ns or 0,
+            )
+        else:
+            note = PhaseEntered(change.round, change.phase)
+        out: list[Output] = [Notify(note)]
+        for player in self.roster.online():
+            if not player.plain and player.link is not None:
+                out.append(Send(player.link, encode(self.round_update(player))))
+        return out
+
+    def round_update(self, player: Player | None) -> msg.RoundUpdate:
+        """The round as this node should show it, with the release instant in its own clock
+        (``None``: as a host or viewer is welcomed, with no clock of its own)."""
+        engine = self.referee.engine
+        release_hub, locked, estimate = None, False, None
+        if player is not None:
+            release_hub, locked = engine.release_for(player.id)
+            estimate = player.clock.estimate
+        release = None
+        if release_hub is not None and estimate is not None:
+            release = estimate.to_node(release_hub)
+        winner = engine.current.winner if engine.current else None
+        return msg.RoundUpdate(
+            number=engine.number,
+            state=engine.phase,
+            release_ns=release,
+            synced=estimate is not None,
+            locked_out=locked,
+            winner=self.roster.name_of(winner.press.player) if winner else None,
+        )
+
+    def offer(self, event: FloorChanged, now: int) -> list[Output]:
+        """The floor passed down the ranking: the node that has it now is told so."""
+        out: list[Output] = [Notify(FloorPassed(event.round, event.player))]
+        node = self.roster.get(event.player) if event.player else None
+        if node is None or node.link is None or node.plain:
+            return out
+        estimate = node.clock.estimate
+        deadline = remaining = None
+        if event.deadline_ns is not None:
+            remaining = max(0, event.deadline_ns - now)
+            if estimate is not None:
+                deadline = estimate.to_node(event.deadline_ns)
+        offer = msg.Offer(
+            round=event.round,
+            text="Your turn to answer!",
+            deadline_ns=deadline,
+            remaining_ns=remaining,
+        )
+        out.append(Send(node.link, encode(offer)))
+        return out
+
+    def timer(self, event: TimerFired) -> list[Output]:
+        player = self.roster.get(event.player) if event.player else None
+        text = timer_text(event.timer, event.stage, player.name if player else event.player)
+        frame = encode(
+            msg.TimerNotice(
+                round=event.round,
+                timer=event.timer,
+                stage=event.stage,
+                text=text,
+                player=event.player,
+            )
+        )
+        return [Notify(TimerRang(event.round, text)), *self._to_watchers_and(player, frame)]
+
+    def team(self, event: TeamChanged) -> list[Output]:
+        out: list[Output] = [Notify(TeamSet(event.player, event.team))]
+        player = self.roster.get(event.player)
+        if player is not None:
+            player.team = event.team
+            out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
+        return out
+
+    def ruling(self, ruling: Ruling) -> list[Output]:
+        ruled = ruling.ruled
+        player = self.roster.get(ruled.player)
+        name = player.name if player else ruled.player
+        frame = encode(
+            msg.Ruling(
+                round=ruled.round,
+                player=ruled.player,
+                name=name,
+                correct=ruled.correct,
+                text=ruling_text(ruled.correct, ruling.points),
+                team=ruled.team,
+                points=ruling.points,
+            )
+        )
+        note = RulingGiven(ruled.round, ruled.player, name, ruled.correct, ruling.points)
+        return [Notify(note), *self._to_watchers_and(player, frame)]
+
+    def _to_watchers_and(self, player: Player | None, frame: str) -> list[Output]:
+        out: list[Output] = [Broadcast(tuple(self.watchers), frame)] if self.watchers else []
+        if player is not None and player.link is not None and not player.plain:
+            out.append(Send(player.link, frame))
+        return out
+
+    # --- the whole picture, for hosts and viewers ---
+
+    def state(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> msg.State:
+        names = self.roster.names()
+        engine = self.referee.engine
+        game = self.referee.game
+        return msg.State(
+            hub_ns=now,
+            round=round_view(engine.current, engine.phase, names, engine.teams),
+            players=[self.player_view(player, now) for player in self.roster],
+            history=history_view(engine.history, engine.current, names, engine.teams),
+            game=game_view(
+                engine,
+                self.referee.scores,
+                names,
+                (game.points_right, game.points_wrong),
+                self.referee.applied,
+            ),
+            storage=storage,
+            join=join,
+        )
+
+    def player_view(self, player: Player, now: int) -> msg.PlayerView:
+        estimate = player.clock.estimate
+        uncertainty: int | None = None
+        bound: int | None = None
+        if estimate is not None:
+            uncertainty, bound = estimate.uncertainty_at(now), estimate.bound_at(now)
+        elif player.plain and player.rtt_ns is not None:
+            # a tutorial client: half its ping round trip, in either direction
+            uncertainty = bound = tutorial_uncertainty(player.rtt_ns)
+        return msg.PlayerView(
+            id=player.id,
+            name=player.name,
+            input=player.input,
+            team=player.team,
+            online=player.online,
+            synced=estimate is not None,
+            offset_ns=estimate.offset_ns if estimate else None,
+            rtt_ns=estimate.rtt_ns if estimate else player.rtt_ns,
+            uncertainty_ns=uncertainty,
+            bound_ns=bound,
+            upload_ns=estimate.upload_ns if estimate else None,
+            drift_ppm=estimate.drift_ppm if estimate else None,
+            last_sync_ns=player.last_sync_ns,
+            last_seen_ns=player.last_seen_ns,
+        )
+
+    # --- pacing ---
+
+    def publish_soon(self, now: int, at_once: bool = False) -> None:
+        """Coalesce state pictures: one is due at most every publish gap, or now if asked."""
+        if not self.watchers:
+            return
+        if at_once:
+            self.publish_at = now
+        elif self.publish_at is None:
+            self.publish_at = max(
+                now, self._last_publish_ns + publish_gap_ns(self._publish_cost_ns)
+            )
+
+    def publish(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> list[Output]:
+        """The picture, if one is due."""
+        if self.publish_at is None or now < self.publish_at:
+            return []
+        self.publish_at = None
+        self._last_publish_ns = now
+        if not self.watchers:
+            return []
+        frame = encode(self.state(now, storage, join))
+        return [Broadcast(tuple(self.watchers), frame, picture=True)]
+
+    def published(self, cost_ns: int) -> None:
+        """How long the last picture took to build and send: later ones are spaced by it."""
+        self._publish_cost_ns = cost_ns
