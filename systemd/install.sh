@@ -3,23 +3,36 @@
 #
 #   sudo systemd/install.sh hub              the hub: the server everyone connects to
 #   sudo systemd/install.sh node             a player station (button, LED, buzzer on GPIO)
+#   sudo systemd/install.sh node --wheelhouse /media/usb/wheels   offline, no index reached
 #   sudo systemd/install.sh hub --uninstall  remove it again (keeps results and edited config)
 #   sudo systemd/install.sh hub --uninstall --purge   also remove the config and the results
 #
 # What it does (and undoes):
-#   /opt/buzzer-beater                   a virtual environment made with the system's python3,
-#                                        holding the package installed from this checkout
-#   /etc/buzzer-beater/ROLE.toml         the config, copied once; an edited file is never replaced
+#   apt prerequisites                    python3 and python3-venv, when they are missing
+#   /opt/buzzer-beater                   a virtual environment made with the system's python3
+#                                        (3.11 or newer), holding the package built from a
+#                                        temporary copy of this checkout; one environment for
+#                                        hub and node, with what each installed role needs
+#                                        (a node: lgpio, the GPIO library gpiozero uses)
+#   /etc/buzzer-beater/ROLE.toml         the config (mode 0640, root only), copied once; an edited
+#                                        file is never replaced. The service gets a private copy
+#                                        at each start (LoadCredential= in the unit).
 #   /etc/buzzer-beater/ROLE.toml.default the config as shipped, to compare with after an upgrade
 #   /etc/systemd/system/buzzer-ROLE.service, enabled (and started, on a live system)
 #
-# Running it again changes nothing unless the checkout changed.
+# Running it again when nothing changed changes nothing and restarts nothing. A running service
+# is restarted only when the installed package, its unit or its config changed.
 #
 # Options:
+#   --wheelhouse DIR  install the package's dependencies from the wheels in DIR only: no package
+#                  index is asked (pip --no-index). Build DIR on a connected machine with
+#                  systemd/build-wheelhouse.sh (docs/deploy.md, "Installing offline").
 #   --root DIR     install into DIR instead of / (for tests and staging). No systemctl call
 #                  touches the running system: the unit is enabled with `systemctl --root`. The
 #                  virtual environment's scripts name their interpreter by its path under DIR,
 #                  so build a real SD card image inside a chroot, not with --root.
+#   --apt / --no-apt   install missing apt prerequisites, or never call apt-get. The default is
+#                  --apt on this machine as root, --no-apt with --root.
 #   --uninstall    remove what this script installed.
 #   --purge        with --uninstall: also remove the config and the hub's results.
 #
@@ -35,10 +48,11 @@ UNITS=/etc/systemd/system
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${BUZZER_PYTHON:-/usr/bin/python3}
 SKIP_PIP=${BUZZER_INSTALL_SKIP_PIP:-0}
+MIN_PYTHON=3.11
 
 say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 ROLE=$1
@@ -50,31 +64,48 @@ esac
 ROOT=
 UNINSTALL=0
 PURGE=0
+WHEELHOUSE=
+APT=
 while [ $# -gt 0 ]; do
     case $1 in
         --root) [ $# -ge 2 ] || usage; ROOT=${2%/}; shift 2 ;;
         --root=*) ROOT=${1#--root=}; ROOT=${ROOT%/}; shift ;;
+        --wheelhouse) [ $# -ge 2 ] || usage; WHEELHOUSE=$2; shift 2 ;;
+        --wheelhouse=*) WHEELHOUSE=${1#--wheelhouse=}; shift ;;
+        --apt) APT=1; shift ;;
+        --no-apt) APT=0; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         --purge) PURGE=1; shift ;;
         *) usage ;;
     esac
 done
 [ "$PURGE" = 0 ] || [ "$UNINSTALL" = 1 ] || die "--purge only goes with --uninstall"
+if [ -n "$WHEELHOUSE" ]; then
+    [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such directory"
+    WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
+fi
 if [ -n "$ROOT" ]; then
     mkdir -p "$ROOT"
     ROOT=$(cd "$ROOT" && pwd)
     LIVE=0
+    [ -n "$APT" ] || APT=0
 else
     [ "$(id -u)" = 0 ] || die "run it as root: sudo $0 $ROLE"
     LIVE=0
     [ -d /run/systemd/system ] && LIVE=1
+    [ -n "$APT" ] || APT=1
 fi
 
 UNIT=buzzer-$ROLE.service
 VENV=$ROOT$PREFIX
 CONFIG=$ROOT$CONF/$ROLE.toml
 UNIT_FILE=$ROOT$UNITS/$UNIT
+# What the environment holds: the source fingerprint, then the extras, one line each.
 STAMP=$VENV/.installed-from
+# Which roles use the environment, one a line: the environment holds what all of them need.
+ROLES=$VENV/.roles
+# Per role: the fingerprint of package, unit and config its running service was started with.
+APPLIED=$VENV/.applied
 
 # Copy $1 to $2 only when the content differs, so that a second run leaves mtimes alone.
 put() {
@@ -93,12 +124,122 @@ source_hash() {
     ) | sha256sum | cut -d' ' -f1
 }
 
+# The package extras the installed roles need, e.g. "[node]"; empty for the hub alone.
+extras_for_roles() {
+    if grep -qx node "$ROLES" 2>/dev/null; then
+        echo "[node]"
+    fi
+}
+
 systemctl_root() {
     if command -v systemctl >/dev/null 2>&1; then
         systemctl --root="$ROOT" --quiet "$@"
     else
         return 1
     fi
+}
+
+# python3 and its venv module (with ensurepip, which Debian splits into python3-venv).
+python_ready() {
+    [ -x "$PYTHON" ] && "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1
+}
+
+apt_prerequisites() {
+    python_ready && return 0
+    if [ "$APT" = 1 ] && [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing python3 and python3-venv with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y --no-install-recommends python3 python3-venv \
+            || { apt-get update && apt-get install -y --no-install-recommends python3 python3-venv; } \
+            || die "apt-get could not install python3 python3-venv; without a network, install them from the distribution's media"
+    fi
+    [ -x "$PYTHON" ] || die "$PYTHON not found; install it: apt install python3 python3-venv"
+    python_ready || die "$PYTHON has no venv module; install it: apt install python3-venv"
+}
+
+check_python_version() {
+    "$PYTHON" -c "import sys; sys.exit(sys.version_info < ($(echo "$MIN_PYTHON" | tr . ,)))" \
+        && return 0
+    found=$("$PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo unknown)
+    die "Python $MIN_PYTHON or newer is needed, $PYTHON is $found (Raspberry Pi OS Bookworm has 3.11)"
+}
+
+# pip inside the environment. With a wheelhouse: that directory only, no index, and no pip
+# configuration or environment variable that could name another place to look.
+venv_pip() {
+    if [ -n "$WHEELHOUSE" ]; then
+        PIP_CONFIG_FILE=/dev/null "$VENV/bin/python3" -m pip --isolated --disable-pip-version-check \
+            "$@" --no-index --find-links "$WHEELHOUSE"
+    else
+        "$VENV/bin/python3" -m pip --disable-pip-version-check "$@"
+    fi
+}
+
+# Build a wheel from a temporary copy of the checkout and install it: nothing is written into
+# the checkout (no root-owned build/ or egg-info), and a module deleted from the source is
+# deleted from the environment too (pip removes every file of the previous install).
+install_package() {
+    extras=$1
+    tmp=$(mktemp -d)
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    mkdir "$tmp/src" "$tmp/dist"
+    (cd "$SRC" && tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
+        -cf - pyproject.toml README.md hub firmware) | tar -C "$tmp/src" -xf -
+    venv_pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" "$tmp/src" \
+        || die "building the package failed (see pip's message above)${WHEELHOUSE:+; does $WHEELHOUSE hold setuptools and wheel? build it with systemd/build-wheelhouse.sh}"
+    wheel=$(ls "$tmp"/dist/buzzer_beater-*.whl)
+    # The dependencies first: should one be missing, the installed package stays as it was.
+    venv_pip install --quiet "$wheel$extras" \
+        || die "installing the dependencies failed (see pip's message above)${WHEELHOUSE:+; $WHEELHOUSE lacks a wheel for this machine (rebuild it for $(uname -m))}"
+    venv_pip install --quiet --no-deps --force-reinstall "$wheel" \
+        || die "installing the package failed (see pip's message above)"
+    rm -rf "$tmp"
+    trap - EXIT
+}
+
+# The fingerprint a running service of role $1 was started with: the package, the unit with its
+# drop-ins (buzzer-ROLE.service.d/*.conf), and the config.
+applied_hash() {
+    {
+        head -n 1 "$STAMP" 2>/dev/null || true
+        cat "$ROOT$UNITS/buzzer-$1.service" "$ROOT$CONF/$1.toml" 2>/dev/null || true
+        for drop_in in "$ROOT$UNITS/buzzer-$1.service.d"/*.conf; do
+            if [ -f "$drop_in" ]; then
+                printf '%s\n' "$drop_in"
+                cat "$drop_in"
+            fi
+        done
+    } | sha256sum | cut -d' ' -f1
+}
+
+# On a live system: start every installed role's service that is not running, and restart one
+# whose package, unit or config changed since it was started by this script. Nothing else.
+apply_live() {
+    systemctl daemon-reload
+    mkdir -p "$APPLIED"
+    for role in hub node; do
+        unit=buzzer-$role.service
+        [ -e "$UNITS/$unit" ] || continue
+        now=$(applied_hash "$role")
+        if [ "$role" = "$ROLE" ]; then
+            systemctl enable --quiet "$unit"
+        fi
+        if [ "$(cat "$APPLIED/$role" 2>/dev/null)" = "$now" ]; then
+            # Unchanged: a running service is left alone; a stopped one of this role is started.
+            if [ "$role" = "$ROLE" ] && ! systemctl is-active --quiet "$unit"; then
+                systemctl start "$unit"
+                say "started $unit"
+            fi
+        elif [ "$role" = "$ROLE" ]; then
+            systemctl restart "$unit"
+            say "started $unit with what changed; follow it with: journalctl -u $unit -f"
+        elif systemctl is-active --quiet "$unit"; then
+            systemctl restart "$unit"
+            say "restarted $unit: the package it runs changed"
+        fi
+        printf '%s\n' "$now" >"$APPLIED/$role"
+    done
 }
 
 enable_unit() {
@@ -109,10 +250,7 @@ enable_unit() {
             [ -L "$wants/$UNIT" ] || ln -s "$UNITS/$UNIT" "$wants/$UNIT"
         fi
     elif [ "$LIVE" = 1 ]; then
-        systemctl daemon-reload
-        systemctl enable --quiet "$UNIT"
-        systemctl restart "$UNIT"
-        say "started $UNIT; follow it with: journalctl -u $UNIT -f"
+        apply_live
     else
         systemctl --quiet enable "$UNIT"
         say "enabled $UNIT; it starts at the next boot"
@@ -134,42 +272,56 @@ disable_unit() {
 install_all() {
     shipped=$SRC/config/$ROLE.toml
     [ -f "$shipped" ] || die "$shipped is missing from this checkout"
-    [ -x "$PYTHON" ] || die "$PYTHON not found; install it: apt install python3 python3-venv"
+    apt_prerequisites
+    check_python_version
 
-    # The virtual environment. A node also sees the system's packages: on Raspberry Pi OS the
-    # GPIO library gpiozero uses (lgpio) comes from apt (python3-lgpio), not from PyPI.
+    # One environment for every role on this machine, without the system's packages: all of
+    # them, lgpio included, come as wheels (from PyPI, or from the wheelhouse).
     if [ ! -x "$VENV/bin/python3" ]; then
         set -- -m venv
-        [ "$ROLE" = node ] && set -- "$@" --system-site-packages
         [ "$SKIP_PIP" = 1 ] && set -- "$@" --without-pip
         "$PYTHON" "$@" "$VENV" \
             || die "could not create $VENV; on Debian: apt install python3-venv"
         say "created the virtual environment $VENV"
     fi
+    grep -qx "$ROLE" "$ROLES" 2>/dev/null || printf '%s\n' "$ROLE" >>"$ROLES"
     if [ "$SKIP_PIP" = 1 ]; then
         say "BUZZER_INSTALL_SKIP_PIP=1: not installing the package into $VENV"
     else
-        wanted=$(source_hash)
+        extras=$(extras_for_roles)
+        wanted=$(printf '%s\n%s\n' "$(source_hash)" "$extras")
         if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$wanted" ]; then
-            [ -x "$VENV/bin/pip" ] || "$VENV/bin/python3" -m ensurepip --upgrade
-            "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --upgrade "$SRC"
+            [ -x "$VENV/bin/pip" ] || "$VENV/bin/python3" -m ensurepip --upgrade >/dev/null
+            install_package "$extras"
             printf '%s\n' "$wanted" >"$STAMP"
-            say "installed buzzer-beater from $SRC into $VENV"
+            say "installed buzzer-beater$extras from $SRC into $VENV${WHEELHOUSE:+ (offline, from $WHEELHOUSE)}"
         fi
     fi
 
-    # The config: the first install copies it; later ones never touch an edited file.
+    # The config: the first install copies it; later ones never touch an edited file. It may
+    # hold tokens: root alone reads it, and the service gets its own copy (LoadCredential=).
     mkdir -p "$ROOT$CONF"
-    put "$shipped" "$CONFIG.default"
+    put "$shipped" "$CONFIG.default" 0640
     if [ ! -e "$CONFIG" ]; then
-        install -m 0644 "$shipped" "$CONFIG"
+        install -m 0640 "$shipped" "$CONFIG"
         say "installed $CONFIG: edit it, then: systemctl restart $UNIT"
     fi
+    for file in "$CONFIG" "$CONFIG.default"; do
+        if [ -n "$(find "$file" -perm /0137)" ]; then
+            chmod 0640 "$file"
+            say "made $file readable by root only (mode 0640): it may hold tokens"
+        fi
+    done
 
-    if [ "$ROLE" = node ] && [ -z "$ROOT" ] && ! getent group gpio >/dev/null; then
-        # Raspberry Pi OS has it (it owns /dev/gpiochip*); elsewhere the unit needs it to start.
-        groupadd --system gpio
-        say "created the gpio group (this machine had none)"
+    if [ "$ROLE" = node ] && [ -z "$ROOT" ]; then
+        # Raspberry Pi OS has both (gpio owns /dev/gpiochip*, input /dev/input/event*); elsewhere
+        # the unit needs them to exist to start.
+        for group in gpio input; do
+            if ! getent group "$group" >/dev/null; then
+                groupadd --system "$group"
+                say "created the $group group (this machine had none)"
+            fi
+        done
     fi
 
     mkdir -p "$ROOT$UNITS"
@@ -185,6 +337,8 @@ uninstall_all() {
         say "removed $UNIT_FILE"
     fi
     [ "$LIVE" = 1 ] && systemctl daemon-reload
+    rm -f "$APPLIED/$ROLE"
+    rmdir "$APPLIED" 2>/dev/null || true
 
     # The environment is shared by hub and node: remove it with the last of them.
     other=buzzer-hub.service
@@ -192,6 +346,10 @@ uninstall_all() {
     if [ ! -e "$ROOT$UNITS/$other" ] && [ -d "$VENV" ]; then
         rm -rf "$VENV"
         say "removed $VENV"
+    elif [ -f "$ROLES" ]; then
+        # What the other role needs stays installed; the next install of it uses this list.
+        grep -vx "$ROLE" "$ROLES" >"$ROLES.new" || true
+        mv "$ROLES.new" "$ROLES"
     fi
 
     if [ "$PURGE" = 1 ]; then

@@ -22,6 +22,7 @@ UNITS = ROOT / "systemd"
 HUB = "buzzer-hub.service"
 NODE = "buzzer-node.service"
 MAX_HUB_EXPOSURE = 2.0
+MAX_NODE_EXPOSURE = 2.0
 SYSTEM_UNIT_DIRS = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
 
 ANALYZE = shutil.which("systemd-analyze")
@@ -93,17 +94,19 @@ def test_verify_as_run_here_does_catch_a_bad_key(unit_root: Path, tmp_path: Path
     assert "Unknown key 'Restrt'" in result.stderr
 
 
-def test_hub_exposure_is_at_most_two(unit_root: Path) -> None:
-    result = analyze("security", "--offline=true", f"--root={unit_root}", "--no-pager", HUB)
+@pytest.mark.parametrize(("unit", "limit"), [(HUB, MAX_HUB_EXPOSURE), (NODE, MAX_NODE_EXPOSURE)])
+def test_exposure_is_at_most_two(unit_root: Path, unit: str, limit: float) -> None:
+    result = analyze("security", "--offline=true", f"--root={unit_root}", "--no-pager", unit)
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    match = re.search(rf"Overall exposure level for {re.escape(HUB)}: (\d+\.\d+)", output)
+    match = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", output)
     assert match, output
     exposure = float(match.group(1))
-    assert exposure <= MAX_HUB_EXPOSURE, output
+    assert exposure <= limit, output
     # The tool agrees: it fails when the exposure is above the threshold (in tenths).
+    threshold = f"--threshold={round(limit * 10)}"
     strict = analyze(
-        "security", "--offline=true", f"--root={unit_root}", "--threshold=20", "--no-pager", HUB
+        "security", "--offline=true", f"--root={unit_root}", threshold, "--no-pager", unit
     )
     assert strict.returncode == 0, strict.stdout
 
@@ -134,3 +137,36 @@ def test_node_unit_can_reach_gpio_and_restarts_always() -> None:
     # /dev/gpiochip* must stay visible.
     assert node.get("Service.PrivateDevices", ["no"])[-1] == "no"
     assert one(node, "Install.WantedBy") == "multi-user.target"
+
+
+def test_the_hub_keeps_coming_back() -> None:
+    """systemd's default start limit (5 starts in 10 s) would leave a failing hub down for good."""
+    hub = unit_settings(UNITS / HUB)
+    assert one(hub, "Unit.StartLimitIntervalSec") == "0"
+    assert one(hub, "Service.Restart") == "on-failure"
+    assert one(hub, "Service.RestartSec")
+
+
+@pytest.mark.parametrize(("unit", "config"), [(HUB, "hub.toml"), (NODE, "node.toml")])
+def test_the_config_reaches_the_dynamic_user_as_a_credential(unit: str, config: str) -> None:
+    """The config is root's alone (0640, it holds tokens); systemd hands the service a copy.
+
+    With DynamicUser=, ConfigurationDirectory= does not make existing files readable to the
+    service, so the unit loads the file as a credential instead (readable by the service's user
+    only) and points the program at that copy.
+    """
+    settings = unit_settings(UNITS / unit)
+    assert f"{config}:/etc/buzzer-beater/{config}" in settings["Service.LoadCredential"]
+    command = one(settings, "Service.ExecStart").split()
+    assert command[command.index("--config") + 1] == f"${{CREDENTIALS_DIRECTORY}}/{config}"
+    assert "Service.ConfigurationDirectory" not in settings
+
+
+def test_node_unit_opens_only_gpio_and_input_devices() -> None:
+    node = unit_settings(UNITS / NODE)
+    assert one(node, "Unit.StartLimitIntervalSec") == "0"
+    assert one(node, "Service.SystemCallErrorNumber") == "EPERM"
+    assert one(node, "Service.DevicePolicy") == "closed"
+    assert set(node["Service.DeviceAllow"]) == {"char-gpiochip rw", "char-input r"}
+    # The input group owns /dev/input/event*: a keyboard source reads them without root.
+    assert {"gpio", "input"} <= set(one(node, "Service.SupplementaryGroups").split())
