@@ -57,7 +57,7 @@ fi
 # The project's own wheel, built from a temporary copy of the checkout (the checkout stays clean).
 mkdir "$work/src"
 (cd "$SRC" && tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
-    -cf - pyproject.toml README.md hub firmware) | tar -C "$work/src" -xf -
+    -cf - pyproject.toml README.md wire hub firmware) | tar -C "$work/src" -xf -
 pip wheel --quiet --no-deps --wheel-dir "$work/dist" "$work/src" || die "building the project's wheel failed"
 wheel=$(ls "$work"/dist/buzzer_beater-*.whl)
 cp "$wheel" "$OUT/"

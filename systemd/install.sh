@@ -119,7 +119,7 @@ put() {
 source_hash() {
     (
         cd "$SRC"
-        find pyproject.toml hub firmware -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
+        find pyproject.toml wire hub firmware -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
             | LC_ALL=C sort | xargs sha256sum
     ) | sha256sum | cut -d' ' -f1
 }
@@ -185,7 +185,7 @@ install_package() {
     trap "rm -rf '$tmp'" EXIT
     mkdir "$tmp/src" "$tmp/dist"
     (cd "$SRC" && tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
-        -cf - pyproject.toml README.md hub firmware) | tar -C "$tmp/src" -xf -
+        -cf - pyproject.toml README.md wire hub firmware) | tar -C "$tmp/src" -xf -
     venv_pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" "$tmp/src" \
         || die "building the package failed (see pip's message above)${WHEELHOUSE:+; does $WHEELHOUSE hold setuptools and wheel? build it with systemd/build-wheelhouse.sh}"
     wheel=$(ls "$tmp"/dist/buzzer_beater-*.whl)

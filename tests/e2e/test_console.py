@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST_TOKEN, HubProcess
+from tests.conftest import HOST_TOKEN, HubProcess
 
-from e2e.conftest import HOST_RUN_CONFIG, FakeClockNode, Station
+from tests.e2e.conftest import HOST_RUN_CONFIG, FakeClockNode, Station
 from firmware.node import Released, Resulted
 
 try:

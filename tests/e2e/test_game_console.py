@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HubProcess
+from tests.conftest import HubProcess
 
-from e2e.test_console import api_state, press_in_reverse, sign_in
+from tests.e2e.test_console import api_state, press_in_reverse, sign_in
 
 try:
     from playwright.async_api import expect

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from typing import Any
 
-from conftest import HOST_TOKEN, console_script
+from tests.conftest import HOST_TOKEN, console_script
 
 from hub.store import EXPORT_COLUMNS
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN
 
 from firmware.node import Node, Pressed, Released, Resulted, RoundChanged, SyncAnswered
 from hub import ctl

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN
 
 from hub.http import PAGE_POLICY
 

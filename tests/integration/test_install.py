@@ -240,7 +240,7 @@ def test_offline_install_from_a_wheelhouse(sysroot: Path, tmp_path: Path, wheels
     environment with lgpio in it; the checkout is left untouched; a module deleted from the
     source is gone from the environment after the next install."""
     checkout = tmp_path / "checkout"
-    for name in ("systemd", "config", "hub", "firmware"):
+    for name in ("systemd", "config", "wire", "hub", "firmware"):
         shutil.copytree(ROOT / name, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, checkout / name)

@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN
 
 from firmware.node import LedPattern, Pressed, Released, Resulted, RoundChanged
 from hub import ctl

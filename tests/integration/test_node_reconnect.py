@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN
 
 from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
 from firmware.node import (

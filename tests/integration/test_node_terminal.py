@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST_TOKEN, console_script
+from tests.conftest import HOST_TOKEN, console_script
 
 HOSTLESS = "[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 60\n"
 
