@@ -75,9 +75,10 @@ class Fanout:
     # --- one step of the game ---
 
     def step(self, step: Step, now: int) -> list[Output]:
-        """Tell everyone what ``step`` changed: results first, then the round, then the rest."""
-        out: list[Output] = []
-        # Results first: the players who pressed are waiting for them. The engine lists a
+        """Tell everyone what ``step`` changed, in the order they need to hear it."""
+        # A ruling first: the player hears "Wrong." before the rebound's new round.
+        out: list[Output] = [o for ruling in step.rulings for o in self.ruling(ruling)]
+        # Then results: the players who pressed are waiting for them. The engine lists a
         # decision's phase change before its answers, and announcing it costs a frame to every
         # node: at 1,000 nodes that put the winner's result some 60 ms behind the decision.
         for event in step.events:
@@ -95,8 +96,6 @@ class Fanout:
                     out.extend(self.team(event))
                 case Acknowledge() | Answer() | Ruled():
                     pass  # acks follow the commit; answers went first; rulings come with points
-        for ruling in step.rulings:
-            out.extend(self.ruling(ruling))
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
             self.publish_soon(now)

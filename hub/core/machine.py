@@ -87,6 +87,7 @@ class Session:
     upgrade_token: str | None  # a token presented with the upgrade request (URL or header)
     role: Role | None = None  # None until a hello is accepted (and for tutorial clients)
     player: Player | None = None  # nodes and tutorial clients
+    heard: bool = False  # a frame has arrived (the first decides: JSON or plain text)
 
     @property
     def greeted(self) -> bool:
@@ -163,7 +164,10 @@ class HubCore:
             player.last_seen_ns = now
             return self._tutorial_frame(player, frame, now)
         if not session.greeted:
-            if isinstance(frame, str) and not plain.speaks_json(frame):
+            # The first frame decides for the connection's life: JSON, or the tutorial's text.
+            first = not session.heard
+            session.heard = True
+            if first and isinstance(frame, str) and not plain.speaks_json(frame):
                 return self._join_tutorial(session, frame, now)
             return self._greet(session, frame, now)
         decoded = codec.decode_client(frame)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import HOST_TOKEN, HubProcess
 
-from tests.e2e.conftest import HOST_RUN_CONFIG, FakeClockNode, Station
 from firmware.node import Released, Resulted
+from tests.conftest import HOST_TOKEN, HubProcess
+from tests.e2e.conftest import HOST_RUN_CONFIG, FakeClockNode, Station
 
 try:
     from playwright.async_api import expect

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import HubProcess
 
+from tests.conftest import HubProcess
 from tests.e2e.test_console import api_state, press_in_reverse, sign_in
 
 try:

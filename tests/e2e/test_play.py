@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import HOST_TOKEN, HubProcess
 
-from tests.e2e.conftest import Station
 from firmware.node import Released, Resulted, SyncAnswered
 from hub import ctl
+from tests.conftest import HOST_TOKEN, HubProcess
+from tests.e2e.conftest import Station
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 
 try:

@@ -10,9 +10,8 @@ import time
 import urllib.request
 from typing import Any
 
-from tests.conftest import HOST_TOKEN, console_script
-
 from hub.store import EXPORT_COLUMNS
+from tests.conftest import HOST_TOKEN, console_script
 
 CONFIG = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 

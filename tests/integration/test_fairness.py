@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.conftest import HOST_TOKEN
 
 from firmware.node import Node, Pressed, Released, Resulted, RoundChanged, SyncAnswered
 from hub import ctl
+from tests.conftest import HOST_TOKEN
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 from wire.codec import as_data
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import HOST_TOKEN
 
 from hub.http import PAGE_POLICY
+from tests.conftest import HOST_TOKEN
 
 WEB = Path(__file__).resolve().parents[2] / "hub" / "web"
 CONFIG = "[round]\nhostless = false\nrelease_lead_ms = 0\n"

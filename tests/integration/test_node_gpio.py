@@ -10,10 +10,9 @@ import asyncio
 import time
 from typing import Any
 
-from tests.conftest import HOST_TOKEN
-
 from firmware.node import LedPattern, Pressed, Released, Resulted, RoundChanged
 from hub import ctl
+from tests.conftest import HOST_TOKEN
 from wire.codec import as_data
 
 HOST_MODE = "[round]\nrelease_lead_ms = 0\nhostless = false\n"

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import pytest
-from tests.conftest import HOST_TOKEN
 
 from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
 from firmware.node import (
@@ -28,6 +27,7 @@ from firmware.node import (
     Sent,
 )
 from hub import ctl
+from tests.conftest import HOST_TOKEN
 from wire.codec import as_data
 
 # Host-less, so the restarted hub arms a round at once; no re-arm during the test.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.conftest import HOST_TOKEN, console_script
 
 HOSTLESS = "[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 60\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.conftest import HOST_TOKEN, LOOPBACK, console_script
 
 CONFIG = "[round]\nrelease_lead_ms = 0\n"

@@ -1,0 +1,160 @@
+"""Fair ranking, with the truth known to the nanosecond: clocks seconds apart, slow links, a
+rebooted node, a tutorial client. Each station's press instant in hub time is the truth; the
+hub's ranking and gaps are checked against it, within the uncertainty the hub itself states."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.config import HubConfig, RoundSection
+from hub.core.events import Decided, Synced
+from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
+
+HOST_MODE = HubConfig(round=RoundSection(hostless=False))
+SLOW_OFFSET_NS = 3_217 * MS + 123_457  # the slow node's clock reads 3.2 s ahead of the hub's
+FAST_OFFSET_NS = -5_008 * MS - 98_765  # the fast node's 5 s behind
+
+
+def armed(net: Net, console: Station) -> int:
+    """Arm a round and let the release pass; return the release instant (hub clock)."""
+    console.send({"type": "arm"})
+    net.run_for(300 * MS)
+    return int(console.last("state")["round"]["release_ns"])
+
+
+def results(console: Station) -> dict[str, dict[str, object]]:
+    return {row["player"]: row for row in console.last("state")["round"]["results"]}
+
+
+def test_a_slow_link_pressing_5_ms_earlier_wins_where_arrival_order_would_not() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    slow = node(net, "slow", up=fixed(150 * MS), down=fixed(150 * MS), offset_ns=SLOW_OFFSET_NS)
+    fast = node(net, "fast", up=fixed(100_000), down=fixed(100_000), offset_ns=FAST_OFFSET_NS)
+    net.run_for(3 * S)
+    release = armed(net, console)
+    slow_at, fast_at = release + 400 * MS, release + 405 * MS
+    press(slow, slow_at, "slow.1")
+    press(fast, fast_at, "fast.1")
+    net.run_for(S)
+    rows = results(console)
+    assert rows["slow"]["rank"] == 1
+    assert rows["fast"]["rank"] == 2
+    assert "tie" not in rows["fast"]["flags"]
+    gap = int(rows["fast"]["behind_ns"])  # type: ignore[call-overload]
+    stated = int(rows["slow"]["uncertainty_ns"]) + int(rows["fast"]["uncertainty_ns"])  # type: ignore[call-overload]
+    assert abs(gap - 5 * MS) <= stated
+    # By arrival the fast node was first by almost 150 ms: the unfairness this removes.
+    arrivals = {p: int(r["arrival_ns"]) for p, r in rows.items()}  # type: ignore[call-overload]
+    assert arrivals["fast"] < arrivals["slow"] - 140 * MS
+    # The hub waited for the slow link from the earliest press, and not much longer.
+    assert net.of(Decided)[0].winner == "slow"
+    decided = int(console.last("state")["round"]["decided_ns"])
+    margin = round(HOST_MODE.round.adjudication_margin_ms * MS)
+    assert 150 * MS <= decided - slow_at <= 150 * MS + margin + MS
+
+
+@pytest.mark.parametrize("offset_s", [-7, 0, 1, 1234])
+def test_any_clock_offset_is_recovered_within_the_stated_uncertainty(offset_s: int) -> None:
+    net = Net.hub(HOST_MODE)
+    station = node(
+        net, "n", up=fixed(700_000), down=fixed(700_000), offset_ns=offset_s * S + 12_345
+    )
+    net.run_for(3 * S)
+    synced = net.of(Synced)[0]
+    assert abs(synced.offset_ns - (offset_s * S + 12_345)) <= synced.uncertainty_ns
+    assert station.last("round")["synced"] is True
+
+
+def test_an_asymmetric_link_is_off_by_half_the_difference_and_within_the_bound() -> None:
+    net = Net.hub(HOST_MODE)
+    node(net, "n", up=fixed(9 * MS), down=fixed(MS), offset_ns=2 * S)
+    net.run_for(3 * S)
+    synced = net.of(Synced)[0]
+    error = synced.offset_ns - 2 * S
+    assert abs(error - (-4 * MS)) <= 20_000  # (down - up) / 2: no exchange can see it
+    assert abs(error) <= synced.bound_ns
+
+
+def test_the_release_reaches_each_node_in_its_own_clock() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    stations = [
+        node(net, name, up=fixed(MS), down=fixed(MS), offset_ns=offset)
+        for name, offset in (("a", SLOW_OFFSET_NS), ("b", FAST_OFFSET_NS))
+    ]
+    net.run_for(3 * S)
+    release = armed(net, console)
+    for station in stations:
+        said = station.last("round")["release_ns"]
+        assert abs(said - station.clock(release)) <= 50_000
+
+
+def test_a_press_stamped_before_the_winner_but_too_slow_to_count_is_flagged_late() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    fast = node(net, "fast", up=fixed(MS), down=fixed(MS))
+    net.run_for(3 * S)
+    release = armed(net, console)
+    late = node(net, "late", up=fixed(MS), down=fixed(MS))  # joins now: not in the horizon yet
+    net.run_for(MS)
+    start = max(net.now, release)
+    press(late, start + 100 * MS, "late.1", delay_ns=600 * MS)  # held up past the decision
+    press(fast, start + 120 * MS, "fast.1")
+    net.run_for(2 * S)
+    rows = results(console)
+    assert rows["fast"]["rank"] == 1
+    assert rows["late"]["rank"] == 2
+    assert "late" in rows["late"]["flags"]
+
+
+def test_presses_closer_than_their_uncertainty_are_declared_a_tie() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    a = node(net, "a", up=fixed(MS), down=fixed(MS), input="terminal")
+    b = node(net, "b", up=fixed(MS), down=fixed(MS), input="terminal")
+    net.run_for(3 * S)
+    release = armed(net, console)
+    press(a, release + 200 * MS, "a.1")
+    press(b, release + 200 * MS + 500_000, "b.1")  # 0.5 ms apart; terminals allow 2 ms each
+    net.run_for(S)
+    rows = results(console)
+    assert "tie" in rows["a"]["flags"]
+    assert "tie" in rows["b"]["flags"]
+
+
+def test_a_rebooted_node_is_synced_afresh_and_its_presses_placed_right() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    box = node(net, "box", up=fixed(2 * MS), down=fixed(2 * MS), offset_ns=40 * S)
+    other = node(net, "other", up=fixed(2 * MS), down=fixed(2 * MS))
+    net.run_for(3 * S)
+    # The box reboots: its monotonic clock starts over, far from where it was.
+    rebooted = node(net, "box", up=fixed(2 * MS), down=fixed(2 * MS), offset_ns=-900 * S)
+    net.run_for(3 * S)
+    assert box.closed is not None
+    assert [event.player for event in net.of(Synced)] == ["box", "other", "box"]
+    release = armed(net, console)
+    press(other, release + 300 * MS, "other.1")
+    press(rebooted, release + 290 * MS, "box.2")
+    net.run_for(S)
+    rows = results(console)
+    assert rows["box"]["rank"] == 1
+    assert abs(int(rows["other"]["behind_ns"]) - 10 * MS) <= 1 * MS  # type: ignore[call-overload]
+
+
+def test_a_tutorial_client_is_placed_half_its_round_trip_before_arrival() -> None:
+    net = Net.hub(HubConfig(round=RoundSection(hostless=True, release_lead_ms=0)))
+    carol = Station(net, up=fixed(20 * MS), down=fixed(20 * MS)).open()
+    carol.send("Carol")
+    net.run_for(S)  # her first ping has come back: round trip 40 ms
+    sent = net.now
+    carol.send("buzz")
+    net.run_for(S)
+    console = host(net)
+    net.run_for(MS)
+    state = console.last("state")
+    decided = state["round"] if state["round"]["results"] else state["history"][0]
+    row = decided["results"][0]
+    assert row["at_ns"] == sent  # arrival (sent + 20 ms) minus half the 40 ms round trip
+    assert row["flags"] == ["unsynced"]

@@ -1,0 +1,262 @@
+"""The hub core, driven with exact times on a simulated network: greeting, syncing, routing,
+and who is told what in which order."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from hub.config import ClockSection, HubConfig, LimitsSection, RoundSection, ServerSection
+from hub.core.events import Commanded, Decided, Left, NodeJoined, Refused, Synced
+from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
+from wire import messages as msg
+from wire.enums import CloseCode
+
+HOST_MODE = HubConfig(round=RoundSection(hostless=False))
+
+
+def with_(config: HubConfig, **sections: object) -> HubConfig:
+    return dataclasses.replace(config, **sections)  # type: ignore[arg-type]
+
+
+def test_a_node_is_welcomed_then_synced_by_a_burst_then_periodically() -> None:
+    net = Net.hub(HOST_MODE)
+    alice = node(net, "desk-1", up=fixed(MS), down=fixed(MS), offset_ns=-7 * S)
+    net.run_for(S)
+    kinds = [frame["type"] for frame in alice.heard]
+    assert kinds[0] == "welcome"
+    assert alice.heard[0]["round"] == {
+        "number": 0,
+        "state": "idle",
+        "release_ns": None,
+        "synced": False,
+        "locked_out": False,
+        "winner": None,
+    }
+    syncs = alice.frames("sync")
+    burst = HOST_MODE.clock.burst
+    assert [s["seq"] for s in syncs] == list(range(burst))  # the burst, nothing more yet
+    gaps = {b["t0_ns"] - a["t0_ns"] for a, b in itertools.pairwise(syncs)}
+    assert gaps == {round(HOST_MODE.clock.burst_interval_ms * MS)}
+    # The node learns it is synced the moment it is (after the third reply), in a round frame.
+    synced = net.of(Synced)
+    assert [event.player for event in synced] == ["desk-1"]
+    assert abs(synced[0].offset_ns - (-7 * S)) <= synced[0].uncertainty_ns
+    assert alice.last("round")["synced"] is True
+    net.run_for(2 * S)
+    periodic = alice.frames("sync")[burst:]
+    interval = HOST_MODE.clock.sync_interval_s * S
+    assert periodic, "no periodic sync after the burst"
+    assert all(
+        0.75 * interval <= f["t0_ns"] - syncs[-1]["t0_ns"] <= 1.25 * interval for f in periodic[:1]
+    )
+
+
+def test_hosts_and_viewers_are_welcomed_with_the_whole_picture() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    viewer = Station(net).open()
+    viewer.send({"type": "hello", "protocol": 1, "role": "viewer"})
+    net.run_for(MS)
+    for station, role in ((console, "host"), (viewer, "viewer")):
+        welcome, state = station.heard[:2]
+        assert welcome["type"] == "welcome"
+        assert welcome["role"] == role
+        assert welcome["greeting"] == f"Hello {role}!"
+        assert state["type"] == "state"
+        assert state["round"]["number"] == 0
+
+
+def test_bad_first_frames_get_errors_and_a_hello_may_still_follow() -> None:
+    net = Net.hub(HOST_MODE)
+    station = Station(net).open()
+    for frame in ("{nope", "[1]", '{"type":"press","press_id":"p","at_ns":1}'):
+        station.send(frame)
+    station.send({"type": "hello", "protocol": 1, "role": "viewer"})
+    net.run_for(MS)
+    codes = [f["code"] for f in station.frames("error")]
+    assert codes == ["bad_json", "not_object", "hello_required"]
+    assert station.frames("welcome")
+    assert station.closed is None
+
+
+def test_final_refusals_close_with_their_codes_and_stop_reading() -> None:
+    net = Net.hub(with_(HOST_MODE, server=ServerSection(node_token="n-secret")))
+    cases = {
+        CloseCode.VERSION_MISMATCH: {"type": "hello", "protocol": 2, "role": "viewer"},
+        CloseCode.BAD_TOKEN: {"type": "hello", "protocol": 1, "role": "host", "token": "wrong"},
+    }
+    stations = {}
+    for code, hello in cases.items():
+        station = stations[code] = Station(net).open()
+        station.send(hello)
+        station.send(hello)  # after a final refusal nothing more is read
+    unnamed = Station(net).open()
+    unnamed.send({"type": "hello", "protocol": 1, "role": "node", "id": "n1"})
+    net.run_for(MS)
+    for code, station in stations.items():
+        assert station.closed == code
+        assert len(station.frames("error")) == 1
+    assert unnamed.closed == CloseCode.BAD_TOKEN
+    assert unnamed.last("error")["code"] == "bad_token"
+    assert len(net.of(Refused)) == 3
+
+
+def test_silence_past_the_hello_deadline_is_closed_with_4400() -> None:
+    config = with_(HOST_MODE, limits=LimitsSection(hello_timeout_s=2.0))
+    net = Net.hub(config)
+    quiet = Station(net).open()
+    net.run_for(2 * S - 1)
+    assert quiet.closed is None
+    net.run_for(1)
+    assert quiet.closed == CloseCode.BAD_HELLO
+    assert [r.reason for r in net.of(Refused)] == ["no hello within 2 s (close 4400)"]
+
+
+def test_a_second_link_for_a_node_replaces_the_first_and_the_old_one_leaves_quietly() -> None:
+    net = Net.hub(HOST_MODE)
+    first = node(net, "box")
+    net.run_for(MS)
+    second = node(net, "box")
+    net.run_for(MS)
+    assert first.closed == CloseCode.REPLACED
+    assert second.frames("welcome")
+    assert [event.replaced for event in net.of(NodeJoined)] == [False, True]
+    assert net.of(Left) == []  # the replaced link's end is not the player leaving
+
+
+def test_a_decision_reaches_the_pressers_before_the_other_nodes_hear_of_it() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    pressing = node(net, "a")
+    others = [node(net, f"n{i}") for i in range(3)]
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(200 * MS)
+    order: list[str] = []
+    for station, name in ((pressing, "a"), *((o, "other") for o in others)):
+        original = station.receive
+
+        def spy(frame: str, original=original, name=name) -> None:  # type: ignore[no-untyped-def]
+            if '"type":"result"' in frame or '"state":"decided"' in frame:
+                order.append(f"{name}:{'result' if 'result' in frame else 'decided'}")
+            original(frame)
+
+        station.receive = spy  # type: ignore[method-assign]
+    press(pressing, net.now, "a.1")
+    net.run_for(S)
+    assert order[0] == "a:result"
+    assert order.count("other:decided") == 3
+
+
+def test_a_press_is_acked_only_once_saved_and_its_result_does_not_wait() -> None:
+    net = Net.hub(HOST_MODE, commit_ns=10 * MS)
+    console = host(net)
+    alice = node(net, "a")
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(200 * MS)
+    press(alice, net.now, "a.1")
+    decided_at = None
+    while not alice.frames("ack"):
+        net.run_for(MS)
+        if decided_at is None and alice.frames("result"):
+            decided_at = net.now
+    assert decided_at is not None, "the result came after the ack"
+    assert [f["type"] for f in alice.heard if f["type"] in ("ack", "result")] == ["result", "ack"]
+
+
+def test_host_commands_are_routed_and_refusals_echo_their_ref() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    viewer = Station(net).open()
+    viewer.send({"type": "hello", "protocol": 1, "role": "viewer"})
+    net.run_for(MS)
+    viewer.send({"type": "arm"})
+    console.send({"type": "right", "ref": "q7"})
+    console.send({"type": "arm"})
+    net.run_for(MS)
+    assert viewer.last("error")["code"] == "not_allowed"
+    refusal = console.last("error")
+    assert (refusal["code"], refusal["ref"]) == ("nothing_to_rule", "q7")
+    assert [c.command for c in net.of(Commanded)] == ["right", "arm"]
+    assert console.last("state")["round"]["state"] == "armed"
+
+
+def test_refusing_browser_players_drops_only_the_pages() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    page = node(net, "phone", input="browser")
+    button = node(net, "box")
+    net.run_for(S)
+    console.send({"type": "players", "browser": False})
+    net.run_for(MS)
+    assert page.closed == CloseCode.INPUT_REFUSED
+    assert page.last("error")["code"] == "not_allowed"
+    assert button.closed is None
+    again = node(net, "phone2", input="browser")
+    net.run_for(MS)
+    assert again.closed == CloseCode.INPUT_REFUSED
+    assert console.last("state")["join"] == {"browser_players": False, "token_required": False}
+
+
+def test_tutorial_clients_get_the_classic_replies_byte_for_byte() -> None:
+    net = Net.hub(with_(HubConfig(), round=RoundSection(hostless=True, release_lead_ms=0)))
+    carol = Station(net, up=fixed(2 * MS), down=fixed(2 * MS)).open()
+    dave = Station(net).open()
+    carol.send("Carol")
+    dave.send("Dave")
+    net.run_for(S)
+    press_at = net.now
+    net.at(press_at, lambda: dave.send("buzz"))
+    net.at(press_at + 120 * MS, lambda: carol.send("buzz"))
+    net.run_for(S)
+    assert dave.heard == ["Hello Dave!", "First place!"]
+    assert carol.heard[0] == "Hello Carol!"
+    # Carol's buzz arrived 122 ms after Dave's, placed 2 ms (half her round trip) earlier.
+    assert carol.heard[1] == "Response time: 0.12 sec slower."
+    decided = net.of(Decided)
+    assert decided[0].name == "Dave"
+
+
+def test_every_sync_reply_must_match_an_outstanding_sync() -> None:
+    net = Net.hub(with_(HOST_MODE, clock=ClockSection(burst=3)))
+    station = node(net, "n", answers_syncs=False)
+    net.run_for(MS)
+    sync = station.last("sync")
+    reply = {"type": "sync_reply", "seq": sync["seq"], "t0_ns": sync["t0_ns"] + 1}
+    station.send({**reply, "t1_ns": 5, "t2_ns": 6})
+    net.run_for(MS)
+    assert station.last("warning")["code"] == "unknown_sync"
+
+
+def test_state_pictures_are_paced_but_a_command_is_shown_at_once() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    net.run_for(MS)
+    console.send({"type": "arm"})
+    before = len(console.frames("state"))
+    net.run_for(MS)
+    assert len(console.frames("state")) == before + 1  # at once, not after the pacing gap
+    stations = [node(net, f"n{i}") for i in range(20)]
+    net.run_for(40 * MS)  # twenty joins within the pacing gap: one picture, not twenty
+    assert len(console.frames("state")) <= before + 2
+    assert stations[-1].frames("welcome")
+    assert msg.PROTOCOL_VERSION == 1
+
+
+def test_a_wrong_answer_is_heard_before_the_rebound_round() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    ann = node(net, "ann")
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(300 * MS)
+    press(ann, net.now, "ann.1")
+    net.run_for(S)
+    console.send({"type": "wrong", "mode": "rearm", "points": -5})
+    net.run_for(MS)
+    after = [f["type"] for f in ann.heard[ann.heard.index(ann.last("result")) :]]
+    assert after[-2:] == ["ruling", "round"]
+    assert ann.last("ruling")["text"] == "Wrong. -5"
+    assert ann.last("round")["locked_out"] is True
