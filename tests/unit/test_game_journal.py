@@ -30,6 +30,7 @@ def play(engine: RecordingEngine) -> None:
     engine.assign_team("ann", "red", 0)
     engine.assign_team("amy", "red", 0)
     engine.assign_team("bob", "blue", 0)
+    engine.assign_team("cat", "green", 0)  # still in when red and blue are out
     engine.arm(10 * MS)
     for offset, player in enumerate(("ann", "bob", "amy")):
         at = (100 + offset) * MS
@@ -46,7 +47,7 @@ def test_rulings_and_team_moves_are_journalled_and_replay_exactly() -> None:
     calls = live.take_calls()
     kinds = [call.kind for call in calls]
     # the re-arm inside the second wrong is not journalled on its own: replay repeats it
-    setup = ["team", "team", "team", "arm", "press", "press", "press", "tick"]
+    setup = ["team", "team", "team", "team", "arm", "press", "press", "press", "tick"]
     assert kinds == [*setup, "wrong", "tick", "wrong"]
     stored = [Call.load(c.kind, c.now_ns, c.payload()) for c in calls]
     assert stored == calls
