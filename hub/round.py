@@ -38,6 +38,7 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import ClassVar, assert_never
 
+from hub.gamelog import MatchEvent
 from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 
@@ -179,6 +180,8 @@ class QuestionRead:
     at_ns: int
 
 
+#: What the engine hands back. The match layer (:mod:`hub.match`) adds the game log's events, so
+#: that a match engine is still a round engine to everything that drives one.
 Event = (
     Acknowledge
     | Answer
@@ -189,6 +192,7 @@ Event = (
     | TeamChanged
     | QuestionDead
     | QuestionRead
+    | MatchEvent
 )
 
 
@@ -242,6 +246,7 @@ class Right:
 
     KIND: ClassVar[str] = "right"
     points: int | None = None
+    power: bool = False  # before the power mark (for the game log; the points say the rest)
 
 
 @dataclass(frozen=True, slots=True)

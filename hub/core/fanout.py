@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 
 from hub.core.events import (
     Armed,
+    BonusPartScored,
     Decided,
+    EntryUndone,
     FloorPassed,
     HubEvent,
+    MatchBegun,
+    MatchOver,
     PhaseEntered,
+    QuestionEnded,
+    ReadToTheEnd,
     RulingGiven,
+    Scored,
+    ScoresReset,
     TeamSet,
     TimerRang,
 )
@@ -26,12 +34,23 @@ from hub.core.outputs import Broadcast, LinkId, Notify, Output, RosterEntry, Sav
 from hub.core.presses import tutorial_uncertainty
 from hub.core.referee import Referee, Ruling, Step
 from hub.core.roster import Player, Roster
+from hub.gamelog import (
+    Awarded,
+    BonusOpened,
+    BonusScored,
+    MatchEnded,
+    MatchStarted,
+    ScoresCleared,
+    Undone,
+)
 from hub.round import (
     Acknowledge,
     Answer,
     FloorChanged,
     Outcome,
     PhaseChanged,
+    QuestionDead,
+    QuestionRead,
     Ruled,
     TeamChanged,
     TimerFired,
@@ -69,6 +88,7 @@ class Fanout:
     referee: Referee
     watchers: dict[LinkId, Role] = field(default_factory=dict)
     publish_at: int | None = None  # when the next state picture is due, if one is
+    last_result: msg.MatchReport | None = None  # the last match that ended
     _last_publish_ns: int = 0
     _publish_cost_ns: int = 0
 
@@ -94,7 +114,28 @@ class Fanout:
                     out.extend(self.timer(event))
                 case TeamChanged():
                     out.extend(self.team(event))
-                case Acknowledge() | Answer() | Ruled():
+                case QuestionDead(question=number, reason=reason):
+                    out.append(Notify(QuestionEnded(number, str(reason))))
+                case QuestionRead(question=number):
+                    out.append(Notify(ReadToTheEnd(number)))
+                case MatchStarted(number=number, name=name):
+                    engine = self.referee.engine
+                    fmt = engine.format.title if engine.format else "?"
+                    teams = tuple(team.name for team in engine.match.teams) if engine.match else ()
+                    out.append(Notify(MatchBegun(number, name, fmt, teams)))
+                case MatchEnded(number=number, name=name, report=report):
+                    self.last_result = report
+                    final = tuple((team.name, team.points) for team in report.teams)
+                    out.append(Notify(MatchOver(number, name, final)))
+                case BonusScored(question=number, team=team, part=part, points=points):
+                    out.append(Notify(BonusPartScored(number, team, part, points)))
+                case Awarded(points=points, player=player, team=team):
+                    out.append(Notify(Scored(points, player, team)))
+                case Undone(text=text):
+                    out.append(Notify(EntryUndone(text)))
+                case ScoresCleared():
+                    out.append(Notify(ScoresReset()))
+                case Acknowledge() | Answer() | Ruled() | BonusOpened():
                     pass  # acks follow the commit; answers went first; rulings come with points
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
@@ -235,7 +276,8 @@ class Fanout:
     def state(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> msg.State:
         names = self.roster.names()
         engine = self.referee.engine
-        game = self.referee.game
+        if engine.match is not None:
+            names = {**names, **engine.match.names()}
         return msg.State(
             hub_ns=now,
             round=round_view(engine.current, engine.phase, names, engine.teams),
@@ -243,10 +285,11 @@ class Fanout:
             history=history_view(engine.history, engine.current, names, engine.teams),
             game=game_view(
                 engine,
-                self.referee.scores,
                 names,
-                (game.points_right, game.points_wrong),
+                self.referee.defaults(),
                 self.referee.applied,
+                self.last_result,
+                self.referee.free,
             ),
             storage=storage,
             join=join,

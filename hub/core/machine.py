@@ -28,6 +28,7 @@ from hub.core.agenda import Agenda
 from hub.core.events import (
     BrowserPlayers,
     Commanded,
+    CommandRefused,
     HubEvent,
     Left,
     NodeJoined,
@@ -56,7 +57,6 @@ from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule
 from hub.journal import RecordingEngine
 from hub.round import Acknowledge, Arm, Press, Tick
-from hub.scores import Scoreboard
 from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Role
@@ -66,7 +66,8 @@ BROWSER_REFUSED = "the host is not taking players from phones or laptops right n
 
 @dataclass
 class Restored:
-    """What the hub starts from: the last run's engine, roster and scores, as saved."""
+    """What the hub starts from: the last run's engine (with its game and scores) and roster,
+    the number of the last match started and the result of the last one ended, as saved."""
 
     engine: RecordingEngine
     players: list[Known] = field(default_factory=list)
@@ -75,7 +76,8 @@ class Restored:
             saving=False, path=None, message="memory-only: results are not saved"
         )
     )
-    scores: Scoreboard = field(default_factory=Scoreboard)
+    last_match: int = 0
+    last_result: msg.MatchReport | None = None
 
 
 @dataclass(eq=False)
@@ -106,12 +108,12 @@ class HubCore:
         self.host_token = host_token
         self.roster = Roster(FilterSettings(window=config.clock.window))
         self.roster.restore(restored.players)
-        self.referee = Referee(restored.engine, restored.scores, config.game)
+        self.referee = Referee(restored.engine, config.game, config.match, restored.last_match)
         for player_id in _players_in(restored.engine):
             self.roster.ensure(player_id)  # its roster row was lost with a failed write
         for player in self.roster:  # a restored roster follows the restored engine
             player.team = restored.engine.teams.get(player.id)
-        self.fanout = Fanout(self.roster, self.referee)
+        self.fanout = Fanout(self.roster, self.referee, last_result=restored.last_result)
         rounds = config.round
         self.horizon = Horizon(
             ms_to_ns(rounds.adjudication_margin_ms), ms_to_ns(rounds.adjudication_cap_ms)
@@ -457,6 +459,13 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
             ):
                 text = f"'{message.TYPE}' needs the host role"
                 return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text, message.ref)]
@@ -479,6 +488,13 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
             ) if session.role is Role.HOST:
                 return self._host_command(session.link, session.peer, message, now)
             case _:
@@ -493,8 +509,9 @@ class HubCore:
         if isinstance(message, msg.Players):
             out.extend(self._set_browser_players(message.browser, now))
         else:
-            step = self.referee.command(message, now)
+            step = self.referee.command(message, now, self.roster.names())
             if step.refusal is not None:
+                out.append(Notify(CommandRefused(peer, message.TYPE, step.refusal.message)))
                 if link is not None:
                     out.append(Send(link, codec.error_frame(step.refusal, message.ref)))
                 return out
@@ -557,7 +574,6 @@ class HubCore:
     def _carry(self, step: Step, now: int) -> list[Output]:
         """Tell everyone what a step changed, then save it; its acks wait for the save."""
         out = self.fanout.step(step, now)
-        out.extend(Save(record) for record in step.records)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
         if step.calls or acks:
             ticket = None

@@ -231,8 +231,12 @@ async def test_buzz_window_closes_a_silent_round(start_hub, client_factory) -> N
     notice = await host.expect("timer", timer="buzz", stage="expired")
     assert notice["text"] == "Nobody buzzed in: the round is closed."
     await node.expect("round", state="closed", number=1)
-    late = await press(node, "late")  # before the next question's light: early for it
-    assert late["flags"] == ["early"]
+    late = await press(node, "late")
+    # Not counted: "early" for the next question if the hub places the press after the close,
+    # "closed" if before it (this test client answers clock syncs late, so its clock is placed
+    # loosely; tests/unit/hub/test_round_rules.py has the rule to the nanosecond).
+    assert late["rank"] is None
+    assert late["flags"] in (["early"], ["closed"])
 
 
 async def test_game_commands_from_ctl(start_hub, client_factory) -> None:

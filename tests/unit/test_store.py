@@ -14,7 +14,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub import journal, store
+from hub.formats import QUIZ_BOWL
 from hub.journal import Call, RecordingEngine, Segment
+from hub.match import (
+    Award,
+    ClearScores,
+    EndMatch,
+    MatchSetup,
+    PlayerSetup,
+    ScoreBonus,
+    SetValue,
+    StartMatch,
+    TeamSetup,
+    Undo,
+    Wager,
+)
 from hub.round import (
     Acknowledge,
     Answer,
@@ -23,6 +37,7 @@ from hub.round import (
     Close,
     Press,
     PressIn,
+    ReadQuestion,
     Reset,
     Right,
     Rules,
@@ -134,6 +149,26 @@ def test_journal_entries_survive_their_text_form() -> None:
         Wrong(),
         AssignTeam("a", "red"),
         AssignTeam("a", None),
+        Right(15, power=True),
+        Wrong(None, -5),
+        ReadQuestion(),
+        StartMatch(
+            MatchSetup(
+                3,
+                "Final",
+                QUIZ_BOWL,
+                (TeamSetup("Red", (PlayerSetup("a", "Ann"),)), TeamSetup("Blue", ())),
+                packet="Packet 7",
+            )
+        ),
+        EndMatch(),
+        Award(5, "a", "Red", "protest"),
+        Award(-5, team="Blue"),
+        ScoreBonus(10),
+        Undo(),
+        ClearScores(),
+        SetValue(400),
+        Wager("a", 1000, correct=False, team="Red"),
     )
     assert {step.KIND for step in inputs} == set(journal.INPUTS)  # every kind of input
     for step in inputs:
