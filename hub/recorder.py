@@ -23,7 +23,7 @@ from hub.journal import RecordingEngine
 from hub.round import RoundEngine
 from hub.store import Store, csv_text, rows_from_engine
 from wire.enums import InputKind
-from wire.messages import StorageView
+from wire.messages import MatchReport, StorageView
 
 log = logging.getLogger("hub.store")
 
@@ -96,6 +96,10 @@ class Recorder:
             if text is not None:
                 return text
         return csv_text(rows_from_engine(engine, names))
+
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's saved result (None: the latest); None when nothing is saved."""
+        return None if self.store is None else self.store.match_report(number)
 
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""

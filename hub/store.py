@@ -748,6 +748,21 @@ class Store:
             log.warning("cannot read %s for the CSV download: %s", self.path, exc)
             return None
 
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's saved result (None: the latest match), read on a separate read-only
+        connection; None if there is no such match or nothing is saved."""
+        if self._db is None or not self.saving:
+            return None
+        try:
+            db = connect(self.path, read_only=True)
+            try:
+                return saved_report(db, number)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            log.warning("cannot read %s for a match result: %s", self.path, exc)
+            return None
+
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""
         if self._thread is not None:
@@ -971,25 +986,57 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("\n")
 
 
-def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
-    """``buzzer-hub export``: read the database (read-only, safe while a hub runs) to ``out``."""
+def saved_report(db: sqlite3.Connection, number: int | None) -> MatchReport | None:
+    """A match's result as saved (``number`` None: the latest match), or None."""
+    if number is None:
+        row = db.execute("SELECT result FROM matches ORDER BY number DESC LIMIT 1").fetchone()
+    else:
+        row = db.execute("SELECT result FROM matches WHERE number = ?", (number,)).fetchone()
+    return None if row is None else _report(row[0])
+
+
+def _read_only(directory: Path) -> sqlite3.Connection:
+    """The hub's database, read-only (safe while a hub runs), at the current schema."""
     path = directory / DATABASE_NAME
     if not path.exists():
         raise StoreError(f"no results database at {path}; is --data-dir right?")
+    db = connect(path, read_only=True)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path} has schema {version}; start this hub on it once to migrate it")
+    return db
+
+
+def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
+    """``buzzer-hub export``: every press, read from the database, to ``out``."""
     try:
-        db = connect(path, read_only=True)
+        db = _read_only(directory)
         try:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema {version}; start this hub on it once to migrate it"
-                )
             rows = export_rows(db, round_number)
         finally:
             db.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
     if fmt == "csv":
         write_csv(rows, out)
     else:
         write_json(rows, out)
+
+
+def read_match(directory: Path, number: int | None) -> MatchReport:
+    """``buzzer-hub export --match``: a match's result from the database (None: the latest)."""
+    try:
+        db = _read_only(directory)
+        try:
+            report = saved_report(db, number)
+            numbers = [n for (n,) in db.execute("SELECT number FROM matches ORDER BY number")]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
+    if report is None:
+        known = ", ".join(str(n) for n in numbers) or "none yet"
+        which = "no match has been played" if number is None else f"no match {number}"
+        raise StoreError(f"{which} in {directory}; matches: {known}")
+    return report

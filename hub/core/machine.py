@@ -56,6 +56,7 @@ from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule
 from hub.journal import RecordingEngine
+from hub.match import report
 from hub.round import Acknowledge, Arm, Press, Tick
 from wire import codec, plain
 from wire import messages as msg
@@ -267,6 +268,13 @@ class HubCore:
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""
         self.fanout.published(cost_ns)
+
+    def match_report(self, now: int) -> msg.MatchReport | None:
+        """The match on, as it stands (None: no match is on)."""
+        engine = self.engine
+        if engine.match is None:
+            return None
+        return report(engine, self.roster.names())
 
     def state(self, now: int) -> msg.State:
         """The whole picture, as hosts and viewers get it (and ``/api/state`` serves)."""
