@@ -398,6 +398,11 @@ class RoundEngine:
         locked = self.phase is Phase.ARMED and not self.eligible(player)
         return release, locked
 
+    def is_out(self, player: str) -> bool:
+        """Whether a player was ruled wrong in the current question (or, with one buzz per
+        team, their team was)."""
+        return self._held_out(player, self.number)
+
     def eligible(self, player: str) -> bool:
         """Whether a player may still buzz in the current question: not ruled wrong (nor their
         team, with one buzz per team), and not locked out of the round by an early press."""

@@ -282,6 +282,7 @@ class RoundUpdate(Message):
     synced: bool = False
     locked_out: bool = False
     winner: str | None = None
+    out: bool = False  # ruled wrong in this question (or the team was): locked out until the next
 
 
 @dataclass(frozen=True, slots=True)

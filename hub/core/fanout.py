@@ -202,6 +202,7 @@ class Fanout:
             synced=estimate is not None,
             locked_out=locked,
             winner=self.roster.name_of(winner.press.player) if winner else None,
+            out=player is not None and engine.is_out(player.id),
         )
 
     def offer(self, event: FloorChanged, now: int) -> list[Output]:

@@ -94,6 +94,7 @@ function look() {
     if (result.flags.includes("early")) return ["early", "Too early", detail];
     return ["early", "Not counted", detail];
   }
+  if (round.out && round.state === "armed") return ["out", "Out", "You (or your team) answered this question: wait for the next one."];
   if (round.locked_out) return ["early", "Locked out", "You pressed before the light came on."];
   if (view.pressedRound === round.number && round.state !== "idle") {
     return ["pressed", "Pressed", view.acked ? "The hub has your press; waiting for the result…" : "Sending your press…"];

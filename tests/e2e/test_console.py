@@ -54,6 +54,11 @@ async def sign_in(page: Any, hub: HubProcess, token: str = HOST_TOKEN) -> None:
     await page.get_by_role("button", name="Sign in").click()
 
 
+async def show_details(page: Any) -> None:
+    """Open the console's details (stations, the timing of each press), kept below the fold."""
+    await page.locator("#more summary").click()
+
+
 def shown_ms(text: str) -> float:
     match = re.fullmatch(r"\+(\d+\.\d+) ms", text.strip())
     assert match, f"not a gap in ms: {text!r}"
@@ -144,6 +149,7 @@ async def test_console_ranks_real_node_presses_and_screen_agrees(
     requests: list[str] = []
     console.on("request", lambda request: requests.append(request.url))
     await sign_in(console, hub)
+    await show_details(console)
     await expect(console.locator("#link")).to_have_attribute("data-state", "live")
     await expect(console.locator("#round-state")).to_have_text("idle")
     await expect(console.get_by_role("button", name=re.compile("Arm"))).to_contain_text("A")
@@ -252,6 +258,7 @@ async def test_ranking_follows_press_time_not_arrival(
     }
     console = await new_page()
     await sign_in(console, hub)
+    await show_details(console)
     for node_id in nodes:
         row = console.locator(f'#roster tbody tr[data-player="{node_id}"]')
         await expect(row).to_have_attribute("data-synced", "true")

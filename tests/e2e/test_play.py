@@ -233,6 +233,7 @@ async def test_the_host_refuses_and_readmits_browser_players(
     hub = start_hub(config=HOST_CONFIG)
     console, player, screen = await new_page(), await new_page(), await new_page()
     await sign_in(console, hub)
+    await console.locator("#more summary").click()  # the switch is below the fold
     await screen.goto(hub.http + "/screen")
     await expect(screen.locator("#join")).to_be_visible()
     await expect(screen.locator("#join-url")).to_have_text(f"127.0.0.1:{hub.port}/play")

@@ -32,6 +32,7 @@ def test_a_node_is_welcomed_then_synced_by_a_burst_then_periodically() -> None:
         "synced": False,
         "locked_out": False,
         "winner": None,
+        "out": False,
     }
     syncs = alice.frames("sync")
     burst = HOST_MODE.clock.burst

@@ -17,7 +17,7 @@ from hub.core.events import (
     QuestionEnded,
     ReadToTheEnd,
 )
-from tests.support.simulation import MS, S, Net, Station, fixed, host, node, press
+from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 
 LEAD = 100 * MS
 CONFIG = HubConfig(round=RoundSection(hostless=False, release_lead_ms=100.0))
