@@ -144,6 +144,8 @@ def timer_text(timer: str, stage: str, name: str | None) -> str:
     """The line a console, big screen or node shows when a timer stage fires."""
     if timer == "buzz":
         return "Nobody buzzed in: the round is closed."
+    if timer == "bonus":
+        return "Time is up for this bonus part!"
     who = name or "the player"
     return f"Time is almost up for {who}!" if stage == "warning" else f"Time is up for {who}!"
 

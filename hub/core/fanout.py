@@ -171,7 +171,7 @@ class Fanout:
             note = Decided(
                 change.round,
                 winner.press.player,
-                self.roster.name_of(winner.press.player),
+                self.name_of(winner.press.player),
                 winner.reaction_ns or 0,
                 change.adjudication_wait_ns or 0,
             )
@@ -201,7 +201,7 @@ class Fanout:
             release_ns=release,
             synced=estimate is not None,
             locked_out=locked,
-            winner=self.roster.name_of(winner.press.player) if winner else None,
+            winner=self.name_of(winner.press.player) if winner else None,
             out=player is not None and engine.is_out(player.id),
         )
 
@@ -228,7 +228,9 @@ class Fanout:
 
     def timer(self, event: TimerFired) -> list[Output]:
         player = self.roster.get(event.player) if event.player else None
-        text = timer_text(event.timer, event.stage, player.name if player else event.player)
+        text = timer_text(
+            event.timer, event.stage, self.name_of(event.player) if event.player else None
+        )
         frame = encode(
             msg.TimerNotice(
                 round=event.round,
@@ -248,10 +250,16 @@ class Fanout:
             out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
         return out
 
+    def name_of(self, player: str) -> str:
+        """A player's name as the match prints it, or else as their station gave it."""
+        match = self.referee.engine.match
+        names = match.names() if match is not None else {}
+        return names.get(player) or self.roster.name_of(player)
+
     def ruling(self, ruling: Ruling) -> list[Output]:
         ruled = ruling.ruled
         player = self.roster.get(ruled.player)
-        name = player.name if player else ruled.player
+        name = self.name_of(ruled.player)
         frame = encode(
             msg.Ruling(
                 round=ruled.round,

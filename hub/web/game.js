@@ -15,7 +15,8 @@ let game = null; // its game
 let hubNs = 0; // the state's hub_ns, and when it arrived, to count the timers down
 let receivedAt = 0;
 let optionsKey = "";
-let pending = null; // a command waiting for its confirming second press: {type, until}
+let pending = null; // a command waiting for its confirming second press: {type, stake, until}
+let shownQuestion = null; // the question the notice speaks of
 
 /** Wire the controls; `sendCommand(message)` sends to the hub, `sound(kind)` plays a beep. */
 export function setupGame(sendCommand, sound) {
@@ -103,13 +104,13 @@ export function guard(type, act) {
     act(false);
     return;
   }
-  if (pending && pending.type === type && now < pending.until) {
+  if (pending && pending.type === type && pending.stake === stake && now < pending.until) {
     pending = null;
     showConfirm("");
     act(true);
     return;
   }
-  pending = { type, until: now + CONFIRM_MS };
+  pending = { type, stake, until: now + CONFIRM_MS };
   const key = { arm: "A", close: "C", reset: "R" }[type];
   const what = { arm: "arm the next question", close: "close the round", reset: "reset" }[type];
   showConfirm(`${stake}. Press ${key} again to ${what} anyway (parts not scored count 0), or rule first.`);
@@ -147,8 +148,12 @@ export function renderGame(picture) {
   hubNs = picture.hub_ns;
   receivedAt = performance.now();
   if (!game) return;
-  if (pending && !atStake()) {
-    pending = null;
+  if (game.question !== shownQuestion) {
+    shownQuestion = game.question;
+    notice("", ""); // what was said about the last question is not news for this one
+  }
+  if (pending && atStake() !== pending.stake) {
+    pending = null; // what was at stake is gone (ruled, scored): a new press asks afresh
     showConfirm("");
   }
   renderTitle();
@@ -159,10 +164,19 @@ export function renderGame(picture) {
   renderClocks();
 }
 
+/** A player's name: as the match prints it, else as the station gave it. */
 function nameOf(id) {
+  for (const team of game.teams) {
+    const member = team.members.find((m) => m.id === id);
+    if (member) return member.name;
+  }
   const player = state.players.find((p) => p.id === id);
-  const known = game.scores.players.find((p) => p.id === id);
-  return player ? player.name : known ? known.name : id;
+  return player ? player.name : id;
+}
+
+function teamOf(id) {
+  const team = game.teams.find((t) => t.members.some((m) => m.id === id));
+  return team ? team.team : null;
 }
 
 function signed(points) {
@@ -262,7 +276,8 @@ function renderBuzzes() {
 
 function renderEligible() {
   const line = $("out-line");
-  const outNames = [...game.out.players.map(nameOf), ...game.out.teams.map((t) => `team ${t}`)];
+  const alone = game.out.players.filter((id) => !game.out.teams.includes(teamOf(id)));
+  const outNames = [...alone.map(nameOf), ...game.out.teams.map((t) => `team ${t}`)];
   const parts = [];
   if (state.round.state === "armed" && outNames.length) {
     const teams = game.teams.filter((t) => !game.out.teams.includes(t.team) && t.members.length).map((t) => t.team);
@@ -432,7 +447,7 @@ function exportLink(kind, number) {
 /** The target and player lists, rebuilt only when their contents change (a rebuild would close
  * a list the host has open, and pictures come up to 20 times a second). */
 function renderChoices() {
-  const players = [...state.players].sort((a, b) => a.name.localeCompare(b.name));
+  const players = state.players.map((p) => ({ id: p.id, name: nameOf(p.id) })).sort((a, b) => a.name.localeCompare(b.name));
   const teams = game.teams.map((t) => t.team);
   const key = JSON.stringify([players.map((p) => [p.id, p.name]), teams]);
   if (key === optionsKey) return;
