@@ -325,7 +325,7 @@ def game_summary(game: msg.GameView) -> str:
     answering = game.answering
     floor = f"answering: {answering.name}" if answering else "answering: nobody"
     players = ", ".join(f"{row.name} {row.points}" for row in game.scores.players)
-    teams = ", ".join(f"{row.id} {row.points}" for row in game.scores.teams)
+    teams = ", ".join(f"{team.team} {team.points}" for team in game.teams)  # 0 included
     parts = [floor, f"players: {players or '-'}"]
     if teams:
         parts.append(f"teams: {teams}")
