@@ -57,12 +57,13 @@ from websockets.exceptions import (
 
 from firmware import discovery
 from firmware.config import AUTO_HUB, NodeConfig
-from firmware.feedback import Feedback, Look, choose_pattern, open_switches
+from firmware.feedback import Feedback, open_switches
 from firmware.inputs import PressSource, open_inputs
 from firmware.outbox import Outbox, PendingPress
+from firmware.patterns import Look, choose_pattern
 from wire import codec
 from wire import messages as msg
-from wire.enums import CloseCode, ErrorCode, InputKind, Role
+from wire.enums import CloseCode, ErrorCode, Flag, InputKind, Phase, Role
 from wire.errors import BuzzerError, TLSConfigError
 from wire.tls import context_for
 
@@ -283,7 +284,7 @@ class Node:
         loop = asyncio.get_running_loop()
         self._stopping = False
         led, buzzer = open_switches(self.config, self.console, self.pin_factory)
-        self.feedback = Feedback(self.console, led, buzzer, lambda n: self._emit(LedPattern(n)))
+        self.feedback = Feedback(led, buzzer, lambda n: self._emit(LedPattern(n)))
         try:
             self.sources = open_inputs(
                 self.config,
@@ -599,17 +600,17 @@ class Node:
         if self._flush_timer is not None and update.synced:
             self._flush_timer.cancel()
             self._flush()  # the hub can now place old presses in this node's clock
-        if update.state == "armed":
+        if update.state is Phase.ARMED:
             self._schedule_release(update)
         elif previous is not None and (previous.state, previous.number) != (
             update.state,
             update.number,
         ):
-            if update.state == "idle":
+            if update.state is Phase.IDLE:
                 self.console("Round reset: wait for the next one.")
-            elif update.state == "decided" and update.winner and not self._awaiting:
+            elif update.state is Phase.DECIDED and update.winner and not self._awaiting:
                 self.console(f"Round {update.number}: {update.winner} was first.")
-            elif update.state == "closed":
+            elif update.state is Phase.CLOSED:
                 self.console(f"Round {update.number} closed.")
         self._show()
 
@@ -631,7 +632,7 @@ class Node:
     def _release(self, number: int, release_ns: int | None) -> None:
         self._release_timer = None
         round_ = self._round
-        if round_ is None or round_.number != number or round_.state != "armed":
+        if round_ is None or round_.number != number or round_.state is not Phase.ARMED:
             return
         self._released_round = number
         late = 0 if release_ns is None else self.clock() - release_ns
@@ -647,9 +648,9 @@ class Node:
         flags = set(result.flags)
         if result.rank is not None:
             self._rank = (result.round, result.rank)
-            if result.rank == 1 and "repeat" not in flags and self.feedback is not None:
+            if result.rank == 1 and Flag.REPEAT not in flags and self.feedback is not None:
                 self.feedback.beep()
-        if flags & {"early", "locked"}:
+        if flags & {Flag.EARLY, Flag.LOCKED}:
             until = None
             if result.lockout_ns is not None:
                 until = self.clock() + result.lockout_ns
@@ -692,7 +693,7 @@ class Node:
         return Look(
             link_up=self._linked,
             phase=round_.state,
-            released=round_.state == "armed" and self._released_round == round_.number,
+            released=round_.state is Phase.ARMED and self._released_round == round_.number,
             locked_out=locked,
             rank=rank,
             awaiting_result=bool(self._awaiting),
