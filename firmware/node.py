@@ -578,7 +578,7 @@ class Node:
         if isinstance(message, msg.RoundUpdate):
             self._on_round(message)
         elif isinstance(message, msg.Ack):
-            if self.outbox.ack(message.press_id) is not None:
+            if self.outbox.ack(message.press_id):
                 self._emit(Acked(message.press_id))
         elif isinstance(message, msg.Result):
             self._on_result(message)
@@ -645,11 +645,15 @@ class Node:
 
     def _on_result(self, result: msg.Result) -> None:
         self._awaiting.discard(result.press_id)
+        news = self.outbox.result(result.press_id)
         flags = set(result.flags)
         if result.rank is not None:
             self._rank = (result.round, result.rank)
-            if result.rank == 1 and Flag.REPEAT not in flags and self.feedback is not None:
+            if news and result.rank == 1 and Flag.REPEAT not in flags and self.feedback is not None:
                 self.feedback.beep()
+        if not news:  # a re-sent press answered again: its rank shows, but nothing is said twice
+            self._show()
+            return
         if flags & {Flag.EARLY, Flag.LOCKED}:
             until = None
             if result.lockout_ns is not None:
