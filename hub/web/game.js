@@ -52,6 +52,14 @@ export function setupGame(sendCommand, sound) {
   $("clear-scores").addEventListener("click", () => {
     if (window.confirm("Start a new game? Every score goes back to zero.")) send({ type: "clear_scores" });
   });
+  $("wager").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const points = Number.parseInt($("wager-points").value, 10);
+    const player = $("wager-player").value;
+    if (!Number.isFinite(points) || !player) return;
+    const correct = event.submitter && event.submitter.value === "right";
+    if (send({ type: "wager", player, points, correct })) $("wager-points").value = "";
+  });
   setupMatchDialog();
   setInterval(renderClocks, 100);
 }
@@ -246,6 +254,7 @@ function renderQuestion() {
   $("read").disabled = !(game.bonus || (game.question > 0 && !game.read && state.round.state !== "closed"));
   $("read").firstChild.textContent = game.bonus ? "Bonus part read " : "Question read ";
   renderValues();
+  $("wager").hidden = !(game.match && game.match.format.wagers);
   renderRules();
 }
 
@@ -462,6 +471,7 @@ function renderChoices() {
     ...players.map((p) => el("option", { value: `p:${p.id}` }, p.name)),
   ]);
   keep($("team-player"), players.map((p) => el("option", { value: p.id }, p.name)));
+  keep($("wager-player"), players.map((p) => el("option", { value: p.id }, p.name)));
   $("team-names").replaceChildren(...teams.map((t) => el("option", { value: t })));
 }
 

@@ -502,3 +502,80 @@ def match_json(hub: HubProcess) -> str:
     with urllib.request.urlopen(request, timeout=5) as response:
         text: str = response.read().decode()
     return text
+
+
+JEOPARDY_CONFIG = """
+[round]
+hostless = false
+"""
+
+
+async def test_a_jeopardy_style_round_from_the_console(
+    start_hub: Callable[..., HubProcess],
+    players: Callable[..., Any],
+    new_page: Callable[..., Any],
+) -> None:
+    """Clue values picked on the console; a player who rings in during the clue (the round is
+    closed after the last ruling) is locked out for 250 ms of the next light; a Daily Double."""
+    hub = start_hub(config=JEOPARDY_CONFIG)
+    contestants = {"ann": "Ann", "bob": "Bob", "cat": "Cat"}
+    nodes = {
+        node_id: await players(hub.url, node_id, name) for node_id, name in contestants.items()
+    }
+    console = await new_page(1366, 768)
+    await sign_in(console, hub)
+    await console.locator("#more summary").click()
+    for node_id in nodes:
+        row = console.locator(f'#roster tbody tr[data-player="{node_id}"]')
+        await expect(row).to_have_attribute("data-synced", "true")
+    await console.locator("#more summary").click()
+    console.on("dialog", accept)
+    await console.get_by_role("button", name="New match").click()
+    await console.locator("#match-name").fill("Game 1")
+    await console.locator("#match-format").select_option("jeopardy")
+    rows = console.locator(".match-team")
+    await console.locator("#match-add-team").click()
+    for index, (node_id, name) in enumerate(contestants.items()):
+        await rows.nth(index).locator(".team-name").fill(name)
+        await rows.nth(index).locator(".team-players").fill(node_id)
+    await console.get_by_role("button", name="Start the match").click()
+    await expect(console.locator("#rules-line")).to_contain_text("early buzz: out for 250 ms")
+
+    # Clue 1, for 400: Ann rings in and is right.
+    await console.locator("#values button", has_text="400").click()
+    await expect(console.locator("#values button", has_text="400")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await console.keyboard.press("a")
+    await expect(console.locator("#value")).to_have_text("Clue 400")
+    await buzz(nodes, hub, {"ann": 200 * MS})
+    await expect(console.locator("#answering")).to_have_text("Ann (Ann)")
+    await expect(console.locator("#right")).to_have_text(re.compile(r"^Right \+400"))
+    await expect(console.locator("#wrong")).to_have_text(re.compile(r"^Wrong -400"))
+    await console.keyboard.press("y")
+    await expect(console.locator('#teams [data-team="Ann"] .points')).to_have_text("400")
+
+    # Clue 2: Bob rings in while it is read (the round is closed), 50 ms before the light.
+    await expect(console.locator("#round-state")).to_have_text("closed")
+    await nodes["bob"].press(time.monotonic_ns())  # during the clue, before the light
+    await console.keyboard.press("a")
+    await expect(console.locator("#round-state")).to_have_text("armed")
+    await buzz(nodes, hub, {"bob": 20 * MS, "cat": 40 * MS})
+    await expect(console.locator("#answering")).to_have_text("Cat (Cat)")
+    state = api_state(hub)
+    assert [r["player"] for r in state["round"]["results"]] == ["cat"]  # Bob did not count
+    refused = [(r["player"], r["flags"]) for r in state["round"]["refused"]]
+    assert refused[0] == ("bob", ["early"])  # the press during the clue, shown with the round
+    # his press 20 ms after the light is still inside his 250 ms (locked), or, on a machine
+    # slow to arm, before the light again (early): either way it does not count
+    await console.keyboard.press("n")  # -400; the clue opens again for the others
+    await expect(console.locator('#teams [data-team="Cat"] .points')).to_have_text("-400")
+    await console.keyboard.press("c")
+    await expect(console.locator("#round-state")).to_have_text("closed")
+
+    # A Daily Double: Bob wagers 1000 and misses.
+    await console.locator("#wager-player").select_option("bob")
+    await console.locator("#wager-points").fill("1000")
+    await console.locator("#wager-wrong").click()
+    await expect(console.locator('#teams [data-team="Bob"] .points')).to_have_text("-1000")
+    await expect(console.locator('#log li[data-question="3"]')).to_contain_text("wager Bob -1000")
