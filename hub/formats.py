@@ -9,9 +9,10 @@ the hub changes a default here. The numbers follow the rules their players know:
   the question (a *neg*) and 0 once the question has been read to the end; the team that gets a
   tossup hears a bonus of three parts worth 10 each. A team that answered wrong is out of the
   question; the other team may buzz until 5 seconds after the end of the question.
-- **Jeopardy-style**: the host picks each clue's value; a right answer wins it and a wrong one
-  costs it, interruption or not; an early buzz locks the player out for 250 ms, counted again from
-  every further early press; a Daily Double is a wager by one player.
+- **Jeopardy-style**: the host picks each clue's value, reads the clue, then arms; a right answer
+  wins the value and a wrong one costs it; an early buzz locks the player out for 250 ms, counted
+  again from every further early press; nobody ringing in within 5 s of the light ends the clue; a
+  Daily Double is a wager by one player.
 - **Classroom**: no penalties, one point a question, a wrong answer passes the question to the
   next fastest student, generous answer time.
 """
@@ -46,6 +47,7 @@ class Format:
     rebound: ReboundMode = ReboundMode.REARM
     lockout_ms: float | None = None  # an early buzz's lockout; None: the hub's [round] lockout_ms
     tossup_time_s: float | None = None  # to buzz, after the question was read to the end
+    buzz_window_s: float | None = None  # to buzz, after the light (the host arms after reading)
     bonus_time_s: float | None = None  # to answer a bonus part, after it was read
     answer_time_s: float | None = None  # to answer, with the floor; None: the hub's [game] one
     answer_warning_s: float | None = None
@@ -59,7 +61,7 @@ class Format:
             rebound=self.rebound,
             lockout_ns=base.lockout_ns if self.lockout_ms is None else _ns(self.lockout_ms / 1e3),
             tossup_ns=_ns(self.tossup_time_s),
-            buzz_window_ns=None,  # the tossup timer counts from the end of the question instead
+            buzz_window_ns=_ns(self.buzz_window_s),
             answer_ns=base.answer_ns if self.answer_time_s is None else _ns(self.answer_time_s),
             answer_warning_ns=(
                 base.answer_warning_ns
@@ -72,7 +74,9 @@ class Format:
         """This format with the hub's configured timers, where the config sets them."""
         return replace(
             self,
-            tossup_time_s=self.tossup_time_s if tossup_s is None else tossup_s,
+            tossup_time_s=self.tossup_time_s
+            if tossup_s is None or not self.tossup_time_s
+            else tossup_s,
             bonus_time_s=self.bonus_time_s if bonus_s is None or not self.bonus_parts else bonus_s,
         )
 
@@ -117,7 +121,7 @@ JEOPARDY = Format(
     wagers=True,
     one_buzz_per_team=False,
     lockout_ms=250.0,
-    tossup_time_s=5.0,
+    buzz_window_s=5.0,  # the clue is read before the light: the time to ring in starts with it
     answer_time_s=5.0,
     answer_warning_s=2.0,
 )
