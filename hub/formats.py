@@ -57,6 +57,7 @@ class Format:
         """The round rules of a match in this format, on top of the hub's own."""
         return replace(
             base,
+            auto_arm_after_ns=None,  # a match is run by its moderator: nothing arms on its own
             one_buzz_per_team=self.one_buzz_per_team,
             rebound=self.rebound,
             lockout_ns=base.lockout_ns if self.lockout_ms is None else _ns(self.lockout_ms / 1e3),

@@ -523,6 +523,14 @@ class MatchEngine(RoundEngine):
                         question.dead, question.over = None, False
                     winner = self.current.winner if self.current else None
                     events.append(PhaseChanged(self.number, self.phase, winner=winner))
+                else:  # a question already over: its points come off, and it may be unanswered
+                    question = self._log.questions.get(entry.question)
+                    if (
+                        question is not None
+                        and question.over
+                        and not self._answered(question.number)
+                    ):
+                        question.dead = question.dead or NO_ANSWER
                 text = f"{entry.kind} for {entry.player}"
             case BonusAnswer():
                 self._give(-entry.points, None, entry.team, reason, now)
@@ -588,6 +596,7 @@ class MatchEngine(RoundEngine):
         current = self._question_log()
         if current is None:
             self._close_question()
+            self._before = {}  # only the question being played can be rewound
             current = Question(self.question, value=self._value if self._has_values() else None)
             self._log.questions[current.number] = current
         current.rounds.append(number)

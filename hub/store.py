@@ -46,13 +46,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from hub import journal
-from hub.gamelog import MatchEnded, MatchStarted
+from hub.gamelog import MatchEnded, MatchEvent, MatchStarted
 from hub.journal import Call, RecordingEngine, Segment
 from hub.match import MatchEngine, report
-from hub.round import Acknowledge, Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
+from hub.round import (
+    Acknowledge,
+    Answer,
+    Event,
+    Outcome,
+    PhaseChanged,
+    QuestionDead,
+    QuestionRead,
+    RoundEngine,
+    Ruled,
+    Rules,
+)
 from wire.codec import ProtocolError, as_data, read
 from wire.enums import MatchStatus, Phase
 from wire.errors import BuzzerError
@@ -639,7 +650,10 @@ class Store:
                         (MatchStatus.ENDED, wall, _report_json(event.report), event.number),
                     )
                 )
-        changed = any(not isinstance(event, Acknowledge) for event in events)
+        # A ruling, a bonus part, a question read or dead, a round armed or decided: the result
+        # changed. A press alone (ranked after a decision) waits for the next of these: at a
+        # thousand players, rebuilding the result for each press would cost the loop a second.
+        changed = any(isinstance(event, LOG_CHANGES) for event in events)
         if engine.match is not None and changed:
             statements.append(
                 (
@@ -779,6 +793,10 @@ class Store:
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
     for callback in callbacks:
         callback()
+
+
+#: Events after which a match's saved result is brought up to date.
+LOG_CHANGES = (PhaseChanged, Ruled, QuestionDead, QuestionRead, *get_args(MatchEvent))
 
 
 def _report_json(value: MatchReport) -> str:

@@ -171,15 +171,11 @@ class Referee:
         """Put a player in a team unless the config, a host or a match already placed them.
 
         A team name that matches a known team but for case and spacing joins that team. During
-        a match only the match's teams can be joined this way: a station's own idea of its team
-        must not put a new team on the big screen."""
-        if team is None or player in self.engine.teams:
+        a match nobody joins a team this way: its teams are fixed, and a station's own idea of
+        its team must not put a new team (or a new player) on the big screen."""
+        if team is None or player in self.engine.teams or self.engine.match is not None:
             return
-        name = self._known_team(team)
-        if name is None:
-            if self.engine.match is not None:
-                return
-            name = " ".join(team.split())
+        name = self._known_team(team) or " ".join(team.split())
         self.feed(AssignTeam(player, name), now, into)
 
     def place_config_teams(self, now: int, into: Step | None = None) -> Step:

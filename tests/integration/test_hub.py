@@ -69,6 +69,7 @@ async def test_node_is_greeted_with_its_name_and_the_round(
         "synced": False,
         "locked_out": False,
         "winner": None,
+        "out": False,
     }
     sync = await alice.expect("sync")  # the hub starts synchronising clocks at once
     assert sync["seq"] == 0

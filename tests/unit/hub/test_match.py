@@ -448,3 +448,33 @@ def test_formats_survive_their_data_form(fmt: object) -> None:
     assert Format.from_data(fmt.data()) == fmt
     assert Format.from_data({**fmt.data(), "from_a_newer_hub": 1}) == fmt
     assert replace(fmt, values=(1, 2)).data()["values"] == (1, 2)
+
+
+def test_a_right_undone_after_its_question_takes_its_points_and_leaves_it_unanswered() -> None:
+    ref = start()
+    ok(ref, msg.Arm(), 0)
+    buzz(ref, "ann", 1000)
+    decide(ref, 1010)
+    ok(ref, msg.Right(), 2000)
+    ok(ref, msg.Arm(force=True), 3000)  # the bonus is skipped: its parts count 0
+    for _ in range(4):  # three bonus parts of 0, then the right itself
+        ok(ref, msg.Undo(), 4000)
+    assert ref.engine.question == 2  # the next question goes on: nothing is rewound
+    assert totals(ref) == {"Red": 0}
+    assert report(ref.engine, NAMES).questions[0].dead == "no answer"
+
+
+def test_a_match_fixes_its_teams_and_nothing_arms_on_its_own() -> None:
+    engine = RecordingEngine(replace(RULES, auto_arm_after_ns=3 * S))
+    ref = Referee(engine, GameSection())
+    teams = [team("Red", RED), team("Blue", BLUE)]
+    ok(ref, msg.MatchStart(name="Final", format="quizbowl", teams=teams), 0)
+    assert engine.rules.auto_arm_after_ns is None
+    step = Step()
+    ref.place("cy", "Red", 0, step)  # a station joining with a team of the match
+    assert step.calls == []
+    assert "cy" not in engine.teams
+    ok(ref, msg.Arm(), 100)
+    buzz(ref, "ann", 1000)
+    decide(ref, 1010)
+    assert ref.engine.next_deadline is None  # no host-less re-arm over a floor
