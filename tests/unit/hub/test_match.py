@@ -96,6 +96,9 @@ def test_a_wrong_answer_is_a_neg_until_the_question_is_read_then_costs_nothing()
         (1, "bob", AnswerKind.WRONG, 0, False),
     ]
     assert totals(ref) == {"Red": -5}
+    # each ruling under the round of its own buzz (the neg is not filed under the rebound's)
+    log = report(ref.engine, NAMES).questions[0]
+    assert [(a.round, a.player) for a in log.answers] == [(1, "ann"), (2, "bob")]
     # both teams are out: the question is dead, the room does not see "Buzz!"
     assert ref.engine.phase is Phase.CLOSED
     question = report(ref.engine, NAMES).questions[0]
