@@ -7,6 +7,8 @@ bad value is refused at start, not discovered in the middle of an event.
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -197,6 +199,95 @@ class MatchSection:
                 _positive(name, value, allow_zero=False)
 
 
+#: Tournament and room ids: what a director types, and what the results database keys on.
+TOURNAMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+
+
+@dataclass(frozen=True)
+class TournamentSection:
+    """Which tournament and room this hub serves, and where the tournament's results database is
+    (docs/tournament.md). Empty ``id``: the hub is not in a tournament and pushes nothing.
+
+    The password is never in this file's ``database`` address: it comes from ``password_file`` or
+    the environment variable ``password_env`` names, so that the config can be shown, copied
+    and logged without it.
+    """
+
+    id: str = ""  # the tournament, e.g. "spring-open-2025"
+    room: str = ""  # this hub's room, e.g. "room-3"
+    database: str = ""  # PostgreSQL address: postgresql://user@host:5432/dbname
+    password_file: str = ""  # a file holding the database password (one line)
+    password_env: str = "BUZZER_DB_PASSWORD"  # or this environment variable
+    timeout_s: float = 10.0  # a database operation that takes longer: the link is down
+    retry_s: float = 5.0  # after a failure the link tries again, waiting longer each time, to this
+
+    def __post_init__(self) -> None:
+        for name in ("id", "room"):
+            value = getattr(self, name)
+            if value and not TOURNAMENT_ID.fullmatch(value):
+                raise ValueError(
+                    f"{name} {value[:50]!r} must be 1 to 40 letters, digits, '-', '_' or '.'"
+                )
+        if self.room and not self.id:
+            raise ValueError("room is set but the tournament id is not: set id too")
+        if self.id and not self.database:
+            raise ValueError("a tournament needs its results database: set database")
+        if self.database and _has_password(self.database):
+            raise ValueError(
+                "database must not hold the password: put it in password_file or in the "
+                f"environment variable {self.password_env or 'BUZZER_DB_PASSWORD'}"
+            )
+        _positive("timeout_s", self.timeout_s, allow_zero=False)
+        _positive("retry_s", self.retry_s, allow_zero=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.id)
+
+    def password(self) -> str | None:
+        """The database password (None: none is set; the server may not need one).
+
+        Raises ``ValueError`` naming the file when ``password_file`` cannot be read: a room
+        whose password is missing should say so, not try without one.
+        """
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read the database password file {self.password_file}: "
+                    f"{(exc.strerror or str(exc)).lower()}"
+                ) from None
+        if self.password_env:
+            return os.environ.get(self.password_env) or None
+        return None
+
+    def where(self) -> str:
+        """The database's address for people and logs: host, port and name, never a secret."""
+        return database_where(self.database)
+
+
+def _has_password(address: str) -> bool:
+    if "://" in address:
+        return urllib.parse.urlsplit(address).password is not None
+    return re.search(r"(^|\s)password\s*=", address) is not None
+
+
+def database_where(address: str) -> str:
+    """``host:port/dbname`` of a PostgreSQL address (URL or ``key=value`` form)."""
+    if "://" in address:
+        parts = urllib.parse.urlsplit(address)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+        name = parts.path.lstrip("/") or parts.username or "postgres"
+        return f"{host}:{port}/{name}"
+    pairs = dict(re.findall(r"(\w+)\s*=\s*(\S+)", address))
+    host = pairs.get("host", "localhost")
+    return (
+        f"{host}:{pairs.get('port', '5432')}/{pairs.get('dbname', pairs.get('user', 'postgres'))}"
+    )
+
+
 @dataclass(frozen=True)
 class DiscoverySection:
     enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
@@ -219,6 +310,7 @@ class HubConfig:
     game: GameSection = field(default_factory=GameSection)
     match: MatchSection = field(default_factory=MatchSection)
     discovery: DiscoverySection = field(default_factory=DiscoverySection)
+    tournament: TournamentSection = field(default_factory=TournamentSection)
 
     @classmethod
     def load(cls, path: Path | str | None) -> HubConfig:

@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from hub.central import CentralLink, offline
 from hub.config import HubConfig
 from hub.core.events import HubEvent
 from hub.core.machine import HubCore
@@ -103,12 +104,27 @@ class RunningHub:
         restored = recorder.restore(config, time.monotonic_ns(), time.time_ns())
         self.core = HubCore(config, host_token, restored, rng)
         self.server = Server(config, self.core, recorder, self._event)
+        self.central: CentralLink | None = None
+        tournament = config.tournament
+        if tournament.enabled and tournament.room:
+            self.central = recorder.central_link(tournament, self._central_status)
+            if self.central is None:
+                self.core.central = offline(
+                    tournament, "this room saves no results, so none can be sent: see the storage"
+                )
 
     async def start(self) -> None:
         await self.server.start()
+        if self.central is not None:
+            self.central.start()
 
     async def stop(self) -> None:
+        if self.central is not None:
+            await self.central.stop()
         await self.server.stop()
+
+    def _central_status(self, status: msg.CentralView, delivered: int) -> None:
+        self.server.carry(self.core.central_changed(status, delivered, time.monotonic_ns()))
 
     def listen(self, listener: Callable[[HubEvent], None]) -> None:
         """Call ``listener`` with every event from now on (on the loop, as it happens)."""

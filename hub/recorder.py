@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import assert_never
 
-from hub.config import HubConfig
+from hub.central import CentralLink
+from hub.config import HubConfig, TournamentSection
 from hub.core.machine import Restored
 from hub.core.outputs import JournalStep, Record, RosterEntry
 from hub.core.roster import Known
@@ -23,7 +24,7 @@ from hub.journal import RecordingEngine
 from hub.round import RoundEngine
 from hub.store import Store, csv_text, rows_from_engine
 from wire.enums import InputKind
-from wire.messages import MatchReport, StorageView
+from wire.messages import CentralView, MatchReport, StorageView
 
 log = logging.getLogger("hub.store")
 
@@ -63,6 +64,19 @@ class Recorder:
         ]
         last_match, last_result = store.last_match()
         return Restored(engine, players, self.status, last_match, last_result)
+
+    def central_link(
+        self, settings: TournamentSection, on_status: Callable[[CentralView, int], None]
+    ) -> CentralLink | None:
+        """A hub in a tournament: from now on every change of a match also goes to the outbox,
+        and this link sends it on. None when nothing is saved (there is no outbox to send)."""
+        store = self.store
+        if store is None or not store.saving:
+            return None
+        store.outbox = (settings.id, settings.room)
+        link = CentralLink(settings, store.path, on_status)
+        store.on_outbox = link.wake
+        return link
 
     def start(
         self, loop: asyncio.AbstractEventLoop, on_status: Callable[[StorageView], None]

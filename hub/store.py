@@ -73,7 +73,7 @@ log = logging.getLogger("hub.store")
 
 DATABASE_NAME = "results.db"
 LOCK_NAME = "hub.lock"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The game number given to rounds that came from a version 1 database (before the journal).
 LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
@@ -207,11 +207,35 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
         )
 
 
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """Add the tournament outbox and this database's own id.
+
+    ``outbox`` holds, for a hub in a tournament, one row per change of a match (started, its log
+    changed, ended), numbered in order, written in the same transaction as the match's own rows:
+    whatever the room saved, the central link will send, and nothing it did not save. The
+    results database keys every row on ``meta.source`` and the number, so a row sent twice
+    counts once, and two hubs (or one hub's data directory replaced mid-tournament) never
+    collide. AUTOINCREMENT: a number is never given twice, even after rows are pruned.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, tournament TEXT NOT NULL,
+            room TEXT NOT NULL, kind TEXT NOT NULL, match INTEGER NOT NULL,
+            wall_ns INTEGER NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('source', lower(hex(randomblob(16))));
+        """,
+    )
+
+
 #: ``MIGRATIONS[n]`` takes a database from version n to n + 1. Append; never edit a shipped one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
+    _migrate_3_to_4,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -325,6 +349,7 @@ Statement = tuple[str, Sequence[Any]]
 class _Job:
     statements: list[Statement]
     done: Callable[[], None] | None
+    outbox: bool = False  # it adds rows to the tournament outbox
 
 
 class Store:
@@ -342,6 +367,10 @@ class Store:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_status: Callable[[StorageStatus], None] | None = None
+        #: (tournament, room): matches are also written to the outbox for the results database.
+        self.outbox: tuple[str, str] | None = None
+        #: Runs on the loop after a commit that added outbox rows (the central link wakes up).
+        self.on_outbox: Callable[[], None] | None = None
 
     # --- opening ---
 
@@ -595,8 +624,10 @@ class Store:
                         ),
                     )
                 )
-        statements.extend(self._match_rows(events, engine, wall))
-        self._queue.put(_Job(statements, done))
+        match_rows = self._match_rows(events, engine, wall)
+        statements.extend(match_rows)
+        outbox = any(sql.startswith("INSERT INTO outbox") for sql, _ in match_rows)
+        self._queue.put(_Job(statements, done, outbox))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
@@ -661,7 +692,35 @@ class Store:
                     (_report_json(report(engine, {})), engine.match.number),
                 )
             )
+        statements.extend(self._outbox_rows(events, engine, changed, wall))
         return statements
+
+    def _outbox_rows(
+        self, events: Sequence[Event], engine: MatchEngine, changed: bool, wall: int
+    ) -> list[Statement]:
+        """A hub in a tournament: what the central link must send, in the same transaction as
+        the match rows it points at. A row names the match, not its content: the link sends the
+        match as saved when it sends, so a room that was offline for an hour sends each match
+        once, as it is now, however many rulings it missed."""
+        if self.outbox is None:
+            return []
+        tournament, room = self.outbox
+        rows: list[tuple[str, int]] = []
+        for event in events:
+            if isinstance(event, MatchStarted) and engine.match is not None:
+                rows.append(("start", engine.match.number))
+            elif isinstance(event, MatchEnded):
+                rows.append(("end", event.number))
+        if engine.match is not None and changed and not rows:
+            rows.append(("change", engine.match.number))
+        return [
+            (
+                "INSERT INTO outbox (tournament, room, kind, match, wall_ns) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tournament, room, kind, number, wall),
+            )
+            for kind, number in rows
+        ]
 
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""
@@ -728,6 +787,8 @@ class Store:
                 batch.append(job)
             self._commit(batch)
             callbacks = [job.done for job in batch if job.done is not None]
+            if self.on_outbox is not None and any(job.outbox for job in batch) and self.saving:
+                callbacks.append(self.on_outbox)
             if callbacks and self._loop is not None:
                 with contextlib.suppress(RuntimeError):  # the loop closed while we wrote
                     self._loop.call_soon_threadsafe(_run_all, callbacks)
@@ -1058,3 +1119,71 @@ def read_match(directory: Path, number: int | None) -> MatchReport:
         which = "no match has been played" if number is None else f"no match {number}"
         raise StoreError(f"{which} in {directory}; matches: {known}")
     return report
+
+
+# --- the tournament outbox, read by the central link ---
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One change of a match to send: its number in this database's order, and to where."""
+
+    seq: int
+    tournament: str
+    room: str
+    kind: str  # "start", "change", "end"
+    match: int
+    wall_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMatch:
+    """A match as saved in the room, as the central link sends it."""
+
+    number: int
+    name: str
+    packet: str | None
+    format: str
+    setup: str  # JSON: the match's teams and players, as it started
+    status: str
+    started_wall_ns: int | None
+    ended_wall_ns: int | None
+    result: str | None  # JSON: the MatchReport, the live score while it is played
+
+
+def source_id(db: sqlite3.Connection) -> str:
+    """This database's own id, made once by its migration to schema 4."""
+    (value,) = db.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()
+    return str(value)
+
+
+def outbox_after(db: sqlite3.Connection, seq: int, limit: int) -> list[OutboxRow]:
+    """The outbox rows numbered after ``seq``, in order, at most ``limit`` of them."""
+    rows = db.execute(
+        "SELECT seq, tournament, room, kind, match, wall_ns FROM outbox WHERE seq > ? "
+        "ORDER BY seq LIMIT ?",
+        (seq, limit),
+    )
+    return [OutboxRow(*row) for row in rows]
+
+
+def outbox_waiting(db: sqlite3.Connection, seq: int) -> tuple[int, int]:
+    """How many outbox rows are numbered after ``seq``, and of how many matches."""
+    (rows, matches) = db.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT match) FROM outbox WHERE seq > ?", (seq,)
+    ).fetchone()
+    return int(rows), int(matches)
+
+
+def saved_matches(db: sqlite3.Connection, numbers: Iterable[int]) -> dict[int, SavedMatch]:
+    """The matches as saved now, by number."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    rows = db.execute(
+        "SELECT number, name, packet, format, setup, status, started_wall_ns, ended_wall_ns, "
+        f"result FROM matches WHERE number IN ({marks})",
+        wanted,
+    )
+    return {row[0]: SavedMatch(*row) for row in rows}

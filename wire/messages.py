@@ -627,6 +627,29 @@ class StorageView:
 
 
 @dataclass(frozen=True, slots=True)
+class PairingView:
+    """A match the tournament's schedule gives this room: its round and teams, with players."""
+
+    round: int
+    name: str  # e.g. "Round 2: Red v Blue"
+    teams: list[TeamEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class CentralView:
+    """A room hub in a tournament: are its results in the tournament's database yet, and what
+    the schedule says this room plays (docs/tournament.md)."""
+
+    tournament: str
+    room: str
+    connected: bool  # the link to the results database is up
+    synced: bool  # every saved change of every match is in the database
+    waiting_matches: int  # matches with changes not yet in the database
+    message: str  # "results synced", "3 matches waiting to sync: ..."
+    schedule: list[PairingView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class JoinView:
     """What a player page needs before it joins (no secrets: just whether)."""
 
@@ -687,6 +710,7 @@ class State(Message):
     game: GameView | None = None
     storage: StorageView | None = None
     join: JoinView | None = None
+    central: CentralView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -339,6 +339,29 @@ class StorageChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CentralChanged:
+    """The link to the tournament's results database: up or down, and how much is waiting.
+
+    ``delivered`` is how far the room's outbox is in the database; a push that changed only
+    that is ``quiet`` (logged at debug level: one line per ruling would drown the log)."""
+
+    connected: bool
+    waiting: int  # matches with changes not yet sent
+    delivered: int
+    message: str
+    quiet: bool = False
+
+    @property
+    def level(self) -> int:
+        if self.quiet:
+            return DEBUG
+        return INFO if self.connected else WARNING
+
+    def describe(self) -> str:
+        return f"central: {self.message} (outbox sent up to {self.delivered})"
+
+
+@dataclass(frozen=True, slots=True)
 class Trouble:
     """Something went wrong that the hub carried on through; the text says what was lost."""
 
@@ -385,6 +408,7 @@ HubEvent = (
     | EntryUndone
     | BrowserPlayers
     | StorageChanged
+    | CentralChanged
     | Trouble
     | Stopped
 )

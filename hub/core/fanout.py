@@ -282,7 +282,13 @@ class Fanout:
 
     # --- the whole picture, for hosts and viewers ---
 
-    def state(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> msg.State:
+    def state(
+        self,
+        now: int,
+        storage: msg.StorageView,
+        join: msg.JoinView,
+        central: msg.CentralView | None = None,
+    ) -> msg.State:
         names = self.roster.names()
         engine = self.referee.engine
         if engine.match is not None:
@@ -302,6 +308,7 @@ class Fanout:
             ),
             storage=storage,
             join=join,
+            central=central,
         )
 
     def player_view(self, player: Player, now: int) -> msg.PlayerView:
@@ -343,7 +350,13 @@ class Fanout:
                 now, self._last_publish_ns + publish_gap_ns(self._publish_cost_ns)
             )
 
-    def publish(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> list[Output]:
+    def publish(
+        self,
+        now: int,
+        storage: msg.StorageView,
+        join: msg.JoinView,
+        central: msg.CentralView | None = None,
+    ) -> list[Output]:
         """The picture, if one is due."""
         if self.publish_at is None or now < self.publish_at:
             return []
@@ -351,7 +364,7 @@ class Fanout:
         self._last_publish_ns = now
         if not self.watchers:
             return []
-        frame = encode(self.state(now, storage, join))
+        frame = encode(self.state(now, storage, join, central))
         return [Broadcast(tuple(self.watchers), frame, picture=True)]
 
     def published(self, cost_ns: int) -> None:

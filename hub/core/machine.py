@@ -27,6 +27,7 @@ from hub.config import HubConfig, ms_to_ns
 from hub.core.agenda import Agenda
 from hub.core.events import (
     BrowserPlayers,
+    CentralChanged,
     Commanded,
     CommandRefused,
     HubEvent,
@@ -127,6 +128,8 @@ class HubCore:
             rng=rng or random.Random(),
         )
         self.storage = restored.storage
+        # A hub in a tournament: its link to the results database, as last reported.
+        self.central: msg.CentralView | None = None
         # Whether /play pages may join; starts from the config, the host console can switch it.
         self.browser_players = config.server.browser_players
         self._sessions: dict[LinkId, Session] = {}
@@ -228,6 +231,17 @@ class HubCore:
         self.fanout.publish_soon(now, at_once=True)
         return [Notify(StorageChanged(status.saving, status.message))]
 
+    def central_changed(self, status: msg.CentralView, delivered: int, now: int) -> list[Output]:
+        """The link to the tournament's results database reported; hosts see a change."""
+        changed = status != self.central
+        self.central = status
+        if changed:
+            self.fanout.publish_soon(now, at_once=True)
+        event = CentralChanged(
+            status.connected, status.waiting_matches, delivered, status.message, quiet=not changed
+        )
+        return [Notify(event)]
+
     def command(self, message: msg.HostCommand, now: int, peer: str = "in-process") -> list[Output]:
         """A host's command, as the console sends it; a refusal comes back as a Notify."""
         return self._host_command(None, peer, message, now)
@@ -251,7 +265,7 @@ class HubCore:
         deadline = self.engine.next_deadline
         if deadline is not None and deadline <= now:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
-        out.extend(self.fanout.publish(now, self.storage, self._join_view()))
+        out.extend(self.fanout.publish(now, self.storage, self._join_view(), self.central))
         return out
 
     def next_wakeup(self) -> int | None:
@@ -278,7 +292,7 @@ class HubCore:
 
     def state(self, now: int) -> msg.State:
         """The whole picture, as hosts and viewers get it (and ``/api/state`` serves)."""
-        return self.fanout.state(now, self.storage, self._join_view())
+        return self.fanout.state(now, self.storage, self._join_view(), self.central)
 
     # --- greeting ---
 
