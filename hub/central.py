@@ -205,11 +205,7 @@ class CentralLink:
             log.debug("central: %s", why)
         self._why = why
         waiting = await asyncio.to_thread(self._waiting)
-        if waiting:
-            what = f"{waiting} match{'es' if waiting != 1 else ''} waiting to sync"
-            message = f"{what}: {why}"
-        else:
-            message = f"nothing waiting to sync: {why}"
+        message = f"{_waiting(waiting) if waiting else 'nothing waiting to sync'}: {why}"
         self._emit(
             replace(
                 self._view, connected=False, synced=False, waiting_matches=waiting, message=message
@@ -219,7 +215,7 @@ class CentralLink:
     async def _report(self, connected: bool, schedule: list[PairingView]) -> None:
         waiting = await asyncio.to_thread(self._waiting)
         self._why = "connecting to the results database"
-        message = "results synced" if not waiting else f"{waiting} matches waiting to sync"
+        message = _waiting(waiting) if waiting else "results synced"
         self._emit(
             replace(
                 self._view,
@@ -242,6 +238,10 @@ class CentralLink:
         if tournament is None:
             return []
         return list(pairings_for(tournament, self.settings.room))
+
+
+def _waiting(matches: int) -> str:
+    return f"{matches} match{'es' if matches != 1 else ''} waiting to sync"
 
 
 def offline(settings: TournamentSection, message: str) -> CentralView:

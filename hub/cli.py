@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hub import ctl, discovery, exports, notify
+from hub import ctl, discovery, exports, notify, tournament
 from hub.auth import TokenFileError, load_or_create_host_token
-from hub.config import DEFAULT_PORT, HubConfig
+from hub.central import describe
+from hub.config import DEFAULT_PORT, HubConfig, TournamentSection
 from hub.embed import running_hub
 from hub.store import StoreError, export, read_match
 from wire import configfile
@@ -31,7 +32,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         prog="buzzer-hub",
         description="Run the Buzzer Beater hub. Other commands: "
         "'buzzer-hub ctl --help', 'buzzer-hub check-config FILE', 'buzzer-hub find', "
-        "'buzzer-hub export --help'.",
+        "'buzzer-hub export --help', 'buzzer-hub tournament --help'.",
     )
     parser.add_argument("--host", help="address to listen on (default: every interface)")
     parser.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT})")
@@ -242,6 +243,77 @@ def find(argv: Sequence[str]) -> int:
     return 0
 
 
+def tournament_command(argv: Sequence[str]) -> int:
+    """``buzzer-hub tournament check|setup|serve``: a tournament's file, its database, its page."""
+    parser = argparse.ArgumentParser(
+        prog="buzzer-hub tournament",
+        description="Set up a tournament in its results database, or serve its page "
+        "(docs/tournament.md).",
+    )
+    parser.add_argument("action", choices=["check", "setup", "serve"])
+    parser.add_argument("file", nargs="?", help="the tournament file (check, setup)")
+    parser.add_argument("--config", help="TOML config whose [tournament] names the database")
+    parser.add_argument("--host", default="", help="serve: address (default: every interface)")
+    parser.add_argument(
+        "--port", type=int, default=tournament.DEFAULT_PORT, help="serve: port (default 8780)"
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level or "info")
+    try:
+        plan = None
+        if args.action in ("check", "setup"):
+            if not args.file:
+                parser.error(f"{args.action} needs the tournament file")
+            plan = tournament.load_plan(args.file)
+        if args.action == "check":
+            assert plan is not None
+            print(
+                f"{args.file}: ok: {plan.name}, {len(plan.rooms)} rooms, {len(plan.teams)} teams, "
+                f"{len({p.round for p in plan.schedule})} rounds"
+            )
+            return 0
+        settings = HubConfig.load(args.config).tournament
+        if not settings.database:
+            raise ConfigError(
+                f"{args.config or 'no --config'}: [tournament] database is not set: "
+                "give the results database's address"
+            )
+        if args.action == "setup":
+            assert plan is not None
+            asyncio.run(tournament.set_up(settings, plan))
+            print(f"{plan.id}: set up in {settings.where()}")
+            return 0
+        if not settings.id:
+            raise ConfigError(f"{args.config}: [tournament] id is not set: which tournament?")
+        return asyncio.run(_serve_tournament(settings, args.host, args.port))
+    except ConfigError as exc:
+        print(f"buzzer-hub: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the database: one line a director can act on
+        print(f"buzzer-hub tournament: {describe(exc, settings.where())}", file=sys.stderr)
+        return 1
+
+
+async def _serve_tournament(settings: TournamentSection, host: str, port: int) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    service = tournament.TournamentService(settings, host, port)
+    await service.start()
+    log.info(
+        "tournament page for %s (results database %s): http://%s:%d/",
+        settings.id,
+        settings.where(),
+        host or "localhost",
+        service.port,
+    )
+    await stop.wait()
+    await service.stop()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ctl":
@@ -254,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export_results(argv[1:])
     if argv and argv[0] == "find":
         return find(argv[1:])
+    if argv and argv[0] == "tournament":
+        return tournament_command(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     return run_hub(argv)

@@ -69,9 +69,10 @@ def csv_download(text: str, filename: str) -> Response:
     return download(text, "text/csv; charset=utf-8", filename)
 
 
-def download(text: str, content_type: str, filename: str) -> Response:
+def download(content: str | bytes, content_type: str, filename: str) -> Response:
     """A file the browser saves under ``filename``."""
-    response = _response(HTTPStatus.OK, content_type, text.encode())
+    body = content.encode() if isinstance(content, str) else content
+    response = _response(HTTPStatus.OK, content_type, body)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -164,6 +164,7 @@ export function renderGame(picture) {
     pending = null; // what was at stake is gone (ruled, scored): a new press asks afresh
     showConfirm("");
   }
+  renderCentral(picture.central);
   renderTitle();
   renderQuestion();
   renderScores();
@@ -500,6 +501,43 @@ function renderClocks() {
   countdown("bonus-clock", game.bonus ? game.bonus.deadline_ns : null, null);
 }
 
+// --- the tournament: is this room's result in the tournament's database yet ---
+
+function renderCentral(central) {
+  const badge = $("central");
+  if (!central) {
+    badge.hidden = true;
+    return;
+  }
+  badge.hidden = false;
+  badge.dataset.state = central.synced ? "live" : central.connected ? "connecting" : "down";
+  badge.textContent = central.synced ? "Results synced" : central.message;
+  badge.title = `Tournament ${central.tournament}, ${central.room}: ${central.message}`;
+}
+
+function fillFromSchedule(pairing) {
+  $("match-name").value = pairing.name;
+  $("match-format").value = "quizbowl";
+  $("match-teams").replaceChildren();
+  for (const team of pairing.teams) {
+    const players = team.players.map((p) => (p.name ? `${p.id}=${p.name}` : p.id)).join(", ");
+    addTeamRow(team.name, players);
+  }
+}
+
+function setupSchedule() {
+  const central = state ? state.central : null;
+  const pairings = central ? central.schedule : [];
+  $("match-schedule-label").hidden = !pairings.length;
+  const choices = [el("option", { value: "" }, "—")];
+  pairings.forEach((pairing, index) => choices.push(el("option", { value: String(index) }, pairing.name)));
+  $("match-schedule").replaceChildren(...choices);
+  $("match-schedule").onchange = () => {
+    const pairing = pairings[Number($("match-schedule").value)];
+    if ($("match-schedule").value !== "" && pairing) fillFromSchedule(pairing);
+  };
+}
+
 // --- matches ---
 
 function setupMatchDialog() {
@@ -560,6 +598,7 @@ function openMatchDialog() {
   const teams = game ? game.teams.filter((t) => t.members.length) : [];
   for (const team of teams) addTeamRow(team.team, team.members.map((m) => m.id).join(", "));
   while (document.querySelectorAll(".match-team").length < 2) addTeamRow("", "");
+  setupSchedule();
   $("match-stations").textContent = state ? state.players.map((p) => (p.name === p.id ? p.id : `${p.id} (${p.name})`)).join(", ") || "none yet" : "none yet";
   $("match-dialog").showModal();
   $("match-name").focus();
