@@ -18,6 +18,9 @@
 #   BUZZER_PYTHON=PATH     the python3 to run pip with (default: python3)
 #   BUZZER_PY_VERSION=X.Y  the target's Python (default 3.11, Bookworm's)
 #   BUZZER_GLIBC=2.NN      the target's glibc (default 2.36, Bookworm's)
+#   BUZZER_TOURNAMENT=1    also the PostgreSQL driver a room hub of a tournament needs
+#                          (install.sh hub --tournament), for aarch64 and x86_64: psycopg has no
+#                          binary wheel for 32-bit ARM, so a 32-bit Pi cannot be a room hub
 set -eu
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,9 +77,17 @@ for arch in "$@"; do
     done
     set -- "$@" --platform "manylinux2014_$arch" --platform "linux_$arch"
     abi=cp$(echo "$PY_VERSION" | tr -d .)
+    extras=node
+    if [ "${BUZZER_TOURNAMENT:-0}" = 1 ]; then
+        if [ "$arch" = armv7l ]; then
+            say "armv7l: no tournament driver (psycopg has no 32-bit ARM wheel); nodes only there"
+        else
+            extras=node,tournament
+        fi
+    fi
     pip download --quiet --dest "$OUT" --only-binary=:all: "$@" \
         --python-version "$PY_VERSION" --implementation cp --abi "$abi" --abi abi3 --abi none \
-        "$wheel[node]" "setuptools>=68" wheel \
+        "$wheel[$extras]" "setuptools>=68" wheel \
         || die "downloading the wheels for $arch failed (see pip's message above)"
     say "downloaded the wheels for $arch, Python $PY_VERSION"
 done

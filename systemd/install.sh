@@ -4,6 +4,7 @@
 #   sudo systemd/install.sh hub              the hub: the server everyone connects to
 #   sudo systemd/install.sh node             a player station (button, LED, buzzer on GPIO)
 #   sudo systemd/install.sh node --wheelhouse /media/usb/wheels   offline, no index reached
+#   sudo systemd/install.sh hub --tournament a room hub of a tournament (docs/tournament.md)
 #   sudo systemd/install.sh hub --uninstall  remove it again (keeps results and edited config)
 #   sudo systemd/install.sh hub --uninstall --purge   also remove the config and the results
 #
@@ -33,6 +34,8 @@
 #                  so build a real SD card image inside a chroot, not with --root.
 #   --apt / --no-apt   install missing apt prerequisites, or never call apt-get. The default is
 #                  --apt on this machine as root, --no-apt with --root.
+#   --tournament   hub only: also install the PostgreSQL driver (psycopg) a room hub needs to
+#                  send its results to the tournament's database; kept on later runs.
 #   --uninstall    remove what this script installed.
 #   --purge        with --uninstall: also remove the config and the hub's results.
 #
@@ -66,6 +69,7 @@ UNINSTALL=0
 PURGE=0
 WHEELHOUSE=
 APT=
+TOURNAMENT=0
 while [ $# -gt 0 ]; do
     case $1 in
         --root) [ $# -ge 2 ] || usage; ROOT=${2%/}; shift 2 ;;
@@ -74,12 +78,14 @@ while [ $# -gt 0 ]; do
         --wheelhouse=*) WHEELHOUSE=${1#--wheelhouse=}; shift ;;
         --apt) APT=1; shift ;;
         --no-apt) APT=0; shift ;;
+        --tournament) TOURNAMENT=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         --purge) PURGE=1; shift ;;
         *) usage ;;
     esac
 done
 [ "$PURGE" = 0 ] || [ "$UNINSTALL" = 1 ] || die "--purge only goes with --uninstall"
+[ "$TOURNAMENT" = 0 ] || [ "$ROLE" = hub ] || die "--tournament is for a hub: sudo $0 hub --tournament"
 if [ -n "$WHEELHOUSE" ]; then
     [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such directory"
     WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
@@ -124,11 +130,15 @@ source_hash() {
     ) | sha256sum | cut -d' ' -f1
 }
 
-# The package extras the installed roles need, e.g. "[node]"; empty for the hub alone.
+# The package extras the installed roles need, e.g. "[node]"; empty for the hub alone. A hub
+# installed with --tournament adds the PostgreSQL driver ("tournament" in the roles file).
 extras_for_roles() {
-    if grep -qx node "$ROLES" 2>/dev/null; then
-        echo "[node]"
+    wanted=""
+    grep -qx node "$ROLES" 2>/dev/null && wanted="node"
+    if grep -qx tournament "$ROLES" 2>/dev/null; then
+        wanted="${wanted:+$wanted,}tournament"
     fi
+    [ -z "$wanted" ] || echo "[$wanted]"
 }
 
 systemctl_root() {
@@ -285,6 +295,9 @@ install_all() {
         say "created the virtual environment $VENV"
     fi
     grep -qx "$ROLE" "$ROLES" 2>/dev/null || printf '%s\n' "$ROLE" >>"$ROLES"
+    if [ "$TOURNAMENT" = 1 ]; then
+        grep -qx tournament "$ROLES" 2>/dev/null || printf 'tournament\n' >>"$ROLES"
+    fi
     if [ "$SKIP_PIP" = 1 ]; then
         say "BUZZER_INSTALL_SKIP_PIP=1: not installing the package into $VENV"
     else
@@ -348,7 +361,9 @@ uninstall_all() {
         say "removed $VENV"
     elif [ -f "$ROLES" ]; then
         # What the other role needs stays installed; the next install of it uses this list.
-        grep -vx "$ROLE" "$ROLES" >"$ROLES.new" || true
+        # (the tournament driver goes with the hub).
+        grep -vx -e "$ROLE" $([ "$ROLE" = hub ] && echo "-e tournament") "$ROLES" >"$ROLES.new" \
+            || true
         mv "$ROLES.new" "$ROLES"
     fi
 
