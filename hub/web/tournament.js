@@ -61,7 +61,8 @@ function drawRooms(rooms) {
     const what = document.createElement("div");
     if (shown) {
       what.className = room.match ? "playing" : "idle";
-      const round = shown.round ? `Round ${shown.round}: ` : "";
+      // A match named after its pairing already says its round.
+      const round = shown.round && !shown.name.startsWith(`Round ${shown.round}`) ? `Round ${shown.round}: ` : "";
       what.textContent = room.match
         ? `${round}${shown.name} · question ${shown.question}`
         : `Last: ${round}${shown.name} (final)`;
@@ -80,6 +81,9 @@ function drawRooms(rooms) {
 }
 
 function draw(data) {
+  const roomNames = new Map(data.rooms.map((room) => [room.id, room.name]));
+  const roomName = (id) => roomNames.get(id) || id;
+  const statusOf = new Map(data.matches.map((m) => [m.key, m.status]));
   const name = data.tournament ? data.tournament.name : data.id;
   document.getElementById("title").textContent = name;
   document.title = `${name} · Buzzer Beater`;
@@ -93,12 +97,13 @@ function draw(data) {
     cell(p.tens, true), cell(p.negs, true), cell(p.points, true), cell(p.ppg.toFixed(2), true),
   ])));
   fill("matches", data.matches.map((m) => row([
-    cell(m.round ?? "–"), cell(m.room), cell(m.name), cell(score(m)),
+    cell(m.round ?? "–"), cell(roomName(m.room)), cell(m.name), cell(score(m)),
     cell(m.status === "playing" ? `playing (question ${m.question})` : "final"),
     link(m.qbj, "QBJ"),
   ], m.status)));
   fill("schedule", data.schedule.map((p) => row([
-    cell(p.round, true), cell(p.room), cell(p.teams.join(" v ")), cell(p.match ? "yes" : ""),
+    cell(p.round), cell(roomName(p.room)), cell(p.teams.join(" v ")),
+    cell(!p.match ? "" : statusOf.get(p.match) === "playing" ? "playing" : "final"),
   ])));
 }
 
