@@ -60,7 +60,7 @@ from firmware.events import (
 )
 from firmware.feedback import Feedback, open_switches
 from firmware.inputs import PressSource, open_inputs
-from firmware.link import Finder, Link, NodeFatal
+from firmware.link import Finder, Link, LocalAddresses, NodeFatal
 from firmware.outbox import Outbox
 from firmware.state import MS, NodeState, Setup
 from wire.enums import InputKind
@@ -104,6 +104,7 @@ class Node:
         rng: random.Random | None = None,
         boot: str | None = None,
         finder: Finder | None = None,
+        local: LocalAddresses | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -120,7 +121,14 @@ class Node:
         )
         self.state = NodeState(setup, boot)
         self.link = Link(
-            config, self.state, clock=clock, say=console, log=self._emit, finder=finder, rng=rng
+            config,
+            self.state,
+            clock=clock,
+            say=console,
+            log=self._emit,
+            finder=finder,
+            local=local,
+            rng=rng,
         )
         self._log: deque[tuple[int, NodeEvent]] = deque(maxlen=EVENT_LOG_SIZE)
         self._seq = 0
