@@ -107,7 +107,7 @@ def missing_reason(
 
 def unreachable_reason(chosen: FoundHub, tried: Sequence[tuple[str, str]]) -> str:
     """The hub answered on the LAN but none of its addresses could be reached: each, and why."""
-    each = "; ".join(f"{url}: {why}" for url, why in tried)
+    each = "; ".join(why if url in why else f"{url}: {why}" for url, why in tried)
     return (
         f"the hub {chosen.name!r} answers on the LAN but cannot be reached at any address it "
         f"announced ({each}); a firewall or client isolation may be in the way"

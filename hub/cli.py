@@ -218,7 +218,9 @@ def find(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to look (default 5)")
     parser.add_argument("--all", action="store_true", help="look for the whole time, list all")
     args = parser.parse_args(argv)
-    hubs = asyncio.run(find_hubs(args.timeout, want=1_000_000 if args.all else 1))
+    # Half a second more after the first answer: a hub's other addresses, and other hubs.
+    want = 1_000_000 if args.all else 1
+    hubs = asyncio.run(find_hubs(args.timeout, want=want, settle=0.5))
     for found in hubs:
         for url in found.urls:  # every address it announced: the right one depends on the network
             print(f"{url}\t{found.name}")

@@ -146,19 +146,18 @@ class Announcer:
             log.info("discovery: not announcing (loopback only); nodes need the hub's URL")
             return
         watch = AddressWatch()
-        waiting_said = False
-        try:
+        seen: list[str] | None = None  # the addresses last acted on (a failure is not retried
+        try:  # until they change, so a broken network is not hammered every few seconds)
             while True:
                 addresses = addresses_to_announce(self.host, self.interfaces)
-                if addresses != self.announced:
+                if addresses != seen:
+                    seen = addresses
                     await self._withdraw()
                     if addresses:
                         await self._announce(addresses)
-                        waiting_said = False
-                    elif not waiting_said:
+                    else:
                         how = "as soon as one appears" if watch.notified else "when one appears"
                         log.info("discovery: no LAN address yet; the hub is announced %s", how)
-                        waiting_said = True
                 await watch.wait(self.check_s)
         finally:
             watch.close()
@@ -178,7 +177,6 @@ class Announcer:
             zeroconf = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
         except (OSError, RuntimeError) as exc:
             log.warning("discovery: cannot announce the hub over mDNS: %s", exc)
-            self.announced = addresses  # tried; the next change tries again
             return
         self._zeroconf, self._info, self.announced = zeroconf, info, addresses
         try:
@@ -187,7 +185,6 @@ class Announcer:
         except (OSError, RuntimeError) as exc:
             log.warning("discovery: cannot announce the hub over mDNS: %s", exc)
             await self._withdraw(goodbye=False)
-            self.announced = addresses
             return
         log.info(
             "discovery: announced %r on %s port %d%s",

@@ -8,6 +8,7 @@ addresses.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable
 from typing import Final
 
@@ -49,7 +50,7 @@ async def find_hubs(
     access point and the venue's Wi-Fi) is reachable at only one of them from a given node.
     """
     aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only)
-    found: list[FoundHub] = []
+    resolved: list[AsyncServiceInfo] = []
     enough = asyncio.Event()
     pending: set[asyncio.Task[None]] = set()
 
@@ -57,14 +58,10 @@ async def find_hubs(
         info = AsyncServiceInfo(SERVICE_TYPE, name)
         if not await info.async_request(zc, RESOLVE_TIMEOUT_MS) or info.port is None:
             return
-        addresses = tuple(info.parsed_addresses(IPVersion.V4Only))
-        if not addresses:
-            return
-        protocol, tls = read_txt(info.properties)
-        hub = FoundHub(name.removesuffix("." + SERVICE_TYPE), addresses, info.port, protocol, tls)
-        if match is None or match(hub):
-            found.append(hub)
-        if len(found) >= want:
+        hub = _hub_of(info)
+        if hub is not None and (match is None or match(hub)):
+            resolved.append(info)
+        if len(resolved) >= want:
             enough.set()
 
     def on_change(
@@ -87,5 +84,18 @@ async def find_hubs(
         await browser.async_cancel()
         for task in list(pending):
             task.cancel()
+        # A resolve completes with the first address heard; a hub on several networks may have
+        # sent the others in a later packet of the same window, and the cache has them all.
+        for info in resolved:
+            info.load_from_cache(aiozc.zeroconf)
         await aiozc.async_close()
-    return list(found)
+    return [hub for hub in map(_hub_of, resolved) if hub is not None]
+
+
+def _hub_of(info: AsyncServiceInfo) -> FoundHub | None:
+    addresses = sorted(info.parsed_addresses(IPVersion.V4Only), key=ipaddress.IPv4Address)
+    if info.port is None or not addresses:
+        return None
+    protocol, tls = read_txt(info.properties)
+    name = info.name.removesuffix("." + SERVICE_TYPE)
+    return FoundHub(name, tuple(addresses), info.port, protocol, tls)
