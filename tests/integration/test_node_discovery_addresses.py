@@ -16,6 +16,7 @@ import pytest
 
 from firmware.config import ConnectionSection, NodeConfig, NodeSection
 from firmware.node import Connected, Disconnected, HubFound, Node
+from tests.support.nodes import RunningNodes
 from wire.discovery import FoundHub, LanAddress
 
 FAST = ConnectionSection(retry_max_ms=50)
@@ -43,7 +44,7 @@ class Answers:
 
 @pytest.fixture
 async def node_on(mock_pins: Any) -> AsyncIterator[Callable[..., Node]]:
-    running: list[tuple[Node, asyncio.Task[None]]] = []
+    nodes = RunningNodes()
 
     def start(
         answers: Answers, local: list[LanAddress], lines: list[str], cafile: str = ""
@@ -52,15 +53,10 @@ async def node_on(mock_pins: Any) -> AsyncIterator[Callable[..., Node]]:
             node=NodeSection(hub="auto", id="box", inputs=["gpio"], cafile=cafile),
             connection=FAST,
         )
-        node = Node(config, console=lines.append, finder=answers, local=lambda: local)
-        running.append((node, asyncio.create_task(node.run())))
-        return node
+        return nodes.start(config, console=lines.append, finder=answers, local=lambda: local)
 
     yield start
-    for node, _ in running:
-        node.stop()
-    for _, task in running:
-        await asyncio.wait_for(task, 5)
+    await nodes.stop_all()
 
 
 async def test_every_announced_address_is_tried_the_stations_subnet_first(
