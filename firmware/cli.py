@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from firmware.config import INPUT_KINDS, NodeConfig, parse_inputs
-from firmware.node import Node
+from firmware.node import Node, print_line
+from firmware.wiring import check_wiring
 from wire import configfile
 from wire.errors import BuzzerError, ConfigError
 
@@ -26,7 +27,10 @@ TOKEN_ENV = "BUZZER_NODE_TOKEN"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buzzer-node",
-        description="Run a Buzzer Beater player station. Also: 'buzzer-node check-config FILE'.",
+        description=(
+            "Run a Buzzer Beater player station. Also: 'buzzer-node check-config FILE', "
+            "'buzzer-node test-wiring [--config FILE]'."
+        ),
     )
     parser.add_argument(
         "--hub", help="'auto' (find it on the LAN) or ws://HOST:PORT ([node] hub; default auto)"
@@ -100,10 +104,35 @@ async def run(config: NodeConfig) -> None:
     await node.run()
 
 
+def wiring(argv: Sequence[str]) -> int:
+    """``buzzer-node test-wiring``: the station's pins, checked by hand (firmware/wiring.py)."""
+    parser = _parser()
+    parser.prog = "buzzer-node test-wiring"
+    parser.description = "Light the LED, sound the buzzer, print the button's edges."
+    parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl+C)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args)
+    except BuzzerError as exc:
+        print(f"buzzer-node: {exc}", file=sys.stderr)
+        return 2
+
+    async def run_it() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop.set)
+        return await check_wiring(config, print_line, stop=stop, seconds=args.seconds)
+
+    return asyncio.run(run_it())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
         return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
+    if argv and argv[0] == "test-wiring":
+        return wiring(argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)
