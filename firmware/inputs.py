@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import sys
 import termios
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,6 +171,13 @@ class TerminalKey:
             terminal = False
         if not terminal:
             raise InputError("standard input is not a terminal")
+        if not _in_foreground(self.fd):
+            # Changing a terminal's mode from its background would stop this process (SIGTTOU),
+            # and reading it too (SIGTTIN): the node runs on without it.
+            raise InputError(
+                "the terminal belongs to the program in its foreground (this node was started "
+                "in the background, e.g. with & or under timeout)"
+            )
         self._handoff = Handoff(self.kind, _ms(config.terminal.repeat_guard_ms), loop, clock, sink)
         self._loop = loop
         self._clock = clock
@@ -200,9 +208,33 @@ class TerminalKey:
     def close(self) -> None:
         self._loop.remove_reader(self.fd)
         if self._saved is not None:
-            with contextlib.suppress(termios.error):  # a terminal that is gone needs nothing
+            # A node moved to the background since (Ctrl+Z, bg) may still restore the mode:
+            # with SIGTTOU ignored the kernel lets it, instead of stopping the process.
+            with contextlib.suppress(termios.error), _ttou_ignored():
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
+
+
+def _in_foreground(fd: int) -> bool:
+    """Whether this process's group owns the terminal ``fd`` (True when it is not this process's
+    controlling terminal at all: then no job control applies)."""
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return True
+
+
+@contextlib.contextmanager
+def _ttou_ignored() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
 
 
 # --- choosing ---
