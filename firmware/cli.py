@@ -15,7 +15,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from firmware.config import INPUT_KINDS, NodeConfig, parse_inputs
+from firmware.config import INPUT_KINDS, NodeConfig, hostname_id, parse_inputs
+from firmware.identity import claim_default_id
 from firmware.node import Node, print_line
 from firmware.wiring import check_wiring
 from wire import configfile
@@ -36,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         "--hub", help="'auto' (find it on the LAN) or ws://HOST:PORT ([node] hub; default auto)"
     )
     parser.add_argument("--hub-name", help="with --hub auto: the hub's name ([node] hub_name)")
-    parser.add_argument("--id", help="station id, unique per hub (default: the hostname)")
+    parser.add_argument(
+        "--id", help="station id, unique per hub (default: the hostname; -2, -3... for more)"
+    )
     parser.add_argument("--name", help="name shown to the host and players (default: the id)")
     parser.add_argument(
         "--input",
@@ -91,6 +94,25 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
 
 
 async def run(config: NodeConfig) -> None:
+    claim = None
+    if not config.node.id:  # the hostname, unless another station here has it already
+        base = hostname_id()
+        node_id, claim = claim_default_id(base)
+        if node_id != base:
+            print(
+                f"Another station on this machine has the id {base!r}; this one is "
+                f"{node_id!r} (set --id to choose).",
+                flush=True,
+            )
+        config = configfile.override(config, node=configfile.override(config.node, id=node_id))
+    try:
+        await _run(config)
+    finally:
+        if claim is not None:
+            os.close(claim)
+
+
+async def _run(config: NodeConfig) -> None:
     node = Node(config)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
