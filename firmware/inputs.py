@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 import termios
@@ -36,8 +35,6 @@ from firmware.evdev import EvdevError, EvdevKey
 from firmware.handoff import Clock, Handoff, PressSink
 from firmware.pins import PinSetupError, open_device, pin_name
 from wire.errors import BuzzerError
-
-PROC_INPUT_DEVICES = Path("/proc/bus/input/devices")
 
 
 class InputError(BuzzerError):
@@ -94,33 +91,17 @@ class GpioButton:
 # --- keyboard package ---
 
 
-def keyboard_problem(config: NodeConfig) -> str | None:
-    """Why the keyboard package cannot read the spacebar here, or None if it should work.
-
-    The node uses the package only where evdev is not there (not Linux); this is kept for a Linux
-    desktop's root user too, where it says what the package would need."""
-    if sys.platform != "linux":
-        return None  # it works without root elsewhere; failures surface when hooking
-    if os.geteuid() != 0:
-        return "the keyboard package needs root to read /dev/input"
-    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
-        return "over SSH the machine's own keyboard is not the one you are typing on"
-    input_dir = Path(config.keyboard.input_dir)
+def _stdin_is_terminal() -> bool:
     try:
-        listing = PROC_INPUT_DEVICES.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        listing = ""
-    events = [
-        match.group(1)
-        for block in listing.split("\n\n")
-        if re.search(r"H: Handlers=.*\bkbd\b", block)
-        for match in [re.search(r"\b(event\d+)\b", block)]
-        if match
-    ]
-    readable = [name for name in events if os.access(input_dir / name, os.R_OK)]
-    if not readable:
-        return f"no keyboard input device readable in {input_dir}"
-    return None
+        return os.isatty(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or no descriptor at all
+        return False
+
+
+def over_ssh() -> bool:
+    """Whether this session came in over SSH: the machine's own keyboard is then not the one
+    the person at the terminal types on."""
+    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
 
 
 class KeyboardKey:
@@ -312,7 +293,9 @@ def _open_keyboard(
     """The keyboard: evdev on Linux, the keyboard package elsewhere, else the terminal (None when
     the terminal is configured too and opens in its own turn)."""
     key = config.keyboard.key
-    if sys.platform == "linux":
+    if over_ssh() and _stdin_is_terminal():
+        problem = "over SSH the machine's own keyboard is not the one you are typing on"
+    elif sys.platform == "linux":
         try:
             evdev = EvdevKey(
                 key,
@@ -328,10 +311,12 @@ def _open_keyboard(
         else:
             say(f"Press {key} to buzz (keyboard: {', '.join(evdev.names)}).")
             return evdev
-    else:
-        problem = keyboard_problem(config) or ""
-        if not problem:
+    else:  # the keyboard package works without root on Windows and most desktops
+        try:
             keyboard = KeyboardKey(config, loop, clock, sink)
+        except (ImportError, OSError) as exc:
+            problem = f"the keyboard package cannot read it ({exc})"
+        else:
             say(f"Press {key} to buzz (keyboard).")
             return keyboard
     if "terminal" in kinds:
