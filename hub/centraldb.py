@@ -21,7 +21,7 @@ those who use a tournament: a room hub outside one, or a player node, does not n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -348,12 +348,15 @@ class SourceRow:
     room: str
     delivered: int
     last_seen: datetime
+    #: Seconds since then, by the database's own clock (the page's machine may differ from it).
+    age_s: float
 
 
 async def sources(conn: AsyncConnection[Any], tournament_id: str) -> list[SourceRow]:
     """The room hubs that have written, and when each was last heard from."""
     cursor = await conn.execute(
-        "SELECT source, room, delivered, last_seen FROM sources WHERE tournament = %s "
+        "SELECT source, room, delivered, last_seen, "
+        "extract(epoch FROM now() - last_seen)::float8 FROM sources WHERE tournament = %s "
         "ORDER BY room, last_seen",
         (tournament_id,),
     )
@@ -364,7 +367,3 @@ async def event_seqs(conn: AsyncConnection[Any], source: str) -> list[int]:
     """Every outbox number of one room that is in, in order (for checks and the director)."""
     cursor = await conn.execute("SELECT seq FROM events WHERE source = %s ORDER BY seq", (source,))
     return [int(seq) for (seq,) in await cursor.fetchall()]
-
-
-def rooms_of(rows: Iterable[MatchRow]) -> set[str]:
-    return {row.room for row in rows}

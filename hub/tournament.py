@@ -27,7 +27,7 @@ import urllib.parse
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -207,11 +207,22 @@ async def set_up(settings: TournamentSection, tournament: Tournament) -> None:
 # --- what the page shows ---
 
 
+#: Results already read, by match and the moment its row last changed: the page asks every two
+#: seconds, and reading a hundred finished matches anew each time would be wasted work.
+_READ: dict[tuple[str, int, datetime], MatchReport | None] = {}
+_READ_MAX = 4096
+
+
 def _report(row: MatchRow) -> MatchReport | None:
-    if row.result is None:
-        return None
-    value = read(MatchReport, row.result)
-    return None if isinstance(value, ProtocolError) else value
+    key = (row.source, row.number, row.updated)
+    if key in _READ:
+        return _READ[key]
+    value = None if row.result is None else read(MatchReport, row.result)
+    report = None if isinstance(value, ProtocolError) else value
+    if len(_READ) >= _READ_MAX:
+        _READ.clear()
+    _READ[key] = report
+    return report
 
 
 def _score(report: MatchReport | None) -> list[dict[str, Any]]:
@@ -243,16 +254,11 @@ def rounds_of(rows: Iterable[MatchRow], tournament: Tournament | None) -> dict[s
     return found
 
 
-def _age(moment: datetime | None, now: datetime) -> float | None:
-    return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
 def picture(
     tournament_id: str,
     tournament: Tournament | None,
     rows: list[MatchRow],
     sources: list[centraldb.SourceRow],
-    now: datetime,
 ) -> dict[str, Any]:
     """The tournament page's JSON: rooms with their live match, standings, matches, schedule."""
     rounds = rounds_of(rows, tournament)
@@ -269,8 +275,8 @@ def picture(
             room_ids.append(source.room)
     rooms = []
     for room_id in room_ids:
-        heard = [s.last_seen for s in sources if s.room == room_id]
-        age = _age(max(heard) if heard else None, now)
+        heard = [max(0.0, s.age_s) for s in sources if s.room == room_id]
+        age = min(heard) if heard else None
         in_room = [(row, report) for row, report in finished if row.room == room_id]
         live = [(row, report) for row, report in in_room if row.status == "playing"]
         current = max(live, key=lambda pair: pair[0].updated, default=None)
@@ -536,7 +542,7 @@ class TournamentService:
                     {"id": self.settings.id, "error": message}, HTTPStatus.SERVICE_UNAVAILABLE
                 )
             return text_response(message, HTTPStatus.SERVICE_UNAVAILABLE)
-        page = picture(self.settings.id, tournament, rows, sources, datetime.now(UTC))
+        page = picture(self.settings.id, tournament, rows, sources)
         if path == "/api/tournament":
             return json_response(page)
         if path == "/api/tournament.qbj":
