@@ -17,10 +17,14 @@ transaction (WAL, ``synchronous=FULL``, so a commit survives a power cut) and ha
 with ``loop.call_soon_threadsafe``. Only the node's ``ack`` waits for that commit, because the ack
 is the hub's promise that the press will survive anything.
 
-When the disk fails (read-only, full, I/O error) the store stops writing for the rest of the run,
-logs one line, and reports ``saving: false`` in its status; the hub keeps ranking in memory and
-acknowledges presses as recorded in memory. It never resumes writing after a failure, because a
-journal with a hole in it would replay into the wrong state.
+When a commit fails (disk full, I/O error, a disk remounted read-only) nothing is acknowledged:
+the writer keeps the failed batch and everything queued after it, in order, reports ``saving:
+false`` with the reason, and retries with a growing pause. When a retry commits, the journal has
+no hole (the same entries, in the same order), the held acks go out and the status says saving
+recovered. Only if the backlog outgrows :data:`MAX_BACKLOG` does the store give up for the rest of
+the run (memory-only, as when the disk is unusable at start): holding more would let a dead disk
+grow the hub without bound. Values are range-checked before they are queued, so no single input
+can make a commit fail for everyone.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +49,7 @@ from typing import IO, Any
 
 from hub import journal
 from hub.journal import Call, RecordingEngine, Segment
-from hub.round import Acknowledge, Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
+from hub.round import Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
 from wire.enums import Phase
 from wire.errors import BuzzerError
 from wire.messages import StorageView
@@ -59,6 +64,12 @@ LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
 CURRENT_GAME = 1
 MAX_BATCH = 512
+#: Journal steps waiting for a failing disk before the store gives up for the run (each holds a
+#: few hundred bytes: this bounds what a dead disk can cost in memory to a few MB).
+MAX_BACKLOG = 10_000
+#: Pauses between retries of a failed commit: from the first to the longest, doubling.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -261,8 +272,26 @@ Statement = tuple[str, Sequence[Any]]
 
 @dataclass(slots=True)
 class _Job:
-    statements: list[Statement]
+    """Statements to commit, or how to build them (on the writer thread, off the event loop)."""
+
+    statements: list[Statement] | Callable[[], list[Statement]]
     done: Callable[[], None] | None
+
+    def resolve(self) -> list[Statement]:
+        if callable(self.statements):
+            self.statements = self.statements()
+        return self.statements
+
+
+class Unstorable(ValueError):
+    """A value no column can hold (an integer beyond 64 bits): the job is refused, never acked."""
+
+
+def check_storable(statements: Iterable[Statement]) -> None:
+    for _, params in statements:
+        for value in params:
+            if isinstance(value, int) and not journal.fits(value):
+                raise Unstorable(f"the number {value} does not fit a 64-bit column")
 
 
 class Store:
@@ -275,6 +304,9 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self._segment: int | None = None
         self._status = StorageStatus(True, str(self.path), "results are saved")
+        self._gave_up = False  # memory-only for the rest of the run: writes are not queued
+        self._failing_since: float | None = None  # a commit is failing and being retried
+        self._stop = threading.Event()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -344,17 +376,55 @@ class Store:
     def saving(self) -> bool:
         return self._status.saving
 
-    def _fail(self, message: str) -> None:
-        """Switch to memory-only mode for the rest of this run (called once, on either thread)."""
-        if not self._status.saving:
-            return
-        self._status = StorageStatus(
-            False, str(self.path), f"{message}; results are NOT being saved (ranking goes on)"
-        )
-        log.error("storage: %s", self._status.message)
+    @property
+    def accepting(self) -> bool:
+        """Whether writes are queued (they are while a failing commit is retried)."""
+        return self._db is not None and not self._gave_up
+
+    def _set_status(self, status: StorageStatus) -> None:
+        self._status = status
+        log.log(logging.INFO if status.saving else logging.ERROR, "storage: %s", status.message)
         if self._loop is not None and self.on_status is not None:
             with contextlib.suppress(RuntimeError):  # the loop may already be closed
-                self._loop.call_soon_threadsafe(self.on_status, self._status)
+                self._loop.call_soon_threadsafe(self.on_status, status)
+
+    def _fail(self, message: str) -> None:
+        """Switch to memory-only mode for the rest of this run (called once, on either thread)."""
+        if self._gave_up:
+            return
+        self._gave_up = True
+        self._set_status(
+            StorageStatus(
+                False,
+                str(self.path),
+                f"{message}; results are NOT being saved for the rest of this run (ranking goes "
+                "on; restart the hub once the disk is fixed)",
+            )
+        )
+
+    def _failing(self, message: str) -> None:
+        """A commit failed: say so, once, while it is retried."""
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            self._set_status(
+                StorageStatus(
+                    False,
+                    str(self.path),
+                    f"{message}; results are NOT being saved right now: retrying, and presses "
+                    "are acknowledged once they are (ranking goes on)",
+                )
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is None:
+            return
+        took = time.monotonic() - self._failing_since
+        self._failing_since = None
+        self._set_status(
+            StorageStatus(
+                True, str(self.path), f"results are saved (saving recovered after {took:.1f} s)"
+            )
+        )
 
     # --- restore ---
 
@@ -367,7 +437,7 @@ class Store:
         produced (the caller does not re-send them: they were sent before the restart).
         """
         db = self._db
-        if db is None or not self.saving:
+        if db is None or not self.accepting:
             return RecordingEngine(rules), []
         try:
             engine, events = self._replay(db, rules, now_ns)
@@ -430,7 +500,7 @@ class Store:
 
     def players(self) -> list[tuple[str, str, str | None, str | None]]:
         """The roster as last saved: (id, name, input, team)."""
-        if self._db is None or not self.saving:
+        if self._db is None or not self.accepting:
             return []
         try:
             rows = self._db.execute("SELECT id, name, input, team FROM players ORDER BY rowid")
@@ -441,7 +511,7 @@ class Store:
 
     def scores(self) -> list[tuple[int, str | None, str | None, str]]:
         """The scoreboard's entries as saved, oldest first: (points, player, team, reason)."""
-        if self._db is None or not self.saving:
+        if self._db is None or not self.accepting:
             return []
         try:
             rows = self._db.execute(
@@ -470,51 +540,37 @@ class Store:
     ) -> None:
         """Queue what one engine step did; ``done`` runs on the loop once it is committed.
 
+        On the loop this only picks out what the step changed (calls and outcomes are frozen
+        values; the few round fields are copied, since a round record changes as play goes on).
+        Building the rows, their JSON and the SQL happens on the writer thread.
+
         In memory-only mode ``done`` runs at once: the press is recorded in memory, which is all
         this run can promise, and nodes must not re-send forever.
         """
-        if not self.saving or self._thread is None:
+        if not self.accepting or self._thread is None:
             if done is not None:
                 done()
             return
         wall = time.time_ns()
-        statements: list[Statement] = []
         segment = self._segment
-        for call in calls:
-            statements.append(
-                (
-                    "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (segment, call.kind, call.now_ns, wall, call.payload()),
-                )
-            )
-            if call.press is not None:
-                press = call.press
-                statements.append(
-                    (
-                        "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, "
-                        "arrival_ns, raw_ns, uncertainty_ns, synced, wall_ns) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            CURRENT_GAME,
-                            None,
-                            press.player,
-                            press.press_id,
-                            press.at_ns,
-                            press.arrival_ns,
-                            press.raw_ns,
-                            press.uncertainty_ns,
-                            int(press.synced),
-                            wall,
-                        ),
-                    )
-                )
-        statements.extend(self._derived(events, engine, wall))
-        self._queue.put(_Job(statements, done))
+        steps = tuple(calls)
+        outcomes = [event.outcome for event in events if isinstance(event, Answer)]
+        rounds = _round_rows(events, engine)
+
+        def build() -> list[Statement]:
+            statements: list[Statement] = []
+            if steps:
+                rows = [(segment, c.kind, c.now_ns, wall, c.payload()) for c in steps]
+                statements.append((JOURNAL_INSERT, rows))
+            statements.extend(_outcome_statement(o, wall) for o in outcomes)
+            statements.extend(_round_statement(row, wall) for row in rounds)
+            return statements
+
+        self._queue.put(_Job(build, done))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
-        if not self.saving or self._thread is None:
+        if not self.accepting or self._thread is None:
             return
         self._queue.put(
             _Job(
@@ -557,7 +613,7 @@ class Store:
         self._write([("DELETE FROM scores WHERE game = ?", (CURRENT_GAME,))], done)
 
     def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
-        if not self.saving or self._thread is None:
+        if not self.accepting or self._thread is None:
             if done is not None:
                 done()
             return
@@ -565,59 +621,31 @@ class Store:
 
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""
-        statements: list[Statement] = []
-        rounds: set[int] = set()
-        for event in events:
-            if isinstance(event, Answer):
-                statements.append(_outcome_statement(event.outcome))
-            elif isinstance(event, PhaseChanged):
-                rounds.add(event.round)
-            elif isinstance(event, Acknowledge):
-                continue
-        records = {r.number: r for r in engine.history}
-        if engine.current is not None:
-            records[engine.current.number] = engine.current
-        for number in sorted(rounds):
-            record = records.get(number)
-            if record is None:
-                continue
-            state = engine.phase if record is engine.current else Phase.CLOSED
-            winner = record.winner.press.player if record.winner else None
-            statements.append(
-                (
-                    "INSERT INTO rounds (game, number, state, armed_ns, release_ns, decided_ns, "
-                    "adjudication_wait_ns, winner, armed_wall_ns, decided_wall_ns) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (game, number) DO UPDATE SET state = excluded.state, "
-                    "decided_ns = excluded.decided_ns, "
-                    "adjudication_wait_ns = excluded.adjudication_wait_ns, "
-                    "winner = excluded.winner, "
-                    "decided_wall_ns = coalesce(rounds.decided_wall_ns, excluded.decided_wall_ns)",
-                    (
-                        CURRENT_GAME,
-                        record.number,
-                        state,
-                        record.armed_ns,
-                        record.release_ns,
-                        record.decided_ns,
-                        record.adjudication_wait_ns,
-                        winner,
-                        wall,
-                        wall if record.decided_ns is not None else None,
-                    ),
-                )
-            )
+        statements: list[Statement] = [
+            _outcome_statement(event.outcome, wall) for event in events if isinstance(event, Answer)
+        ]
+        statements.extend(_round_statement(row, wall) for row in _round_rows(events, engine))
         return statements
 
     def _writer(self) -> None:
-        """Commit whatever has queued up in one transaction, then report back to the loop."""
+        """Commit whatever has queued up, in order, a batch per transaction; report back.
+
+        A batch that fails stays at the head of the backlog and is retried, with everything
+        queued after it waiting behind it: nothing is acknowledged before it is on disk, and
+        the journal never gets a hole.
+        """
+        backlog: deque[_Job] = deque()
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
+        pause = RETRY_FIRST_S
+        while True:
+            if not backlog:
+                if stopping:
+                    break
+                first = self._queue.get()
+                if first is None:
+                    break
+                backlog.append(first)
+            while len(backlog) < MAX_BACKLOG + MAX_BATCH:
                 try:
                     job = self._queue.get_nowait()
                 except queue.Empty:
@@ -625,32 +653,81 @@ class Store:
                 if job is None:
                     stopping = True
                     break
-                batch.append(job)
-            self._commit(batch)
-            callbacks = [job.done for job in batch if job.done is not None]
-            if callbacks and self._loop is not None:
-                with contextlib.suppress(RuntimeError):  # the loop closed while we wrote
-                    self._loop.call_soon_threadsafe(_run_all, callbacks)
+                backlog.append(job)
+            batch = [backlog[i] for i in range(min(MAX_BATCH, len(backlog)))]
+            if self._commit(batch):
+                for _ in batch:
+                    backlog.popleft()
+                self._report(batch)
+                pause = RETRY_FIRST_S
+                continue
+            if stopping or len(backlog) > MAX_BACKLOG:
+                why = "the hub is stopping" if stopping else f"{len(backlog)} steps are waiting"
+                self._fail(f"writing {self.path} kept failing and {why}")
+                self._report(list(backlog))  # acknowledged as recorded in memory, as documented
+                backlog.clear()
+                continue
+            self._stop.wait(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _report(self, batch: Sequence[_Job]) -> None:
+        callbacks = [job.done for job in batch if job.done is not None]
+        if callbacks and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed while we wrote
+                self._loop.call_soon_threadsafe(_run_all, callbacks)
+
+    def _commit(self, batch: list[_Job]) -> bool:
+        """Commit ``batch`` in one transaction; False if it failed and should be retried.
+
+        A job whose values no column can hold, or that fails on its own for a reason other than
+        the disk, is dropped (logged, never acknowledged) so that it cannot block the others.
+        """
         db = self._db
-        if db is None or not self.saving:
-            return
+        if db is None or self._gave_up:
+            return True
+        jobs = []
+        for job in batch:
+            try:
+                check_storable(job.resolve())
+                jobs.append(job)
+            except Exception as exc:  # a bug or a hostile value: this job only, never the rest
+                self._drop(job, exc)
+        try:
+            self._transaction(db, jobs)
+        except (sqlite3.OperationalError, OSError) as exc:  # the disk: full, read-only, failing
+            self._failing(f"writing {self.path} failed: {_why(exc)}")
+            return False
+        except Exception as exc:
+            if len(jobs) == 1:
+                self._drop(jobs[0], exc)
+                return True
+            return all(self._commit([job]) for job in jobs)  # find the one that fails
+        self._recovered()
+        return True
+
+    def _transaction(self, db: sqlite3.Connection, jobs: list[_Job]) -> None:
         try:
             db.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                for sql, params in job.statements:
-                    db.execute(sql, params)
+            for job in jobs:
+                for sql, params in job.resolve():
+                    if params and isinstance(params, list):
+                        db.executemany(sql, params)
+                    else:
+                        db.execute(sql, params)
             db.execute("COMMIT")
-        except Exception as exc:  # whatever it is, the writer thread must live on to ack
+        except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
-            self._fail(f"writing {self.path} failed: {_why(exc)}")
+            raise
+
+    def _drop(self, job: _Job, exc: Exception) -> None:
+        job.done = None
+        log.error("storage: a write was refused and not acknowledged: %s", _why(exc))
 
     def results_csv(self) -> str | None:
         """Every saved press as CSV, read on a separate read-only connection; None when this
         run is not saving (the caller then exports from memory, which is more complete)."""
-        if self._db is None or not self.saving:
+        if self._db is None or self._gave_up:
             return None
         try:
             db = connect(self.path, read_only=True)
@@ -666,6 +743,7 @@ class Store:
         """Finish every queued write, then close the database and release the lock."""
         if self._thread is not None:
             self._queue.put(None)
+            self._stop.set()  # a failing commit is tried once more, not after a long pause
             self._thread.join(timeout=10)
             self._thread = None
         if self._db is not None:
@@ -680,15 +758,67 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
         callback()
 
 
-def _outcome_statement(outcome: Outcome) -> Statement:
+JOURNAL_INSERT = "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) VALUES (?, ?, ?, ?, ?)"
+ROUND_UPSERT = (
+    "INSERT INTO rounds (game, number, state, armed_ns, release_ns, decided_ns, "
+    "adjudication_wait_ns, winner, armed_wall_ns, decided_wall_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (game, number) DO UPDATE SET state = excluded.state, "
+    "decided_ns = excluded.decided_ns, "
+    "adjudication_wait_ns = excluded.adjudication_wait_ns, "
+    "winner = excluded.winner, "
+    "decided_wall_ns = coalesce(rounds.decided_wall_ns, excluded.decided_wall_ns)"
+)
+OUTCOME_UPSERT = (
+    "INSERT INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
+    "uncertainty_ns, synced, rank, reaction_ns, behind_ns, flags, lockout_ns, wall_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (game, player, press_id) DO UPDATE SET round = excluded.round, "
+    "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
+    "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns"
+)
+
+RoundRow = tuple[int, str, int, int, int | None, int | None, str | None]
+
+
+def _round_rows(events: Iterable[Event], engine: RoundEngine) -> list[RoundRow]:
+    """The rounds a step changed, copied as they stand now (read on the loop: records change).
+
+    ``(number, state, armed, release, decided, wait, winner)``.
+    """
+    numbers = sorted({event.round for event in events if isinstance(event, PhaseChanged)})
+    rows: list[RoundRow] = []
+    for number in numbers:
+        record = engine.current if engine.current and engine.current.number == number else None
+        if record is None:
+            record = next((r for r in reversed(engine.history) if r.number == number), None)
+        if record is None:
+            continue
+        state = engine.phase if record is engine.current else Phase.CLOSED
+        winner = record.winner.press.player if record.winner else None
+        rows.append(
+            (
+                record.number,
+                state,
+                record.armed_ns,
+                record.release_ns,
+                record.decided_ns,
+                record.adjudication_wait_ns,
+                winner,
+            )
+        )
+    return rows
+
+
+def _round_statement(row: RoundRow, wall: int) -> Statement:
+    decided_wall = wall if row[4] is not None else None
+    return ROUND_UPSERT, (CURRENT_GAME, *row, wall, decided_wall)
+
+
+def _outcome_statement(outcome: Outcome, wall: int) -> Statement:
     press = outcome.press
     return (
-        "INSERT INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
-        "uncertainty_ns, synced, rank, reaction_ns, behind_ns, flags, lockout_ns, wall_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (game, player, press_id) DO UPDATE SET round = excluded.round, "
-        "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
-        "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns",
+        OUTCOME_UPSERT,
         (
             CURRENT_GAME,
             outcome.round,
@@ -704,7 +834,7 @@ def _outcome_statement(outcome: Outcome) -> Statement:
             outcome.behind_ns,
             ",".join(sorted(outcome.flags)),
             outcome.lockout_ns,
-            time.time_ns(),
+            wall,
         ),
     )
 

@@ -81,6 +81,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_SYNC = "unknown_sync"
     UNKNOWN_FIELD = "unknown_field"  # a warning: the message was used, the field ignored
     NOTHING_TO_RULE = "nothing_to_rule"  # right/wrong while nobody has the floor
+    BAD_TIME = "bad_time"  # a press whose hub time cannot be stored: not recorded, not acked
+    TOO_MANY_IDS = "too_many_ids"  # new station ids from one address beyond its budget
 
 
 class CloseCode(IntEnum):

@@ -54,7 +54,8 @@ from hub.core.presses import Horizon, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule
-from hub.journal import RecordingEngine
+from hub.journal import RecordingEngine, press_fits
+from hub.limits import LogThrottle
 from hub.round import Acknowledge, Arm, Press, Tick
 from hub.scores import Scoreboard
 from wire import codec, plain
@@ -62,6 +63,12 @@ from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Role
 
 BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
+BAD_TIME = (
+    "press not recorded: its time in the hub's clock is out of range (the node's clock replies "
+    "were inconsistent); restart the node"
+)
+#: A refusal is logged once per address and kind this often; the next line counts the rest.
+REFUSAL_LOG_INTERVAL_NS = 10 * 1_000_000_000
 
 
 @dataclass
@@ -92,6 +99,11 @@ class Session:
     @property
     def greeted(self) -> bool:
         return self.role is not None or self.player is not None
+
+    @property
+    def address(self) -> str:
+        """The peer's address without its port: what per-address limits count by."""
+        return self.peer.rsplit(":", 1)[0] if ":" in self.peer else self.peer
 
 
 class HubCore:
@@ -130,6 +142,7 @@ class HubCore:
         self._hellos: Agenda[LinkId] = Agenda()
         self._acks: dict[int, list[Acknowledge]] = {}
         self._tickets = 0
+        self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
 
     @property
     def engine(self) -> RecordingEngine:
@@ -239,7 +252,7 @@ class HubCore:
             if session is not None and not session.greeted:
                 self._end(session)
                 reason = f"no hello within {timeout:g} s"
-                out.append(Notify(Refused(session.peer, f"{reason} (close 4400)", closed=True)))
+                out += self._refused(session, "hello", f"{reason} (close 4400)", True, now)
                 out.append(Close(link, CloseCode.BAD_HELLO, reason))
         syncs, pings = self.syncs.due(now)
         for link, seq in syncs:
@@ -278,10 +291,8 @@ class HubCore:
         refusal = self._check_hello(decoded, session)
         if refusal is not None:
             error, close = refusal
-            out: list[Output] = [
-                Send(session.link, codec.error_frame(error)),
-                Notify(Refused(session.peer, error.message, closed=close is not None)),
-            ]
+            out: list[Output] = [Send(session.link, codec.error_frame(error))]
+            out += self._refused(session, error.code, error.message, close is not None, now)
             if close is not None:  # final: whatever else it sends is not read
                 self._end(session)
                 out.append(Close(session.link, close, error.message[:120]))
@@ -444,7 +455,14 @@ class HubCore:
                 return self._sync_reply(player, message, now)
             case msg.Press():
                 press = node_press(player, message.press_id, message.at_ns, now)
-                return self._press(Press(press, self.horizon.value(self.roster, now)), now)
+                horizon = self.horizon.value(self.roster, now)
+                if not press_fits(press, horizon):
+                    session = self._sessions[player.link]
+                    return [
+                        self._refusal(player.link, ErrorCode.BAD_TIME, BAD_TIME, message.ref),
+                        *self._refused(session, ErrorCode.BAD_TIME, BAD_TIME, False, now),
+                    ]
+                return self._press(Press(press, horizon), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]
             case (
@@ -585,6 +603,16 @@ class HubCore:
             message=f"ignored unknown field(s) in '{decoded.message.TYPE}': {names}",
         )
         return [Send(link, codec.encode(warning))]
+
+    def _refused(
+        self, session: Session, kind: str, reason: str, closed: bool, now: int
+    ) -> list[Output]:
+        """The log line for a refusal: at most one per address and kind per interval, so a
+        client retrying in a loop (or many from one machine) cannot flood the log."""
+        left_out = self._refusal_log.allow((session.address, kind), now)
+        if left_out is None:
+            return []
+        return [Notify(Refused(session.peer, reason, closed=closed, left_out=left_out))]
 
     def _refusal(self, link: LinkId, code: ErrorCode, text: str, ref: str | None = None) -> Send:
         """An error frame for one refused message, echoing its ``ref`` so a client can match."""

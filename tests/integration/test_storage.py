@@ -125,18 +125,24 @@ async def test_a_disk_that_fills_up_mid_event(start_hub, client_factory, mount_p
     await host.expect("state")
 
     _fill(mount_point)  # the disk fills up under the running hub
-    result = await _press_and_rank(client_factory, hub, "bo")
-    line = hub.wait_for_log(r"storage: writing .* failed: .*NOT being saved")
-    assert "full" in line
+    bo = await client_factory(hub.url, role="node", id="bo", name="Bo")
+    await bo.expect("welcome")
+    await bo.send(type="press", press_id="bo-1", at_ns=time.monotonic_ns())
+    result = await bo.expect("result", press_id="bo-1")
     assert result["rank"] == 2  # ranked (in memory) all the same, behind ada
+    line = hub.wait_for_log(r"storage: writing .* failed: .*NOT being saved right now: retrying")
+    assert "full" in line
     storage = _state(hub)["storage"]
     assert storage["saving"] is False
-    assert "NOT being saved" in storage["message"]
     await host.expect("state", timeout=5, storage=storage)  # the console was told
+    assert not [f for f in bo.received if f["type"] == "ack"]  # not on disk: not acknowledged
     assert hub.proc is not None
     assert hub.proc.poll() is None
-    # What was saved before the disk filled up is intact.
-    (mount_point / "filler").unlink()
+
+    (mount_point / "filler").unlink()  # room again: saving recovers by itself
+    await bo.expect("ack", press_id="bo-1", timeout=15)
+    hub.wait_for_log(r"storage: results are saved \(saving recovered after")
+    assert _state(hub)["storage"]["saving"] is True
     export = subprocess.run(  # noqa: ASYNC221 (a short command; nothing else is waiting)
         [console_script("buzzer-hub"), "export", "--data-dir", str(mount_point)],
         capture_output=True,
@@ -144,4 +150,4 @@ async def test_a_disk_that_fills_up_mid_event(start_hub, client_factory, mount_p
         timeout=30,
     )
     assert export.returncode == 0, export.stderr
-    assert [row.split(",")[6] for row in export.stdout.splitlines()[1:]] == ["ada-1"]
+    assert [row.split(",")[6] for row in export.stdout.splitlines()[1:]] == ["ada-1", "bo-1"]

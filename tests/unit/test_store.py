@@ -296,30 +296,41 @@ async def test_acks_wait_for_the_commit_and_a_restart_replays_it(tmp_path: Path)
     assert any(isinstance(e, Answer) for e in replayed)
 
 
-async def test_a_write_failure_switches_to_memory_only_and_still_acknowledges(
+async def test_a_failed_commit_acknowledges_nothing_and_saving_recovers_by_itself(
     tmp_path: Path,
 ) -> None:
     s = store.Store(tmp_path)
     s.open()
     engine, _ = s.restore(RULES, now_ns=0, wall_ns=0)
     loop = asyncio.get_running_loop()
-    changed: asyncio.Future[store.StorageStatus] = loop.create_future()
-    s.on_status = changed.set_result
+    statuses: asyncio.Queue[store.StorageStatus] = asyncio.Queue()
+    s.on_status = statuses.put_nowait
     # Swap in a read-only connection to the same file (before the writer thread starts): every
     # write now fails, as on a disk that went read-only under a running hub. The integration
-    # test does it with a real read-only mount.
+    # test does it with a real full disk.
     assert s._db is not None
-    s._db.close()
+    writable = s._db
     s._db = store.connect(tmp_path / store.DATABASE_NAME, read_only=True)
     s.start(loop)
     done = asyncio.Event()
-    s.record(engine.take_calls(), engine.arm(0), engine, done.set)
-    status = await asyncio.wait_for(changed, 5)
-    await asyncio.wait_for(done.wait(), 5)
+    events = engine.arm(0)
+    s.record(engine.take_calls(), events, engine, done.set)
+    status = await asyncio.wait_for(statuses.get(), 5)
     assert not status.saving
-    assert "NOT being saved" in status.message
+    assert "NOT being saved right now: retrying" in status.message
     assert "readonly" in status.message.replace("-", "").replace(" ", "")
+    assert not done.is_set()  # a failed commit never acknowledges
+    s._db = writable  # the disk is back
+    status = await asyncio.wait_for(statuses.get(), 5)
+    assert status.saving
+    assert "recovered" in status.message
+    await asyncio.wait_for(done.wait(), 5)
     s.close()
+    again = store.Store(tmp_path)
+    again.open()
+    restored, _ = again.restore(RULES, now_ns=10, wall_ns=0)
+    again.close()
+    assert restored.number == 1  # the retried entry is in the journal, once
 
 
 def test_export_csv_and_json_read_back(tmp_path: Path) -> None:

@@ -1,0 +1,45 @@
+"""No single input can switch saving off, and nothing is acknowledged that is not on disk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hub import store
+from hub.round import PressIn, Rules
+
+RULES = Rules()
+
+
+async def test_a_value_no_column_can_hold_is_refused_alone_and_saving_goes_on(
+    tmp_path: Path,
+) -> None:
+    s = store.Store(tmp_path)
+    s.open()
+    engine, _ = s.restore(RULES, now_ns=0, wall_ns=0)
+    s.start(asyncio.get_running_loop())
+    events = engine.arm(0)
+    armed = asyncio.Event()
+    s.record(engine.take_calls(), events, engine, armed.set)
+    # A press whose numbers overflow SQLite's integer (the core refuses such presses before the
+    # engine sees them; this is the store's own guard behind it).
+    bad = PressIn("liar", "x-1", -(2**64), 5, raw_ns=-(2**63 - 1))
+    refused = asyncio.Event()
+    events = engine.press(bad, 5)
+    s.record(engine.take_calls(), events, engine, refused.set)
+    good = asyncio.Event()
+    events = engine.press(PressIn("ada", "a-1", 6, 6), 6)
+    s.record(engine.take_calls(), events, engine, good.set)
+    await asyncio.wait_for(asyncio.gather(armed.wait(), good.wait()), 5)
+    assert not refused.is_set()  # never acknowledged
+    assert s.status.saving
+    s.close()
+    again = store.Store(tmp_path)
+    again.open()
+    restored, _ = again.restore(RULES, now_ns=10, wall_ns=0)
+    again.close()
+    assert again.status.saving
+    assert restored.number == 1
+    assert restored.current is not None
+    kept = [o.press.press_id for o in (*restored.current.ranked, *restored.current.refused)]
+    assert kept == ["a-1"]  # the honest press survived; the unstorable one was never written
