@@ -109,21 +109,35 @@ class Call:
         return _ENCODER.encode({name: getattr(step, name) for name in _field_names(type(step))})
 
     @classmethod
-    def load(cls, kind: str, now_ns: int, payload: str) -> Call:
-        """A call read back from the journal; ValueError (or a subclass) when it cannot be."""
-        kind_cls = INPUTS.get(kind)
+    def load(cls, kind: object, now_ns: object, payload: object) -> Call:
+        """A call read back from the journal; ValueError when it cannot be.
+
+        Every field is checked for its type: a row edited by hand, or damaged in a way the
+        database's own check does not see, must be refused here rather than fail inside the
+        engine halfway through a step.
+        """
+        kind_cls = INPUTS.get(kind) if isinstance(kind, str) else None
         if kind_cls is None:
-            raise ValueError(f"unknown journal entry kind {kind!r}")
+            raise ValueError(f"unknown journal entry kind {str(kind)[:40]!r}")
+        if not _is_int(now_ns):
+            raise ValueError(f"journal entry {kind!r} has no integer time")
+        if not isinstance(payload, str):
+            raise ValueError(f"journal entry {kind!r} holds no text")
         body = json.loads(payload) if payload else {}
         if not isinstance(body, dict):
             raise ValueError(f"journal entry {kind!r} holds no object")
         if "press" in body:
-            body["press"] = PressIn(**body["press"])
+            body["press"] = _press_from(body["press"])
         if body.get("mode") is not None:
             body["mode"] = ReboundMode(body["mode"])
-        known = {f.name for f in dataclasses.fields(kind_cls)}
+        for name, allowed in _CHECKS.get(kind_cls.KIND, {}).items():
+            value = body.get(name)
+            if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
+                raise ValueError(f"journal entry {kind!r}: field {name!r} has the wrong type")
+        known = _field_names(kind_cls)
         try:
-            return cls(kind_cls(**{k: v for k, v in body.items() if k in known}), now_ns)
+            step = kind_cls(**{k: v for k, v in body.items() if k in known})
+            return cls(step, now_ns)  # type: ignore[arg-type]
         except TypeError as exc:
             raise ValueError(f"journal entry {kind!r} does not fit: {exc}") from None
 
@@ -144,6 +158,38 @@ class Call:
             )
             step = dataclasses.replace(step, press=press)
         return Call(step, self.now_ns + delta_ns)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: What each journalled field may hold (None: may be missing or null).
+_CHECKS: dict[str, dict[str, tuple[type, ...]]] = {
+    "arm": {"lead_ns": (int, type(None))},
+    "press": {"press": (PressIn,), "horizon_ns": (int,)},
+    "wrong": {"mode": (ReboundMode, type(None))},
+    "team": {"player": (str,), "team": (str, type(None))},
+}
+_PRESS_FIELDS: dict[str, tuple[type, ...]] = {
+    "player": (str,),
+    "press_id": (str,),
+    "at_ns": (int,),
+    "arrival_ns": (int,),
+    "uncertainty_ns": (int,),
+    "raw_ns": (int, type(None)),
+    "synced": (bool,),
+}
+
+
+def _press_from(data: object) -> PressIn:
+    if not isinstance(data, dict):
+        raise ValueError("journal entry 'press' holds no press object")
+    for name, allowed in _PRESS_FIELDS.items():
+        value = data.get(name, True if name == "synced" else None)
+        if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
+            raise ValueError(f"journal entry 'press': field {name!r} has the wrong type")
+    return PressIn(**{name: data[name] for name in _PRESS_FIELDS if name in data})
 
 
 class RecordingEngine(RoundEngine):

@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -58,7 +58,7 @@ log = logging.getLogger("hub.store")
 
 DATABASE_NAME = "results.db"
 LOCK_NAME = "hub.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The game number given to rounds that came from a version 1 database (before the journal).
 LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
@@ -160,8 +160,24 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """A place for journal rows that cannot be replayed: kept aside, never deleted."""
+    _script(
+        db,
+        """
+        CREATE TABLE quarantine (
+            seq INTEGER PRIMARY KEY, segment INTEGER, kind, now_ns, wall_ns, args,
+            reason TEXT NOT NULL, moved_wall_ns INTEGER NOT NULL);
+        """,
+    )
+
+
 #: ``MIGRATIONS[n]`` takes a database from version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -388,6 +404,10 @@ class Store:
             with contextlib.suppress(RuntimeError):  # the loop may already be closed
                 self._loop.call_soon_threadsafe(self.on_status, status)
 
+    def give_up(self, message: str) -> None:
+        """Memory-only for the rest of this run: the disk cannot be used (``message``: why)."""
+        self._fail(message)
+
     def _fail(self, message: str) -> None:
         """Switch to memory-only mode for the rest of this run (called once, on either thread)."""
         if self._gave_up:
@@ -459,44 +479,94 @@ class Store:
     def _replay(
         self, db: sqlite3.Connection, rules: Rules, now_ns: int
     ) -> tuple[RecordingEngine, list[Event]]:
-        segments = [
-            Segment(sid, boot, started, journal.rules_from_json(text), last)
-            for sid, boot, started, text, last in db.execute(
-                "SELECT s.id, s.boot, s.started_ns, s.rules, "
-                "(SELECT MAX(now_ns) FROM journal j WHERE j.segment = s.id) "
-                "FROM segments s WHERE s.game = ? ORDER BY s.id",
-                (CURRENT_GAME,),
-            )
-        ]
+        """Replay every readable journal entry; set aside the ones that cannot be read.
+
+        A row that does not parse, or that the engine cannot take, is moved to the
+        ``quarantine`` table (kept, never deleted) and counted in the status, so that one
+        damaged row costs the round it belonged to, never the hub's start.
+        """
+        damaged: list[tuple[int, str]] = []  # (seq, why)
+        segments = []
+        for sid, boot, started, text, last in db.execute(
+            "SELECT s.id, s.boot, s.started_ns, s.rules, (SELECT MAX(CASE WHEN "
+            "typeof(now_ns) = 'integer' THEN now_ns END) FROM journal j WHERE j.segment = s.id) "
+            "FROM segments s WHERE s.game = ? ORDER BY s.id",
+            (CURRENT_GAME,),
+        ):
+            try:
+                segment_rules = journal.rules_from_json(text)
+            except Exception as exc:  # a damaged segment: this run's rules stand in
+                log.warning("segment %s of %s has unreadable rules (%s)", sid, self.path, exc)
+                segment_rules = rules
+            if not isinstance(started, int):
+                started = last if isinstance(last, int) else 0
+            segments.append(Segment(sid, str(boot), started, segment_rules, last))
         if not segments:
             return RecordingEngine(rules), []
         shifts = journal.segment_shifts(segments, boot_id(), now_ns)
         by_id = {segment.id: segment for segment in segments}
-
-        def entries() -> Iterator[tuple[Rules | None, Call]]:
-            current: int | None = None
-            rows = db.execute(
-                "SELECT segment, kind, now_ns, args FROM journal "
-                "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
-                (CURRENT_GAME,),
-            )
-            for segment, kind, now, args in rows:
+        engine = RecordingEngine(segments[0].rules)
+        events: list[Event] = []
+        current: int | None = None
+        started_at = time.perf_counter()
+        rows = db.execute(
+            "SELECT seq, segment, kind, now_ns, args FROM journal "
+            "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
+            (CURRENT_GAME,),
+        ).fetchall()
+        for seq, segment, kind, now, args in rows:
+            try:
                 call = Call.load(kind, now, args).shifted(shifts[segment])
-                switch = by_id[segment].rules if segment != current else None
+            except Exception as exc:  # damaged: set aside, go on with the rest
+                damaged.append((seq, _why(exc)[:200]))
+                continue
+            if segment != current:
+                engine.rules = by_id[segment].rules
                 current = segment
-                yield switch, call
-
-        started = time.perf_counter()
-        engine, events = journal.replay(segments[0].rules, entries())
+            try:
+                events.extend(engine.apply(call.input, call.now_ns))
+            except Exception as exc:  # a readable entry the engine cannot take
+                damaged.append((seq, f"the engine refused it: {_why(exc)}"[:200]))
+        engine.take_calls()  # already in the journal
+        if damaged:
+            self._quarantine(db, damaged)
         log.info(
             "restored round %d (%s) and %d earlier rounds from %s in %.1f ms",
             engine.number,
             engine.phase,
             len(engine.history) - (1 if engine.current in engine.history else 0),
             self.path,
-            (time.perf_counter() - started) * 1e3,
+            (time.perf_counter() - started_at) * 1e3,
         )
         return engine, events
+
+    def _quarantine(self, db: sqlite3.Connection, damaged: list[tuple[int, str]]) -> None:
+        """Move damaged journal rows to ``quarantine`` (one transaction) and say so."""
+        wall = time.time_ns()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for seq, why in damaged:
+                db.execute(
+                    "INSERT OR REPLACE INTO quarantine (seq, segment, kind, now_ns, wall_ns, "
+                    "args, reason, moved_wall_ns) SELECT seq, segment, kind, now_ns, wall_ns, "
+                    "args, ?, ? FROM journal WHERE seq = ?",
+                    (why, wall, seq),
+                )
+                db.execute("DELETE FROM journal WHERE seq = ?", (seq,))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        first = damaged[0][1]
+        message = (
+            f"results are saved; {len(damaged)} damaged journal "
+            f"entr{'y was' if len(damaged) == 1 else 'ies were'} set aside in table "
+            f"'quarantine' of {self.path} (first: {first}); the rounds they belonged to may "
+            "be incomplete"
+        )
+        log.error("storage: %s", message)
+        self._status = StorageStatus(True, str(self.path), message)
 
     def players(self) -> list[tuple[str, str, str | None, str | None]]:
         """The roster as last saved: (id, name, input, team)."""
@@ -504,7 +574,15 @@ class Store:
             return []
         try:
             rows = self._db.execute("SELECT id, name, input, team FROM players ORDER BY rowid")
-            return [(str(a), str(b), c, d) for a, b, c, d in rows]
+            return [
+                (
+                    str(a),
+                    str(b),
+                    c if isinstance(c, str) else None,
+                    d if isinstance(d, str) else None,
+                )
+                for a, b, c, d in rows
+            ]
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
@@ -518,7 +596,16 @@ class Store:
                 "SELECT points, player, team, reason FROM scores WHERE game = ? ORDER BY id",
                 (CURRENT_GAME,),
             )
-            return [(int(a), b, c, d or "") for a, b, c, d in rows]
+            return [
+                (
+                    a,
+                    b if isinstance(b, str) else None,
+                    c if isinstance(c, str) else None,
+                    str(d or ""),
+                )
+                for a, b, c, d in rows
+                if isinstance(a, int)  # a damaged entry is skipped: the board stays readable
+            ]
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
@@ -842,6 +929,11 @@ def _outcome_statement(outcome: Outcome, wall: int) -> Statement:
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+def _text(value: object) -> str | None:
+    """A text column as read back: a damaged cell of another type counts as empty."""
+    return value if isinstance(value, str) else None
 
 
 def _why(exc: BaseException) -> str:

@@ -252,7 +252,7 @@ class HubCore:
             if session is not None and not session.greeted:
                 self._end(session)
                 reason = f"no hello within {timeout:g} s"
-                out += self._refused(session, "hello", f"{reason} (close 4400)", True, now)
+                out += self._refused(session, f"{reason} (close 4400)", True, now)
                 out.append(Close(link, CloseCode.BAD_HELLO, reason))
         syncs, pings = self.syncs.due(now)
         for link, seq in syncs:
@@ -292,7 +292,7 @@ class HubCore:
         if refusal is not None:
             error, close = refusal
             out: list[Output] = [Send(session.link, codec.error_frame(error))]
-            out += self._refused(session, error.code, error.message, close is not None, now)
+            out += self._refused(session, error.message, close is not None, now)
             if close is not None:  # final: whatever else it sends is not read
                 self._end(session)
                 out.append(Close(session.link, close, error.message[:120]))
@@ -460,7 +460,7 @@ class HubCore:
                     session = self._sessions[player.link]
                     return [
                         self._refusal(player.link, ErrorCode.BAD_TIME, BAD_TIME, message.ref),
-                        *self._refused(session, ErrorCode.BAD_TIME, BAD_TIME, False, now),
+                        *self._refused(session, BAD_TIME, False, now),
                     ]
                 return self._press(Press(press, horizon), now)
             case msg.Hello():
@@ -604,12 +604,10 @@ class HubCore:
         )
         return [Send(link, codec.encode(warning))]
 
-    def _refused(
-        self, session: Session, kind: str, reason: str, closed: bool, now: int
-    ) -> list[Output]:
-        """The log line for a refusal: at most one per address and kind per interval, so a
+    def _refused(self, session: Session, reason: str, closed: bool, now: int) -> list[Output]:
+        """The log line for a refusal: at most one per address and reason per interval, so a
         client retrying in a loop (or many from one machine) cannot flood the log."""
-        left_out = self._refusal_log.allow((session.address, kind), now)
+        left_out = self._refusal_log.allow((session.address, reason), now)
         if left_out is None:
             return []
         return [Notify(Refused(session.peer, reason, closed=closed, left_out=left_out))]
