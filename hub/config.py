@@ -94,9 +94,19 @@ class LimitsSection:
     messages_per_s: float = 50.0  # sustained frames a second per connection (4429 past it)
     message_burst: int = 200  # frames a connection may send at once before the rate applies
     send_buffer_kb: int = 1024  # unsent data a peer may leave queued before it is dropped (4408)
+    # Station ids the hub has not seen, per address: a burst, then this many a second (4429).
+    new_ids_burst: int = 256
+    new_ids_per_s: float = 2.0
+    # Tokenless connections (viewers, tutorial clients, nodes without a node token, greetings
+    # not done) one address may hold (0: no limit); all of them together take at most three
+    # quarters of max_connections, so a host and token holders always find room.
+    tokenless_per_address: int = 64
 
     def __post_init__(self) -> None:
         _positive("max_connections", self.max_connections)
+        _positive("new_ids_burst", self.new_ids_burst, allow_zero=False)
+        _positive("new_ids_per_s", self.new_ids_per_s, allow_zero=False)
+        _positive("tokenless_per_address", self.tokenless_per_address)
         _positive("hello_timeout_s", self.hello_timeout_s, allow_zero=False)
         _positive("messages_per_s", self.messages_per_s, allow_zero=False)
         _positive("message_burst", self.message_burst, allow_zero=False)

@@ -228,6 +228,10 @@ class RoundRecord:
     adjudication_wait_ns: int | None = None
     ranked: list[Outcome] = field(default_factory=list)
     refused: list[Outcome] = field(default_factory=list)  # early, locked, repeat, closed, stale
+    # Refused presses not listed: a player's first refused press of each kind (early, locked,
+    # repeat, ...) in a round is kept, the rest only counted, so a player mashing a button (or
+    # a script within the rate limit) cannot grow the round.
+    more_refused: int = 0
 
     @property
     def winner(self) -> Outcome | None:
@@ -276,8 +280,14 @@ class RoundEngine:
         self._first_arrival_ns: int | None = None
         self._counted: dict[str, PressIn | Outcome] = {}
         self._locks: dict[str, _Lock] = {}
+        # Press ids already taken, so a re-sent press counts once: kept for the current and the
+        # previous round only (a press older than that is stale whatever it was), so the memory
+        # does not grow with the night.
         self._seen: dict[tuple[str, str], Outcome | None] = {}
         self._early_for_next: list[Outcome] = []
+        self._early_more = 0  # refused presses for the next round that were counted, not kept
+        # (round, player, flags) of each refusal listed: one of each kind per player and round
+        self._refused_by: set[tuple[int, str, frozenset[Flag]]] = set()
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
@@ -368,6 +378,13 @@ class RoundEngine:
         release = now + (self.rules.release_lead_ns if lead_ns is None else lead_ns)
         self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
         self.current.refused, self._early_for_next = self._early_for_next, []
+        self.current.more_refused, self._early_more = self._early_more, 0
+        self._seen = {
+            key: known
+            for key, known in self._seen.items()
+            if known is None or known.round >= number - 1
+        }
+        self._refused_by = {entry for entry in self._refused_by if entry[0] >= number}
         self.phase = Phase.ARMED
         self._latest = None
         self._locks = {
@@ -584,12 +601,26 @@ class RoundEngine:
         return replace(counted, press=press, flags=counted.flags | {Flag.REPEAT})
 
     def _remember(self, outcome: Outcome) -> None:
-        self._seen[(outcome.press.player, outcome.press.press_id)] = outcome
+        key = (outcome.press.player, outcome.press.press_id)
         if outcome.counted:
+            self._seen[key] = outcome
             return
-        if self.current is not None and outcome.round == self.number:
+        this_round = self.current is not None and outcome.round == self.number
+        if not this_round and outcome.round != self.number + 1:
+            self._seen[key] = outcome
+            return
+        listed = (outcome.round, outcome.press.player, outcome.flags)
+        self._seen[key] = outcome  # until the next arm but one: see _arm
+        if listed in self._refused_by:  # counted, not listed
+            if this_round and self.current is not None:
+                self.current.more_refused += 1
+            else:
+                self._early_more += 1
+            return
+        self._refused_by.add(listed)
+        if this_round and self.current is not None:
             self.current.refused.append(outcome)
-        elif outcome.round == self.number + 1:  # early while idle: shown with the next round
+        else:  # early while idle: shown with the next round
             self._early_for_next.append(outcome)
 
     def _finish(self, now: int) -> list[Event]:

@@ -217,6 +217,7 @@ class RoundView:
     winner: str | None = None
     results: list[PressView] = field(default_factory=list)
     refused: list[PressView] = field(default_factory=list)
+    more_refused: int = 0  # refused presses not listed (a player's repeats of one kind)
 
 
 @dataclass(frozen=True, slots=True)

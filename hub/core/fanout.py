@@ -49,6 +49,9 @@ from wire import messages as msg
 from wire.codec import encode
 from wire.enums import Phase, Role
 
+#: Earlier rounds in a state picture; older ones are fetched a page at a time (/api/history), so
+#: a picture stays the same size however long the night.
+HISTORY_IN_PICTURE = 10
 #: Hosts and viewers get at most 20 state pictures a second.
 PUBLISH_INTERVAL_NS = 50_000_000
 #: A state picture grows with the roster and the round's results (about 25 ms for a thousand of
@@ -240,7 +243,9 @@ class Fanout:
             hub_ns=now,
             round=round_view(engine.current, engine.phase, names, engine.teams),
             players=[self.player_view(player, now) for player in self.roster],
-            history=history_view(engine.history, engine.current, names, engine.teams),
+            history=history_view(
+                engine.history, engine.current, names, engine.teams, HISTORY_IN_PICTURE
+            ),
             game=game_view(
                 engine,
                 self.referee.scores,

@@ -55,7 +55,7 @@ from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule
 from hub.journal import RecordingEngine, press_fits
-from hub.limits import LogThrottle
+from hub.limits import LogThrottle, TokenBucket
 from hub.round import Acknowledge, Arm, Press, Tick
 from hub.scores import Scoreboard
 from wire import codec, plain
@@ -69,6 +69,15 @@ BAD_TIME = (
 )
 #: A refusal is logged once per address and kind this often; the next line counts the rest.
 REFUSAL_LOG_INTERVAL_NS = 10 * 1_000_000_000
+#: Addresses whose new-id budgets are remembered; past it, the full (unused) budgets are dropped.
+ADDRESSES_KEPT = 4096
+TOO_MANY_IDS = "too many new station ids from this address; a node keeps its id across reconnects"
+#: How often offline players are looked for, and how long they stay listed once offline: a node
+#: that reboots or changes Wi-Fi is back within seconds; a tutorial client never comes back
+#: under the same id.
+ROSTER_SWEEP_NS = 30 * 1_000_000_000
+OFFLINE_KEPT_NS = 600 * 1_000_000_000
+TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 
 
 @dataclass
@@ -143,6 +152,8 @@ class HubCore:
         self._acks: dict[int, list[Acknowledge]] = {}
         self._tickets = 0
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
+        self._new_ids: dict[str, TokenBucket] = {}  # per address
+        self._sweep_at: int | None = None
 
     @property
     def engine(self) -> RecordingEngine:
@@ -154,6 +165,10 @@ class HubCore:
         """Settle what the restart left: the config's teams, a decision or re-arm that fell due
         while the hub was down, host-less mode's first round. Before anyone connects, so the first
         state anyone sees is the settled one."""
+        for player in self.roster:
+            if player.last_seen_ns is None:  # restored: offline since (at most) now
+                player.last_seen_ns = now
+        self._sweep_at = now + ROSTER_SWEEP_NS
         step = self.referee.place_config_teams(now)
         if self.config.round.hostless and self.engine.current is None:
             self.referee.feed(Arm(), now, step)
@@ -261,8 +276,31 @@ class HubCore:
         deadline = self.engine.next_deadline
         if deadline is not None and deadline <= now:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
+        if self._sweep_at is not None and now >= self._sweep_at:
+            self._sweep_at = now + ROSTER_SWEEP_NS
+            self._sweep(now)
         out.extend(self.fanout.publish(now, self.storage, self._join_view()))
         return out
+
+    def _sweep(self, now: int) -> None:
+        """Offline players leave the list after a while (their scores and results stay): what
+        a script inventing station ids adds is gone again within minutes."""
+        current = self.engine.current
+        in_round = {o.press.player for o in current.ranked} if current else set()
+        scored = set(self.referee.scores.player_totals())
+        gone = [
+            player.id
+            for player in self.roster
+            if player.link is None
+            and player.id not in in_round
+            and player.id not in scored
+            and now - (player.last_seen_ns or now)
+            > (TUTORIAL_OFFLINE_KEPT_NS if player.plain else OFFLINE_KEPT_NS)
+        ]
+        for player_id in gone:
+            self.roster.forget(player_id)
+        if gone:
+            self.fanout.publish_soon(now)
 
     def next_wakeup(self) -> int | None:
         """When :meth:`timer` must next be called, if ever."""
@@ -271,6 +309,7 @@ class HubCore:
             self.syncs.next(),
             self.engine.next_deadline,
             self.fanout.publish_at,
+            self._sweep_at,
         ]
         due = [t for t in times if t is not None]
         return min(due) if due else None
@@ -343,10 +382,30 @@ class HubCore:
             return refused, CloseCode.INPUT_REFUSED
         return None
 
+    def _new_id_allowed(self, address: str, now: int) -> bool:
+        """Whether ``address`` may introduce one more station id the hub has not seen."""
+        bucket = self._new_ids.get(address)
+        if bucket is None:
+            if len(self._new_ids) >= ADDRESSES_KEPT:
+                self._new_ids = {a: b for a, b in self._new_ids.items() if b.tokens < b.burst - 1}
+            limits = self.config.limits
+            bucket = self._new_ids[address] = TokenBucket(
+                limits.new_ids_per_s, limits.new_ids_burst
+            )
+        return bucket.take(now)
+
     def _join_node(
         self, session: Session, hello: msg.Hello, decoded: codec.Decoded, now: int
     ) -> list[Output]:
         assert hello.id is not None
+        if self.roster.get(hello.id) is None and not self._new_id_allowed(session.address, now):
+            self._end(session)
+            error = codec.ProtocolError(ErrorCode.TOO_MANY_IDS, TOO_MANY_IDS)
+            return [
+                Send(session.link, codec.error_frame(error, hello.ref)),
+                *self._refused(session, f"{TOO_MANY_IDS} (close 4429)", True, now),
+                Close(session.link, CloseCode.RATE_LIMITED, "too many new station ids"),
+            ]
         player = self.roster.node(hello.id, hello.name, hello.input)
         out: list[Output] = []
         previous = player.link
@@ -409,6 +468,12 @@ class HubCore:
 
     def _join_tutorial(self, session: Session, first: str, now: int) -> list[Output]:
         self._hellos.cancel(session.link)
+        if not self._new_id_allowed(session.address, now):  # each one is a new roster entry
+            self._end(session)
+            return [
+                *self._refused(session, f"{TOO_MANY_IDS} (close 4429)", True, now),
+                Close(session.link, CloseCode.RATE_LIMITED, "too many new clients"),
+            ]
         player = self.roster.tutorial()
         player.link = session.link
         player.last_seen_ns = now

@@ -107,6 +107,10 @@ class Roster:
         self.players[player.id] = player
         return player
 
+    def forget(self, player_id: str) -> None:
+        """Drop an offline player from the list (its id is known again if it comes back)."""
+        self.players.pop(player_id, None)
+
     def get(self, player_id: str) -> Player | None:
         return self.players.get(player_id)
 

@@ -10,6 +10,7 @@ from hub.config import HubConfig, RoundSection
 from hub.core.events import Refused
 from hub.journal import INT64_MAX
 from tests.support.simulation import MS, Net, S, Station, host, node, press
+from wire import codec
 
 HOST_MODE = HubConfig(round=RoundSection(hostless=False, release_lead_ms=0))
 
@@ -54,3 +55,96 @@ def test_refusals_from_one_address_are_logged_once_per_interval() -> None:
     assert len(refused) == 2
     assert refused[1].left_out == 49
     assert "49 more from this address not logged" in refused[1].describe()
+
+
+def _honest_round(net: Net, console: Station, honest: Station, tag: str) -> int:
+    """One round in which ``honest`` presses at the release: its press-to-result time, ns."""
+    console.send({"type": "arm"})
+    net.run_for(5 * MS)
+    pressed = net.now
+    press(honest, pressed, tag)
+    until = net.now + S
+    while net.now < until:
+        net.run_for(MS)
+        if any(f.get("press_id") == tag for f in honest.frames("result")):
+            break
+    result_at = net.now
+    console.send({"type": "reset"})
+    net.run_for(5 * MS)
+    return result_at - pressed
+
+
+def test_a_hello_flood_with_new_ids_is_cut_off_and_leaves_the_roster_as_it_was() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    honest = node(net, "honest", up=lambda: MS, down=lambda: MS)
+    net.run_for(S)
+    quiet = _honest_round(net, console, honest, "q-1")
+    closed = []
+    for i in range(3000):  # one tokenless client, a new station id each time
+        flooder = node(net, f"fake-{i}")
+        net.run_for(MS // 10)
+        closed.append(flooder.closed)
+        if i % 300 == 0:
+            during = _honest_round(net, console, honest, f"f-{i}")
+            assert during <= quiet + MS, (during, quiet)  # the honest player does not notice
+        if flooder.closed is None:
+            flooder.send("x")  # and goes away (its link ends)
+            net.carry(net.core.disconnect(flooder.link or 0, "gone", net.now))
+    refused = [c for c in closed if c == 4429]
+    assert len(refused) >= 3000 - 256 - 20  # the burst, and what the rate refilled meanwhile
+    assert len(net.core.roster.players) <= 1 + 256 + 20
+    assert "too_many_ids" in {f.get("code") for f in flooder.frames("error")}
+    net.run_for(11 * 60 * S)  # offline players leave the list after ten minutes
+    assert [p.id for p in net.core.roster] == ["honest"]
+    assert len(net.core.state(net.now).players) == 1
+
+
+def test_a_press_flood_within_the_rate_limit_keeps_the_round_small() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    honest = node(net, "honest", up=lambda: MS, down=lambda: MS)
+    flooders = [node(net, f"mash-{i}") for i in range(20)]
+    net.run_for(S)
+    quiet = _honest_round(net, console, honest, "q-1")
+    console.send({"type": "arm"})
+    net.run_for(5 * MS)
+    sent = 0
+    for tick in range(20 * 45):  # 20 nodes at 45 presses a second for 20 s
+        for i, flooder in enumerate(flooders):
+            flooder.send({"type": "press", "press_id": f"m{i}-{tick}", "at_ns": flooder.clock()})
+            sent += 1
+        net.run_for(S // 45)
+    record = net.core.engine.current
+    assert record is not None
+    assert len(record.ranked) == 20  # one counted press each
+    assert len(record.refused) <= 20 * 2  # one listed refusal of each kind per player
+    assert record.more_refused >= sent - 20 - len(record.refused)
+    picture = codec.encode(net.core.state(net.now))
+    assert len(picture) < 40_000, len(picture)
+    console.send({"type": "reset"})
+    net.run_for(5 * MS)
+    during = _honest_round(net, console, honest, "after")
+    assert during <= quiet + MS
+    for _ in range(2):  # two more rounds: the flood's press ids are forgotten
+        _honest_round(net, console, honest, f"later-{_}")
+    assert len(net.core.engine._seen) <= 2
+
+
+def test_seen_press_ids_and_the_picture_stay_bounded_over_a_long_night() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    players = [node(net, f"p{i:03d}") for i in range(50)]
+    net.run_for(S)
+    for number in range(60):
+        console.send({"type": "arm"})
+        net.run_for(5 * MS)
+        for i, player in enumerate(players):
+            press(player, net.now + i * 1000, f"p{i:03d}-{number}")
+        net.run_for(20 * MS)
+        console.send({"type": "reset"})
+        net.run_for(MS)
+    assert len(net.core.engine._seen) <= 2 * 50  # two rounds' worth, not 60
+    state = net.core.state(net.now)
+    assert len(state.history) == 10
+    assert len(codec.encode(state)) < 1_000_000
