@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from websockets.asyncio.server import ServerConnection
@@ -106,32 +108,76 @@ def is_websocket_upgrade(request: Request) -> bool:
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
 
+class Access(StrEnum):
+    """What a plain HTTP request may read, by the token it carries (URL or header)."""
+
+    HOST = "host"  # the host token: everything
+    PUBLIC = "public"  # a node token, or none needed: results, without host-only detail
+    CLOSED = "closed"  # a node token is set and none came: only whether one is needed
+
+
+#: Rounds per page of /api/history.
+HISTORY_PAGE = 10
+
+TOKEN_NEEDED = (
+    "this hub needs a token to read results: add ?token=... or an 'Authorization: Bearer' header"
+)
+
+
+def json_bytes(body: bytes) -> Response:
+    return _response(HTTPStatus.OK, "application/json", body)
+
+
 class Routes:
-    """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
+    """Answers the plain HTTP requests.
+
+    ``state(access)`` gives the JSON picture (already encoded) a request with that access may
+    read; ``history(access, before)`` a page of earlier rounds; ``access(request)`` tells which
+    the request has.
+    """
 
     def __init__(
         self,
-        state: Callable[[], dict[str, Any]],
+        state: Callable[[Access], Awaitable[bytes]],
         results_csv: Callable[[], str] | None = None,
         scheme: str = "http",
+        access: Callable[[Request], Access] = lambda request: Access.HOST,
+        history: Callable[[Access, int], bytes] | None = None,
     ) -> None:
         self.state = state
         self.results_csv = results_csv
         self.scheme = scheme  # how browsers reach the pages: http, or https with TLS
+        self.access = access
+        self.history = history
 
-    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+    def __call__(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         if is_websocket_upgrade(request):
             return None
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
             return text_response("ok", HTTPStatus.OK)
         if path == "/api/state":
-            return json_response(self.state())
+            return self._state(self.access(request))
+        if path == "/api/history" and self.history is not None:
+            access = self.access(request)
+            if access is Access.CLOSED:
+                return text_response(TOKEN_NEEDED, HTTPStatus.UNAUTHORIZED)
+            before = parse_qs(urlsplit(request.path).query).get("before", [""])[0]
+            if not before.isdigit() or len(before) > 18:
+                return text_response("before=N: a round number", HTTPStatus.BAD_REQUEST)
+            return json_bytes(self.history(access, int(before)))
         if path == "/play.svg":
             return join_qr(request.headers.get("Host"), self.scheme)
         if path == "/api/rounds.csv" and self.results_csv is not None:
+            if self.access(request) is Access.CLOSED:
+                return text_response(TOKEN_NEEDED, HTTPStatus.UNAUTHORIZED)
             return csv_download(self.results_csv(), "buzzer-results.csv")
         page = static_file(PAGES.get(path, path.removeprefix("/")))
         if page is not None:
             return page
         return text_response(f"not found: {path[:100]}", HTTPStatus.NOT_FOUND)
+
+    async def _state(self, access: Access) -> Response:
+        return json_bytes(await self.state(access))

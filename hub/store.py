@@ -49,7 +49,7 @@ from typing import IO, Any
 
 from hub import journal
 from hub.journal import Call, RecordingEngine, Segment
-from hub.round import Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
+from hub.round import Answer, Event, Outcome, PhaseChanged, PressIn, RoundEngine, Rules
 from wire.enums import Phase
 from wire.errors import BuzzerError
 from wire.messages import StorageView
@@ -649,6 +649,10 @@ class Store:
             if steps:
                 rows = [(segment, c.kind, c.now_ns, wall, c.payload()) for c in steps]
                 statements.append((JOURNAL_INSERT, rows))
+                # The press's export row, undecided yet: export lists every acknowledged press.
+                taken = [_press_row(c.press, wall) for c in steps if c.press is not None]
+                if taken:
+                    statements.append((PRESS_INSERT, taken))
             statements.extend(_outcome_statement(o, wall) for o in outcomes)
             statements.extend(_round_statement(row, wall) for row in rounds)
             return statements
@@ -865,6 +869,29 @@ OUTCOME_UPSERT = (
     "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns"
 )
 
+PRESS_INSERT = (
+    "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
+    "uncertainty_ns, synced, wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _press_columns(press: PressIn) -> tuple[object, ...]:
+    """player, press_id, at_ns, arrival_ns, raw_ns, uncertainty_ns, synced: as stored."""
+    return (
+        press.player,
+        press.press_id,
+        press.at_ns,
+        press.arrival_ns,
+        press.raw_ns,
+        press.uncertainty_ns,
+        int(press.synced),
+    )
+
+
+def _press_row(press: PressIn, wall: int) -> tuple[object, ...]:
+    return (CURRENT_GAME, None, *_press_columns(press), wall)
+
+
 RoundRow = tuple[int, str, int, int, int | None, int | None, str | None]
 
 
@@ -909,13 +936,7 @@ def _outcome_statement(outcome: Outcome, wall: int) -> Statement:
         (
             CURRENT_GAME,
             outcome.round,
-            press.player,
-            press.press_id,
-            press.at_ns,
-            press.arrival_ns,
-            press.raw_ns,
-            press.uncertainty_ns,
-            int(press.synced),
+            *_press_columns(press),
             outcome.rank,
             outcome.reaction_ns,
             outcome.behind_ns,

@@ -52,6 +52,9 @@ from wire.enums import Phase, Role
 #: Earlier rounds in a state picture; older ones are fetched a page at a time (/api/history), so
 #: a picture stays the same size however long the night.
 HISTORY_IN_PICTURE = 10
+#: A picture served on /api/state is rebuilt when older than this even if nothing was marked as
+#: changed (clock estimates move between pictures).
+PICTURE_MAX_AGE_NS = 1_000_000_000
 #: Hosts and viewers get at most 20 state pictures a second.
 PUBLISH_INTERVAL_NS = 50_000_000
 #: A state picture grows with the roster and the round's results (about 25 ms for a thousand of
@@ -74,6 +77,8 @@ class Fanout:
     publish_at: int | None = None  # when the next state picture is due, if one is
     _last_publish_ns: int = 0
     _publish_cost_ns: int = 0
+    _picture: msg.State | None = None  # the last picture built, for /api/state
+    _changed: bool = True  # something changed since that picture
 
     # --- one step of the game ---
 
@@ -285,8 +290,37 @@ class Fanout:
 
     # --- pacing ---
 
+    def picture(
+        self, now: int, storage: msg.StorageView, join: msg.JoinView
+    ) -> tuple[msg.State, int]:
+        """The picture ``/api/state`` serves, and 0; or the last one and how long to wait for
+        a fresh one.
+
+        The last picture is served as long as nothing changed (and it is younger than
+        :data:`PICTURE_MAX_AGE_NS`). After a change it is rebuilt, but never sooner after the
+        last build than building pictures would take more than PUBLISH_LOOP_SHARE of the loop:
+        a reader then waits that long (and every reader in that time shares the one rebuild),
+        so however often ``/api/state`` is asked it costs at most that share, and a reader
+        still sees what happened before it asked.
+        """
+        old = self._picture
+        if old is not None:
+            age = now - old.hub_ns
+            if age < PICTURE_MAX_AGE_NS and not self._changed:
+                return old, 0
+            wait = round(self._publish_cost_ns / PUBLISH_LOOP_SHARE) - age
+            if wait > 0:
+                return old, wait
+        return self._build(now, storage, join), 0
+
+    def _build(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> msg.State:
+        picture = self._picture = self.state(now, storage, join)
+        self._changed = False
+        return picture
+
     def publish_soon(self, now: int, at_once: bool = False) -> None:
         """Coalesce state pictures: one is due at most every publish gap, or now if asked."""
+        self._changed = True
         if not self.watchers:
             return
         if at_once:
@@ -304,7 +338,7 @@ class Fanout:
         self._last_publish_ns = now
         if not self.watchers:
             return []
-        frame = encode(self.state(now, storage, join))
+        frame = encode(self._build(now, storage, join))
         return [Broadcast(tuple(self.watchers), frame, picture=True)]
 
     def published(self, cost_ns: int) -> None:

@@ -58,6 +58,7 @@ from hub.journal import RecordingEngine, press_fits
 from hub.limits import LogThrottle, TokenBucket
 from hub.round import Acknowledge, Arm, Press, Tick
 from hub.scores import Scoreboard
+from hub.views import history_view
 from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Role
@@ -319,8 +320,19 @@ class HubCore:
         self.fanout.published(cost_ns)
 
     def state(self, now: int) -> msg.State:
-        """The whole picture, as hosts and viewers get it (and ``/api/state`` serves)."""
+        """The whole picture, as hosts and viewers get it, built now."""
         return self.fanout.state(now, self.storage, self._join_view())
+
+    def picture(self, now: int) -> tuple[msg.State, int]:
+        """The picture ``/api/state`` serves and 0, or how long to wait for a fresh one (see
+        :meth:`hub.core.fanout.Fanout.picture`)."""
+        return self.fanout.picture(now, self.storage, self._join_view())
+
+    def history(self, before: int, count: int) -> list[msg.RoundView]:
+        """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
+        engine = self.engine
+        names = self.roster.names()
+        return history_view(engine.history, engine.current, names, engine.teams, count, before)
 
     # --- greeting ---
 

@@ -61,6 +61,7 @@ async def test_api_state_reports_round_results_and_roster(
         "winner": None,
         "results": [],
         "refused": [],
+        "more_refused": 0,
     }
     assert empty["players"] == []
 

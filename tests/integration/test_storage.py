@@ -134,6 +134,8 @@ async def test_a_disk_that_fills_up_mid_event(start_hub, client_factory, mount_p
     assert "full" in line
     storage = _state(hub)["storage"]
     assert storage["saving"] is False
+    assert storage["path"] is None  # where the hub keeps its files is for the host only
+    storage["path"] = str(mount_point / "results.db")
     await host.expect("state", timeout=5, storage=storage)  # the console was told
     assert not [f for f in bo.received if f["type"] == "ack"]  # not on disk: not acknowledged
     assert hub.proc is not None

@@ -148,3 +148,24 @@ def test_seen_press_ids_and_the_picture_stay_bounded_over_a_long_night() -> None
     state = net.core.state(net.now)
     assert len(state.history) == 10
     assert len(codec.encode(state)) < 1_000_000
+
+
+def test_api_state_is_the_last_picture_not_a_rebuild_per_request() -> None:
+    net = Net.hub(HOST_MODE)
+    node(net, "desk-1")
+    net.run_for(S)
+    first, wait = net.core.picture(net.now)
+    assert wait == 0
+    net.core.published(2 * MS)  # what building and encoding it cost the server
+    for step in range(1000):  # a script polling /api/state as fast as it can
+        assert net.core.picture(net.now + step * 1000) == (first, 0)
+    node(net, "desk-2")  # something changed: a new picture, but not within five times its cost
+    net.run_for(MS)
+    again, wait = net.core.picture(net.now)
+    assert again is first
+    assert 0 < wait <= 10 * MS  # the reader waits for it rather than getting a stale one
+    net.run_for(wait)
+    fresh, wait = net.core.picture(net.now)
+    assert wait == 0
+    assert fresh is not first
+    assert [p.id for p in fresh.players] == ["desk-1", "desk-2"]
