@@ -1089,12 +1089,29 @@ def rows_from_engine(
     return rows
 
 
+#: A cell a spreadsheet would read as a formula starts with one of these (OWASP's list for CSV
+#: injection); such text gets a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: empty for None; text that could run as a formula, defused."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
-    """CSV a spreadsheet opens as is: a header row, then one row per press, empty for none."""
+    """CSV a spreadsheet opens as is: a header row, then one row per press, empty for none.
+
+    Names come from players, who may be anyone in the room: a name such as
+    ``=HYPERLINK(...)`` must arrive in the host's spreadsheet as text, not run there."""
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -518,7 +518,8 @@ class HubCore:
         if frame == plain.BUZZ:
             horizon = self.horizon.value(self.roster, now)
             return self._press(Press(tutorial_press(player, now), horizon), now)
-        player.name = frame[: msg.NAME_MAX_CHARS] if frame.isprintable() else player.name
+        if frame.isprintable():
+            self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
         self.fanout.publish_soon(now)
         return [
             Save(RosterEntry(player.id, player.name, player.input, player.team)),

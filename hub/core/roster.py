@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from hub.clock import ClockFilter, FilterSettings
 from hub.core.outputs import LinkId
+from hub.names import clean, distinct
 from wire.enums import InputKind
+from wire.messages import NAME_MAX_CHARS
 
 TUTORIAL_PREFIX = "text-"
 
@@ -92,11 +94,17 @@ class Roster:
         player = self.players.get(player_id)
         if player is None:
             player = self.players[player_id] = Player(
-                player_id, name or player_id, kind or InputKind.GPIO, self.fresh_clock()
+                player_id, player_id, kind or InputKind.GPIO, self.fresh_clock()
             )
-        player.name = name or player.name
+        self.rename(player, name or player.name)
         player.input = kind or player.input
         return player
+
+    def rename(self, player: Player, name: str) -> None:
+        """Give ``player`` ``name``, cleaned, and told apart from every other player online
+        (``Alice`` spelt with a Greek capital alpha, next to ``Alice``, gets `` (2)``)."""
+        others = (p.name for p in self.online() if p is not player)
+        player.name = distinct(clean(name) or player.id, others, NAME_MAX_CHARS)
 
     def tutorial(self) -> Player:
         """A new tutorial client, under the next free ``text-N`` id."""
