@@ -24,6 +24,42 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+#: Test files that exercise the hub itself, end to end: each of their async tests runs twice, on
+#: asyncio's loop and on uvloop (the hub uses uvloop when installed), and a hub they start runs on
+#: the same loop as the test. Every other async test runs once, on asyncio's loop, so the suite
+#: takes only these files' time again, not twice its own.
+BOTH_LOOPS = {
+    "tests/integration/test_hub.py",
+    "tests/integration/test_floods.py",
+    "tests/integration/test_security.py",
+    "tests/integration/test_tutorial_clients.py",
+    "tests/unit/hub/test_journal_damage.py",
+    "tests/unit/hub/test_store_failures.py",
+}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The loops an async test runs on (pytest-asyncio's hook): see BOTH_LOOPS."""
+    from hub import loop
+
+    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parents[1])
+    names = ["asyncio"]
+    if relative.as_posix() in BOTH_LOOPS and loop.uvloop_installed():
+        names.append("uvloop")
+    return {name: loop.factory(name) for name in names}
+
+
+def loop_of(request: pytest.FixtureRequest) -> str | None:
+    """Which loop (by hub/loop.py's name) this test runs on; None for a test with no loop."""
+    from hub import loop
+
+    callspec = getattr(request.node, "callspec", None)
+    chosen = callspec.params.get("_asyncio_loop_factory") if callspec is not None else None
+    if chosen is None:
+        return None
+    return "uvloop" if chosen is loop.factory("uvloop") else "asyncio"
+
+
 HOST_TOKEN = "test-host-token"
 LOOPBACK = "127.0.0.1"
 BIN = Path(sys.executable).parent
@@ -43,6 +79,7 @@ class HubProcess:
     args: list[str]
     data_dir: Path
     port: int = 0
+    loop: str | None = None  # BUZZER_LOOP for the hub: None lets it choose (uvloop if installed)
     prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec NAME
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
@@ -71,6 +108,8 @@ class HubProcess:
             *self.args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.loop is not None:
+            env["BUZZER_LOOP"] = self.loop
         self.proc = subprocess.Popen(
             command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
         )
@@ -120,8 +159,13 @@ class HubProcess:
 
 
 @pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
-    """Start real hubs with extra command-line arguments; all are stopped after the test."""
+def start_hub(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., HubProcess]]:
+    """Start real hubs with extra command-line arguments; all are stopped after the test.
+
+    A hub runs on the same kind of event loop as the test that starts it (see BOTH_LOOPS)."""
+    hub_loop = loop_of(request)
     hubs: list[HubProcess] = []
 
     def start(
@@ -136,7 +180,9 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
         if config is not None:
             path = write_config(tmp_path / f"{name}.toml", config)
             args = ("--config", str(path), *args)
-        hub = HubProcess(list(args), data_dir or tmp_path / name, prefix=list(prefix))
+        hub = HubProcess(
+            list(args), data_dir or tmp_path / name, prefix=list(prefix), loop=hub_loop
+        )
         hubs.append(hub)
         return hub.start()
 

@@ -145,9 +145,15 @@ class Fanout:
         else:
             note = PhaseEntered(change.round, change.phase)
         out: list[Output] = [Notify(note)]
+        # Nodes whose round reads the same (no release instant of their own: a decision, a
+        # reset, or not synced) share one frame, encoded once and written in one broadcast.
+        groups: dict[msg.RoundUpdate, list[LinkId]] = {}
         for player in self.roster.online():
             if not player.plain and player.link is not None:
-                out.append(Send(player.link, encode(self.round_update(player))))
+                groups.setdefault(self.round_update(player), []).append(player.link)
+        for update, links in groups.items():
+            frame = encode(update)
+            out.append(Send(links[0], frame) if len(links) == 1 else Broadcast(tuple(links), frame))
         return out
 
     def round_update(self, player: Player | None) -> msg.RoundUpdate:
