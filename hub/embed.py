@@ -115,7 +115,8 @@ class RunningHub:
         self._listeners.append(listener)
 
     def _event(self, event: HubEvent) -> None:
-        log.log(event.level, "%s", event.describe())
+        if log.isEnabledFor(event.level):  # a press's debug line is not even worded otherwise
+            log.log(event.level, "%s", event.describe())
         self.events.append(event)
         for listener in self._listeners:
             listener(event)
