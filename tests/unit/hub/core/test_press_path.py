@@ -46,3 +46,43 @@ def test_a_decision_reaches_every_node_in_one_broadcast() -> None:
     assert isinstance(rounds[0], Broadcast)
     assert len(rounds[0].links) == 100
     assert all(n.last("round")["state"] == "decided" for n in nodes)
+
+
+def _groups_by_definition(pending: list[PressIn]) -> list[list[PressIn]]:
+    """The tie groups as the rule reads: a press joins a group if tied with every member."""
+    groups: list[list[PressIn]] = []
+    for one in pending:
+        tied = groups and all(
+            abs(m.at_ns - one.at_ns) < m.uncertainty_ns + one.uncertainty_ns for m in groups[-1]
+        )
+        if tied:
+            groups[-1].append(one)
+        else:
+            groups.append([one])
+    return groups
+
+
+def test_tie_groups_in_one_pass_match_the_rule() -> None:
+    import random
+
+    from hub.round import RoundEngine, Rules, TieRule
+
+    rng = random.Random(5)
+    engine = RoundEngine(Rules(tie_rule=TieRule.TIMESTAMP))
+    for _ in range(300):
+        pending = sorted(
+            (
+                PressIn(f"p{i}", f"x{i}", rng.randrange(0, 50), i, rng.choice([0, 1, 3, 8, 20]))
+                for i in range(rng.randrange(1, 25))
+            ),
+            key=lambda p: p.at_ns,
+        )
+        expected = [p for group in _groups_by_definition(pending) for p in group]
+        got = [p for p, _ in engine._break_ties(pending)]
+        assert got == expected
+        # the group boundaries too: with the arrival rule each group is re-sorted by arrival
+        arrival = RoundEngine(Rules(tie_rule=TieRule.ARRIVAL))
+        by_arrival = [
+            p for g in _groups_by_definition(pending) for p in sorted(g, key=lambda p: p.arrival_ns)
+        ]
+        assert [p for p, _ in arrival._break_ties(pending)] == by_arrival
