@@ -280,9 +280,9 @@ class RoundEngine:
         self._first_arrival_ns: int | None = None
         self._counted: dict[str, PressIn | Outcome] = {}
         self._locks: dict[str, _Lock] = {}
-        # Press ids already taken, so a re-sent press counts once: kept for the current and the
-        # previous round only (a press older than that is stale whatever it was), so the memory
-        # does not grow with the night.
+        # Press ids already taken, so a re-sent press counts once: kept for the rounds the engine
+        # still keeps in its history (a node re-sends a press only until it has its ack, which
+        # follows the commit within milliseconds), so the memory does not grow with the night.
         self._seen: dict[tuple[str, str], Outcome | None] = {}
         self._early_for_next: list[Outcome] = []
         self._early_more = 0  # refused presses for the next round that were counted, not kept
@@ -379,10 +379,9 @@ class RoundEngine:
         self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
         self.current.refused, self._early_for_next = self._early_for_next, []
         self.current.more_refused, self._early_more = self._early_more, 0
+        oldest = number - self.rules.history_rounds  # rounds before it are forgotten anyway
         self._seen = {
-            key: known
-            for key, known in self._seen.items()
-            if known is None or known.round >= number - 1
+            key: known for key, known in self._seen.items() if known is None or known.round > oldest
         }
         self._refused_by = {entry for entry in self._refused_by if entry[0] >= number}
         self.phase = Phase.ARMED
@@ -617,14 +616,17 @@ class RoundEngine:
             self._seen[key] = outcome
             return
         listed = (outcome.round, outcome.press.player, outcome.flags)
-        self._seen[key] = outcome  # until the next arm but one: see _arm
-        if listed in self._refused_by:  # counted, not listed
+        if listed in self._refused_by:
+            # Counted, not listed, and not remembered: a re-send is judged afresh, and as a
+            # refused press is never counted, nothing can count twice.
+            self._seen.pop(key, None)
             if this_round and self.current is not None:
                 self.current.more_refused += 1
             else:
                 self._early_more += 1
             return
         self._refused_by.add(listed)
+        self._seen[key] = outcome  # for as long as the round is in the history: see _arm
         if this_round and self.current is not None:
             self.current.refused.append(outcome)
         else:  # early while idle: shown with the next round

@@ -797,14 +797,28 @@ class Store:
         return True
 
     def _transaction(self, db: sqlite3.Connection, jobs: list[_Job]) -> None:
+        """One transaction for a batch. Rows of the press path's statements (journal, press,
+        outcome, round) are gathered across the batch and written with one ``executemany``
+        each, in their order; any other statement first writes what was gathered, so that
+        everything keeps the order it was queued in where order can matter."""
+        gathered: dict[str, list[Sequence[Any]]] = {}
+
+        def flush() -> None:
+            for sql, rows in gathered.items():
+                db.executemany(sql, rows)
+            gathered.clear()
+
         try:
             db.execute("BEGIN IMMEDIATE")
             for job in jobs:
                 for sql, params in job.resolve():
-                    if params and isinstance(params, list):
-                        db.executemany(sql, params)
-                    else:
-                        db.execute(sql, params)
+                    rows = params if params and isinstance(params, list) else [params]
+                    if sql in GATHERED:
+                        gathered.setdefault(sql, []).extend(rows)
+                        continue
+                    flush()
+                    db.executemany(sql, rows)
+            flush()
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -866,13 +880,21 @@ OUTCOME_UPSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (game, player, press_id) DO UPDATE SET round = excluded.round, "
     "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
-    "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns"
+    "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns "
+    # A press re-sent after its round is forgotten is judged again (stale): its row keeps the
+    # outcome of the round it was made in.
+    "WHERE presses.round IS NULL OR presses.round = excluded.round"
 )
 
 PRESS_INSERT = (
     "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
     "uncertainty_ns, synced, wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+#: Statements whose rows can be written together across a batch: each touches its own table, and
+#: among a press's two rows the upsert wins whichever comes first (the insert only fills a gap).
+GATHERED = frozenset({JOURNAL_INSERT, PRESS_INSERT, OUTCOME_UPSERT, ROUND_UPSERT})
 
 
 def _press_columns(press: PressIn) -> tuple[object, ...]:
