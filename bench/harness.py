@@ -40,6 +40,9 @@ enabled = false
 [limits]
 tokenless_per_address = 0
 new_ids_burst = 1000000
+# A tutorial client sends nothing until its player presses, and the greeting deadline (10 s)
+# closes a silent one; connecting a thousand of them on a busy machine takes longer than that.
+hello_timeout_s = 300
 """
 
 

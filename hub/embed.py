@@ -48,6 +48,8 @@ class EventLog:
         self._changed = asyncio.Event()
 
     def append(self, event: HubEvent) -> None:
+        if event.level < logging.INFO:  # one per press: heard by listeners, not kept
+            return
         self._log.append((self._next, event))
         self._next += 1
         self._changed.set()
