@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from hub import store
@@ -43,3 +44,27 @@ async def test_a_value_no_column_can_hold_is_refused_alone_and_saving_goes_on(
     assert restored.current is not None
     kept = [o.press.press_id for o in (*restored.current.ranked, *restored.current.refused)]
     assert kept == ["a-1"]  # the honest press survived; the unstorable one was never written
+
+
+async def test_a_press_judged_again_later_keeps_its_export_row(tmp_path: Path) -> None:
+    """A press re-sent after its round left the history is judged again (stale, in the round
+    then on display); the export keeps what it came to in the round it was made in."""
+    from hub.round import Outcome
+    from wire.enums import Flag
+
+    s = store.Store(tmp_path)
+    s.open()
+    s.restore(RULES, now_ns=0, wall_ns=0)
+    s.start(asyncio.get_running_loop())
+    press = PressIn("ada", "a-1", 5, 6)
+    done = asyncio.Event()
+    won = Outcome(1, press, rank=1, reaction_ns=5, behind_ns=0)
+    s._write([store._outcome_statement(won, 1)], None)
+    stale = Outcome(60, press, flags=frozenset({Flag.STALE}))
+    s._write([store._outcome_statement(stale, 2)], done.set)
+    await asyncio.wait_for(done.wait(), 5)
+    s.close()
+    db = sqlite3.connect(tmp_path / store.DATABASE_NAME)
+    rows = db.execute("SELECT round, rank, flags FROM presses WHERE press_id = 'a-1'").fetchall()
+    db.close()
+    assert rows == [(1, 1, "")]
