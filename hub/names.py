@@ -13,6 +13,7 @@ Unicode data.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 
@@ -47,9 +48,13 @@ def clean(name: str) -> str:
     return unicodedata.normalize("NFC", "".join(kept)).strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def skeleton(name: str) -> str:
     """A form in which names that look alike are equal: compatibility-folded, case-folded,
-    without marks, spaces or punctuation, look-alike letters mapped to Latin ones."""
+    without marks, spaces or punctuation, look-alike letters mapped to Latin ones.
+
+    Remembered per name: every join compares the new name with every player online, and a
+    thousand nodes joining together would otherwise fold a million names."""
     folded = unicodedata.normalize("NFKD", name).casefold()
     letters = (c for c in folded if not unicodedata.combining(c) and c.isalnum())
     return "".join(letters).translate(_LOOKALIKES)
