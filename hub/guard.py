@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Iterable
 
 from websockets.asyncio.server import ServerConnection
 
-from hub.limits import TokenBucket, too_slow
+from hub.limits import LogThrottle, TokenBucket, too_slow
 from wire.enums import CloseCode
 
 log = logging.getLogger("hub.guard")
 
 #: How long a dropped peer gets to answer the close frame before its socket is simply aborted.
 DROP_GRACE_S = 1.0
+DROP_LOG_INTERVAL_NS = 10_000_000_000
 
 
 class Guard:
@@ -36,6 +38,9 @@ class Guard:
         )
         self._dropping: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
+        # A flooder that reconnects each time it is dropped gets one line per address and
+        # reason this often; the next one counts the rest.
+        self._log_throttle = LogThrottle(DROP_LOG_INTERVAL_NS)
 
     def admit(self, ws: ServerConnection, now_ns: int) -> bool:
         """Whether to handle a frame received at ``now_ns``; past the budget the peer is closed."""
@@ -81,7 +86,11 @@ class Guard:
             # Stop reading at once: whatever the peer keeps sending now waits in its own
             # buffers, not in the hub's, and costs the hub no parsing.
             ws.transport.pause_reading()
-        log.warning("dropped %s: %s (close %d): %s", peer(ws), reason, code, detail)
+        address = peer(ws).rsplit(":", 1)[0]
+        left_out = self._log_throttle.allow((address, reason), time.monotonic_ns())
+        if left_out is not None:
+            more = f" ({left_out} more from this address not logged)" if left_out else ""
+            log.warning("dropped %s: %s (close %d): %s%s", peer(ws), reason, code, detail, more)
         task = asyncio.get_running_loop().create_task(self._close(ws, code, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -56,7 +56,15 @@ async def test_a_ping_flood_counts_in_the_message_budget(
     code, reason = await closed_with(flooder)
     assert (code, reason) == (4429, "too many messages")
     await asyncio.to_thread(hub.wait_for_log, r"dropped .*too many messages \(close 4429\)")
+    for _ in range(3):  # it comes back, and is dropped again: the log has its one line
+        again = await client_factory(hub.url, role="viewer")
+        await again.expect("welcome")
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(2000):
+                await again.ws.ping()
+        assert (await closed_with(again))[0] == 4429
     await honest_press(client_factory, hub, "p")
+    assert len([line for line in hub.lines if "dropped" in line]) == 1
 
 
 def _http(hub: HubProcess, path: str, token: str | None = None) -> tuple[int, bytes]:
