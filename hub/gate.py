@@ -49,6 +49,7 @@ class Gate:
         token_required: bool = False,
         tokenless: Callable[[str], tuple[int, int]] | None = None,
         tokenless_per_address: int = 0,
+        cooling: Callable[[str, int], int] | None = None,
     ) -> None:
         self.routes = routes
         self.open_connections = open_connections
@@ -60,6 +61,7 @@ class Gate:
         self.token_required = token_required
         self.tokenless = tokenless  # open tokenless connections: (from an address, in all)
         self.tokenless_per_address = tokenless_per_address
+        self.cooling = cooling  # ns until an address dropped for flooding may come back
         self._log_throttle = LogThrottle(LOG_INTERVAL_NS)
 
     def __call__(
@@ -97,6 +99,12 @@ class Gate:
         if self.tokenless is not None and not self._carries_a_token(request):
             # Viewers, tutorial clients and greetings not yet done get a share of the cap, per
             # address and in all, so that one machine cannot keep a host or the stations out.
+            wait = self.cooling(address, time.monotonic_ns()) if self.cooling else 0
+            if wait:
+                return HTTPStatus.SERVICE_UNAVAILABLE, (
+                    f"a client from this address was just dropped for flooding; try again in "
+                    f"{-(-wait // 1_000_000_000)} s"
+                )
             here, total = self.tokenless(address)
             # A quarter of the cap stays for token holders (a cap too small to split is not).
             share = self.max_connections * 3 // 4 if self.max_connections >= 16 else 0

@@ -23,6 +23,10 @@ log = logging.getLogger("hub.guard")
 #: How long a dropped peer gets to answer the close frame before its socket is simply aborted.
 DROP_GRACE_S = 1.0
 DROP_LOG_INTERVAL_NS = 10_000_000_000
+#: After a client is dropped for flooding, its address waits this long before it may open a
+#: connection without a token again; token holders are not held back.
+COOL_DOWN_NS = 5_000_000_000
+ADDRESSES_COOLING = 4096
 
 
 class Guard:
@@ -41,6 +45,8 @@ class Guard:
         # A flooder that reconnects each time it is dropped gets one line per address and
         # reason this often; the next one counts the rest.
         self._log_throttle = LogThrottle(DROP_LOG_INTERVAL_NS)
+        # Addresses whose client was dropped for flooding, and until when they cool down.
+        self._cooling: dict[str, int] = {}
 
     def admit(self, ws: ServerConnection, now_ns: int) -> bool:
         """Whether to handle a frame received at ``now_ns``; past the budget the peer is closed."""
@@ -59,6 +65,17 @@ class Guard:
             f"{self.messages_per_s:g} a second sustained",
         )
         return False
+
+    def cooling_down(self, address: str, now_ns: int) -> int:
+        """Nanoseconds until ``address`` may open a connection without a token again, after
+        one of its clients was dropped for flooding (0: it may now).
+
+        A flooder that is cut off reconnects at once: without this each return would cost a
+        handshake and a full budget of frames; with it, one HTTP answer."""
+        until = self._cooling.get(address)
+        if until is None or until <= now_ns:
+            return 0
+        return until - now_ns
 
     def writable(self, ws: ServerConnection) -> bool:
         """Whether a frame may be queued for ``ws``; a peer that stopped reading is dropped."""
@@ -87,7 +104,12 @@ class Guard:
             # buffers, not in the hub's, and costs the hub no parsing.
             ws.transport.pause_reading()
         address = peer(ws).rsplit(":", 1)[0]
-        left_out = self._log_throttle.allow((address, reason), time.monotonic_ns())
+        now = time.monotonic_ns()
+        if code == CloseCode.RATE_LIMITED:
+            if len(self._cooling) >= ADDRESSES_COOLING:
+                self._cooling = {a: t for a, t in self._cooling.items() if t > now}
+            self._cooling[address] = now + COOL_DOWN_NS
+        left_out = self._log_throttle.allow((address, reason), now)
         if left_out is not None:
             more = f" ({left_out} more from this address not logged)" if left_out else ""
             log.warning("dropped %s: %s (close %d): %s%s", peer(ws), reason, code, detail, more)

@@ -112,6 +112,7 @@ class Server:
         gate = Gate(
             routes,
             tokenless=self._tokenless_counts,
+            cooling=self.guard.cooling_down,
             tokenless_per_address=self.config.limits.tokenless_per_address,
             open_connections=self._open_connections,
             max_connections=self.config.limits.max_connections,
