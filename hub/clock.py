@@ -194,6 +194,11 @@ class ClockFilter:
         return True
 
     @property
+    def settled(self) -> bool:
+        """Whether enough samples from after the link's first seconds are in the window."""
+        return sum(p.settled for p in self._points) >= self.settings.min_settled
+
+    @property
     def estimate(self) -> ClockEstimate | None:
         if self._estimate is None and len(self._points) >= self.settings.min_samples:
             if self._model is None:

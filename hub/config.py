@@ -74,13 +74,18 @@ class RoundSection:
 class ClockSection:
     burst: int = 8  # sync exchanges right after a node connects
     burst_interval_ms: float = 20.0
-    sync_interval_s: float = 2.0  # then one exchange this often
+    sync_interval_s: float = 2.0  # then one exchange this often while the filter converges
+    max_sync_interval_s: float = 32.0  # backing off to this while the node's drift fit holds
     window: int = 32  # samples the filter keeps
 
     def __post_init__(self) -> None:
         _positive("burst", self.burst, allow_zero=False)
         _positive("burst_interval_ms", self.burst_interval_ms, allow_zero=False)
         _positive("sync_interval_s", self.sync_interval_s, allow_zero=False)
+        if self.max_sync_interval_s < self.sync_interval_s:
+            raise ValueError(
+                "max_sync_interval_s must be at least sync_interval_s (equal: a fixed interval)"
+            )
         if self.window < 3:
             raise ValueError("window must be at least 3 samples")
 

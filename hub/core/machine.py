@@ -53,13 +53,13 @@ from hub.core.outputs import (
 from hub.core.presses import Horizon, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
-from hub.core.syncing import NS_PER_S, SyncSchedule
+from hub.core.syncing import DRIFT_BUDGET_NS, NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine
-from hub.round import Acknowledge, Arm, Press, Tick
+from hub.round import Acknowledge, Arm, PhaseChanged, Press, Tick
 from hub.scores import Scoreboard
 from wire import codec, plain
 from wire import messages as msg
-from wire.enums import CloseCode, ErrorCode, InputKind, Role
+from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
 
 BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
 
@@ -122,6 +122,7 @@ class HubCore:
             burst_gap_ns=ms_to_ns(clock.burst_interval_ms),
             interval_ns=round(clock.sync_interval_s * NS_PER_S),
             rng=rng or random.Random(),
+            max_interval_ns=round(clock.max_sync_interval_s * NS_PER_S),
         )
         self.storage = restored.storage
         # Whether /play pages may join; starts from the config, the host console can switch it.
@@ -529,11 +530,15 @@ class HubCore:
                 message=f"sync_reply {reply.seq} matches no outstanding sync; ignored",
             )
             return [Send(player.link, codec.encode(warning))]
-        was_synced = player.clock.estimate is not None
-        player.clock.add(SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now))
+        previous = player.clock.estimate
+        sample = SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now)
+        player.clock.add(sample)
         player.last_sync_ns = now
         estimate = player.clock.estimate
-        if estimate is None or was_synced:
+        if estimate is not None:
+            holds = fit_holds(previous, sample)
+            self.syncs.adapt(player.link, holds, estimate, player.clock.settled)
+        if estimate is None or previous is not None:
             return []
         self.horizon.stale()
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting
@@ -556,6 +561,9 @@ class HubCore:
 
     def _carry(self, step: Step, now: int) -> list[Output]:
         """Tell everyone what a step changed, then save it; its acks wait for the save."""
+        for event in step.events:
+            if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
+                self._tighten(event.release_ns or now, now)
         out = self.fanout.step(step, now)
         out.extend(Save(record) for record in step.records)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
@@ -568,6 +576,17 @@ class HubCore:
             journal = JournalStep(tuple(step.calls), tuple(step.events), self.engine)
             out.append(Save(journal, ticket))
         return out
+
+    def _tighten(self, release_ns: int, now: int) -> None:
+        """A round is armed: sync at once every node whose clock would be less sure at the
+        release than the drift budget allows (no drift fitted yet, or replies gone missing), so
+        that the round meets each clock freshly measured where it matters."""
+        for player in self.roster.online():
+            estimate = player.clock.estimate
+            if player.plain or player.link is None or estimate is None:
+                continue
+            if estimate.uncertainty_at(release_ns) - estimate.uncertainty_ns > 2 * DRIFT_BUDGET_NS:
+                self.syncs.hurry(player.link, now)
 
     def _join_view(self) -> msg.JoinView:
         """What a player page needs to know before it joins (no secrets: just whether)."""

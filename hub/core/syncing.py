@@ -1,9 +1,13 @@
 """When to ask each node for its clock, and each tutorial client for its round trip.
 
 A node gets a burst of sync requests as it joins (its clock is unknown, and presses it made while
-away wait until it is placed), then one every few seconds, jittered. Tutorial clients have no
-clock to sync; their round trip is measured with WebSocket pings instead. Outstanding requests
-are remembered per link so that a reply is matched to the request it answers.
+away wait until it is placed), then one every ``interval`` while its filter converges. As in NTP
+(RFC 5905, section 7.3: the poll interval grows while the clock is stable), the gap then doubles
+with every sample its fit predicted, up to ``max_interval``, for as long as the drift fit stays
+good enough that unknown drift adds at most DRIFT_BUDGET_NS before the next sync; a sample the
+fit did not predict brings the gap back to ``interval``. Every gap is jittered. Tutorial clients
+have no clock to sync; their round trip is measured with WebSocket pings instead. Outstanding
+requests are remembered per link so that a reply is matched to the request it answers.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from hub.clock import ClockEstimate, SyncSample
 from hub.core.agenda import Agenda
 from hub.core.outputs import LinkId
 
@@ -19,6 +24,9 @@ OUTSTANDING_SYNCS = 16
 #: Periodic syncs are spread this far either side of the interval (a fraction of it).
 SYNC_JITTER = 0.25
 NS_PER_S = 1_000_000_000
+#: How much unknown drift may add to a node's uncertainty between two syncs: the gap grows only
+#: while the fitted drift is known well enough for that (and a round tightens it again).
+DRIFT_BUDGET_NS = 50_000
 
 
 def sync_gap_ns(interval_ns: int, rng: random.Random) -> int:
@@ -39,14 +47,17 @@ class _Exchange:
 
     sent: int = 0
     outstanding: dict[int, int] = field(default_factory=dict)  # seq -> t0
+    gap_ns: int = 0  # the current periodic gap, before jitter (0: the schedule's interval)
+    last_ns: int = 0  # when the latest request went out
 
 
 @dataclass
 class SyncSchedule:
     burst: int  # requests right after a node joins
     burst_gap_ns: int
-    interval_ns: int  # then one this often (jittered)
+    interval_ns: int  # then one this often (jittered) while converging
     rng: random.Random
+    max_interval_ns: int = 0  # backing off at most to this (0: never beyond interval_ns)
     agenda: Agenda[tuple[str, LinkId]] = field(default_factory=Agenda)
     _exchanges: dict[LinkId, _Exchange] = field(default_factory=dict)
 
@@ -76,13 +87,44 @@ class SyncSchedule:
                 continue
             seq = exchange.sent
             exchange.sent += 1
+            exchange.last_ns = now
             exchange.outstanding[seq] = now
             exchange.outstanding.pop(seq - OUTSTANDING_SYNCS, None)
             burst = seq + 1 < self.burst
-            gap = self.burst_gap_ns if burst else sync_gap_ns(self.interval_ns, self.rng)
+            gap = self.burst_gap_ns if burst else sync_gap_ns(self._gap(exchange), self.rng)
             self.agenda.set(("sync", link), now + gap)
             syncs.append((link, seq))
         return syncs, pings
+
+    def _gap(self, exchange: _Exchange) -> int:
+        return exchange.gap_ns or self.interval_ns
+
+    def adapt(self, link: LinkId, holds: bool, estimate: ClockEstimate, settled: bool) -> int:
+        """A reply came in: set the gap before the next periodic sync, and return it.
+
+        ``holds``: the fit before this sample predicted it; ``settled``: the filter has enough
+        samples from after the link's first seconds to judge the link at all. Only then does the
+        gap grow, doubling per sample, as far as the drift budget and ``max_interval`` allow.
+        """
+        exchange = self._exchanges.get(link)
+        if exchange is None:
+            return self.interval_ns
+        gap = self.interval_ns
+        if holds and settled:
+            drift = estimate.drift_error_ppm
+            limit = round(DRIFT_BUDGET_NS / drift * 1e6) if drift > 0 else self.max_interval_ns
+            gap = max(gap, min(2 * self._gap(exchange), limit, self.max_interval_ns))
+        if gap != self._gap(exchange) and exchange.sent >= self.burst:
+            # The next request was scheduled with the old gap when the last one went out.
+            self.agenda.set(("sync", link), exchange.last_ns + sync_gap_ns(gap, self.rng))
+        exchange.gap_ns = gap
+        return gap
+
+    def hurry(self, link: LinkId, now: int) -> None:
+        """Sync this link now (a round is about to need its clock), unless one is under way."""
+        exchange = self._exchanges.get(link)
+        if exchange is not None and not exchange.outstanding:
+            self.agenda.set(("sync", link), now)
 
     def answer(self, link: LinkId, seq: int, t0_ns: int) -> bool:
         """Whether a reply matches a request still outstanding on this link (and forget it)."""
@@ -94,3 +136,19 @@ class SyncSchedule:
 
     def next(self) -> int | None:
         return self.agenda.next()
+
+
+def fit_holds(previous: ClockEstimate | None, sample: SyncSample) -> bool:
+    """Whether a new sample is where the fit before it said it would be.
+
+    Allowed: twice the estimate's own uncertainty there, plus half of how much longer the
+    sample's round trip was than the fastest (it may have spent all of that in one direction).
+    A clock that wandered further, say a crystal warming up, fails it: the schedule then
+    tightens until the fit catches up.
+    """
+    if previous is None:
+        return False
+    mid = sample.midpoint_ns
+    excess = max(0, sample.delay_ns - previous.rtt_ns)
+    allowed = 2 * previous.uncertainty_at(mid) + excess // 2
+    return abs(sample.offset_ns - previous.offset_at(mid)) <= allowed
