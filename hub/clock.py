@@ -351,6 +351,33 @@ def _scatter(mean_square: float, n_eff: float, dof: float) -> float:
     return math.sqrt(mean_square * n_eff / dof)
 
 
+class RoundTrips:
+    """A link's recent round trips as the connection measures them (WebSocket pings).
+
+    The protocol stack answers a ping, not the application, so these stay honest where a
+    modified node or page could hold its sync replies back: the fastest of them is the link's
+    own round trip, the slowest the most a message has needed lately. A short window keeps them
+    current; one slow ping moves the fastest not at all.
+    """
+
+    def __init__(self, window: int = 8) -> None:
+        self._rtts: deque[int] = deque(maxlen=window)
+
+    def add(self, rtt_ns: int) -> None:
+        self._rtts.append(max(0, rtt_ns))
+
+    @property
+    def low_ns(self) -> int | None:
+        return min(self._rtts) if self._rtts else None
+
+    @property
+    def high_ns(self) -> int | None:
+        return max(self._rtts) if self._rtts else None
+
+    def __len__(self) -> int:
+        return len(self._rtts)
+
+
 def adjudication_horizon(upload_delays_ns: list[int], margin_ns: int, cap_ns: int) -> int:
     """How long after a press an earlier press from any node could still arrive.
 

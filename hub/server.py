@@ -37,7 +37,7 @@ from wire.tls import server_context
 
 log = logging.getLogger("hub")
 
-#: A tutorial client's ping that has not come back by then is given up (the next one may).
+#: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import assert_never
 
 from hub.auth import tokens_match
-from hub.clock import FilterSettings, SyncSample
+from hub.clock import FilterSettings, RoundTrips, SyncSample
 from hub.config import HubConfig, ms_to_ns
 from hub.core.agenda import Agenda
 from hub.core.events import (
@@ -61,6 +61,7 @@ from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
 
+MS = 1_000_000
 BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
 
 
@@ -203,12 +204,19 @@ class HubCore:
         return []
 
     def pong(self, link: LinkId, rtt_ns: int, now: int) -> list[Output]:
-        """A tutorial client's round trip, measured by the server's WebSocket ping."""
+        """A player link's round trip, measured by the server's WebSocket ping."""
         session = self._sessions.get(link)
-        if session is None or session.player is None:
+        player = session.player if session is not None else None
+        if player is None or player.link != link:
             return []
-        session.player.rtt_ns = rtt_ns
-        session.player.last_sync_ns = now
+        pings = player.pings
+        low, high = pings.low_ns, pings.high_ns
+        steady = low is not None and high is not None and low <= rtt_ns <= max(2 * high, MS)
+        pings.add(rtt_ns)
+        player.rtt_ns = pings.low_ns
+        if player.plain:
+            player.last_sync_ns = now
+        self.syncs.pinged(link, steady)
         self.horizon.stale()
         return []
 
@@ -352,7 +360,8 @@ class HubCore:
         # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
         # within a few tens of milliseconds, and the node holds re-sent presses until then.
         player.clock = self.roster.fresh_clock()
-        player.last_sync_ns = None
+        player.pings = RoundTrips()
+        player.rtt_ns = player.last_sync_ns = None
         player.last_seen_ns = now
         self.horizon.stale()
         step = Step()

@@ -5,9 +5,13 @@ away wait until it is placed), then one every ``interval`` while its filter conv
 (RFC 5905, section 7.3: the poll interval grows while the clock is stable), the gap then doubles
 with every sample its fit predicted, up to ``max_interval``, for as long as the drift fit stays
 good enough that unknown drift adds at most DRIFT_BUDGET_NS before the next sync; a sample the
-fit did not predict brings the gap back to ``interval``. Every gap is jittered. Tutorial clients
-have no clock to sync; their round trip is measured with WebSocket pings instead. Outstanding
+fit did not predict brings the gap back to ``interval``. Every gap is jittered. Outstanding
 requests are remembered per link so that a reply is matched to the request it answers.
+
+Every player link, node or tutorial client, also gets WebSocket pings: a few as it joins, then
+as rarely as its round trip stays put (PING_GAPS_NS). A tutorial client has no clock to sync, so
+its round trip is all that places its presses; a node's round trip is what its link can explain
+whatever its sync replies claim (see :mod:`hub.core.presses`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ OUTSTANDING_SYNCS = 16
 #: Periodic syncs are spread this far either side of the interval (a fraction of it).
 SYNC_JITTER = 0.25
 NS_PER_S = 1_000_000_000
+#: Pings as a link joins, this far apart; then from the shortest to the longest gap, doubling
+#: while the link's round trip stays where it was.
+PING_BURST = 3
+PING_BURST_GAP_NS = 50_000_000
+PING_GAPS_NS = (5_000_000_000, 60_000_000_000)
 #: How much unknown drift may add to a node's uncertainty between two syncs: the gap grows only
 #: while the fitted drift is known well enough for that (and a round tightens it again).
 DRIFT_BUDGET_NS = 50_000
@@ -39,6 +48,14 @@ def sync_gap_ns(interval_ns: int, rng: random.Random) -> int:
     within a few rounds.
     """
     return round(interval_ns * rng.uniform(1 - SYNC_JITTER, 1 + SYNC_JITTER))
+
+
+@dataclass(slots=True)
+class _Pinging:
+    """One link's pings: how many went out, and the gap before the next."""
+
+    sent: int = 0
+    gap_ns: int = PING_GAPS_NS[0]
 
 
 @dataclass(slots=True)
@@ -60,16 +77,20 @@ class SyncSchedule:
     max_interval_ns: int = 0  # backing off at most to this (0: never beyond interval_ns)
     agenda: Agenda[tuple[str, LinkId]] = field(default_factory=Agenda)
     _exchanges: dict[LinkId, _Exchange] = field(default_factory=dict)
+    _pinging: dict[LinkId, _Pinging] = field(default_factory=dict)
 
     def start_node(self, link: LinkId, now: int) -> None:
         self._exchanges[link] = _Exchange()
         self.agenda.set(("sync", link), now)
+        self.start_tutorial(link, now)
 
     def start_tutorial(self, link: LinkId, now: int) -> None:
+        self._pinging[link] = _Pinging()
         self.agenda.set(("ping", link), now)
 
     def stop(self, link: LinkId) -> None:
         self._exchanges.pop(link, None)
+        self._pinging.pop(link, None)
         self.agenda.cancel(("sync", link))
         self.agenda.cancel(("ping", link))
 
@@ -79,8 +100,13 @@ class SyncSchedule:
         pings: list[LinkId] = []
         for kind, link in self.agenda.pop_due(now):
             if kind == "ping":
-                pings.append(link)
-                self.agenda.set(("ping", link), now + self.interval_ns)
+                pinging = self._pinging.get(link)
+                if pinging is not None:
+                    pinging.sent += 1
+                    burst = pinging.sent < PING_BURST
+                    gap = PING_BURST_GAP_NS if burst else sync_gap_ns(pinging.gap_ns, self.rng)
+                    self.agenda.set(("ping", link), now + gap)
+                    pings.append(link)
                 continue
             exchange = self._exchanges.get(link)
             if exchange is None:
@@ -119,6 +145,15 @@ class SyncSchedule:
             self.agenda.set(("sync", link), exchange.last_ns + sync_gap_ns(gap, self.rng))
         exchange.gap_ns = gap
         return gap
+
+    def pinged(self, link: LinkId, steady: bool) -> None:
+        """A pong came back; ``steady``: the round trip is where the link's recent ones were.
+        The gap before the next ping doubles while it is (from the next one on), else shrinks
+        to the shortest: a link whose round trip moved is measured again soon."""
+        pinging = self._pinging.get(link)
+        if pinging is not None:
+            shortest, longest = PING_GAPS_NS
+            pinging.gap_ns = min(2 * pinging.gap_ns, longest) if steady else shortest
 
     def hurry(self, link: LinkId, now: int) -> None:
         """Sync this link now (a round is about to need its clock), unless one is under way."""
