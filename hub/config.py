@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hub.round import Rules, TieRule
 from wire import configfile
-from wire.enums import ReboundMode
+from wire.enums import InputKind, ReboundMode
 from wire.messages import ID_PATTERN, NAME_MAX_CHARS
 
 DEFAULT_PORT = 8765
@@ -88,6 +88,30 @@ class ClockSection:
             )
         if self.window < 3:
             raise ValueError("window must be at least 3 samples")
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    """How much earlier than its arrival a press may claim to be made, at most, per kind of
+    station: what the link's measured delays explain, never more than these caps."""
+
+    node_cap_ms: float = 250.0  # Pi nodes: a button, a keyboard or a terminal
+    browser_cap_ms: float = 250.0  # /play pages on phones and laptops
+    plain_cap_ms: float = 250.0  # tutorial clients (placed half their round trip back)
+
+    def __post_init__(self) -> None:
+        for name in ("node_cap_ms", "browser_cap_ms", "plain_cap_ms"):
+            _positive(name, getattr(self, name))
+
+    def caps_ns(self) -> dict[InputKind, int]:
+        node = ms_to_ns(self.node_cap_ms)
+        return {
+            InputKind.GPIO: node,
+            InputKind.KEYBOARD: node,
+            InputKind.TERMINAL: node,
+            InputKind.BROWSER: ms_to_ns(self.browser_cap_ms),
+            InputKind.TEXT: ms_to_ns(self.plain_cap_ms),
+        }
 
 
 @dataclass(frozen=True)
@@ -201,6 +225,7 @@ class HubConfig:
     server: ServerSection = field(default_factory=ServerSection)
     round: RoundSection = field(default_factory=RoundSection)
     clock: ClockSection = field(default_factory=ClockSection)
+    trust: TrustSection = field(default_factory=TrustSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     game: GameSection = field(default_factory=GameSection)

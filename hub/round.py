@@ -67,6 +67,18 @@ class PressIn:
     uncertainty_ns: int = 0  # how far at_ns may be off
     raw_ns: int | None = None  # the timestamp as the node sent it, node clock
     synced: bool = True
+    # The instant the press claimed (hub clock), when that was earlier than its link can
+    # explain: at_ns is then the earliest credible instant, and the press is flagged clamped.
+    claimed_ns: int | None = None
+
+    @property
+    def earliest_ns(self) -> int:
+        """The earliest instant the press may have been made: its claim, where it was clamped.
+
+        Early, stale and lockout rules judge this: a press re-sent after a reconnect claims an
+        instant long before it arrived, and must stay in the round it was made in.
+        """
+        return self.at_ns if self.claimed_ns is None else min(self.at_ns, self.claimed_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +428,8 @@ class RoundEngine:
         events = [Acknowledge(press.player, press.press_id)]
         outcome = self._classify(press)
         if outcome is not None:
+            if press.claimed_ns is not None:
+                outcome = replace(outcome, flags=outcome.flags | {Flag.CLAMPED})
             self._remember(outcome)
             return [*events, Answer(outcome)]
         counted = self._counted.get(press.player)
@@ -438,28 +452,26 @@ class RoundEngine:
     def _classify(self, press: PressIn) -> Outcome | None:
         """An outcome for a press that cannot be counted, or None if it competes."""
         number = self.number
-        if self._boundary_ns is not None and press.at_ns < self._boundary_ns:
+        made = press.earliest_ns
+        if self._boundary_ns is not None and made < self._boundary_ns:
             return Outcome(number, press, flags=frozenset({Flag.STALE}))
         if self.phase is Phase.CLOSED:
             return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
         upcoming = number + 1 if self.phase is Phase.IDLE else number
         early = self.phase is Phase.IDLE or (
-            self.current is not None and press.at_ns < self.current.release_ns
+            self.current is not None and made < self.current.release_ns
         )
         lock = self._locks.get(press.player)
         held = self._held_out(press.player, upcoming)  # answered wrong earlier in this question
         locked = held or (
             lock is not None
-            and (
-                lock.round == upcoming
-                or (lock.until_ns is not None and press.at_ns < lock.until_ns)
-            )
+            and (lock.round == upcoming or (lock.until_ns is not None and made < lock.until_ns))
         )
         if not early and not locked:
             return None
         lockout = self.rules.lockout_ns
         if early and not held:  # an early press starts (or restarts) the lockout
-            until = None if lockout is None else press.at_ns + lockout
+            until = None if lockout is None else made + lockout
             self._locks[press.player] = _Lock(upcoming if lockout is None else None, until)
         flags = {Flag.EARLY} if early and not held else {Flag.LOCKED}
         return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
@@ -546,6 +558,8 @@ class RoundEngine:
             flags.add(Flag.UNSYNCED)
         if late:
             flags.add(Flag.LATE)
+        if press.claimed_ns is not None:
+            flags.add(Flag.CLAMPED)
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
         outcome = Outcome(

@@ -64,6 +64,8 @@ def result_text(outcome: Outcome) -> str:
             line = f"{ordinal(outcome.rank)}, {seconds(outcome.behind_ns or 0)} behind ({reaction})"
         if Flag.TIE in outcome.flags:
             line += ", a tie within clock uncertainty"
+        if Flag.CLAMPED in outcome.flags:
+            line += "; counted from the earliest instant its link allows"
         if Flag.REPEAT in outcome.flags:
             line = "Already counted: " + line
         return line

@@ -44,6 +44,7 @@ class Flag(StrEnum):
     CLOSED = "closed"  # the round no longer takes presses
     STALE = "stale"  # stamped before the current round began: belongs to an earlier round
     UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
+    CLAMPED = "clamped"  # claimed an instant earlier than its link can explain: moved to that
 
 
 class ReboundMode(StrEnum):

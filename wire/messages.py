@@ -237,6 +237,7 @@ class PlayerView:
     drift_ppm: float | None
     last_sync_ns: int | None
     last_seen_ns: int | None
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,6 +276,7 @@ class Fanout:
             drift_ppm=estimate.drift_ppm if estimate else None,
             last_sync_ns=player.last_sync_ns,
             last_seen_ns=player.last_seen_ns,
+            clamped=player.clamped,
         )
 
     # --- pacing ---

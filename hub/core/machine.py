@@ -50,7 +50,7 @@ from hub.core.outputs import (
     Save,
     Send,
 )
-from hub.core.presses import Horizon, node_press, tutorial_press
+from hub.core.presses import Horizon, Trust, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import DRIFT_BUDGET_NS, NS_PER_S, SyncSchedule, fit_holds
@@ -114,9 +114,10 @@ class HubCore:
             player.team = restored.engine.teams.get(player.id)
         self.fanout = Fanout(self.roster, self.referee)
         rounds = config.round
-        self.horizon = Horizon(
-            ms_to_ns(rounds.adjudication_margin_ms), ms_to_ns(rounds.adjudication_cap_ms)
-        )
+        margin = ms_to_ns(rounds.adjudication_margin_ms)
+        caps = config.trust.caps_ns()
+        self.trust = Trust(margin, caps)
+        self.horizon = Horizon(margin, ms_to_ns(rounds.adjudication_cap_ms), caps)
         clock = config.clock
         self.syncs = SyncSchedule(
             burst=clock.burst,
@@ -439,7 +440,7 @@ class HubCore:
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
             horizon = self.horizon.value(self.roster, now)
-            return self._press(Press(tutorial_press(player, now), horizon), now)
+            return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
         player.name = frame[: msg.NAME_MAX_CHARS] if frame.isprintable() else player.name
         self.fanout.publish_soon(now)
         return [
@@ -453,7 +454,9 @@ class HubCore:
             case msg.SyncReply():
                 return self._sync_reply(player, message, now)
             case msg.Press():
-                press = node_press(player, message.press_id, message.at_ns, now)
+                press = node_press(player, message.press_id, message.at_ns, now, self.trust)
+                if press.claimed_ns is not None:
+                    player.clamped += 1
                 return self._press(Press(press, self.horizon.value(self.roster, now)), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]

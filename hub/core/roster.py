@@ -32,6 +32,7 @@ class Player:
     link: LinkId | None = None
     rtt_ns: int | None = None  # the fastest recent ping round trip (see pings)
     pings: RoundTrips = field(default_factory=RoundTrips)
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
     last_seen_ns: int | None = None
     last_sync_ns: int | None = None
 

@@ -260,7 +260,14 @@ function renderRoster() {
     el(
       "tr",
       { dataset: { player: pl.id, online: pl.online, synced: pl.synced }, class: pl.online ? null : "offline" },
-      el("td", { class: "name" }, pl.name, pl.team ? el("span", { class: "team" }, pl.team) : null),
+      el(
+        "td",
+        { class: "name" },
+        pl.name,
+        pl.team ? el("span", { class: "team" }, pl.team) : null,
+        // presses that claimed an earlier instant than the link explains: a liar, or a link in trouble
+        pl.clamped ? el("span", { class: "chip chip-clamped", title: "presses claimed earlier than the link can explain" }, `clamped ×${pl.clamped}`) : null,
+      ),
       el("td", {}, pl.input),
       el("td", {}, el("span", { class: `dot ${pl.online ? "on" : "off"}` }), pl.online ? (pl.synced ? "online" : "online, syncing") : "offline"),
       el("td", { class: "num" }, ms(pl.rtt_ns, 2)),

@@ -110,7 +110,7 @@ class Net:
                 case Ping(link=link):
                     station = self.stations.get(link)
                     if station is not None:
-                        rtt = station.down() + station.up()
+                        rtt = station.down() + station.pong_hold_ns + station.up()
                         self.at(self.now + rtt, lambda link=link, rtt=rtt: self._pong(link, rtt))
                 case Save(ticket=ticket):
                     if ticket is not None:
@@ -162,6 +162,7 @@ class Station:
     closed: int | None = None
     answers_syncs: bool = True
     sync_hold_ns: int = 0  # how long it sits on a sync before answering (and what it claims)
+    pong_hold_ns: int = 0  # how long its WebSocket stack sits on a ping (a modified one)
 
     def clock(self, hub_ns: int | None = None) -> int:
         """This station's clock reading at hub time ``hub_ns`` (default: now)."""
