@@ -46,7 +46,7 @@ class RoundSection:
     auto_arm_delay_s: float = 3.0
     release_lead_ms: float = 100.0
     lockout_ms: float | None = None  # unset: locked out until the next arm
-    tie_rule: str = "arrival"
+    tie_rule: str = "earliest"
     adjudication_margin_ms: float = 2.0
     adjudication_cap_ms: float = 500.0
 
@@ -57,8 +57,10 @@ class RoundSection:
         _positive("adjudication_cap_ms", self.adjudication_cap_ms)
         if self.lockout_ms is not None:
             _positive("lockout_ms", self.lockout_ms, allow_zero=False)
-        if self.tie_rule not in tuple(TieRule):
-            raise ValueError(f"tie_rule must be one of {', '.join(TieRule)}")
+        try:
+            TieRule(self.tie_rule)
+        except ValueError:
+            raise ValueError(f"tie_rule must be one of {', '.join(TieRule)}") from None
 
     def rules(self) -> Rules:
         return Rules(

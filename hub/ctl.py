@@ -37,7 +37,7 @@ COMMANDS: dict[str, type[msg.Message] | None] = {
 STATUS_KEYS = ("round", "players", "history", "game")
 
 #: Game commands; their options come from the command line (see :func:`game_message`).
-GAME_COMMANDS = ("wrong", "right", "score", "team", "clear-scores")
+GAME_COMMANDS = ("wrong", "right", "score", "team", "floor", "clear-scores")
 
 
 def _done(command: str, before: msg.State, after: msg.State) -> bool:
@@ -146,8 +146,10 @@ def main(
 
 
 def add_game_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the game commands: wrong, right, score, team, clear-scores."""
-    game = parser.add_argument_group("game commands (wrong, right, score, team, clear-scores)")
+    """Options of the game commands: wrong, right, score, team, floor, clear-scores."""
+    game = parser.add_argument_group(
+        "game commands (wrong, right, score, team, floor, clear-scores)"
+    )
     game.add_argument(
         "--mode",
         choices=("next", "rearm"),
@@ -159,7 +161,9 @@ def add_game_arguments(parser: argparse.ArgumentParser) -> None:
         help="right/wrong: points for the ruling (default: the config's); score: points to add "
         "(negative to deduct)",
     )
-    game.add_argument("--player", help="score/team: the player's id")
+    game.add_argument(
+        "--player", help="score/team: the player's id; floor: who gets it (settles a tie)"
+    )
     game.add_argument("--team", help="score: the team to award; team: the team to join")
     game.add_argument("--no-team", action="store_true", help="team: take the player out of teams")
     game.add_argument("--reason", help="score: a note kept with the points")
@@ -189,6 +193,10 @@ def game_message(command: str, args: argparse.Namespace | None) -> msg.Message:
         if option("player") is None or (option("team") is not None) == bool(option("no_team")):
             raise ControlError("team needs --player ID and either --team NAME or --no-team")
         return msg.SetTeam(player=option("player"), team=option("team"))
+    if command == "floor":
+        if option("player") is None:
+            raise ControlError("floor needs --player ID: a player ranked in the decided round")
+        return msg.Floor(player=option("player"))
     return msg.ClearScores()
 
 

@@ -29,6 +29,7 @@ from hub.round import (
     Close,
     EngineInput,
     Event,
+    GiveFloor,
     Press,
     PressIn,
     Reset,
@@ -43,7 +44,7 @@ from wire.enums import ReboundMode
 
 #: Every input the engine takes, by the name the journal stores it under.
 INPUTS: dict[str, type[EngineInput]] = {
-    cls.KIND: cls for cls in (Arm, Press, Tick, Reset, Close, Right, Wrong, AssignTeam)
+    cls.KIND: cls for cls in (Arm, Press, Tick, Reset, Close, Right, Wrong, AssignTeam, GiveFloor)
 }
 
 

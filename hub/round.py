@@ -36,15 +36,25 @@ from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 
 class TieRule(StrEnum):
-    ARRIVAL = "arrival"  # within a tie, whoever's press reached the hub first
-    TIMESTAMP = "timestamp"  # within a tie, trust the timestamps anyway
+    """How presses the hub cannot tell apart are ordered (they are flagged ``tie`` whatever
+    the rule). Arrival order favours the faster link, the unfairness the hub exists to remove,
+    so it is a choice, never the default."""
+
+    EARLIEST = "earliest"  # the earlier estimated instant first: the best guess there is
+    ARRIVAL = "arrival"  # whoever's press reached the hub first
+    HOST = "host"  # ordered by estimate, but a tie for first waits for the host to give the floor
+    TIMESTAMP = "earliest"  # the earlier name of EARLIEST (an alias)
+
+    @classmethod
+    def _missing_(cls, value: object) -> TieRule | None:
+        return cls.EARLIEST if value == "timestamp" else None  # its name before "earliest"
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     release_lead_ns: int = 0
     lockout_ns: int | None = None  # None: locked out for the rest of the round
-    tie_rule: TieRule = TieRule.ARRIVAL
+    tie_rule: TieRule = TieRule.EARLIEST
     adjudication_cap_ns: int = 500_000_000
     auto_arm_after_ns: int | None = None  # host-less mode: re-arm this long after a decision
     history_rounds: int = 50
@@ -218,6 +228,14 @@ class Wrong:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveFloor:
+    """The host gives the floor to a player ranked in the decided round (say, one of a tie)."""
+
+    KIND: ClassVar[str] = "floor"
+    player: str
+
+
+@dataclass(frozen=True, slots=True)
 class AssignTeam:
     """Put a player in a team (None: in no team). Takes effect for the next ruling."""
 
@@ -226,7 +244,7 @@ class AssignTeam:
     team: str | None
 
 
-EngineInput = Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam
+EngineInput = Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam | GiveFloor
 
 
 @dataclass(slots=True)
@@ -295,6 +313,7 @@ class RoundEngine:
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
         self._out = _Out(round=0)  # who answered wrong in the question that round belongs to
         self._rebounds = 0  # re-arms that continued a question rather than starting one
+        self._contested: int | None = None  # a round whose tie for first waits for the host
 
     @property
     def number(self) -> int:
@@ -340,6 +359,8 @@ class RoundEngine:
                 return self._wrong(now, mode)
             case AssignTeam(player=player, team=team):
                 return self._assign_team(player, team, now)
+            case GiveFloor(player=player):
+                return self._give_floor(player, now)
             case _:
                 assert_never(step)
 
@@ -493,6 +514,9 @@ class RoundEngine:
         assert record is not None
         order = self._break_ties(self._pending)
         winner_ns = order[0][0].at_ns
+        tied_for_first = len(order) > 1 and order[0][1] and _tied(order[0][0], order[1][0])
+        if self.rules.tie_rule is TieRule.HOST and tied_for_first:
+            self._contested = record.number
         events: list[Event] = []
         for rank, (press, tied) in enumerate(order, start=1):
             outcome = self._ranked(record, press, rank, winner_ns, tied)
@@ -536,7 +560,7 @@ class RoundEngine:
             else:
                 groups.append([press])
         order: list[tuple[PressIn, bool]] = []
-        for group in groups:
+        for group in groups:  # EARLIEST and HOST keep the estimate's order
             if self.rules.tie_rule is TieRule.ARRIVAL:
                 group = sorted(group, key=lambda p: p.arrival_ns)
             order.extend((press, id(press) in near) for press in group)
@@ -666,6 +690,17 @@ class RoundEngine:
             self.teams[player] = team
         return [TeamChanged(player, team)]
 
+    def _give_floor(self, player: str, now: int) -> list[Event]:
+        """The host gives the floor to a ranked player not held out (nothing happens otherwise)."""
+        if self.phase is not Phase.DECIDED or self.current is None:
+            return []
+        ranked = {o.press.player for o in self.current.ranked}
+        if player not in ranked or self._held_out(player, self.number):
+            return []
+        self._floor = _Floor(self.number, player, now)
+        _, end = self._answer_instants(self._floor)
+        return [FloorChanged(self.number, player, end)]
+
     def _right(self, now: int) -> list[Event]:
         """The player with the floor answered right: the question ends (the round closes)."""
         floor = self._hold_floor()
@@ -731,6 +766,8 @@ class RoundEngine:
             return self._floor
         if self.current.decided_ns is None:
             return None
+        if self._contested == self.number:  # nobody has it until the host gives it
+            return _Floor(self.number, None, self.current.decided_ns)
         return _Floor(self.number, self._first_eligible(), self.current.decided_ns)
 
     def _hold_floor(self) -> _Floor | None:

@@ -155,6 +155,15 @@ class SetTeam(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class Floor(Message):
+    """Give the floor to a player ranked in the decided round: the host settles a tie."""
+
+    TYPE: ClassVar[str] = "floor"
+    player: str = field(metadata=spec(pattern=ID_PATTERN))
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
 class ClearScores(Message):
     """Start a new game: every score back to zero."""
 
@@ -164,7 +173,7 @@ class ClearScores(Message):
 
 #: What a host may send to run rounds; the server dispatches on these with exhaustive matches.
 RoundCommand = Arm | Reset | CloseRound
-GameCommand = Wrong | Right | Score | SetTeam | ClearScores
+GameCommand = Wrong | Right | Score | SetTeam | ClearScores | Floor
 HostCommand = RoundCommand | GameCommand | Players
 NodeMessage = Press | SyncReply
 ClientMessage = Hello | NodeMessage | HostCommand
@@ -499,6 +508,7 @@ CLIENT_TYPES: Final[dict[str, type[Message]]] = {
         Score,
         SetTeam,
         ClearScores,
+        Floor,
     )
 }
 HUB_TYPES: Final[dict[str, type[Message]]] = {

@@ -470,6 +470,7 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.Floor()
             ):
                 text = f"'{message.TYPE}' needs the host role"
                 return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text, message.ref)]
@@ -492,6 +493,7 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.Floor()
             ) if session.role is Role.HOST:
                 return self._host_command(session.link, session.peer, message, now)
             case _:

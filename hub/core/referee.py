@@ -22,6 +22,7 @@ from hub.round import (
     Close,
     EngineInput,
     Event,
+    GiveFloor,
     Reset,
     Right,
     Ruled,
@@ -90,6 +91,17 @@ class Referee:
                 self.scores.clear()
                 self.applied += 1
                 return Step(records=[ScoresCleared()], notes=[ScoresReset()])
+            case msg.Floor():
+                step = self.feed(GiveFloor(message.player), now)
+                if not step.events:
+                    step.refusal = ProtocolError(
+                        ErrorCode.NOTHING_TO_RULE,
+                        f"'floor': {message.player} is not ranked in a decided round, or is out "
+                        "of this question",
+                    )
+                else:
+                    self.applied += 1
+                return step
             case _:
                 assert_never(message)
 

@@ -202,7 +202,7 @@ function render(state) {
   const round = state.round;
   soundOnFirstPress(round);
   renderStatus(round);
-  renderRanking(round);
+  renderRanking(round, state.game);
   renderRoster();
   if (state.join) $("browser-players").checked = state.join.browser_players;
   renderHistory(state.history);
@@ -223,7 +223,14 @@ function renderStatus(round) {
   $("round-detail").textContent = detail;
 }
 
-function renderRanking(round) {
+function renderRanking(round, game) {
+  // A tie the hub could not settle (tie rule "host"): nobody has the floor until the host gives it.
+  const settle = round.state === "decided" && game && !game.answering;
+  const giveFloor = (player) => {
+    const button = el("button", { class: "give-floor", type: "button", title: "give this player the floor" }, "Give floor");
+    button.addEventListener("click", () => link && link.send({ type: "floor", player }));
+    return button;
+  };
   const rows = round.results.map((r) =>
     el(
       "tr",
@@ -233,7 +240,12 @@ function renderRanking(round) {
       el("td", { class: "reaction num" }, ms(r.reaction_ns, 1)),
       el("td", { class: "behind num" }, gap(r.behind_ns, r.rank)),
       el("td", { class: "uncertainty num" }, `±${ms(r.uncertainty_ns, 2)}`),
-      el("td", {}, flagChips(r.flags)),
+      el(
+        "td",
+        {},
+        flagChips(r.flags),
+        settle && r.flags.includes("tie") ? giveFloor(r.player) : null,
+      ),
     ),
   );
   $("ranking").tBodies[0].replaceChildren(...rows);

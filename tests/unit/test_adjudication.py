@@ -146,7 +146,7 @@ def decide_two(engine: RoundEngine, *presses: PressIn) -> dict[str, Outcome]:
 
 
 def test_presses_closer_than_their_combined_uncertainty_tie_and_arrival_breaks_it() -> None:
-    engine = armed()
+    engine = armed(tie_rule=TieRule.ARRIVAL)  # a choice; the default is the earliest estimate
     early = press("early", START, START + 2 * MS, uncertainty=300 * US)
     late = press("late", START + 500 * US, START + 1 * MS, uncertainty=300 * US)
     results = decide_two(engine, early, late)

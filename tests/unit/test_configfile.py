@@ -94,7 +94,7 @@ def test_out_of_range_values_are_refused(tmp_path: Path) -> None:
     message = load_error(tmp_path, "[round]\nauto_arm_delay_s = -1\n")
     assert "[round]" in message
     assert "auto_arm_delay_s must be zero or more" in message
-    assert "tie_rule must be one of arrival, timestamp" in load_error(
+    assert "tie_rule must be one of earliest, arrival, host" in load_error(
         tmp_path, '[round]\ntie_rule = "coin"\n'
     )
     assert "port must be between 0 and 65535" in load_error(tmp_path, "[server]\nport = 70000\n")

@@ -112,7 +112,7 @@ def test_errors_name_the_field_and_the_message_type() -> None:
     assert wrong.message == "'press': field 'at_ns' must be an integer, got \"soon\""
     unknown = error_of('{"type": "teleport"}')
     assert (
-        "known types: arm, clear_scores, close, hello, players, press, reset, right, score, "
+        "known types: arm, clear_scores, close, floor, hello, players, press, reset, right, score, "
         "sync_reply, "
         "team, wrong" in unknown.message
     )

@@ -255,7 +255,7 @@ def test_late_press_is_recorded_and_flagged_without_overturning_the_winner() -> 
 
 
 def test_presses_within_their_combined_uncertainty_are_a_tie_broken_by_arrival() -> None:
-    engine = armed_engine()
+    engine = armed_engine(tie_rule=TieRule.ARRIVAL)  # a choice; the default is the estimate
     engine.press(press("alice", 10, arrival_ms=20, uncertainty_ms=2), now=20 * MS, horizon_ns=S)
     engine.press(press("bob", 11, arrival_ms=15, uncertainty_ms=2), now=25 * MS, horizon_ns=S)
     told = answers(engine.tick(1010 * MS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -21,6 +22,7 @@ from hub.round import (
     Arm,
     AssignTeam,
     Close,
+    GiveFloor,
     Press,
     PressIn,
     Reset,
@@ -134,6 +136,8 @@ def test_journal_entries_survive_their_text_form() -> None:
         Wrong(),
         AssignTeam("a", "red"),
         AssignTeam("a", None),
+        GiveFloor("a"),
+        Press(dataclasses.replace(press, claimed_ns=4), 5),
     )
     assert {step.KIND for step in inputs} == set(journal.INPUTS)  # every kind of input
     for step in inputs:
