@@ -192,9 +192,21 @@ class Client:
                     self._unclaimed.append(frame)
 
     async def answer_sync(self, sync: dict[str, Any]) -> None:
+        """Reply with the truth as this machine's shared clock knows it.
+
+        This client reads only while a test waits for a frame, so a sync may sit unread for a
+        while. Stamping t1 at that reading would claim the sync arrived late: the hub would see
+        a node that holds its replies back and judge its presses accordingly. Hub and client
+        share one monotonic clock here, and the sync left the hub at t0, so it arrived at t0
+        (loopback takes microseconds); the time it sat unread is the reply's turnaround.
+        """
         now = time.monotonic_ns()
         await self.send(
-            type="sync_reply", seq=sync["seq"], t0_ns=sync["t0_ns"], t1_ns=now, t2_ns=now
+            type="sync_reply",
+            seq=sync["seq"],
+            t0_ns=sync["t0_ns"],
+            t1_ns=min(sync["t0_ns"], now),
+            t2_ns=now,
         )
 
 
