@@ -7,11 +7,11 @@ the frame arrived. Neither may claim a press later than its arrival.
 
 A timestamp is a claim, and nothing checks it but the link it came over: a press cannot have
 been made earlier than its arrival minus the longest its link's messages have lately taken. A
-node's sync replies say how long that is, but a node can hold them back to make its link look
-slow; the WebSocket pings, answered by the protocol stack rather than the node's program, and a
-cap per kind of station bound it. A press claiming more (a liar, or an honest press held up
-longer than anything the link showed) is placed at the earliest credible instant, its
-uncertainty widened to reach its claim, and flagged ``clamped`` for the host.
+node's sync replies would say how long that is, but a node can hold them back to make its link
+look slow; the WebSocket pings, answered by the protocol stack rather than the node's program,
+say it instead, and a cap per kind of station bounds it. A press claiming more (a liar, or an
+honest press held up longer than anything the link showed) is placed at the earliest credible
+instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for the host.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Trust:
     """What a press may claim: ``margin_ns`` for the time between the edge and the press leaving
     the node (which no exchange sees), and a cap per kind of station on what its link explains."""
 
-    margin_ns: int = 2_000_000
+    margin_ns: int = 10_000_000
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
 
     def cap(self, kind: InputKind) -> int | None:
@@ -58,19 +58,18 @@ def _capped(value: int, cap: int | None) -> int:
 
 def credible_upload(player: Player, trust: Trust) -> int | None:
     """How long before its arrival a press from this node may have been made, at most (the
-    margin aside); None while its clock is unknown.
+    allowance aside); None while its clock is unknown.
 
-    The longest any recent sync reply took, unless the pings' longest round trip is shorter (a
-    node holding its replies back buys nothing while its pongs come at once), never more than
-    the cap for its kind.
+    The longest of its recent ping round trips: the protocol stack answers pings, so they show
+    the link and the node's own delays alike, and a node holding its sync replies back gains
+    nothing. Before any ping has come back, the longest any recent sync reply took. Never more
+    than the cap for its kind of station.
     """
     estimate = player.clock.estimate
     if estimate is None:
         return None
-    value = estimate.upload_max_ns
     high = player.pings.high_ns
-    if high is not None:
-        value = min(value, high)
+    value = estimate.upload_max_ns if high is None else high
     return _capped(value, trust.cap(player.input))
 
 
