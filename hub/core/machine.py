@@ -18,6 +18,7 @@ routes their frames, and keeps the one agenda.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
@@ -55,7 +56,7 @@ from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import DRIFT_BUDGET_NS, NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine
-from hub.round import Acknowledge, Arm, PhaseChanged, Press, Tick
+from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
 from hub.scores import Scoreboard
 from wire import codec, plain
 from wire import messages as msg
@@ -116,7 +117,7 @@ class HubCore:
         rounds = config.round
         margin = ms_to_ns(rounds.adjudication_margin_ms)
         caps = config.trust.caps_ns()
-        self.trust = Trust(margin, caps)
+        self.trust = Trust(ms_to_ns(config.trust.allowance_ms), caps)
         self.horizon = Horizon(margin, ms_to_ns(rounds.adjudication_cap_ms), caps)
         clock = config.clock
         self.syncs = SyncSchedule(
@@ -132,7 +133,11 @@ class HubCore:
         self._sessions: dict[LinkId, Session] = {}
         self._hellos: Agenda[LinkId] = Agenda()
         self._acks: dict[int, list[Acknowledge]] = {}
-        self._tickets = 0
+        self._tickets = 0  # journal steps handed out to be saved, numbered in order
+        self._committed = 0  # the last of them the disk has confirmed (they commit in order)
+        # What players were about to be told, held until the steps it rests on are on disk,
+        # with the ticket that must be committed first; in the order it was said.
+        self._held: deque[tuple[int, list[Output]]] = deque()
 
     @property
     def engine(self) -> RecordingEngine:
@@ -222,8 +227,13 @@ class HubCore:
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
-        """A journal step is committed: its presses are safe, so their nodes may forget them."""
+        """A journal step is committed: its presses are safe, so their nodes may forget them,
+        and what was held until it was on disk may be told."""
+        self._committed = max(self._committed, ticket)
         out: list[Output] = []
+        while self._held and self._held[0][0] <= self._committed:
+            out.extend(self._held.popleft()[1])
+            self.fanout.publish_soon(now, at_once=True)
         for ack in self._acks.pop(ticket, []):
             player = self.roster.get(ack.player)
             if player is not None and player.link is not None and not player.plain:
@@ -258,7 +268,8 @@ class HubCore:
         deadline = self.engine.next_deadline
         if deadline is not None and deadline <= now:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
-        out.extend(self.fanout.publish(now, self.storage, self._join_view()))
+        if not self._held:  # a picture would show what players have not been told yet
+            out.extend(self.fanout.publish(now, self.storage, self._join_view()))
         return out
 
     def next_wakeup(self) -> int | None:
@@ -267,7 +278,7 @@ class HubCore:
             self._hellos.next(),
             self.syncs.next(),
             self.engine.next_deadline,
-            self.fanout.publish_at,
+            None if self._held else self.fanout.publish_at,
         ]
         due = [t for t in times if t is not None]
         return min(due) if due else None
@@ -574,22 +585,43 @@ class HubCore:
     # --- carrying a step out ---
 
     def _carry(self, step: Step, now: int) -> list[Output]:
-        """Tell everyone what a step changed, then save it; its acks wait for the save."""
+        """Tell everyone what a step changed, then save it; its acks wait for the save.
+
+        What a step tells players about presses (results, and the decision with them) is held
+        until the steps it rests on are on disk, so that no player is ever told a result a
+        restart would not restore. A step deciding a round at its deadline rests on the presses
+        before it: the restored hub, replaying them, reaches the same decision by itself. Any
+        other step rests on itself (a press answered at once, a host's command that decided).
+        """
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
                 self._tighten(event.release_ns or now, now)
-        out = self.fanout.step(step, now)
-        out.extend(Save(record) for record in step.records)
+        told = self.fanout.step(step, now)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
+        save: Save | None = None
         if step.calls or acks:
-            ticket = None
+            self._tickets += 1
+            ticket = self._tickets
             if acks:
-                self._tickets += 1
-                ticket = self._tickets
                 self._acks[ticket] = acks
             journal = JournalStep(tuple(step.calls), tuple(step.events), self.engine)
-            out.append(Save(journal, ticket))
+            save = Save(journal, ticket)
+        needs = None
+        if save is not None and any(isinstance(event, Answer) for event in step.events):
+            replayed = all(isinstance(call.input, Tick) for call in step.calls)
+            needs = self._tickets - 1 if replayed else self._tickets
+        out = self._hold(told, needs)
+        out.extend(Save(record) for record in step.records)
+        if save is not None:
+            out.append(save)
         return out
+
+    def _hold(self, told: list[Output], needs: int | None) -> list[Output]:
+        """``told`` now, or once step ``needs`` is committed, never before what was held earlier."""
+        if not self._held and (needs is None or needs <= self._committed):
+            return told
+        self._held.append((needs or 0, told))
+        return []
 
     def _tighten(self, release_ns: int, now: int) -> None:
         """A round is armed: sync at once every node whose clock would be less sure at the

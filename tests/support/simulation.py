@@ -159,6 +159,7 @@ class Station:
     down: Delay = field(default_factory=lambda: fixed(0))  # hub to station
     link: int | None = None
     heard: list[Any] = field(default_factory=list)  # decoded JSON frames, or text for tutorials
+    log: list[tuple[int, Any]] = field(default_factory=list)  # the same, with when each came
     closed: int | None = None
     answers_syncs: bool = True
     sync_hold_ns: int = 0  # how long it sits on a sync before answering (and what it claims)
@@ -188,9 +189,9 @@ class Station:
         try:
             message = json.loads(frame)
         except ValueError:
-            self.heard.append(frame)
-            return
+            message = frame
         self.heard.append(message)
+        self.log.append((self.net.now, message))
         if isinstance(message, dict) and message.get("type") == "sync" and self.answers_syncs:
             t1 = self.clock()
             self.net.at(
