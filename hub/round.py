@@ -502,8 +502,16 @@ class RoundEngine:
         bisect.insort(self._pending, press, key=lambda p: p.at_ns)
         if self._first_arrival_ns is None:
             self._first_arrival_ns = now
-        cap = self._first_arrival_ns + self.rules.adjudication_cap_ns
-        wanted = min(self._pending[0].at_ns + max(horizon_ns, 0), cap)
+        horizon = max(horizon_ns, 0)
+        wanted = self._first_arrival_ns + self.rules.adjudication_cap_ns
+        # Wait from the earliest press made. A clamped press is placed at the earliest instant
+        # its link allows, but may have been made as late as its arrival: presses made before
+        # then must have the time to arrive too, so it counts from its arrival.
+        earliest = next((p.at_ns for p in self._pending if p.claimed_ns is None), None)
+        if earliest is not None:
+            wanted = min(wanted, earliest + horizon)
+        if press.claimed_ns is not None:
+            wanted = min(wanted, press.arrival_ns + horizon)
         self.deadline_ns = wanted if self.deadline_ns is None else min(self.deadline_ns, wanted)
         if self.deadline_ns <= now:
             return self._decide(now)
@@ -545,7 +553,8 @@ class RoundEngine:
         return events
 
     def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
-        """Group presses that are tied with each other and order each group by the rule.
+        """Group presses that are tied with each other and order each group by the rule, clamped
+        presses last (Python's sort is stable: the estimate's order stays otherwise).
 
         A press joins a group only if it is tied with every press already in it. Chaining
         neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
@@ -560,9 +569,13 @@ class RoundEngine:
             else:
                 groups.append([press])
         order: list[tuple[PressIn, bool]] = []
-        for group in groups:  # EARLIEST and HOST keep the estimate's order
-            if self.rules.tie_rule is TieRule.ARRIVAL:
-                group = sorted(group, key=lambda p: p.arrival_ns)
+        arrival = self.rules.tie_rule is TieRule.ARRIVAL  # EARLIEST and HOST: by estimate
+        for group in groups:
+            # A clamped press's instant is not its claim but the earliest its link allows: it
+            # never wins a tie on that benefit of the doubt.
+            group = sorted(
+                group, key=lambda p: (p.claimed_ns is not None, p.arrival_ns if arrival else 0)
+            )
             order.extend((press, id(press) in near) for press in group)
         return order
 

@@ -57,6 +57,19 @@ def liar(net: Net, hold_ns: int, **fields: Any) -> Liar:
     return station
 
 
+def duel(
+    config: HubConfig = HOST_MODE, hold_ns: int = 0, **liar_fields: Any
+) -> tuple[Net, Station, Station, Liar, int]:
+    """An honest node and a liar, a minute after they joined; a round armed. Returns the net,
+    the host's console, both nodes and the release instant (hub clock, still ahead)."""
+    net = Net.hub(config)
+    console = host(net)
+    honest = node(net, "honest", up=fixed(MS), down=fixed(MS))
+    cheat = liar(net, hold_ns, **liar_fields)
+    net.run_for(60 * S)
+    return net, console, honest, cheat, armed(net, console)
+
+
 def release_plus_1_ms(station: Station) -> int:
     """What the liar claims: 1 ms after the release instant the hub told it (its own clock)."""
     armed = [f for f in station.frames("round") if f["release_ns"] is not None]
@@ -81,12 +94,7 @@ def results(console: Station) -> dict[str, dict[str, Any]]:
 def test_a_node_claiming_release_plus_1_ms_never_beats_an_honest_press_20_ms_earlier(
     hold_ns: int, reaction_ns: int
 ) -> None:
-    net = Net.hub(HOST_MODE)
-    console = host(net)
-    honest = node(net, "honest", up=fixed(MS), down=fixed(MS))
-    cheat = liar(net, hold_ns)
-    net.run_for(60 * S)
-    release = armed(net, console)
+    net, console, honest, cheat, release = duel(hold_ns=hold_ns)
     press(honest, release + reaction_ns, "honest.1")
     cheat.claim(release + reaction_ns + 20 * MS, "liar.1", release_plus_1_ms)
     net.run_for(3 * S)
@@ -105,12 +113,7 @@ def test_a_liar_that_also_holds_its_pongs_gains_at_most_its_cap() -> None:
     """The rest of what it can do: with its pongs held too, its link looks slow every way the
     hub can measure it, and only the cap for its kind of station holds it."""
     config = dataclasses.replace(HOST_MODE, trust=TrustSection(node_cap_ms=50.0))
-    net = Net.hub(config)
-    console = host(net)
-    honest = node(net, "honest", up=fixed(MS), down=fixed(MS))
-    cheat = liar(net, 900 * MS, pong_hold_ns=900 * MS)
-    net.run_for(60 * S)
-    release = armed(net, console)
+    net, console, honest, cheat, release = duel(config, 900 * MS, pong_hold_ns=900 * MS)
     press(honest, release + 300 * MS, "honest.1")
     cheat.claim(release + 320 * MS, "liar.1", release_plus_1_ms)
     net.run_for(3 * S)
@@ -185,3 +188,18 @@ def test_a_tutorial_client_is_back_dated_no_more_than_its_cap() -> None:
     (row,) = results(console).values()
     assert int(row["arrival_ns"]) - int(row["at_ns"]) == 30 * MS
     assert json.dumps(row["flags"]) == '["unsynced"]'
+
+
+def test_a_clamped_press_never_wins_a_tie_on_the_benefit_of_the_doubt() -> None:
+    """The liar pressed 2 ms after the honest node but claimed far earlier: its earliest credible
+    instant (arrival minus what its link explains) is ahead of the honest press, within its
+    widened uncertainty. That is only a bound, not a claim the hub believes: the honest press
+    wins the tie. And the round waited from the liar's arrival, so the honest press was in."""
+    net, console, honest, cheat, release = duel()
+    press(honest, release + 293 * MS, "honest.1")
+    cheat.claim(release + 295 * MS, "liar.1", release_plus_1_ms)
+    net.run_for(3 * S)
+    rows = results(console)
+    assert int(rows["liar"]["at_ns"]) < int(rows["honest"]["at_ns"])  # placed ahead...
+    assert rows["honest"]["rank"] == 1  # ...and still second
+    assert set(rows["liar"]["flags"]) == {"clamped", "tie"}
