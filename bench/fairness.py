@@ -314,12 +314,31 @@ class Tally:
     profile: str
     hub: str
     rounds: dict[float, list[tuple[bool, bool, bool, bool]]] = field(default_factory=dict)
-    errors_ms: list[float] = field(default_factory=list)  # |hub instant - true instant|
-    stated_ms: list[float] = field(default_factory=list)  # the press's uncertainty
+    # Per press: far node?, |hub instant - true instant|, the stated uncertainty, clamped?, and
+    # how long after the true instant it reached the hub (ms).
+    presses: list[tuple[bool, float, float, bool, float]] = field(default_factory=list)
     waits_ms: list[float] = field(default_factory=list)
     gap_errors_ms: list[float] = field(default_factory=list)
-    clamped: int = 0
     late: int = 0
+
+    def calibration(self, clamped: bool | None = None) -> tuple[float, float, float]:
+        """(share of errors within the stated uncertainty, stated p50, error p99), over every
+        press, or over the clamped or unclamped ones only."""
+        rows = [p for p in self.presses if clamped is None or p[3] is clamped]
+        if not rows:
+            return float("nan"), float("nan"), float("nan")
+        covered = sum(error <= stated for _, error, stated, _, _ in rows) / len(rows)
+        return (
+            covered,
+            percentile([r[2] for r in rows], 0.5),
+            percentile([r[1] for r in rows], 0.99),
+        )
+
+    def clamped(self, far: bool) -> int:
+        return sum(1 for p in self.presses if p[0] is far and p[3])
+
+    def delay_p99(self, far: bool) -> float:
+        return percentile([p[4] for p in self.presses if p[0] is far], 0.99)
 
     def add(self, gap_ms: float, far_first: bool, right: bool, tie: bool, flagged: bool) -> None:
         """``right``: the true first ranked first; ``flagged``: either press says tie."""
@@ -422,9 +441,16 @@ async def play_round(
     flagged = any("tie" in f for f in flags.values())
     tally.add(gap_ms, far_first, results[0]["player"] == first.id, tie, flagged)
     for row in results:
-        tally.errors_ms.append(abs(row["at_ns"] - truth[row["player"]]) / MS)
-        tally.stated_ms.append(row["uncertainty_ns"] / MS)
-        tally.clamped += "clamped" in row["flags"]
+        made = truth[row["player"]]
+        tally.presses.append(
+            (
+                row["player"] == far.id,
+                abs(row["at_ns"] - made) / MS,
+                row["uncertainty_ns"] / MS,
+                "clamped" in row["flags"],
+                (row["arrival_ns"] - made) / MS,
+            )
+        )
         tally.late += "late" in row["flags"]
     at = {r["player"]: r["at_ns"] for r in results}
     tally.gap_errors_ms.append(abs((at[second.id] - at[first.id]) - gap) / MS)
@@ -433,24 +459,29 @@ async def play_round(
 
 
 def profile_table(tallies: list[Tally], near_below_ms: float = 5.0) -> str:
+    """Ranking, and calibration: the presses' errors against what the hub stated, for every
+    press and for those the hub did not have to clamp (clamped ones have their uncertainty
+    widened to reach their claim, so they are covered by construction)."""
     head = (
         "| profile | hub | rounds, gap >= 5 ms | right | ties | wrong, no tie flag "
-        "| near ties (< 5 ms) right: far first / near first | covered by stated uncertainty "
-        "| stated p50 / error p99 ms | ratio | gap err p50 / p99 ms | clamped | late "
-        "| wait p50 / max ms |"
+        "| near ties (< 5 ms) right: far first / near first "
+        "| covered: all / unclamped | unclamped: stated p50 / error p99 ms | ratio "
+        "| gap err p50 / p99 ms | clamped: far / near | made to arrival p99: far / near ms "
+        "| late | wait p50 / max ms |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for t in tallies:
         n, right, ties, silent = t.share(near_below_ms)
-        covered = sum(e <= s for e, s in zip(t.errors_ms, t.stated_ms, strict=True))
-        stated, error = percentile(t.stated_ms, 0.5), percentile(t.errors_ms, 0.99)
+        covered, _, _ = t.calibration()
+        honest, stated, error = t.calibration(clamped=False)
         far, near = t.split(near_below_ms)
         lines.append(
             f"| {t.profile} | {t.hub} | {n} | {100 * right / n:.0f}% | {100 * ties / n:.0f}% "
-            f"| {silent} | {far} / {near} | {100 * covered / len(t.errors_ms):.1f}% "
+            f"| {silent} | {far} / {near} | {100 * covered:.1f}% / {100 * honest:.1f}% "
             f"| {stated:.3f} / {error:.3f} | {stated / error if error else float('inf'):.1f} "
             f"| {percentile(t.gap_errors_ms, 0.5):.3f} / {percentile(t.gap_errors_ms, 0.99):.3f} "
-            f"| {t.clamped} | {t.late} "
+            f"| {t.clamped(True)} / {t.clamped(False)} "
+            f"| {t.delay_p99(True):.1f} / {t.delay_p99(False):.1f} | {t.late} "
             f"| {statistics.median(t.waits_ms):.2f} / {max(t.waits_ms):.2f} |"
         )
     return "\n".join(lines)
