@@ -31,6 +31,8 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support.buttons import click
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
 CHROMIUM_ARGS = [
@@ -200,13 +202,9 @@ class Station:
     offset_ns: int
 
     async def click(self) -> int:
-        """Press and let go of the button; the press instant in hub time, as the node took it."""
-        from firmware.node import Pressed
-
-        mark = self.node.mark()
-        self.button.drive_low()
-        self.button.drive_high()
-        pressed = await self.node.wait_for(Pressed, after=mark)
+        """Press the button until the node has it, let go; the press instant in hub time, as
+        the node took it."""
+        pressed = await click(self.button, self.node)
         return int(pressed.at_ns) - self.offset_ns
 
 

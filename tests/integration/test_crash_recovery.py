@@ -36,6 +36,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.buttons import click
+
 ITERATIONS = int(os.environ.get("BUZZER_CRASH_ITERATIONS", "24"))
 NODES = 4
 CONFIG = """
@@ -338,7 +340,7 @@ async def test_real_firmware_nodes_lose_nothing_across_kills(
     start_hub, start_node, mock_pins, tmp_path
 ) -> None:
     """The same promise with the node firmware itself (mock GPIO pins, real outbox)."""
-    from firmware.node import Acked, Connected, Pressed
+    from firmware.node import Acked, Connected
 
     seed = int(os.environ.get("BUZZER_CRASH_SEED", random.randrange(1 << 32)))
     print(f"firmware crash test seed: {seed} (rerun with BUZZER_CRASH_SEED={seed})")
@@ -358,10 +360,7 @@ async def test_real_firmware_nodes_lose_nothing_across_kills(
         clicks = []
         for i in rng.sample(range(len(nodes)), rng.randint(1, len(nodes))):
             mark = nodes[i].mark()
-            pin = mock_pins.pin(pins[i][0])
-            pin.drive_low()
-            pin.drive_high()
-            clicks.append((i, mark, (await nodes[i].wait_for(Pressed, after=mark)).press_id))
+            clicks.append((i, mark, (await click(mock_pins.pin(pins[i][0]), nodes[i])).press_id))
         pressed += [(i, press_id) for i, _, press_id in clicks]
         for i, mark, press_id in clicks[: rng.randint(0, len(clicks))]:  # then kill mid-flight
             await nodes[i].wait_for(Acked, lambda e, p=press_id: e.press_id == p, after=mark)

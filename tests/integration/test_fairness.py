@@ -51,7 +51,8 @@ def result_of(state: dict[str, Any], node_id: str) -> dict[str, Any]:
 
 def drive_at(pins: Any, schedule: list[tuple[int, str]]) -> None:
     """Press each button (pin driven low) at its hub-clock instant; sleep most of the way, then
-    spin, so that the edges come within microseconds of the chosen instants.
+    spin, so that the edges come within microseconds of the chosen instants. The buttons stay
+    down: :func:`let_go` once the nodes have taken the presses.
 
     The pin callbacks run in this thread, which competes with the event loop's thread for the
     interpreter lock; a short switch interval keeps the loop from holding it across an edge.
@@ -71,7 +72,10 @@ def _drive(pins: Any, schedule: list[tuple[int, str]]) -> None:
             if left > 2 * MS:
                 time.sleep((left - 2 * MS) / 1e9)
         pin.drive_low()
-    for _, name in schedule:
+
+
+def let_go(pins: Any, *names: str) -> None:
+    for name in names:
         pins.pin(name).drive_high()
 
 
@@ -100,6 +104,7 @@ async def play_round(hub: Any, slow: Node, fast: Node, pins: Any) -> Played:
     await asyncio.to_thread(drive_at, pins, [(start, "GPIO17"), (start + GAP_NS, "GPIO5")])
     slow_press = await slow.wait_for(Pressed, after=marks[0])
     fast_press = await fast.wait_for(Pressed, after=marks[1])
+    let_go(pins, "GPIO17", "GPIO5")
     slow_result = (await slow.wait_for(Resulted, after=marks[0])).result
     fast_result = (await fast.wait_for(Resulted, after=marks[1])).result
     state = await status(hub)
@@ -187,6 +192,7 @@ async def test_adjudication_wait_on_loopback_is_a_few_ms_and_logged(
     start = max(armed["round"]["release_ns"], time.monotonic_ns()) + 20 * MS
     await asyncio.to_thread(drive_at, mock_pins, [(start, "GPIO17")])
     result = (await a.wait_for(Resulted)).result
+    let_go(mock_pins, "GPIO17")
     line = await asyncio.to_thread(hub.wait_for_log, r"round 1 decided: a first")
     state = await status(hub)
 
@@ -239,6 +245,7 @@ async def test_a_rebooted_node_is_synced_afresh_and_its_presses_placed_right(
     start = max(armed["round"]["release_ns"], time.monotonic_ns()) + 20 * MS
     await asyncio.to_thread(drive_at, mock_pins, [(start, "GPIO5")])
     press = await after.wait_for(Pressed, timeout=10)
+    let_go(mock_pins, "GPIO5")
     result = (await after.wait_for(Resulted, timeout=10)).result
     assert result.rank == 1
     row = result_of(await status(hub), "pi-7")

@@ -28,12 +28,12 @@ from firmware.node import (
     Disconnected,
     HubSaid,
     Node,
-    Pressed,
     Refused,
     Released,
     Resulted,
 )
 from tests.conftest import HOST_TOKEN, Client, HubProcess
+from tests.support.buttons import click
 
 ClientFactory = Callable[..., Any]
 SEED = 9
@@ -186,10 +186,7 @@ async def play_round(
         press_ids[name] = f"{name}-{now}"
         at = now - int(OFFSETS_MS[name] * 1e6)
         await nodes[name].send(type="press", press_id=press_ids[name], at_ns=at)
-    button = pins.pin(STATION_BUTTON)
-    button.drive_low()  # wired to ground: pressed reads low
-    button.drive_high()
-    pressed = await station.wait_for(Pressed, after=mark)
+    pressed = await click(pins.pin(STATION_BUTTON), station)
     await station.wait_for(Acked, lambda e: e.press_id == pressed.press_id, after=mark, timeout=10)
     resulted = await station.wait_for(
         Resulted, lambda e: e.result.press_id == pressed.press_id, after=mark, timeout=10
