@@ -313,7 +313,7 @@ class Tally:
 
     profile: str
     hub: str
-    rounds: dict[float, list[tuple[bool, bool, bool, bool]]] = field(default_factory=dict)
+    rounds: dict[float, list[tuple[bool, bool, bool, bool, bool]]] = field(default_factory=dict)
     # Per press: far node?, |hub instant - true instant|, the stated uncertainty, clamped?, and
     # how long after the true instant it reached the hub (ms).
     presses: list[tuple[bool, float, float, bool, float]] = field(default_factory=list)
@@ -340,17 +340,22 @@ class Tally:
     def delay_p99(self, far: bool) -> float:
         return percentile([p[4] for p in self.presses if p[0] is far], 0.99)
 
-    def add(self, gap_ms: float, far_first: bool, right: bool, tie: bool, flagged: bool) -> None:
-        """``right``: the true first ranked first; ``flagged``: either press says tie."""
-        self.rounds.setdefault(gap_ms, []).append((far_first, right, tie, flagged))
+    def add(
+        self, gap_ms: float, far_first: bool, right: bool, tie: bool, flags: tuple[bool, bool]
+    ) -> None:
+        """``right``: the true first ranked first; ``flags``: whether either press says tie,
+        and whether either says anything a host would look at (tie, late or clamped)."""
+        self.rounds.setdefault(gap_ms, []).append((far_first, right, tie, *flags))
 
-    def share(self, at_least_ms: float, below_ms: float = 1e9) -> tuple[int, int, int, int]:
-        """(rounds, right, ties, wrong with no tie flag) over gaps in [at_least, below)."""
+    def share(self, at_least_ms: float, below_ms: float = 1e9) -> tuple[int, int, int, int, int]:
+        """(rounds, right, ties, wrong with no tie flag, wrong with no flag at all) over gaps in
+        [at_least, below)."""
         rows = [r for gap, rs in self.rounds.items() if at_least_ms <= gap < below_ms for r in rs]
         right = sum(r[1] for r in rows)
         ties = sum(r[2] for r in rows)
-        silent = sum(1 for r in rows if not r[1] and not r[3])
-        return len(rows), right, ties, silent
+        untied = sum(1 for r in rows if not r[1] and not r[3])
+        unflagged = sum(1 for r in rows if not r[1] and not r[4])
+        return len(rows), right, ties, untied, unflagged
 
     def split(self, below_ms: float) -> tuple[str, str]:
         """Near ties: the share ranked right when the far node was first, and when the near was."""
@@ -438,8 +443,9 @@ async def play_round(
     results = state["round"]["results"]
     flags = {r["player"]: r["flags"] for r in results}
     tie = "tie" in results[0]["flags"]
-    flagged = any("tie" in f for f in flags.values())
-    tally.add(gap_ms, far_first, results[0]["player"] == first.id, tie, flagged)
+    tied = any("tie" in f for f in flags.values())
+    flagged = any({"tie", "late", "clamped"} & set(f) for f in flags.values())
+    tally.add(gap_ms, far_first, results[0]["player"] == first.id, tie, (tied, flagged))
     for row in results:
         made = truth[row["player"]]
         tally.presses.append(
@@ -463,7 +469,7 @@ def profile_table(tallies: list[Tally], near_below_ms: float = 5.0) -> str:
     press and for those the hub did not have to clamp (clamped ones have their uncertainty
     widened to reach their claim, so they are covered by construction)."""
     head = (
-        "| profile | hub | rounds, gap >= 5 ms | right | ties | wrong, no tie flag "
+        "| profile | hub | rounds, gap >= 5 ms | right | ties | wrong: no tie flag / no flag "
         "| near ties (< 5 ms) right: far first / near first "
         "| covered: all / unclamped | unclamped: stated p50 / error p99 ms | ratio "
         "| gap err p50 / p99 ms | clamped: far / near | made to arrival p99: far / near ms "
@@ -471,13 +477,13 @@ def profile_table(tallies: list[Tally], near_below_ms: float = 5.0) -> str:
     )
     lines = [head, "|" + "---|" * 15]
     for t in tallies:
-        n, right, ties, silent = t.share(near_below_ms)
+        n, right, ties, untied, silent = t.share(near_below_ms)
         covered, _, _ = t.calibration()
         honest, stated, error = t.calibration(clamped=False)
         far, near = t.split(near_below_ms)
         lines.append(
             f"| {t.profile} | {t.hub} | {n} | {100 * right / n:.0f}% | {100 * ties / n:.0f}% "
-            f"| {silent} | {far} / {near} | {100 * covered:.1f}% / {100 * honest:.1f}% "
+            f"| {untied} / {silent} | {far} / {near} | {100 * covered:.1f}% / {100 * honest:.1f}% "
             f"| {stated:.3f} / {error:.3f} | {stated / error if error else float('inf'):.1f} "
             f"| {percentile(t.gap_errors_ms, 0.5):.3f} / {percentile(t.gap_errors_ms, 0.99):.3f} "
             f"| {t.clamped(True)} / {t.clamped(False)} "

@@ -64,6 +64,7 @@ class ClockEstimate:
     samples: int  # samples the estimate rests on
     drift_error_ppm: float = 0.0  # how wrong drift_ppm may be: the error grows away from ref_ns
     upload_max_ns: int = 0  # the longest any recent message from the node took (see upload_ns)
+    span_ns: int = 0  # the time the samples the fit rests on cover
 
     def offset_at(self, hub_ns: int) -> int:
         return self.offset_ns + round(self.drift_ppm * (hub_ns - self.ref_ns) / 1e6)
@@ -142,6 +143,7 @@ class _Model:
     uncertainty: int
     bound: int
     used: int
+    span: int  # from the first to the last sample used
     cutoff: int  # a sample slower than this takes no part in the fit
     second: int  # the second smallest delay in the window (it sets the fastest sample's bias)
 
@@ -302,6 +304,7 @@ class ClockFilter:
             uncertainty=min(round(uncertainty(fit)) + s.floor_ns, bound),
             bound=bound,
             used=len(used),
+            span=span,
             cutoff=cutoff,
             second=second,
         )
@@ -330,6 +333,7 @@ class ClockFilter:
             samples=model.used,
             drift_error_ppm=model.drift_error_ppm,
             upload_max_ns=max(uploads[-1], floor),
+            span_ns=model.span,
         )
 
 

@@ -562,7 +562,9 @@ class HubCore:
         estimate = player.clock.estimate
         if estimate is not None:
             holds = fit_holds(previous, sample)
-            self.syncs.adapt(player.link, holds, estimate, player.clock.settled)
+            slack = player.clock.settings.good_delay_slack_ns
+            good = previous is not None and sample.delay_ns - previous.rtt_ns <= slack
+            self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
         if estimate is None or previous is not None:
             return []
         self.horizon.stale()

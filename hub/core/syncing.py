@@ -5,7 +5,8 @@ away wait until it is placed), then one every ``interval`` while its filter conv
 (RFC 5905, section 7.3: the poll interval grows while the clock is stable), the gap then doubles
 with every sample its fit predicted, up to ``max_interval``, for as long as the drift fit stays
 good enough that unknown drift adds at most DRIFT_BUDGET_NS before the next sync; a sample the
-fit did not predict brings the gap back to ``interval``. Every gap is jittered. Outstanding
+fit did not predict brings the gap back to ``interval``, and a slow one (a jittery link) halves
+it. Every gap is jittered. Outstanding
 requests are remembered per link so that a reply is matched to the request it answers.
 
 Every player link, node or tutorial client, also gets WebSocket pings: a few as it joins, then
@@ -36,6 +37,8 @@ PING_GAPS_NS = (5_000_000_000, 60_000_000_000)
 #: How much unknown drift may add to a node's uncertainty between two syncs: the gap grows only
 #: while the fitted drift is known well enough for that (and a round tightens it again).
 DRIFT_BUDGET_NS = 50_000
+#: The gap never exceeds this fraction of the time the clock's fit rests on.
+SPAN_SHARE = 4
 
 
 def sync_gap_ns(interval_ns: int, rng: random.Random) -> int:
@@ -125,22 +128,34 @@ class SyncSchedule:
     def _gap(self, exchange: _Exchange) -> int:
         return exchange.gap_ns or self.interval_ns
 
-    def adapt(self, link: LinkId, holds: bool, estimate: ClockEstimate, settled: bool) -> int:
+    def adapt(
+        self, link: LinkId, holds: bool, good: bool, estimate: ClockEstimate, settled: bool
+    ) -> int:
         """A reply came in: set the gap before the next periodic sync, and return it.
 
-        ``holds``: the fit before this sample predicted it; ``settled``: the filter has enough
-        samples from after the link's first seconds to judge the link at all. Only then does the
-        gap grow, doubling per sample, as far as the drift budget and ``max_interval`` allow.
+        ``holds``: the fit before this sample predicted it; ``good``: the sample's round trip
+        was close to the fastest (it says something precise about the clock); ``settled``: the
+        filter has enough samples from after the link's first seconds to judge the link at all.
+        A surprise brings the gap back to ``interval``. A good sample the fit predicted doubles
+        it, as far as the drift budget and ``max_interval`` allow. Any other sample halves it: a
+        jittery link gives few good samples, and its estimate needs many to choose from (as NTP
+        polls more often when its jitter is high).
         """
         exchange = self._exchanges.get(link)
         if exchange is None:
             return self.interval_ns
+        current = self._gap(exchange)
         gap = self.interval_ns
-        if holds and settled:
+        if holds and settled and good:
             drift = estimate.drift_error_ppm
             limit = round(DRIFT_BUDGET_NS / drift * 1e6) if drift > 0 else self.max_interval_ns
-            gap = max(gap, min(2 * self._gap(exchange), limit, self.max_interval_ns))
-        if gap != self._gap(exchange) and exchange.sent >= self.burst:
+            # A line predicts well only a fraction of the time it was fitted over: its drift
+            # error, estimated from few samples, is itself uncertain.
+            limit = min(limit, estimate.span_ns // SPAN_SHARE)
+            gap = max(gap, min(2 * current, limit, self.max_interval_ns))
+        elif holds and settled:
+            gap = max(gap, current // 2)
+        if gap != current and exchange.sent >= self.burst:
             # The next request was scheduled with the old gap when the last one went out.
             self.agenda.set(("sync", link), exchange.last_ns + sync_gap_ns(gap, self.rng))
         exchange.gap_ns = gap
