@@ -128,3 +128,17 @@ def test_a_connect_storm_stops_setting_the_horizon_within_fifteen_seconds() -> N
 def test_a_longest_interval_below_the_shortest_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="max_sync_interval_s must be at least sync_interval_s"):
         ClockSection(sync_interval_s=4.0, max_sync_interval_s=2.0)
+
+
+def test_a_jittery_link_keeps_being_synced_often_while_a_quiet_one_backs_off() -> None:
+    """Wi-Fi-like jitter gives few good samples, and the estimate needs many to choose from."""
+    net = Net.hub(HOST_MODE)
+    rng = random.Random(9)
+    quiet = node(net, "quiet", up=fixed(MS), down=fixed(MS))
+    wifi = node(net, "wifi", up=jittered(3 * MS, 4 * MS, rng), down=jittered(3 * MS, 4 * MS, rng))
+    net.run_for(600 * S)
+    rates = {s.link: syncs_between(s, net.now - 300 * S, net.now) for s in (quiet, wifi)}
+    assert rates[wifi.link] > 5 * rates[quiet.link]
+    assert rates[wifi.link] >= 300 // (2 * 1.25) * 0.5  # near the shortest interval
+    error, claimed = offset_error(net, wifi)
+    assert error <= claimed
