@@ -54,7 +54,7 @@ from hub.core.outputs import (
 from hub.core.presses import Horizon, Trust, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
-from hub.core.syncing import DRIFT_BUDGET_NS, NS_PER_S, SyncSchedule, fit_holds
+from hub.core.syncing import NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine
 from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
 from hub.scores import Scoreboard
@@ -597,7 +597,7 @@ class HubCore:
         """
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
-                self._tighten(event.release_ns or now, now)
+                self._tighten(now)
         told = self.fanout.step(step, now)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
         save: Save | None = None
@@ -625,15 +625,19 @@ class HubCore:
         self._held.append((needs or 0, told))
         return []
 
-    def _tighten(self, release_ns: int, now: int) -> None:
-        """A round is armed: sync at once every node whose clock would be less sure at the
-        release than the drift budget allows (no drift fitted yet, or replies gone missing), so
-        that the round meets each clock freshly measured where it matters."""
+    def _tighten(self, now: int) -> None:
+        """A round is armed: sync at once every node whose replies have gone missing (nothing
+        for twice its gap), so that the round does not meet a clock gone stale.
+
+        Only those: syncing every node at each arm would put their samples where the hub is
+        busiest, fanning the round out and taking presses, and an offset measured there is
+        biased the same way every time, which no filter can see.
+        """
         for player in self.roster.online():
-            estimate = player.clock.estimate
-            if player.plain or player.link is None or estimate is None:
+            if player.plain or player.link is None or player.clock.estimate is None:
                 continue
-            if estimate.uncertainty_at(release_ns) - estimate.uncertainty_ns > 2 * DRIFT_BUDGET_NS:
+            last = player.last_sync_ns
+            if last is not None and now - last > 2 * self.syncs.gap_ns(player.link):
                 self.syncs.hurry(player.link, now)
 
     def _join_view(self) -> msg.JoinView:

@@ -128,6 +128,11 @@ class SyncSchedule:
     def _gap(self, exchange: _Exchange) -> int:
         return exchange.gap_ns or self.interval_ns
 
+    def gap_ns(self, link: LinkId) -> int:
+        """The link's current periodic gap (before jitter)."""
+        exchange = self._exchanges.get(link)
+        return self.interval_ns if exchange is None else self._gap(exchange)
+
     def adapt(
         self, link: LinkId, holds: bool, good: bool, estimate: ClockEstimate, settled: bool
     ) -> int:
@@ -171,9 +176,8 @@ class SyncSchedule:
             pinging.gap_ns = min(2 * pinging.gap_ns, longest) if steady else shortest
 
     def hurry(self, link: LinkId, now: int) -> None:
-        """Sync this link now (a round is about to need its clock), unless one is under way."""
-        exchange = self._exchanges.get(link)
-        if exchange is not None and not exchange.outstanding:
+        """Sync this link now (a round is about to need its clock)."""
+        if link in self._exchanges:
             self.agenda.set(("sync", link), now)
 
     def answer(self, link: LinkId, seq: int, t0_ns: int) -> bool:

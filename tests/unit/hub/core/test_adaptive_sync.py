@@ -11,7 +11,6 @@ import random
 import pytest
 
 from hub.config import ClockSection, HubConfig, RoundSection
-from hub.core.syncing import DRIFT_BUDGET_NS
 from tests.support.simulation import MS, START_NS, Net, S, Station, fixed, host, jittered, node
 
 HOST_MODE = HubConfig(round=RoundSection(hostless=False))
@@ -87,24 +86,22 @@ def test_a_wandering_clock_brings_the_interval_back_down() -> None:
     assert error <= claimed
 
 
-def test_a_round_syncs_at_once_the_nodes_whose_drift_is_not_fitted_yet() -> None:
+def test_a_round_syncs_at_once_only_the_nodes_whose_replies_went_missing() -> None:
+    """Syncing every node at each arm would put all their samples where the hub is busiest (a
+    bias no filter sees); a node whose replies stopped coming is another matter."""
     net = Net.hub(HOST_MODE)
     console = host(net)
-    settled = node(net, "settled", up=fixed(MS), down=fixed(MS))
+    steady = node(net, "steady", up=fixed(MS), down=fixed(MS))
+    lossy = node(net, "lossy", up=fixed(MS), down=fixed(MS))
     net.run_for(300 * S)
-    fresh = node(net, "fresh", up=fixed(MS), down=fixed(MS))
-    net.run_for(1200 * MS)  # synced by its burst, no drift fitted yet, its next sync not yet due
-    release = net.now + round(HOST_MODE.round.release_lead_ms * MS)
-    for player, beyond in (("fresh", True), ("settled", False)):
-        estimate = net.core.roster.players[player].clock.estimate
-        assert estimate is not None
-        drift_since_fit = estimate.uncertainty_at(release) - estimate.uncertainty_ns
-        assert (drift_since_fit > 2 * DRIFT_BUDGET_NS) is beyond
-    counts = {s.link: len(s.frames("sync")) for s in (settled, fresh)}
+    lossy.answers_syncs = False  # its replies are lost from now on
+    net.run_for(100 * S)
+    lossy.answers_syncs = True
+    counts = {s.link: len(s.frames("sync")) for s in (steady, lossy)}
     console.send({"type": "arm"})
     net.run_for(10 * MS)
-    assert len(fresh.frames("sync")) == counts[fresh.link] + 1
-    assert len(settled.frames("sync")) == counts[settled.link]
+    assert len(lossy.frames("sync")) == counts[lossy.link] + 1
+    assert len(steady.frames("sync")) == counts[steady.link]
 
 
 def test_a_connect_storm_stops_setting_the_horizon_within_fifteen_seconds() -> None:

@@ -256,9 +256,8 @@ def test_a_wrong_answer_is_heard_before_the_rebound_round() -> None:
     net.run_for(S)
     console.send({"type": "wrong", "mode": "rearm", "points": -5})
     net.run_for(MS)
-    # (a node whose drift is not fitted yet is also synced as a round is armed)
     after = [f["type"] for f in ann.heard[ann.heard.index(ann.last("result")) :]]
-    assert [kind for kind in after if kind != "sync"][-2:] == ["ruling", "round"]
+    assert after[-2:] == ["ruling", "round"]
     assert ann.last("ruling")["text"] == "Wrong. -5"
     assert ann.last("round")["locked_out"] is True
 
