@@ -141,6 +141,7 @@ class Cell:
     arrival_right: int = 0
     ties: int = 0
     late: int = 0
+    clamped: int = 0  # rounds in which a press claimed more than its link explains
     hub_errors: list[float] = field(default_factory=list)
     arrival_errors: list[float] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
@@ -235,6 +236,7 @@ def score(cell: Cell, round_: dict[str, Any], first: str, second: str, gap_ns: i
     cell.arrival_right += a["arrival_ns"] < b["arrival_ns"]
     cell.ties += "tie" in a["flags"]
     cell.late += "late" in a["flags"] or "late" in b["flags"]
+    cell.clamped += "clamped" in a["flags"] or "clamped" in b["flags"]
     cell.hub_errors.append(abs((b["at_ns"] - a["at_ns"]) - gap_ns) / MS)
     cell.arrival_errors.append(abs((b["arrival_ns"] - a["arrival_ns"]) - gap_ns) / MS)
     cell.waits.append((round_["adjudication_wait_ns"] or 0) / MS)
@@ -242,14 +244,15 @@ def score(cell: Cell, round_: dict[str, Any], first: str, second: str, gap_ns: i
 
 def table(cells: list[Cell]) -> str:
     head = (
-        "| skew ms | gap ms | rounds | hub right | ties | late | hub gap err p50 / p99 ms "
-        "| arrival right | arrival gap err p50 / p99 ms | wait p50 / max ms |"
+        "| skew ms | gap ms | rounds | hub right | ties | late | clamped "
+        "| hub gap err p50 / p99 ms | arrival right | arrival gap err p50 / p99 ms "
+        "| wait p50 / max ms |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for c in cells:
         lines.append(
             f"| {c.skew_ms:g} | {c.gap_ms:g} | {c.rounds} | {100 * c.hub_right / c.rounds:.0f}% "
-            f"| {c.ties} | {c.late} "
+            f"| {c.ties} | {c.late} | {c.clamped} "
             f"| {percentile(c.hub_errors, 0.5):.3f} / {percentile(c.hub_errors, 0.99):.3f} "
             f"| {100 * c.arrival_right / c.rounds:.0f}% "
             f"| {percentile(c.arrival_errors, 0.5):.3f} / {percentile(c.arrival_errors, 0.99):.3f} "
@@ -576,9 +579,10 @@ async def main(args: argparse.Namespace) -> None:
         total = sum(c.rounds for c in hub_2ms)
         worst = max(percentile(c.hub_errors, 1.0) for c in hub_2ms)
         arrival = sum(c.arrival_right for c in hub_2ms)
+        clamped = sum(c.clamped for c in hub_2ms)
         print(
-            f"\ngaps >= 2 ms: hub ranked {right}/{total} right, worst gap error {worst:.3f} ms; "
-            f"arrival order ranked {arrival}/{total} right"
+            f"\ngaps >= 2 ms: hub ranked {right}/{total} right ({clamped} rounds with a clamped "
+            f"press), worst gap error {worst:.3f} ms; arrival order ranked {arrival}/{total} right"
         )
 
 
