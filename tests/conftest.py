@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -106,6 +107,21 @@ async def run_hub(tmp_path: Path) -> AsyncIterator[InProcessHubs]:
     hubs = InProcessHubs(tmp_path)
     yield hubs
     await hubs.stop_all()
+
+
+def trouble(records: Sequence[logging.LogRecord]) -> list[str]:
+    """The log records that say something went wrong: errors, and any exception's traceback."""
+    return [
+        f"{record.name}: {record.getMessage()}"
+        for record in records
+        if record.levelno >= logging.ERROR or record.exc_info
+    ]
+
+
+def logged(records: Sequence[logging.LogRecord], pattern: str) -> list[str]:
+    """The messages of the log records that match ``pattern``."""
+    regex = re.compile(pattern)
+    return [message for record in records if regex.search(message := record.getMessage())]
 
 
 def state_of(hub: RunningHub) -> dict[str, Any]:
