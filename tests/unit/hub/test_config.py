@@ -19,7 +19,7 @@ def load(tmp_path: Path, text: str) -> HubConfig:
 
 
 def test_the_shipped_config_keeps_a_plain_buzzer() -> None:
-    config = HubConfig.load(Path(__file__).parents[2] / "config" / "hub.toml")
+    config = HubConfig.load(Path(__file__).parents[3] / "config" / "hub.toml")
     rules = config.game.apply(config.round.rules())
     assert rules.rebound is ReboundMode.REARM
     assert (rules.buzz_window_ns, rules.answer_ns, rules.one_buzz_per_team) == (None, None, False)

@@ -11,7 +11,7 @@ from hub.config import HubConfig
 from hub.round import TieRule
 from wire.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MS = 1_000_000
 
 
