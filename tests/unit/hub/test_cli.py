@@ -1,10 +1,16 @@
-"""The hub lifts its open-files soft limit so that an event with a thousand nodes fits."""
+"""The command line: ``check-config``, and the open-files limit it lifts so that an event with a
+thousand nodes fits. (Running a hub from it is tested end to end in tests/integration.)"""
 
 from __future__ import annotations
 
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from hub import cli
 
 SCRIPT = """
 import resource
@@ -25,3 +31,20 @@ def test_soft_limit_is_raised_to_the_hard_limit() -> None:
         assert soft >= 256
     else:
         assert soft == hard > 256
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(tmp_path, "[server]\nport = 9000\n")
+    assert cli.main(["check-config", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: ok\n"
+    bad = write(tmp_path, "[server]\nprot = 9000\n")
+    assert cli.main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"buzzer-hub: {bad}:2: [server] prot: unknown key")
+    assert err.count("\n") == 1

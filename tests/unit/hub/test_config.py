@@ -1,4 +1,6 @@
-"""The [game] config section: teams table, timers, rebound mode, and what it does to the rules."""
+"""The hub's settings: the shipped file states the defaults, values become the round's rules, and
+each section refuses what is out of range. (How a file is read, and how its errors name the file,
+line and key, is tested with the loader in tests/unit/wire/test_configfile.py.)"""
 
 from __future__ import annotations
 
@@ -6,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import HubConfig
-from hub.round import Rules
+from hub.config import HubConfig, LimitsSection, SecuritySection
+from hub.round import Rules, TieRule
 from wire.enums import ReboundMode
 from wire.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+MS = 1_000_000
 
 
 def load(tmp_path: Path, text: str) -> HubConfig:
@@ -18,8 +23,56 @@ def load(tmp_path: Path, text: str) -> HubConfig:
     return HubConfig.load(path)
 
 
+def load_error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text)
+    return str(caught.value)
+
+
+def test_the_shipped_config_states_the_defaults() -> None:
+    assert HubConfig.load(REPO / "config" / "hub.toml") == HubConfig()
+
+
+def test_no_file_means_defaults() -> None:
+    config = HubConfig.load(None)
+    assert config.server.port == 8765
+    assert config.round.hostless is True
+    rules = config.round.rules()
+    assert rules.lockout_ns is None
+    assert rules.auto_arm_after_ns == 3_000 * MS
+    assert rules.release_lead_ns == 100 * MS
+
+
+def test_values_are_read_and_converted(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        "[server]\nport = 9000\n\n[round]\nhostless = false\nlockout_ms = 250\n"
+        'tie_rule = "timestamp"\nadjudication_cap_ms = 40.5\n',
+    )
+    assert config.server.port == 9000
+    assert config.round.lockout_ms == 250.0
+    rules = config.round.rules()
+    assert rules.lockout_ns == 250 * MS
+    assert rules.auto_arm_after_ns is None
+    assert rules.tie_rule is TieRule.TIMESTAMP
+    assert rules.adjudication_cap_ns == 40_500_000
+
+
+def test_out_of_range_values_are_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "[round]\nauto_arm_delay_s = -1\n")
+    assert "[round]" in message
+    assert "auto_arm_delay_s must be zero or more" in message
+    assert "tie_rule must be one of arrival, timestamp" in load_error(
+        tmp_path, '[round]\ntie_rule = "coin"\n'
+    )
+    assert "port must be between 0 and 65535" in load_error(tmp_path, "[server]\nport = 70000\n")
+
+
+# --- [game] ---
+
+
 def test_the_shipped_config_keeps_a_plain_buzzer() -> None:
-    config = HubConfig.load(Path(__file__).parents[3] / "config" / "hub.toml")
+    config = HubConfig.load(REPO / "config" / "hub.toml")
     rules = config.game.apply(config.round.rules())
     assert rules.rebound is ReboundMode.REARM
     assert (rules.buzz_window_ns, rules.answer_ns, rules.one_buzz_per_team) == (None, None, False)
@@ -56,3 +109,13 @@ def test_game_section_sets_the_rules_and_teams(tmp_path: Path) -> None:
 def test_bad_game_settings_are_refused(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load(tmp_path, text)
+
+
+def test_security_section_checks() -> None:
+    with pytest.raises(ValueError, match="both or neither"):
+        SecuritySection(certfile="hub.pem")
+    with pytest.raises(ValueError, match="origins"):
+        SecuritySection(origins=["scores.example"])
+    assert SecuritySection(certfile="a", keyfile="b").tls
+    with pytest.raises(ValueError, match="hello_timeout_s"):
+        LimitsSection(hello_timeout_s=0)
