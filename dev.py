@@ -25,8 +25,13 @@ def say(line: str) -> None:
     print(f"dev.py: {line}", flush=True)
 
 
-def ensure_venv(extras: str) -> None:
-    """Create .venv and install the project into it, unless it is already up to date."""
+def ensure_venv(extras: tuple[str, ...]) -> None:
+    """Create .venv and install the project with ``extras`` into it, unless it already has them.
+
+    One environment serves both commands: it remembers which extras it holds for which
+    pyproject.toml, so running the hub after the tests (or the tests again) installs nothing and
+    needs no network; only a changed pyproject.toml or a missing extra does.
+    """
     if not (BIN / "python").exists():
         say("creating the virtual environment in .venv")
         try:
@@ -38,19 +43,26 @@ def ensure_venv(extras: str) -> None:
         result = subprocess.run([sys.executable, "-m", "venv", str(VENV)])
         if result.returncode != 0:
             sys.exit("dev.py: could not create .venv; on Debian: apt install python3-venv")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     stamp = VENV / ".installed"
-    if stamp.exists() and stamp.read_text() == wanted:
+    held: set[str] | None = None  # None: nothing usable is installed
+    if stamp.exists():
+        recorded, _, names = stamp.read_text().partition(" ")
+        if recorded == project:
+            held = set(names.split(",")) - {""}
+    if held is not None and set(extras) <= held:
         return
-    say(f"installing buzzer-beater{extras} into .venv (needs PyPI once)")
+    wanted = sorted((held or set()) | set(extras))
+    spec = f"[{','.join(wanted)}]" if wanted else ""
+    say(f"installing buzzer-beater{spec} into .venv (needs PyPI once)")
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    if subprocess.run([*pip, "--editable", f"{ROOT}{extras}"]).returncode != 0:
+    if subprocess.run([*pip, "--editable", f"{ROOT}{spec}"]).returncode != 0:
         sys.exit("dev.py: installing the dependencies failed; see pip's message above")
-    stamp.write_text(wanted)
+    stamp.write_text(f"{project} {','.join(wanted)}")
 
 
 def run_hub(args: list[str]) -> int:
-    ensure_venv("")
+    ensure_venv(())
     config = ROOT / "config" / "hub.toml"
     command = [str(BIN / "buzzer-hub"), "--config", str(config), *args]
     say("starting the hub; open the address it prints in a browser, Ctrl+C stops it")
@@ -58,7 +70,7 @@ def run_hub(args: list[str]) -> int:
 
 
 def run_tests(args: list[str]) -> int:
-    ensure_venv("[test]")
+    ensure_venv(("test",))
     steps = [
         ("ruff", [str(BIN / "ruff"), "check", "."]),
         ("ruff format", [str(BIN / "ruff"), "format", "--check", "."]),

@@ -1,7 +1,8 @@
 """How a node configured with ``hub = "auto"`` picks its hub from the ones announced on the LAN.
 
-The browsing itself is :func:`wire.discovery.find_hubs`, so the service type and the record format
-live in one place for both sides. What is decided here is the node's policy:
+The browsing itself is :func:`wire.discovery.find_hubs`, run by the link
+(:mod:`firmware.link`), so the service type and the record format live in one place for both
+sides. What is decided here, without any socket, is the node's policy:
 
 - A configured ``hub_name`` wins: only the hub announced under that name is used, and the browse
   returns as soon as it answers.
@@ -13,43 +14,19 @@ live in one place for both sides. What is decided here is the node's policy:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from wire.discovery import SERVICE_TYPE, FoundHub, find_hubs
 from wire.messages import PROTOCOL_VERSION
 
-__all__ = [
-    "NO_HUB",
-    "SERVICE_TYPE",
-    "Finder",
-    "FoundHub",
-    "browse",
-    "choose",
-    "found_line",
-    "missing_line",
-]
-
-#: One browse: long enough for a hub's answer (20-120 ms) plus a resolve on a busy Wi-Fi.
-BROWSE_S = 3.0
-#: After the first answer, how long to listen for other hubs before choosing.
-SETTLE_S = 0.5
+if TYPE_CHECKING:  # the record only; importing wire.discovery would load the mDNS stack
+    from wire.discovery import FoundHub
 
 NO_HUB = "no hub answers on the LAN"
-
-#: Browses the LAN for hubs, given the wanted hub name ("" for any); a test can pass its own.
-Finder = Callable[[str], Awaitable[list[FoundHub]]]
 
 
 def same_name(a: str, b: str) -> bool:
     """DNS-SD instance names compare without regard to case."""
     return a.casefold() == b.casefold()
-
-
-async def browse(hub_name: str) -> list[FoundHub]:
-    """The hubs answering one browse: the named one alone, or every one heard in the window."""
-    if hub_name:
-        return await find_hubs(BROWSE_S, match=lambda hub: same_name(hub.name, hub_name))
-    return await find_hubs(BROWSE_S, settle=SETTLE_S)
 
 
 def choose(found: list[FoundHub], hub_name: str = "") -> FoundHub | None:

@@ -1,22 +1,9 @@
-"""What the player sees and hears: the LED, the optional buzzer and the console line.
+"""What the player sees and hears: the LED and the optional buzzer, played on the pins.
 
-The choice of LED pattern is pure (:func:`choose_pattern` from a :class:`Look`), so every rule in
-the brief is a plain function of the node's situation:
-
-==========================  ==========================================================
-situation                   LED
-==========================  ==========================================================
-hub unreachable             slow heartbeat
-early press / locked out    fast blink (for the timed lockout, or until the round ends)
-first place                 solid on until the next round or a reset
-ranked 2nd, 3rd, ...        one short blink per rank (capped), then off
-armed, from the release     on (also while this node's press awaits its result)
-idle, closed, decided       off
-==========================  ==========================================================
-
-A press gets instant local proof: the LED flickers (inverts briefly) before the hub has answered.
-The flicker always runs to its end and only then does a newer pattern start, so what the LED shows
-is the same however the hub's frames happen to be timed.
+Which pattern to show is decided elsewhere (:func:`firmware.patterns.choose_pattern`); this module
+only plays it. A press gets instant local proof: the LED flickers (inverts briefly) before the hub
+has answered. The flicker always runs to its end and only then does a newer pattern start, so what
+the LED shows is the same however the hub's frames happen to be timed.
 
 :class:`Feedback` plays patterns on any objects with ``on()``/``off()`` (gpiozero ``LED`` and
 ``Buzzer``, or nothing at all on a laptop) from the asyncio loop; it never blocks the loop.
@@ -27,19 +14,12 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from firmware.config import NodeConfig
+from firmware.patterns import BEEPS, Pattern
 
 FLICKER_MS = 40
-RANK_BLINK_ON_MS = 150
-RANK_BLINK_OFF_MS = 250
-RANK_BLINK_GAP_MS = 300
-RANK_BLINKS_MAX = 9
-FAST_BLINK_MS = 60
-HEARTBEAT_ON_MS = 120
-HEARTBEAT_OFF_MS = 1380
 
 
 class Switch(Protocol):
@@ -52,66 +32,8 @@ class Switch(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    """Levels held for some milliseconds; ``repeat`` loops them, else the last level stays."""
-
-    name: str
-    steps: tuple[tuple[bool, int], ...]
-    repeat: bool = False
-
-    @property
-    def final(self) -> bool:
-        return self.steps[-1][0]
-
-
-OFF = Pattern("off", ((False, 0),))
-SOLID = Pattern("on", ((True, 0),))
-FAST_BLINK = Pattern("fast-blink", ((True, FAST_BLINK_MS), (False, FAST_BLINK_MS)), repeat=True)
-HEARTBEAT = Pattern("heartbeat", ((True, HEARTBEAT_ON_MS), (False, HEARTBEAT_OFF_MS)), repeat=True)
-BEEPS = Pattern("beeps", ((True, 100), (False, 100), (True, 100), (False, 100), (True, 300)))
-SILENT = Pattern("silent", ((False, 0),))
-
-
-def rank_blinks(rank: int) -> Pattern:
-    """Off for a moment (so the first blink is seen as one), then one blink per rank."""
-    count = max(1, min(rank, RANK_BLINKS_MAX))
-    steps: list[tuple[bool, int]] = [(False, RANK_BLINK_GAP_MS)]
-    for _ in range(count):
-        steps += [(True, RANK_BLINK_ON_MS), (False, RANK_BLINK_OFF_MS)]
-    return Pattern(f"rank-{rank}", tuple(steps))
-
-
-@dataclass(frozen=True, slots=True)
-class Look:
-    """The node's situation, as far as the LED is concerned."""
-
-    link_up: bool
-    phase: str = "idle"  # the hub's round state: idle, armed, decided, closed
-    released: bool = False  # armed and the release instant has passed (in the node's clock)
-    locked_out: bool = False  # an early press, or the hub says so
-    rank: int | None = None  # this node's counted rank in the round on display
-    awaiting_result: bool = False  # pressed in this round, result not in yet
-
-
-def choose_pattern(look: Look) -> Pattern:
-    if not look.link_up:
-        return HEARTBEAT
-    if look.locked_out:
-        return FAST_BLINK
-    if look.rank == 1:
-        return SOLID
-    if look.rank is not None:
-        return rank_blinks(look.rank)
-    if look.awaiting_result and look.phase in ("armed", "decided"):
-        return SOLID  # keep the armed light until the verdict, rather than a misleading "off"
-    if look.phase == "armed" and look.released:
-        return SOLID
-    return OFF
-
-
 class Feedback:
-    """Plays LED and buzzer patterns and writes console lines.
+    """Plays LED and buzzer patterns.
 
     ``on_pattern`` is told the name of each pattern the LED starts, ``"<name>:cycle"`` after each
     round of a repeating one and ``"<name>:done"`` when a finite one ends: tests wait on those
@@ -120,12 +42,10 @@ class Feedback:
 
     def __init__(
         self,
-        console: Callable[[str], None],
         led: Switch | None = None,
         buzzer: Switch | None = None,
         on_pattern: Callable[[str], None] | None = None,
     ) -> None:
-        self.console = console
         self.led = led
         self.buzzer = buzzer
         self._on_pattern = on_pattern or (lambda name: None)
@@ -139,9 +59,6 @@ class Feedback:
     @property
     def pattern(self) -> Pattern | None:
         return self._pattern
-
-    def say(self, line: str) -> None:
-        self.console(line)
 
     def show(self, pattern: Pattern) -> None:
         """Switch the LED to ``pattern`` (after a running flicker); no-op if it is already on."""

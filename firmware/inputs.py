@@ -1,11 +1,11 @@
 """Press sources: a GPIO button, the keyboard's spacebar, or a terminal's spacebar.
 
-Each source turns a physical press into ``sink(at_ns, source)`` on the asyncio loop, where
-``at_ns`` is read from the node's clock as close to the edge as the source allows: inside
-gpiozero's edge callback (its own thread) for a button, inside the keyboard package's hook thread
-for a key, and when the terminal becomes readable for a terminal. Threads hand the timestamp to
-the loop with ``call_soon_threadsafe``; :class:`~firmware.debounce.PressGuard` then drops bounce
-and auto-repeat on the loop thread, in edge order.
+Each source only turns its device's events into edges or taps for its
+:class:`~firmware.handoff.Handoff`, which stamps them, carries them to the asyncio loop and calls
+``sink(at_ns, source)`` once per press. ``at_ns`` is read from the node's clock as close to the
+edge as the source allows: inside gpiozero's edge callback (its own thread) for a button, inside
+the keyboard package's hook thread for a key, and when the terminal becomes readable for a
+terminal.
 
 ``keyboard`` reads ``/dev/input`` and needs root; :func:`keyboard_problem` says why it cannot work
 here *before* it is started, because the package fails inside its own thread where no caller can
@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from firmware.config import NodeConfig
-from firmware.debounce import PressGuard
+from firmware.handoff import Clock, Handoff, PressSink
 from wire.errors import BuzzerError
 
-PressSink = Callable[[int, str], None]
-Clock = Callable[[], int]
 PROC_INPUT_DEVICES = Path("/proc/bus/input/devices")
 
 
@@ -71,10 +69,7 @@ class GpioButton:
         from gpiozero import Button  # imported here: a laptop without gpio never needs it
 
         gpio = config.gpio
-        self._guard = PressGuard(_ms(gpio.guard_ms))
-        self._loop = loop
-        self._clock = clock
-        self._sink = sink
+        self._handoff = Handoff(self.kind, _ms(gpio.guard_ms), loop, clock, sink)
         self.button = Button(
             pin_name(gpio.button_pin),
             pull_up=gpio.pull_up,
@@ -85,16 +80,10 @@ class GpioButton:
         self.button.when_released = self._released
 
     def _pressed(self) -> None:
-        at = self._clock()  # first thing: the edge instant
-        self._loop.call_soon_threadsafe(self._edge, at, True)
+        self._handoff.edge(True)
 
     def _released(self) -> None:
-        at = self._clock()
-        self._loop.call_soon_threadsafe(self._edge, at, False)
-
-    def _edge(self, at: int, active: bool) -> None:
-        if self._guard.edge(at, active):
-            self._sink(at, self.kind)
+        self._handoff.edge(False)
 
     def close(self) -> None:
         self.button.close()
@@ -137,20 +126,12 @@ class KeyboardKey:
     ) -> None:
         import keyboard
 
-        self._guard = PressGuard(_ms(config.keyboard.guard_ms))
-        self._loop = loop
-        self._clock = clock
-        self._sink = sink
+        self._handoff = Handoff(self.kind, _ms(config.keyboard.guard_ms), loop, clock, sink)
         self._keyboard = keyboard
         self._hook = keyboard.hook_key(config.keyboard.key, self._event)
 
     def _event(self, event: Any) -> None:
-        at = self._clock()
-        self._loop.call_soon_threadsafe(self._edge, at, event.event_type == "down")
-
-    def _edge(self, at: int, active: bool) -> None:
-        if self._guard.edge(at, active):
-            self._sink(at, self.kind)
+        self._handoff.edge(event.event_type == "down")
 
     def close(self) -> None:
         self._keyboard.unhook(self._hook)
@@ -181,10 +162,9 @@ class TerminalKey:
         self.fd = sys.stdin.fileno() if fd is None else fd
         if not os.isatty(self.fd):
             raise InputError("standard input is not a terminal")
-        self._guard = PressGuard(_ms(config.terminal.repeat_guard_ms))
+        self._handoff = Handoff(self.kind, _ms(config.terminal.repeat_guard_ms), loop, clock, sink)
         self._loop = loop
         self._clock = clock
-        self._sink = sink
         self._on_eof = on_eof
         self._say = say
         self._saved: list[Any] | None = termios.tcgetattr(self.fd)
@@ -205,8 +185,7 @@ class TerminalKey:
         # Several characters in one read arrived together: they share one instant.
         for byte in data:
             if byte == ord(" "):
-                if self._guard.tap(at):
-                    self._sink(at, self.kind)
+                self._handoff.tap(at)
             elif chr(byte).isprintable() or byte in (ord("\n"), ord("\r")):
                 self._say("Press space to buzz (Ctrl+C quits).")
 

@@ -72,7 +72,9 @@ def result_text(outcome: Outcome) -> str:
             return "Too early! Locked out until the next round."
         return f"Too early! Locked out for {seconds(outcome.lockout_ns)}."
     if Flag.LOCKED in outcome.flags:
-        return "Locked out: wait for the next round."
+        if outcome.lockout_ns is None:
+            return "Locked out: wait for the next round."
+        return f"Locked out: an early press holds you out for {seconds(outcome.lockout_ns)}."
     if Flag.STALE in outcome.flags:
         return "That press belongs to a round that is over; not counted."
     return "The round is closed; not counted."

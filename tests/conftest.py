@@ -320,7 +320,7 @@ async def client_factory() -> AsyncIterator[Callable[..., Any]]:
         await ws.close()
 
 
-# --- node firmware fixtures (tests/unit/test_node_*.py, tests/integration/test_node_*.py) -----
+# --- node firmware fixtures (tests/unit/firmware/, tests/integration/test_node_*.py) --------------
 
 
 @pytest.fixture

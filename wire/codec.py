@@ -120,7 +120,7 @@ def _convert(name: str, value: Any, kind: Any, meta: dict[str, Any], unknown: li
         items = []
         for index, element in enumerate(value):
             where = f"{name}[{index}]"
-            if isinstance(item, type) and issubclass(item, Enum) and element not in _values(item):
+            if isinstance(item, type) and issubclass(item, Enum) and not _is_member(item, element):
                 unknown.append(f"{where}={str(element)[:40]}")  # a newer peer's member
                 continue
             items.append(_convert(where, element, item, {}, unknown))
@@ -135,7 +135,7 @@ def _convert(name: str, value: Any, kind: Any, meta: dict[str, Any], unknown: li
             raise _Invalid(f"field '{name}' must be {_describe(kind)}, got {_show(value)}")
         return _build(kind, value, unknown, f"{name}.")  # type: ignore[arg-type]
     if isinstance(kind, type) and issubclass(kind, Enum):
-        if value not in _values(kind):
+        if not _is_member(kind, value):
             allowed = ", ".join(str(member.value) for member in kind)
             raise _Invalid(f"field '{name}' must be one of: {allowed}")
         return kind(value)
@@ -171,11 +171,12 @@ def _check_text(name: str, value: str, meta: dict[str, Any]) -> None:
 _ENUM_VALUES: dict[type[Enum], frozenset[Any]] = {}
 
 
-def _values(kind: type[Enum]) -> frozenset[Any]:
+def _is_member(kind: type[Enum], value: Any) -> bool:
+    """Whether ``value`` is one of the enum's values (a list or an object never is)."""
     values = _ENUM_VALUES.get(kind)
     if values is None:
         values = _ENUM_VALUES[kind] = frozenset(member.value for member in kind)
-    return values
+    return isinstance(value, str | int) and not isinstance(value, bool) and value in values
 
 
 class _Missing(_Invalid):

@@ -13,7 +13,7 @@ The hierarchy::
     +-- TokenFileError                   hub.auth: the host token file cannot be read or made
     +-- ControlError                     hub.ctl: the hub refused or could not be reached
     +-- ScoreError                       hub.scores: an award that cannot be applied
-    +-- NodeFatal                        firmware.node: retrying cannot help (version, address)
+    +-- NodeFatal                        firmware.link: retrying cannot help (version, address)
     +-- InputError                       firmware.inputs: no usable press source
 
 A protocol problem in a received frame is not an exception: decoding returns a

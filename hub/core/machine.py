@@ -446,7 +446,7 @@ class HubCore:
                 press = node_press(player, message.press_id, message.at_ns, now)
                 return self._press(Press(press, self.horizon.value(self.roster, now)), now)
             case msg.Hello():
-                return [self._already_greeted(player.link)]
+                return [self._already_greeted(player.link, message.ref)]
             case (
                 msg.Arm()
                 | msg.Reset()
@@ -459,7 +459,7 @@ class HubCore:
                 | msg.ClearScores()
             ):
                 text = f"'{message.TYPE}' needs the host role"
-                return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text)]
+                return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text, message.ref)]
             case _:
                 assert_never(message)
 
@@ -468,7 +468,7 @@ class HubCore:
     ) -> list[Output]:
         match message:
             case msg.Hello():
-                return [self._already_greeted(session.link)]
+                return [self._already_greeted(session.link, message.ref)]
             case (
                 msg.Arm()
                 | msg.Reset()
@@ -483,7 +483,8 @@ class HubCore:
                 return self._host_command(session.link, session.peer, message, now)
             case _:
                 text = f"a {session.role} cannot send '{message.TYPE}'"
-                return [self._refusal(session.link, ErrorCode.NOT_ALLOWED, text)]
+                ref = None if isinstance(message, msg.SyncReply) else message.ref
+                return [self._refusal(session.link, ErrorCode.NOT_ALLOWED, text, ref)]
 
     def _host_command(
         self, link: LinkId | None, peer: str, message: msg.HostCommand, now: int
@@ -585,11 +586,12 @@ class HubCore:
         )
         return [Send(link, codec.encode(warning))]
 
-    def _refusal(self, link: LinkId, code: ErrorCode, text: str) -> Send:
-        return Send(link, codec.error_frame(codec.ProtocolError(code, text)))
+    def _refusal(self, link: LinkId, code: ErrorCode, text: str, ref: str | None = None) -> Send:
+        """An error frame for one refused message, echoing its ``ref`` so a client can match."""
+        return Send(link, codec.error_frame(codec.ProtocolError(code, text), ref))
 
-    def _already_greeted(self, link: LinkId) -> Send:
-        return self._refusal(link, ErrorCode.ALREADY_GREETED, "hello was already accepted")
+    def _already_greeted(self, link: LinkId, ref: str | None) -> Send:
+        return self._refusal(link, ErrorCode.ALREADY_GREETED, "hello was already accepted", ref)
 
 
 def _players_in(engine: RecordingEngine) -> set[str]:

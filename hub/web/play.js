@@ -45,7 +45,9 @@ const profile = { id: `web-${randomId(10)}`, name: "", team: "", token: "", ...l
 if (query.get("token")) profile.token = query.get("token");
 save(PROFILE_KEY, profile);
 
-// --- the outbox: every press stays here until the hub acknowledges it ---
+// --- the outbox: every press stays here until the hub has both saved it (ack) and judged it ---
+// (result). An ack alone is not enough: after a reconnect the hub may ack a press whose result
+// went to the dead link, and only sending the press again brings that result back.
 
 let outbox = load(OUTBOX_KEY, []);
 let pressCount = 0;
@@ -217,12 +219,12 @@ function receive(message, receivedNs) {
       if (message.synced && !flushed) flush();
       break;
     case "ack":
-      outbox = outbox.filter((item) => item.press_id !== message.press_id);
-      save(OUTBOX_KEY, outbox);
+      settle(message.press_id, "acked");
       view.acked = true;
       render();
       break;
     case "result":
+      settle(message.press_id, "judged");
       view.result = message;
       if (message.rank === 1) vibrate([200, 80, 200]);
       else if (message.rank) vibrate(60);
@@ -306,6 +308,13 @@ function closed(event) {
 }
 
 // --- pressing ---
+
+/** Note an ack or a result for a waiting press; it leaves the outbox once it has both. */
+function settle(pressId, what) {
+  for (const item of outbox) if (item.press_id === pressId) item[what] = true;
+  outbox = outbox.filter((item) => !(item.acked && item.judged));
+  save(OUTBOX_KEY, outbox);
+}
 
 function press(atNs) {
   if (!ws || view.refused) return;

@@ -314,7 +314,7 @@ async def test_a_press_made_while_the_hub_is_down_is_sent_after_it_returns_and_c
     await expect(body).to_have_attribute("data-waiting", "1")  # kept in the outbox
     restarting = time.monotonic_ns()  # nothing can reach the hub before this
     hub.start()
-    await expect(body).to_have_attribute("data-waiting", "0", timeout=5000)  # acknowledged
+    await expect(body).to_have_attribute("data-waiting", "0", timeout=5000)  # saved and judged
     await expect(body).to_have_attribute("data-look", "first")
     state = await api_state(hub)
     rows = [r for r in state["round"]["results"] if r["player"] == player_id]

@@ -276,3 +276,20 @@ def test_a_wrong_answer_is_heard_before_the_rebound_round() -> None:
     assert after[-2:] == ["ruling", "round"]
     assert ann.last("ruling")["text"] == "Wrong. -5"
     assert ann.last("round")["locked_out"] is True
+
+
+def test_every_refusal_of_a_message_echoes_its_ref() -> None:
+    net = Net.hub(HOST_MODE)
+    viewer = Station(net).open()
+    viewer.send({"type": "hello", "protocol": 1, "role": "viewer"})
+    box = node(net, "box")
+    net.run_for(MS)
+    viewer.send({"type": "arm", "ref": "v1"})
+    viewer.send({"type": "hello", "protocol": 1, "role": "viewer", "ref": "v2"})
+    box.send({"type": "score", "points": 5, "player": "box", "ref": "b1"})
+    net.run_for(MS)
+    assert [(e["code"], e["ref"]) for e in viewer.frames("error")] == [
+        ("not_allowed", "v1"),
+        ("already_greeted", "v2"),
+    ]
+    assert (box.last("error")["code"], box.last("error")["ref"]) == ("not_allowed", "b1")

@@ -12,7 +12,7 @@ from wire.errors import ConfigError
 
 
 def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:
-    shipped = Path(__file__).resolve().parents[2] / "config" / "node.toml"
+    shipped = Path(__file__).resolve().parents[3] / "config" / "node.toml"
     assert NodeConfig.load(shipped) == NodeConfig()
 
 

@@ -1,0 +1,103 @@
+"""One physical press, one press event: the single way every input hands its edges to the node.
+
+A source (a GPIO button, the keyboard package, a terminal) only turns its device's events into
+edges or taps, stamped as close to the event as it can, and gives them to its :class:`Handoff`.
+The handoff carries them to the asyncio loop, in order, drops bounce and auto-repeat with a
+:class:`PressGuard`, and calls the node's sink once per press. Sources differ in their devices and
+threads, never in these rules, so the rules live here once.
+
+Two shapes of input exist:
+
+- sources that report releases (a GPIO button, the keyboard package): a press counts when the input
+  was released and the line had been quiet for ``quiet_ns``. Contact bounce is a burst of edges
+  closer than that; auto-repeat is a string of downs with no up between them.
+- sources that report only characters (a terminal): there is no release, so a character counts
+  only after ``quiet_ns`` without any; a held key's repeats keep the line busy and never count.
+
+The guard is pure: every call takes ``now`` (the edge's timestamp in the node clock), so the rules
+are tested with exact numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+
+#: Where presses go: ``sink(at_ns, kind)``, called on the loop thread.
+PressSink = Callable[[int, str], None]
+Clock = Callable[[], int]
+
+
+class PressGuard:
+    def __init__(self, quiet_ns: int) -> None:
+        self.quiet_ns = quiet_ns
+        self._last_edge_ns: int | None = None
+        self._down = False
+
+    def _quiet(self, now: int) -> bool:
+        return self._last_edge_ns is None or now - self._last_edge_ns >= self.quiet_ns
+
+    def edge(self, now: int, active: bool) -> bool:
+        """A level change (True: pressed); returns whether it starts a new press."""
+        quiet = self._quiet(now)
+        self._last_edge_ns = now
+        if not active:
+            self._down = False
+            return False
+        if self._down:  # auto-repeat, or a press edge without a release in between
+            return False
+        self._down = True
+        return quiet
+
+    def tap(self, now: int) -> bool:
+        """A character with no release event; returns whether it starts a new press."""
+        quiet = self._quiet(now)
+        self._last_edge_ns = now
+        return quiet
+
+
+class Handoff:
+    """An input's edges, from whatever thread its device calls back on, to presses on the loop.
+
+    :meth:`edge` and :meth:`tap` may be called from any thread, the loop's own included: they
+    only stamp and post. A source that knows its event's instant better than "now" (a timestamp
+    from the kernel or the pin driver, already in the node clock) passes it as ``at_ns``;
+    otherwise the handoff reads the clock first thing, as close to the edge as this process can.
+    The guard then sees the edges on the loop thread in the order they were handed over, so it
+    needs no lock.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        quiet_ns: int,
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
+        sink: PressSink,
+    ) -> None:
+        self.kind = kind
+        self._guard = PressGuard(quiet_ns)
+        self._loop = loop
+        self._clock = clock
+        self._sink = sink
+
+    def edge(self, active: bool, at_ns: int | None = None) -> None:
+        """The input went down (``active``) or up."""
+        at = self._clock() if at_ns is None else at_ns
+        self._loop.call_soon_threadsafe(self._edge, at, active)
+
+    def tap(self, at_ns: int | None = None) -> None:
+        """The input reported a press with no release to follow (a character)."""
+        at = self._clock() if at_ns is None else at_ns
+        self._loop.call_soon_threadsafe(self._tap, at)
+
+    def _edge(self, at: int, active: bool) -> None:
+        if self._guard.edge(at, active):
+            self._sink(at, self.kind)
+
+    def _tap(self, at: int) -> None:
+        if self._guard.tap(at):
+            self._sink(at, self.kind)

@@ -1,0 +1,78 @@
+"""A press in hub time: converted through the node's clock, never later than its arrival, and
+the horizon an earlier press could still be in flight."""
+
+from __future__ import annotations
+
+from hub.clock import FilterSettings, SyncSample
+from hub.core.presses import (
+    INPUT_UNCERTAINTY_NS,
+    UNKNOWN_RTT_UNCERTAINTY_NS,
+    Horizon,
+    node_press,
+    tutorial_press,
+    tutorial_uncertainty,
+)
+from hub.core.roster import Roster
+from wire.enums import InputKind
+
+MS = 1_000_000
+OFFSET = 3_000 * MS
+
+
+def synced_roster() -> Roster:
+    roster = Roster(FilterSettings())
+    player = roster.node("n", None, InputKind.GPIO)
+    player.link = 1
+    for i in range(5):  # 1 ms each way, the node's clock 3 s ahead
+        t0 = i * 20 * MS
+        player.clock.add(SyncSample(t0, t0 + MS + OFFSET, t0 + MS + OFFSET, t0 + 2 * MS))
+    return roster
+
+
+def test_a_synced_press_is_placed_by_the_clock_and_never_after_its_arrival() -> None:
+    roster = synced_roster()
+    player = roster.players["n"]
+    press = node_press(player, "n.1", 500 * MS + OFFSET, now=510 * MS)
+    assert abs(press.at_ns - 500 * MS) <= press.uncertainty_ns
+    assert press.uncertainty_ns >= INPUT_UNCERTAINTY_NS[InputKind.GPIO]
+    assert press.raw_ns == 500 * MS + OFFSET
+    future = node_press(player, "n.2", 900 * MS + OFFSET, now=600 * MS)
+    assert future.at_ns == 600 * MS  # a claim later than its arrival is its arrival
+
+
+def test_an_unsynced_press_is_placed_at_arrival_and_says_so() -> None:
+    roster = Roster(FilterSettings())
+    player = roster.node("m", None, InputKind.BROWSER)
+    press = node_press(player, "m.1", 123, now=7 * MS)
+    assert (press.at_ns, press.synced) == (7 * MS, False)
+    assert (
+        press.uncertainty_ns == UNKNOWN_RTT_UNCERTAINTY_NS + INPUT_UNCERTAINTY_NS[InputKind.BROWSER]
+    )
+
+
+def test_a_tutorial_buzz_is_half_its_round_trip_before_arrival() -> None:
+    roster = Roster(FilterSettings())
+    client = roster.tutorial()
+    client.rtt_ns = 8 * MS
+    press = tutorial_press(client, now=100 * MS)
+    assert press.at_ns == 96 * MS
+    assert (
+        press.uncertainty_ns
+        == tutorial_uncertainty(8 * MS)
+        == 4 * MS + INPUT_UNCERTAINTY_NS[InputKind.TEXT]
+    )
+
+
+def test_the_horizon_is_the_slowest_online_upload_plus_the_margin_under_the_cap() -> None:
+    roster = synced_roster()
+    horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    upload = roster.players["n"].clock.estimate.upload_ns  # type: ignore[union-attr]
+    assert horizon.value(roster, now=0) == upload + 2 * MS
+    client = roster.tutorial()
+    client.link, client.rtt_ns = 2, 40 * MS
+    assert horizon.value(roster, now=1) == upload + 2 * MS  # cached until stale
+    horizon.stale()
+    assert horizon.value(roster, now=2) == 20 * MS + 2 * MS
+    client.rtt_ns = 2_000 * MS
+    horizon.stale()
+    assert horizon.value(roster, now=3) == 500 * MS
