@@ -11,6 +11,7 @@ uncertainty the hub states for the two presses.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from hub.embed import RunningHub
 from tests.conftest import HOST_TOKEN, HubProcess, InProcessHubs
 from tests.e2e.conftest import Station, api_state
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
+from wire.browse import lan_addresses
 
 try:
     from playwright.async_api import expect
@@ -230,7 +232,10 @@ async def test_the_host_refuses_and_readmits_browser_players(
     await sign_in(console, hub)
     await screen.goto(hub.http + "/screen")
     await expect(screen.locator("#join")).to_be_visible()
-    await expect(screen.locator("#join-url")).to_have_text(f"127.0.0.1:{hub.port}/play")
+    # Opened on the hub itself, the screen shows the hub's LAN address where it has one.
+    lan = sorted((a.address for a in lan_addresses()), key=ipaddress.IPv4Address)
+    shown = lan[0] if lan else "127.0.0.1"
+    await expect(screen.locator("#join-url")).to_have_text(f"{shown}:{hub.port}/play")
     player_id = await join(player, hub.http, "Rosa")
     toggle = console.get_by_label(re.compile("Phones and laptops may join"))
     await expect(toggle).to_be_checked()
