@@ -72,6 +72,8 @@ class GpioSection:
     guard_ms: float = 50.0  # the line must be quiet this long before an edge counts as a press
     led_pin: str = "GPIO27"  # empty: no LED
     buzzer_pin: str = ""  # empty: no buzzer
+    # false for a buzzer module that sounds while its input is low ("low level trigger")
+    buzzer_active_high: bool = True
 
     def __post_init__(self) -> None:
         if not self.button_pin:

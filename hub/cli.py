@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -18,7 +19,7 @@ from hub.config import DEFAULT_PORT, HubConfig
 from hub.embed import running_hub
 from hub.store import StoreError, export, read_match
 from wire import configfile
-from wire.discovery import find_hubs
+from wire.browse import find_hubs
 from wire.errors import BuzzerError, ConfigError
 
 log = logging.getLogger("hub")
@@ -114,17 +115,24 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
         interval = notify.watchdog_interval_s()
         pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
         notify.install_stall_handler(loop)
-        announcer = None
+        announcing = None
         if config.discovery.enabled:
-            announcer = discovery.Announcer(config.discovery.name, config.server.host, hub.port)
-            announcing = asyncio.create_task(announcer.start())
+            announcer = discovery.Announcer(
+                config.discovery.name,
+                config.server.host,
+                hub.port,
+                tls=config.security.tls,
+                interfaces=tuple(config.discovery.interfaces),
+            )
+            announcing = asyncio.create_task(announcer.run())
         await stop.wait()
         notifier.stopping()
         if pinger is not None:
             pinger.cancel()
-        if announcer is not None:
-            announcing.cancel()
-            await announcer.stop()
+        if announcing is not None:
+            announcing.cancel()  # it says goodbye on its way out
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcing
     notifier.close()
 
 
@@ -233,9 +241,12 @@ def find(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to look (default 5)")
     parser.add_argument("--all", action="store_true", help="look for the whole time, list all")
     args = parser.parse_args(argv)
-    hubs = asyncio.run(find_hubs(args.timeout, want=1_000_000 if args.all else 1))
+    # Half a second more after the first answer: a hub's other addresses, and other hubs.
+    want = 1_000_000 if args.all else 1
+    hubs = asyncio.run(find_hubs(args.timeout, want=want, settle=0.5))
     for found in hubs:
-        print(f"{found.url}\t{found.name}")
+        for url in found.urls:  # every address it announced: the right one depends on the network
+            print(f"{url}\t{found.name}")
     if not hubs:
         print("buzzer-hub: no hub found on this LAN", file=sys.stderr)
         return 1

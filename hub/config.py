@@ -201,8 +201,13 @@ class MatchSection:
 class DiscoverySection:
     enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
     name: str = ""  # empty: "Buzzer Beater on <hostname>"
+    # Announce only on these interfaces (e.g. ["wlan0"]); empty: every real LAN interface.
+    interfaces: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        for interface in self.interfaces:
+            if not 0 < len(interface) <= 15 or not interface.isprintable() or "/" in interface:
+                raise ValueError(f"interfaces: {interface[:20]!r} is not an interface name")
         if len(self.name.encode()) > 63:
             raise ValueError("name must be at most 63 bytes (a DNS label)")
         if "." in self.name:

@@ -8,13 +8,14 @@ one port and no separate web server.
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import re
-import urllib.parse
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from websockets.asyncio.server import ServerConnection
@@ -23,6 +24,7 @@ from websockets.http11 import Request, Response
 
 from hub import exports
 from hub.auth import request_token, tokens_match
+from wire.browse import lan_addresses
 from wire.messages import MatchReport
 
 _CONTENT_TYPES = {
@@ -97,19 +99,58 @@ def static_file(name: str) -> Response | None:
 _HOST_HEADER = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
 
 
-def join_qr(host: str | None, scheme: str) -> Response:
+def _split_host(host: str) -> tuple[str, str]:
+    """A Host header's name or address, and its ``:port`` part ("" if none)."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, rest
+    name, colon, port = host.partition(":")
+    return name, colon + port
+
+
+def is_loopback_host(host: str) -> bool:
+    name = _split_host(host)[0].lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def join_info(host: str, scheme: str, lan: list[str]) -> dict[str, Any]:
+    """What the big screen needs to know about its join code: whether it was opened on the hub
+    itself (``localhost``: a code phones cannot use), and the player page at each of the hub's
+    LAN addresses, to offer instead."""
+    port = _split_host(host)[1]
+    return {
+        "loopback": is_loopback_host(host),
+        "lan": [f"{scheme}://{address}{port}/play" for address in lan],
+    }
+
+
+def join_qr(host: str | None, scheme: str, lan: list[str] | None = None) -> Response:
     """A QR code (SVG) of the player page's address, for the big screen.
 
     The address is the one the requesting browser used to reach the hub (its ``Host`` header),
     so it is the LAN address the audience's phones can reach too, not whatever the hub guesses
-    about its own interfaces. Made here, not by an online service: event LANs have no internet.
+    about its own interfaces. A screen opened on the hub itself (``localhost``) asks for one of
+    the hub's LAN addresses instead, as ``?host=``; only those are accepted, so the hub draws
+    codes of itself and nothing else. Made here, not by an online service: event LANs have no
+    internet.
     """
     if host is None or not _HOST_HEADER.fullmatch(host):
         return text_response("bad Host header", HTTPStatus.BAD_REQUEST)
+    if lan is not None and _split_host(host)[0] not in lan:
+        return text_response("not one of the hub's LAN addresses", HTTPStatus.BAD_REQUEST)
     code = segno.make(f"{scheme}://{host}/play", error="m", micro=False)
     out = io.BytesIO()
     code.save(out, kind="svg", scale=8, border=4, dark="#000", light="#fff", xmldecl=False)
     return _response(HTTPStatus.OK, _CONTENT_TYPES[".svg"], out.getvalue())
+
+
+def _lan_hosts() -> list[str]:
+    return sorted({lan.address for lan in lan_addresses()}, key=ipaddress.IPv4Address)
 
 
 def is_websocket_upgrade(request: Request) -> bool:
@@ -131,12 +172,14 @@ class Routes:
         scheme: str = "http",
         match_report: Callable[[int | None], MatchReport | None] | None = None,
         host_token: str = "",
+        lan: Callable[[], list[str]] | None = None,
     ) -> None:
         self.state = state
         self.results_csv = results_csv
         self.scheme = scheme  # how browsers reach the pages: http, or https with TLS
         self.match_report = match_report
         self.host_token = host_token
+        self.lan = lan or _lan_hosts  # the hub's LAN addresses, read at each request
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_websocket_upgrade(request):
@@ -147,7 +190,15 @@ class Routes:
         if path == "/api/state":
             return json_response(self.state())
         if path == "/play.svg":
+            query = parse_qs(urlsplit(request.path).query)
+            if "host" in query:  # a screen on the hub itself, asking for a LAN address's code
+                return join_qr(query["host"][0], self.scheme, self.lan())
             return join_qr(request.headers.get("Host"), self.scheme)
+        if path == "/api/join":
+            host = request.headers.get("Host")
+            if host is None or not _HOST_HEADER.fullmatch(host):
+                return text_response("bad Host header", HTTPStatus.BAD_REQUEST)
+            return json_response(join_info(host, self.scheme, self.lan()))
         if path == "/api/rounds.csv" and self.results_csv is not None:
             return csv_download(self.results_csv(), "buzzer-results.csv")
         wanted = _MATCH_PATH.fullmatch(path)
@@ -167,7 +218,7 @@ class Routes:
                 "the host token is needed: add ?token=TOKEN, or send Authorization: Bearer TOKEN",
                 HTTPStatus.UNAUTHORIZED,
             )
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        query = parse_qs(urlsplit(request.path).query)
         number: int | None = None
         if "match" in query:
             text = query["match"][0]

@@ -190,6 +190,25 @@ setInterval(renderClocks, 100);
 // phones in the room reach the same hub; the address is also printed for those who type it.
 $("join-url").textContent = `${location.host}/play`;
 
+// A screen opened on the hub itself (localhost) would show a code phones cannot use: say so, and
+// show the code of the hub's LAN address instead (the hub lists its addresses in /api/join).
+fetch("/api/join")
+  .then((response) => (response.ok ? response.json() : null))
+  .then((join) => {
+    if (!join || !join.loopback) return;
+    const warning = $("join-warning");
+    if (join.lan.length) {
+      const url = join.lan[0];
+      $("join").querySelector("img").src = `/play.svg?host=${encodeURIComponent(new URL(url).host)}`;
+      $("join-url").textContent = url.replace(/^https?:\/\//, "");
+      warning.textContent = `This screen was opened on the hub itself (${location.host}), an address phones cannot use: the code shows ${url} instead.`;
+    } else {
+      warning.textContent = `This screen was opened on the hub itself (${location.host}) and the hub has no network address: phones cannot join until it is on the network.`;
+    }
+    warning.hidden = false;
+  })
+  .catch(() => {});
+
 function renderJoin(state) {
   $("join").hidden = !(state.join && state.join.browser_players);
 }
