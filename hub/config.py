@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hub.formats import FORMATS
 from hub.round import Rules, TieRule
 from wire import configfile
 from wire.enums import InputKind, ReboundMode
@@ -214,6 +215,23 @@ def _s_to_ns(seconds: float | None) -> int | None:
 
 
 @dataclass(frozen=True)
+class MatchSection:
+    """Matches: the format the console offers first, and the hub's own timer lengths."""
+
+    format: str = "quizbowl"
+    tossup_time_s: float | None = None  # unset: the format's (5 s in quiz bowl)
+    bonus_time_s: float | None = None  # unset: the format's (5 s a part in quiz bowl)
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        for name in ("tossup_time_s", "bonus_time_s"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value, allow_zero=False)
+
+
+@dataclass(frozen=True)
 class DiscoverySection:
     enabled: bool = True  # announce the hub over mDNS so nodes with hub = "auto" find it
     name: str = ""  # empty: "Buzzer Beater on <hostname>"
@@ -239,6 +257,7 @@ class HubConfig:
     limits: LimitsSection = field(default_factory=LimitsSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     game: GameSection = field(default_factory=GameSection)
+    match: MatchSection = field(default_factory=MatchSection)
     discovery: DiscoverySection = field(default_factory=DiscoverySection)
 
     @classmethod

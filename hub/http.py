@@ -22,7 +22,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from hub import exports
+from hub.auth import request_token, tokens_match
 from wire.browse import lan_addresses
+from wire.messages import MatchReport
 
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -65,7 +68,12 @@ def json_response(data: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
 
 def csv_download(text: str, filename: str) -> Response:
     """A CSV file the browser saves under ``filename`` and a spreadsheet opens."""
-    response = _response(HTTPStatus.OK, "text/csv; charset=utf-8", text.encode())
+    return download(text, "text/csv; charset=utf-8", filename)
+
+
+def download(text: str, content_type: str, filename: str) -> Response:
+    """A file the browser saves under ``filename``."""
+    response = _response(HTTPStatus.OK, content_type, text.encode())
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -149,19 +157,28 @@ def is_websocket_upgrade(request: Request) -> bool:
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
 
+#: A match's result: /api/match.qbj, .csv or .json (?match=N, default the match on or the last).
+_MATCH_PATH = re.compile(r"/api/match\.(qbj|csv|json)")
+
+
 class Routes:
-    """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand."""
+    """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand,
+    ``match_report`` a match's result (None: the match on, or the last one)."""
 
     def __init__(
         self,
         state: Callable[[], dict[str, Any]],
         results_csv: Callable[[], str] | None = None,
         scheme: str = "http",
+        match_report: Callable[[int | None], MatchReport | None] | None = None,
+        host_token: str = "",
         lan: Callable[[], list[str]] | None = None,
     ) -> None:
         self.state = state
         self.results_csv = results_csv
         self.scheme = scheme  # how browsers reach the pages: http, or https with TLS
+        self.match_report = match_report
+        self.host_token = host_token
         self.lan = lan or _lan_hosts  # the hub's LAN addresses, read at each request
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -184,7 +201,36 @@ class Routes:
             return json_response(join_info(host, self.scheme, self.lan()))
         if path == "/api/rounds.csv" and self.results_csv is not None:
             return csv_download(self.results_csv(), "buzzer-results.csv")
+        wanted = _MATCH_PATH.fullmatch(path)
+        if wanted is not None and self.match_report is not None:
+            return self.match_download(request, wanted.group(1))
         page = static_file(PAGES.get(path, path.removeprefix("/")))
         if page is not None:
             return page
         return text_response(f"not found: {path[:100]}", HTTPStatus.NOT_FOUND)
+
+    def match_download(self, request: Request, kind: str) -> Response:
+        """A match's result for the host: the host token is required (``?token=`` or
+        ``Authorization: Bearer``), as for every host action; the result names the players."""
+        token = request_token(request.path, request.headers.get("Authorization"))
+        if not tokens_match(token, self.host_token):
+            return text_response(
+                "the host token is needed: add ?token=TOKEN, or send Authorization: Bearer TOKEN",
+                HTTPStatus.UNAUTHORIZED,
+            )
+        query = parse_qs(urlsplit(request.path).query)
+        number: int | None = None
+        if "match" in query:
+            text = query["match"][0]
+            if not text.isdigit():
+                return text_response(
+                    f"match must be a number, not {text[:20]!r}", HTTPStatus.BAD_REQUEST
+                )
+            number = int(text)
+        assert self.match_report is not None
+        report = self.match_report(number)
+        if report is None:
+            which = "no match has been played yet" if number is None else f"no match {number}"
+            return text_response(which, HTTPStatus.NOT_FOUND)
+        content_type, suffix, write = exports.FORMATS[kind]
+        return download(write(report), content_type, exports.filename(report, suffix))

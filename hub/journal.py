@@ -23,18 +23,30 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from hub.match import (
+    Award,
+    ClearScores,
+    EndMatch,
+    GameInput,
+    MatchEngine,
+    MatchSetup,
+    ScoreBonus,
+    SetValue,
+    StartMatch,
+    Undo,
+    Wager,
+)
 from hub.round import (
     Arm,
     AssignTeam,
     Close,
-    EngineInput,
     Event,
     GiveFloor,
     Press,
     PressIn,
+    ReadQuestion,
     Reset,
     Right,
-    RoundEngine,
     Rules,
     Tick,
     TieRule,
@@ -43,16 +55,40 @@ from hub.round import (
 from wire.enums import ReboundMode
 
 #: Every input the engine takes, by the name the journal stores it under.
-INPUTS: dict[str, type[EngineInput]] = {
-    cls.KIND: cls for cls in (Arm, Press, Tick, Reset, Close, Right, Wrong, AssignTeam, GiveFloor)
+INPUTS: dict[str, type[GameInput]] = {
+    cls.KIND: cls
+    for cls in (
+        Arm,
+        Press,
+        Tick,
+        Reset,
+        Close,
+        Right,
+        Wrong,
+        AssignTeam,
+        GiveFloor,
+        ReadQuestion,
+        StartMatch,
+        EndMatch,
+        Award,
+        ScoreBonus,
+        Undo,
+        ClearScores,
+        SetValue,
+        Wager,
+    )
 }
+
+#: Inputs that begin a new game: the journal starts the game's entries with them, and a restart
+#: replays only the latest game (see :mod:`hub.match`).
+GAME_STARTS: tuple[type[GameInput], ...] = (StartMatch, EndMatch)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     """One input given to the engine, and the ``now`` it was given with."""
 
-    input: EngineInput
+    input: GameInput
     now_ns: int
 
     @property
@@ -64,7 +100,13 @@ class Call:
         body = {f.name: getattr(self.input, f.name) for f in dataclasses.fields(self.input)}
         if isinstance(self.input, Press):
             body["press"] = dataclasses.asdict(self.input.press)
+        if isinstance(self.input, StartMatch):
+            body["setup"] = self.input.setup.data()
         return json.dumps(body, separators=(",", ":"))
+
+    @property
+    def starts_game(self) -> bool:
+        return isinstance(self.input, GAME_STARTS)
 
     @classmethod
     def load(cls, kind: str, now_ns: int, payload: str) -> Call:
@@ -75,14 +117,16 @@ class Call:
         body = json.loads(payload) if payload else {}
         if not isinstance(body, dict):
             raise ValueError(f"journal entry {kind!r} holds no object")
-        if "press" in body:
-            body["press"] = PressIn(**body["press"])
-        if body.get("mode") is not None:
-            body["mode"] = ReboundMode(body["mode"])
-        known = {f.name for f in dataclasses.fields(kind_cls)}
         try:
+            if "press" in body:
+                body["press"] = PressIn(**body["press"])
+            if body.get("mode") is not None:
+                body["mode"] = ReboundMode(body["mode"])
+            if "setup" in body:
+                body["setup"] = MatchSetup.from_data(body["setup"])
+            known = {f.name for f in dataclasses.fields(kind_cls)}
             return cls(kind_cls(**{k: v for k, v in body.items() if k in known}), now_ns)
-        except TypeError as exc:
+        except (TypeError, KeyError) as exc:
             raise ValueError(f"journal entry {kind!r} does not fit: {exc}") from None
 
     @property
@@ -104,10 +148,10 @@ class Call:
         return Call(step, self.now_ns + delta_ns)
 
 
-class RecordingEngine(RoundEngine):
-    """A round engine that remembers each input it is given, for the journal.
+class RecordingEngine(MatchEngine):
+    """A match engine that remembers each input it is given, for the journal.
 
-    Every change to the engine goes through :meth:`RoundEngine.apply`, and the engine's own
+    Every change to the engine goes through :meth:`MatchEngine.apply`, and the engine's own
     follow-ups (a tick that re-arms, a ruling that closes) call its inner steps directly, so
     each outside input is recorded exactly once and replaying it repeats its follow-ups.
     """
@@ -120,7 +164,7 @@ class RecordingEngine(RoundEngine):
         calls, self._calls = self._calls, []
         return calls
 
-    def apply(self, step: EngineInput, now: int) -> list[Event]:
+    def apply(self, step: GameInput, now: int) -> list[Event]:
         self._calls.append(Call(step, now))
         return super().apply(step, now)
 
@@ -194,13 +238,14 @@ def replay(
     """A fresh engine fed every journalled call, and all the events it produced on the way.
 
     An entry with rules (the first call of a segment) switches the engine to the rules that
-    segment ran with, as the live hub did, so a changed config only affects what came after it.
+    segment ran with, as the live hub did, so a changed config only affects what came after it
+    (a match's format stays on top of them).
     """
     engine = RecordingEngine(rules)
     events: list[Event] = []
     for segment_rules, call in entries:
         if segment_rules is not None:
-            engine.rules = segment_rules
+            engine.set_base_rules(segment_rules)
         events.extend(engine.apply(call.input, call.now_ns))
     engine.take_calls()  # already in the journal
     return engine, events

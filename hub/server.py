@@ -32,7 +32,7 @@ from hub.guard import Guard, peer
 from hub.http import Routes
 from hub.recorder import Recorder
 from wire import codec
-from wire.messages import MAX_CLIENT_FRAME_BYTES, StorageView
+from wire.messages import MAX_CLIENT_FRAME_BYTES, MatchReport, StorageView
 from wire.tls import server_context
 
 log = logging.getLogger("hub")
@@ -72,7 +72,13 @@ class Server:
         server, security = self.config.server, self.config.security
         self.recorder.start(asyncio.get_running_loop(), self._storage_changed)
         gate = Gate(
-            Routes(self.snapshot, self.results_csv, scheme="https" if security.tls else "http"),
+            Routes(
+                self.snapshot,
+                self.results_csv,
+                scheme="https" if security.tls else "http",
+                match_report=self.match_report,
+                host_token=self.core.host_token,
+            ),
             open_connections=self._open_connections,
             max_connections=self.config.limits.max_connections,
             node_token=server.node_token,
@@ -250,6 +256,19 @@ class Server:
     def results_csv(self) -> str:
         """Every press of the night as CSV (from the database, or from memory if not saved)."""
         return self.recorder.results_csv(self.core.engine, self.core.roster.names())
+
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's result: the match on (as it stands) or, when it is not the one asked for,
+        the saved one (None: the match on, or else the latest)."""
+        live = self.core.match_report(time.monotonic_ns())
+        if live is not None and number in (None, live.match.number):
+            return live
+        last = self.core.fanout.last_result
+        if number is None:
+            return self.recorder.match_report(None) or last
+        if last is not None and last.match.number == number:
+            return last
+        return self.recorder.match_report(number)
 
     # --- in-process commands ---
 

@@ -7,9 +7,15 @@ What is stored, and why:
   and the dedup set that makes a re-sent press count once.
 - ``rounds``, ``presses``, ``players``: derived from what the engine decided, with every timestamp
   and flag plus the wall-clock time, for export and queries. They can always be rebuilt by
-  replaying the journal. Teams, rulings and rebounds are engine calls too, so they are in the
-  journal. ``scores``: every scoreboard entry (:mod:`hub.scores`), appended as it is given and
-  read back at start; a new game deletes them. ``teams`` is not used yet.
+  replaying the journal. Teams, rulings and the points they gave, bonuses, undo, and the start
+  and end of matches are engine calls too, so they are in the journal.
+- ``matches``: one row per match (its number, the game its journal entries belong to, its
+  setup), with its result as JSON kept up to date while it is played and final when it ends:
+  what ``buzzer-hub export --match`` and the console's downloads read, without a replay.
+- Games: a match starts a new game in the journal, and ending it starts another (free play), so
+  a restart replays only the game in progress (see :mod:`hub.match`); earlier games stay for
+  export. ``scores`` holds the points of hubs before schema 3 (points are journal entries since)
+  and ``teams`` is not used.
 
 The write is off the event loop's critical path: the loop hands each batch of statements to one
 writer thread and goes on deciding and answering; the thread commits whatever has queued up in one
@@ -40,20 +46,34 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from hub import journal
+from hub.gamelog import MatchEnded, MatchEvent, MatchStarted
 from hub.journal import Call, RecordingEngine, Segment
-from hub.round import Acknowledge, Answer, Event, Outcome, PhaseChanged, RoundEngine, Rules
-from wire.enums import Phase
+from hub.match import MatchEngine, report
+from hub.round import (
+    Acknowledge,
+    Answer,
+    Event,
+    Outcome,
+    PhaseChanged,
+    QuestionDead,
+    QuestionRead,
+    RoundEngine,
+    Ruled,
+    Rules,
+)
+from wire.codec import ProtocolError, as_data, read
+from wire.enums import MatchStatus, Phase
 from wire.errors import BuzzerError
-from wire.messages import StorageView
+from wire.messages import MatchReport, StorageView
 
 log = logging.getLogger("hub.store")
 
 DATABASE_NAME = "results.db"
 LOCK_NAME = "hub.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The game number given to rounds that came from a version 1 database (before the journal).
 LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
@@ -149,8 +169,50 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Add matches, and move points into the journal.
+
+    Until schema 2 the scoreboard was kept in ``scores`` and read back at start; since schema 3
+    every point is given by a journalled input (so that an undo replays). The scores of the game
+    in progress become ``award`` entries at the end of its journal: its rulings were journalled
+    without points and give none when replayed, so a restart shows the same totals as before.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE matches (
+            number INTEGER PRIMARY KEY, game INTEGER NOT NULL, name TEXT NOT NULL,
+            format TEXT NOT NULL, packet TEXT, setup TEXT NOT NULL, status TEXT NOT NULL,
+            started_wall_ns INTEGER, ended_wall_ns INTEGER, result TEXT);
+        CREATE INDEX segments_by_game ON segments (game);
+        """,
+    )
+    (segment,) = db.execute("SELECT MAX(id) FROM segments WHERE game = 1").fetchone()
+    if segment is None:
+        return
+    (now,) = db.execute(
+        "SELECT coalesce((SELECT MAX(now_ns) FROM journal WHERE segment = ?), started_ns) "
+        "FROM segments WHERE id = ?",
+        (segment, segment),
+    ).fetchone()
+    rows = db.execute(
+        "SELECT points, player, team, reason, wall_ns FROM scores WHERE game = 1 ORDER BY id"
+    ).fetchall()
+    for points, player, team, reason, wall in rows:
+        args = {"points": points, "player": player, "team": team, "reason": reason or ""}
+        db.execute(
+            "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) "
+            "VALUES (?, 'award', ?, ?, ?)",
+            (segment, now, wall, json.dumps(args, separators=(",", ":"))),
+        )
+
+
 #: ``MIGRATIONS[n]`` takes a database from version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -274,6 +336,7 @@ class Store:
         self.lock = DataDirLock(directory)
         self._db: sqlite3.Connection | None = None
         self._segment: int | None = None
+        self._game = CURRENT_GAME  # the game this run's journal entries belong to
         self._status = StorageStatus(True, str(self.path), "results are saved")
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -370,17 +433,19 @@ class Store:
         if db is None or not self.saving:
             return RecordingEngine(rules), []
         try:
+            (latest,) = db.execute("SELECT MAX(game) FROM segments").fetchone()
+            self._game = CURRENT_GAME if latest is None else int(latest)
             engine, events = self._replay(db, rules, now_ns)
             cursor = db.execute(
                 "INSERT INTO segments (boot, started_ns, started_wall_ns, rules, game) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (boot_id(), now_ns, wall_ns, journal.rules_json(rules), CURRENT_GAME),
+                (boot_id(), now_ns, wall_ns, journal.rules_json(rules), self._game),
             )
             self._segment = cursor.lastrowid
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             self._fail(f"cannot read or extend {self.path}: {_why(exc)}")
             return RecordingEngine(rules), []
-        engine.rules = rules  # from here on, this run's config applies
+        engine.set_base_rules(rules)  # from here on, this run's config applies
         # Derived tables are rebuilt from the replay: a press acknowledged but not yet decided
         # before the restart gets its row completed when the restored engine decides it.
         self._queue.put(_Job(self._derived(events, engine, wall_ns), None))
@@ -395,7 +460,7 @@ class Store:
                 "SELECT s.id, s.boot, s.started_ns, s.rules, "
                 "(SELECT MAX(now_ns) FROM journal j WHERE j.segment = s.id) "
                 "FROM segments s WHERE s.game = ? ORDER BY s.id",
-                (CURRENT_GAME,),
+                (self._game,),
             )
         ]
         if not segments:
@@ -408,7 +473,7 @@ class Store:
             rows = db.execute(
                 "SELECT segment, kind, now_ns, args FROM journal "
                 "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
-                (CURRENT_GAME,),
+                (self._game,),
             )
             for segment, kind, now, args in rows:
                 call = Call.load(kind, now, args).shifted(shifts[segment])
@@ -439,19 +504,22 @@ class Store:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
 
-    def scores(self) -> list[tuple[int, str | None, str | None, str]]:
-        """The scoreboard's entries as saved, oldest first: (points, player, team, reason)."""
+    def last_match(self) -> tuple[int, MatchReport | None]:
+        """The highest match number given so far, and the result of the last match that ended
+        (for the console to show until the next one starts)."""
         if self._db is None or not self.saving:
-            return []
+            return 0, None
         try:
-            rows = self._db.execute(
-                "SELECT points, player, team, reason FROM scores WHERE game = ? ORDER BY id",
-                (CURRENT_GAME,),
-            )
-            return [(int(a), b, c, d or "") for a, b, c, d in rows]
+            (number,) = self._db.execute("SELECT MAX(number) FROM matches").fetchone()
+            row = self._db.execute(
+                "SELECT result FROM matches WHERE status = ? ORDER BY number DESC LIMIT 1",
+                (MatchStatus.ENDED,),
+            ).fetchone()
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
-            return []
+            return 0, None
+        report = _report(row[0]) if row is not None else None
+        return int(number or 0), report
 
     # --- writing ---
 
@@ -465,7 +533,7 @@ class Store:
         self,
         calls: Sequence[Call],
         events: Sequence[Event],
-        engine: RoundEngine,
+        engine: MatchEngine,
         done: Callable[[], None] | None,
     ) -> None:
         """Queue what one engine step did; ``done`` runs on the loop once it is committed.
@@ -478,14 +546,32 @@ class Store:
                 done()
             return
         wall = time.time_ns()
-        statements: list[Statement] = []
-        segment = self._segment
+        # Rows derived from the events first: in a step that starts a new game they belong to
+        # the game that ends with it.
+        statements: list[Statement] = self._derived(events, engine, wall)
         for call in calls:
+            if call.starts_game and self._segment is not None:
+                self._game += 1
+                self._segment += 1
+                statements.append(
+                    (
+                        "INSERT INTO segments (id, boot, started_ns, started_wall_ns, rules, game) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            self._segment,
+                            boot_id(),
+                            call.now_ns,
+                            wall,
+                            journal.rules_json(engine.base_rules),
+                            self._game,
+                        ),
+                    )
+                )
             statements.append(
                 (
                     "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (segment, call.kind, call.now_ns, wall, call.payload()),
+                    (self._segment, call.kind, call.now_ns, wall, call.payload()),
                 )
             )
             if call.press is not None:
@@ -496,7 +582,7 @@ class Store:
                         "arrival_ns, raw_ns, uncertainty_ns, synced, wall_ns) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            CURRENT_GAME,
+                            self._game,
                             None,
                             press.player,
                             press.press_id,
@@ -509,7 +595,7 @@ class Store:
                         ),
                     )
                 )
-        statements.extend(self._derived(events, engine, wall))
+        statements.extend(self._match_rows(events, engine, wall))
         self._queue.put(_Job(statements, done))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
@@ -531,37 +617,51 @@ class Store:
             )
         )
 
-    def save_score(
-        self,
-        points: int,
-        player: str | None,
-        team: str | None,
-        reason: str,
-        round_number: int,
-        done: Callable[[], None] | None = None,
-    ) -> None:
-        """Append one scoreboard entry; ``done`` runs on the loop once it is committed."""
-        self._write(
-            [
-                (
-                    "INSERT INTO scores (game, round, player, team, points, reason, wall_ns) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (CURRENT_GAME, round_number, player, team, points, reason, time.time_ns()),
+    def _match_rows(
+        self, events: Sequence[Event], engine: MatchEngine, wall: int
+    ) -> list[Statement]:
+        """The matches table: a row when a match starts, its result kept up to date while it
+        is played (every step that changed its log), final when it ends."""
+        statements: list[Statement] = []
+        for event in events:
+            if isinstance(event, MatchStarted) and engine.match is not None:
+                setup = engine.match
+                statements.append(
+                    (
+                        "INSERT OR REPLACE INTO matches (number, game, name, format, packet, "
+                        "setup, status, started_wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            setup.number,
+                            self._game,
+                            setup.name,
+                            setup.format.name,
+                            setup.packet,
+                            json.dumps(setup.data(), separators=(",", ":")),
+                            MatchStatus.PLAYING,
+                            wall,
+                        ),
+                    )
                 )
-            ],
-            done,
-        )
-
-    def clear_scores(self, done: Callable[[], None] | None = None) -> None:
-        """A new game: forget every scoreboard entry."""
-        self._write([("DELETE FROM scores WHERE game = ?", (CURRENT_GAME,))], done)
-
-    def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
-        if not self.saving or self._thread is None:
-            if done is not None:
-                done()
-            return
-        self._queue.put(_Job(statements, done))
+            elif isinstance(event, MatchEnded):
+                statements.append(
+                    (
+                        "UPDATE matches SET status = ?, ended_wall_ns = ?, result = ? "
+                        "WHERE number = ?",
+                        (MatchStatus.ENDED, wall, _report_json(event.report), event.number),
+                    )
+                )
+        # A ruling, a bonus part, a question read or dead, a round armed or decided: the result
+        # changed. A press alone (ranked after a decision) waits for the next of these: at a
+        # thousand players, rebuilding the result for each press would cost the loop a second.
+        changed = any(isinstance(event, LOG_CHANGES) for event in events)
+        if engine.match is not None and changed:
+            statements.append(
+                (
+                    "UPDATE matches SET result = ? WHERE number = ?",
+                    (_report_json(report(engine, {})), engine.match.number),
+                )
+            )
+        return statements
 
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""
@@ -569,7 +669,7 @@ class Store:
         rounds: set[int] = set()
         for event in events:
             if isinstance(event, Answer):
-                statements.append(_outcome_statement(event.outcome))
+                statements.append(_outcome_statement(event.outcome, self._game))
             elif isinstance(event, PhaseChanged):
                 rounds.add(event.round)
             elif isinstance(event, Acknowledge):
@@ -594,7 +694,7 @@ class Store:
                     "winner = excluded.winner, "
                     "decided_wall_ns = coalesce(rounds.decided_wall_ns, excluded.decided_wall_ns)",
                     (
-                        CURRENT_GAME,
+                        self._game,
                         record.number,
                         state,
                         record.armed_ns,
@@ -662,6 +762,21 @@ class Store:
             log.warning("cannot read %s for the CSV download: %s", self.path, exc)
             return None
 
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's saved result (None: the latest match), read on a separate read-only
+        connection; None if there is no such match or nothing is saved."""
+        if self._db is None or not self.saving:
+            return None
+        try:
+            db = connect(self.path, read_only=True)
+            try:
+                return saved_report(db, number)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            log.warning("cannot read %s for a match result: %s", self.path, exc)
+            return None
+
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""
         if self._thread is not None:
@@ -680,7 +795,31 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
         callback()
 
 
-def _outcome_statement(outcome: Outcome) -> Statement:
+#: Events after which a match's saved result is brought up to date.
+LOG_CHANGES = (PhaseChanged, Ruled, QuestionDead, QuestionRead, *get_args(MatchEvent))
+
+
+def _report_json(value: MatchReport) -> str:
+    return json.dumps(as_data(value), separators=(",", ":"))
+
+
+def _report(text: str | None) -> MatchReport | None:
+    """A saved result, or None if there is none or it cannot be read (it is logged)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        log.warning("a saved match result is not JSON: %s", exc)
+        return None
+    value = read(MatchReport, data)
+    if isinstance(value, ProtocolError):
+        log.warning("a saved match result cannot be read: %s", value.message)
+        return None
+    return value
+
+
+def _outcome_statement(outcome: Outcome, game: int) -> Statement:
     press = outcome.press
     return (
         "INSERT INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
@@ -690,7 +829,7 @@ def _outcome_statement(outcome: Outcome) -> Statement:
         "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
         "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns",
         (
-            CURRENT_GAME,
+            game,
             outcome.round,
             press.player,
             press.press_id,
@@ -865,25 +1004,57 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("\n")
 
 
-def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
-    """``buzzer-hub export``: read the database (read-only, safe while a hub runs) to ``out``."""
+def saved_report(db: sqlite3.Connection, number: int | None) -> MatchReport | None:
+    """A match's result as saved (``number`` None: the latest match), or None."""
+    if number is None:
+        row = db.execute("SELECT result FROM matches ORDER BY number DESC LIMIT 1").fetchone()
+    else:
+        row = db.execute("SELECT result FROM matches WHERE number = ?", (number,)).fetchone()
+    return None if row is None else _report(row[0])
+
+
+def _read_only(directory: Path) -> sqlite3.Connection:
+    """The hub's database, read-only (safe while a hub runs), at the current schema."""
     path = directory / DATABASE_NAME
     if not path.exists():
         raise StoreError(f"no results database at {path}; is --data-dir right?")
+    db = connect(path, read_only=True)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path} has schema {version}; start this hub on it once to migrate it")
+    return db
+
+
+def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
+    """``buzzer-hub export``: every press, read from the database, to ``out``."""
     try:
-        db = connect(path, read_only=True)
+        db = _read_only(directory)
         try:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema {version}; start this hub on it once to migrate it"
-                )
             rows = export_rows(db, round_number)
         finally:
             db.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
     if fmt == "csv":
         write_csv(rows, out)
     else:
         write_json(rows, out)
+
+
+def read_match(directory: Path, number: int | None) -> MatchReport:
+    """``buzzer-hub export --match``: a match's result from the database (None: the latest)."""
+    try:
+        db = _read_only(directory)
+        try:
+            report = saved_report(db, number)
+            numbers = [n for (n,) in db.execute("SELECT number FROM matches ORDER BY number")]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
+    if report is None:
+        known = ", ".join(str(n) for n in numbers) or "none yet"
+        which = "no match has been played" if number is None else f"no match {number}"
+        raise StoreError(f"{which} in {directory}; matches: {known}")
+    return report

@@ -29,6 +29,7 @@ from hub.core.agenda import Agenda
 from hub.core.events import (
     BrowserPlayers,
     Commanded,
+    CommandRefused,
     HubEvent,
     Left,
     NodeJoined,
@@ -56,8 +57,8 @@ from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine
+from hub.match import report
 from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
-from hub.scores import Scoreboard
 from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
@@ -68,7 +69,8 @@ BROWSER_REFUSED = "the host is not taking players from phones or laptops right n
 
 @dataclass
 class Restored:
-    """What the hub starts from: the last run's engine, roster and scores, as saved."""
+    """What the hub starts from: the last run's engine (with its game and scores) and roster,
+    the number of the last match started and the result of the last one ended, as saved."""
 
     engine: RecordingEngine
     players: list[Known] = field(default_factory=list)
@@ -77,7 +79,8 @@ class Restored:
             saving=False, path=None, message="memory-only: results are not saved"
         )
     )
-    scores: Scoreboard = field(default_factory=Scoreboard)
+    last_match: int = 0
+    last_result: msg.MatchReport | None = None
 
 
 @dataclass(eq=False)
@@ -108,12 +111,12 @@ class HubCore:
         self.host_token = host_token
         self.roster = Roster(FilterSettings(window=config.clock.window))
         self.roster.restore(restored.players)
-        self.referee = Referee(restored.engine, restored.scores, config.game)
+        self.referee = Referee(restored.engine, config.game, config.match, restored.last_match)
         for player_id in _players_in(restored.engine):
             self.roster.ensure(player_id)  # its roster row was lost with a failed write
         for player in self.roster:  # a restored roster follows the restored engine
             player.team = restored.engine.teams.get(player.id)
-        self.fanout = Fanout(self.roster, self.referee)
+        self.fanout = Fanout(self.roster, self.referee, last_result=restored.last_result)
         rounds = config.round
         margin = ms_to_ns(rounds.adjudication_margin_ms)
         caps = config.trust.caps_ns()
@@ -286,6 +289,13 @@ class HubCore:
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""
         self.fanout.published(cost_ns)
+
+    def match_report(self, now: int) -> msg.MatchReport | None:
+        """The match on, as it stands (None: no match is on)."""
+        engine = self.engine
+        if engine.match is None:
+            return None
+        return report(engine, self.roster.names())
 
     def state(self, now: int) -> msg.State:
         """The whole picture, as hosts and viewers get it (and ``/api/state`` serves)."""
@@ -481,6 +491,13 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
                 | msg.Floor()
             ):
                 text = f"'{message.TYPE}' needs the host role"
@@ -504,6 +521,13 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
                 | msg.Floor()
             ) if session.role is Role.HOST:
                 return self._host_command(session.link, session.peer, message, now)
@@ -519,8 +543,9 @@ class HubCore:
         if isinstance(message, msg.Players):
             out.extend(self._set_browser_players(message.browser, now))
         else:
-            step = self.referee.command(message, now)
+            step = self.referee.command(message, now, self.roster.names())
             if step.refusal is not None:
+                out.append(Notify(CommandRefused(peer, message.TYPE, step.refusal.message)))
                 if link is not None:
                     out.append(Send(link, codec.error_frame(step.refusal, message.ref)))
                 return out
