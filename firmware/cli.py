@@ -15,8 +15,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from firmware.config import INPUT_KINDS, NodeConfig, parse_inputs
-from firmware.node import Node
+from firmware.config import INPUT_KINDS, NodeConfig, hostname_id, parse_inputs
+from firmware.identity import claim_default_id
+from firmware.node import Node, print_line
+from firmware.wiring import check_wiring
 from wire import configfile
 from wire.errors import BuzzerError, ConfigError
 
@@ -26,13 +28,18 @@ TOKEN_ENV = "BUZZER_NODE_TOKEN"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buzzer-node",
-        description="Run a Buzzer Beater player station. Also: 'buzzer-node check-config FILE'.",
+        description=(
+            "Run a Buzzer Beater player station. Also: 'buzzer-node check-config FILE', "
+            "'buzzer-node test-wiring [--config FILE]'."
+        ),
     )
     parser.add_argument(
         "--hub", help="'auto' (find it on the LAN) or ws://HOST:PORT ([node] hub; default auto)"
     )
     parser.add_argument("--hub-name", help="with --hub auto: the hub's name ([node] hub_name)")
-    parser.add_argument("--id", help="station id, unique per hub (default: the hostname)")
+    parser.add_argument(
+        "--id", help="station id, unique per hub (default: the hostname; -2, -3... for more)"
+    )
     parser.add_argument("--name", help="name shown to the host and players (default: the id)")
     parser.add_argument(
         "--input",
@@ -49,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         "--pull-up", dest="pull_up", action="store_true", default=None, help="button to ground"
     )
     pull.add_argument("--pull-down", dest="pull_up", action="store_false", help="button to 3.3 V")
-    parser.add_argument("--bounce-ms", type=float, help="pin driver debounce ([gpio] bounce_ms)")
+    parser.add_argument(
+        "--bounce-ms", type=float, help="no longer used; kept so old command lines still start"
+    )
+    parser.add_argument(
+        "--confirm-ms", type=float, help="press counts once held this long ([gpio] confirm_ms)"
+    )
     parser.add_argument("--guard-ms", type=float, help="one press per quiet period ([gpio])")
     parser.add_argument("--led-pin", help="LED pin; '' for none ([gpio] led_pin)")
     parser.add_argument("--buzzer-pin", help="active buzzer pin ([gpio] buzzer_pin)")
@@ -76,6 +88,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
             button_pin=args.button_pin,
             pull_up=args.pull_up,
             bounce_ms=args.bounce_ms,
+            confirm_ms=args.confirm_ms,
             guard_ms=args.guard_ms,
             led_pin=args.led_pin,
             buzzer_pin=args.buzzer_pin,
@@ -87,6 +100,25 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
 
 
 async def run(config: NodeConfig) -> None:
+    claim = None
+    if not config.node.id:  # the hostname, unless another station here has it already
+        base = hostname_id()
+        node_id, claim = claim_default_id(base)
+        if node_id != base:
+            print(
+                f"Another station on this machine has the id {base!r}; this one is "
+                f"{node_id!r} (set --id to choose).",
+                flush=True,
+            )
+        config = configfile.override(config, node=configfile.override(config.node, id=node_id))
+    try:
+        await _run(config)
+    finally:
+        if claim is not None:
+            os.close(claim)
+
+
+async def _run(config: NodeConfig) -> None:
     node = Node(config)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -100,10 +132,35 @@ async def run(config: NodeConfig) -> None:
     await node.run()
 
 
+def wiring(argv: Sequence[str]) -> int:
+    """``buzzer-node test-wiring``: the station's pins, checked by hand (firmware/wiring.py)."""
+    parser = _parser()
+    parser.prog = "buzzer-node test-wiring"
+    parser.description = "Light the LED, sound the buzzer, print the button's edges."
+    parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl+C)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args)
+    except BuzzerError as exc:
+        print(f"buzzer-node: {exc}", file=sys.stderr)
+        return 2
+
+    async def run_it() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop.set)
+        return await check_wiring(config, print_line, stop=stop, seconds=args.seconds)
+
+    return asyncio.run(run_it())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-config":
         return configfile.check_command("buzzer-node", NodeConfig.load, argv[1:])
+    if argv and argv[0] == "test-wiring":
+        return wiring(argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = load_config(args)

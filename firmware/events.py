@@ -99,6 +99,13 @@ class HubFound:
     answered: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """An input could not be opened, or stopped working (a keyboard unplugged); others play on."""
+
+    line: str
+
+
 NodeEvent = (
     Connected
     | Disconnected
@@ -113,4 +120,5 @@ NodeEvent = (
     | HubSaid
     | LedPattern
     | HubFound
+    | InputProblem
 )

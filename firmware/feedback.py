@@ -12,12 +12,12 @@ the LED shows is the same however the hub's frames happen to be timed.
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from firmware.config import NodeConfig
 from firmware.patterns import BEEPS, Pattern
+from firmware.pins import PinSetupError, open_device, pin_name
 
 FLICKER_MS = 40
 
@@ -157,25 +157,30 @@ class Feedback:
 
 def open_switches(
     config: NodeConfig, say: Callable[[str], None], pin_factory: Any = None
-) -> tuple[Switch | None, Switch | None]:
-    """The LED and buzzer from the config; a station without them (a laptop) still plays."""
-    led = _open_switch("LED", config.gpio.led_pin, say, pin_factory)
-    buzzer = _open_switch("buzzer", config.gpio.buzzer_pin, say, pin_factory)
-    return led, buzzer
-
-
-def _open_switch(what: str, pin: str, say: Callable[[str], None], factory: Any) -> Switch | None:
-    if not pin:
-        return None
+) -> tuple[Switch | None, Switch | None, list[str]]:
+    """The LED and buzzer from the config, and a line for each that failed; a station without
+    them (a laptop) still plays, and the console shows everything."""
     from gpiozero import LED, Buzzer
-    from gpiozero.exc import GPIOZeroError, PinFactoryFallback
 
-    kind = LED if what == "LED" else Buzzer
-    try:
-        with warnings.catch_warnings():  # one line below says it all; no fallback chatter
-            warnings.simplefilter("ignore", PinFactoryFallback)
-            switch: Switch = kind(int(pin) if pin.isdigit() else pin, pin_factory=factory)
-    except GPIOZeroError as exc:
-        say(f"No {what} on pin {pin} ({exc}); the console shows everything instead.")
-        return None
-    return switch
+    gpio = config.gpio
+    problems: list[str] = []
+    led = buzzer = None
+    if gpio.led_pin:
+        pin = gpio.led_pin
+        try:
+            led = open_device("LED", pin, lambda: LED(pin_name(pin), pin_factory=pin_factory))
+        except PinSetupError as exc:
+            problems.append(str(exc))
+    if gpio.buzzer_pin:
+        pin, high = gpio.buzzer_pin, gpio.buzzer_active_high
+        try:
+            buzzer = open_device(
+                "buzzer",
+                pin,
+                lambda: Buzzer(pin_name(pin), active_high=high, pin_factory=pin_factory),
+            )
+        except PinSetupError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        say(f"Output problem: {problem}; the console shows everything instead.")
+    return led, buzzer, problems

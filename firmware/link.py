@@ -9,9 +9,13 @@ timer for the core's next wake-up. When the connection ends it tells the core an
 jittered backoff capped at about a second (``retry_max_ms``), or after ``refused_retry_s`` when the
 hub refused the node; :class:`NodeFatal` ends the node when retrying cannot help.
 
-A link that was up is first retried at the same address, since a restarted hub is usually back
-there before it is announced again; with ``hub = "auto"`` an address that does not answer is
-looked up again (a hub that rebooted may have a new address or port).
+With ``hub = "auto"`` the link browses the LAN, lets :mod:`firmware.discovery` choose the hub,
+and tries every address that hub announced, those on the station's own subnets first, until one
+answers: a hub on its own access point and the venue's Wi-Fi is reachable at only one of them
+from a given station. A hub that says it uses TLS is reached with ``wss://``. A link that was up
+is first retried at the same address, since a restarted hub is usually back there before it is
+announced again; an address that does not answer is looked up again (a hub that rebooted may
+have a new address or port).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ from firmware.state import (
 )
 from wire import codec
 from wire import messages as msg
-from wire.discovery import FoundHub, find_hubs
+from wire.browse import find_hubs, lan_addresses
+from wire.discovery import FoundHub, LanAddress
 from wire.enums import CloseCode, InputKind
 from wire.errors import BuzzerError, TLSConfigError
 from wire.tls import context_for
@@ -61,6 +66,8 @@ from wire.tls import context_for
 Clock = Callable[[], int]
 #: Browses the LAN for hubs, given the wanted hub name ("" for any); a test can pass its own.
 Finder = Callable[[str], Awaitable[list[FoundHub]]]
+#: This station's LAN addresses, read at each search; a test can pass its own.
+LocalAddresses = Callable[[], list[LanAddress]]
 #: What the writer sends: a message, or a sync reply still to be stamped as it leaves.
 Outgoing = msg.Hello | msg.Press | AnswerSync
 
@@ -95,6 +102,7 @@ class Link:
         say: Callable[[str], None],
         log: Callable[[NodeEvent], None],
         finder: Finder | None = None,
+        local: LocalAddresses | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -106,6 +114,8 @@ class Link:
         self._say = say
         self._log = log
         self._finder = finder or browse
+        self._local = local or lan_addresses
+        self._opened = False  # the current attempt's WebSocket opened: the hub was reached
         self._rng = rng or random.Random()
         self._outgoing: asyncio.Queue[Outgoing] | None = None  # the open connection's
         self._timer: asyncio.TimerHandle | None = None
@@ -173,15 +183,14 @@ class Link:
         attempt = 0
         url: str | None = None if self.discovering else self.url
         while True:
-            found = url if url is not None else await self._discover()
-            if isinstance(found, str):
-                url = found
-                outage = await self._connect(url, input_kind)
+            if url is None:
+                outage = await self._search(input_kind)
             else:
-                outage = found
+                outage = await self._connect(url, input_kind)
             linked = self.state.linked
             if linked:
                 attempt = 0  # a link that was up starts the backoff afresh
+                url = self.url  # and is tried again where it was up
             if outage.code == CloseCode.VERSION_MISMATCH:
                 raise NodeFatal(
                     f"the hub at {self.url} speaks another protocol version than this node "
@@ -206,23 +215,41 @@ class Link:
         jitter: float = self._rng.uniform(0.5, 1.0)
         return base * jitter / 1000
 
-    async def _discover(self) -> str | Outage:
-        """The URL of the hub to use, or why there is none."""
+    async def _search(self, input_kind: InputKind) -> Outage:
+        """Find the hub on the LAN and connect to it, trying each address it announced; the
+        outage that ended the connection, or why no hub could be used (with what was tried)."""
         hub_name = self.config.node.hub_name
+        local = self._local()
         try:
             found = await self._finder(hub_name)
         except OSError as exc:
-            return Outage(f"cannot look for the hub on the LAN: {_os_reason(exc)}")
+            if not local:
+                return Outage(discovery.missing_reason(hub_name, local), nothing_found=True)
+            reason = f"cannot look for the hub on the LAN: {_os_reason(exc)}"
+            return Outage(reason, nothing_found=True)
         chosen = discovery.choose(found, hub_name)
         if chosen is None:
-            return Outage(discovery.NO_HUB, nothing_found=True)
-        self.url = chosen.url
-        now = self.clock()
-        self.carry(self.state.hub_found(chosen, found, now), now)
-        return chosen.url
+            return Outage(discovery.missing_reason(hub_name, local, found), nothing_found=True)
+        if self.config.node.cafile and not chosen.tls:
+            return Outage(discovery.tls_mismatch_reason(chosen), nothing_found=True)
+        tried: list[tuple[str, str]] = []
+        for url in discovery.ordered_urls(chosen, local):
+            outage = await self._connect(url, input_kind, (chosen, found))
+            if self._opened or outage.code is not None:
+                return outage  # the hub was reached there: whatever happened next stands
+            tried.append((url, outage.reason))
+        return Outage(discovery.unreachable_reason(chosen, tried), nothing_found=True)
 
-    async def _connect(self, url: str, input_kind: InputKind) -> Outage:
-        """One connection, kept until it ends: how it ended."""
+    async def _connect(
+        self,
+        url: str,
+        input_kind: InputKind,
+        found: tuple[FoundHub, list[FoundHub]] | None = None,
+    ) -> Outage:
+        """One connection, kept until it ends: how it ended. ``found``: the hub chosen on the
+        LAN and all that answered, named on the console once this address is reached."""
+        self._opened = False
+        self.url = url
         token = self.config.node.token
         try:
             tls = context_for(url, self.config.node.cafile or None)
@@ -242,6 +269,10 @@ class Link:
                 close_timeout=1,
                 max_size=2**20,
             ) as ws:
+                self._opened = True
+                if found is not None:
+                    now = self.clock()
+                    self.carry(self.state.hub_found(found[0], url, found[1], now), now)
                 try:
                     await self._session(ws, url, input_kind)
                 except asyncio.CancelledError:  # stopping: say goodbye properly

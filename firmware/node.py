@@ -27,7 +27,8 @@ caller wait for one instead of sleeping::
 Events (:mod:`firmware.events`): :class:`Connected`, :class:`Disconnected`, :class:`Refused`,
 :class:`RoundChanged`, :class:`Released`, :class:`Pressed`, :class:`Sent`, :class:`Acked`,
 :class:`Resulted`, :class:`SyncAnswered`, :class:`HubSaid`, :class:`LedPattern` (LED and buzzer
-patterns), :class:`HubFound` (with ``hub = "auto"``).
+patterns), :class:`HubFound` (with ``hub = "auto"``), :class:`InputProblem` (an input or output
+that could not be opened, or stopped working).
 ``run()`` returns after ``stop()`` and raises :class:`NodeFatal` when retrying cannot help (a
 protocol version mismatch, a malformed hub address).
 """
@@ -35,6 +36,7 @@ protocol version mismatch, a malformed hub address).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -48,6 +50,7 @@ from firmware.events import (
     Disconnected,
     HubFound,
     HubSaid,
+    InputProblem,
     LedPattern,
     NodeEvent,
     Pressed,
@@ -59,9 +62,10 @@ from firmware.events import (
     SyncAnswered,
 )
 from firmware.feedback import Feedback, open_switches
-from firmware.inputs import PressSource, open_inputs
-from firmware.link import Finder, Link, NodeFatal
+from firmware.inputs import InputError, PressSource, open_inputs
+from firmware.link import Finder, Link, LocalAddresses, NodeFatal
 from firmware.outbox import Outbox
+from firmware.patterns import SETUP_ERROR
 from firmware.state import MS, NodeState, Setup
 from wire.enums import InputKind
 
@@ -71,6 +75,7 @@ __all__ = [
     "Disconnected",
     "HubFound",
     "HubSaid",
+    "InputProblem",
     "LedPattern",
     "Node",
     "NodeEvent",
@@ -104,6 +109,7 @@ class Node:
         rng: random.Random | None = None,
         boot: str | None = None,
         finder: Finder | None = None,
+        local: LocalAddresses | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -120,7 +126,14 @@ class Node:
         )
         self.state = NodeState(setup, boot)
         self.link = Link(
-            config, self.state, clock=clock, say=console, log=self._emit, finder=finder, rng=rng
+            config,
+            self.state,
+            clock=clock,
+            say=console,
+            log=self._emit,
+            finder=finder,
+            local=local,
+            rng=rng,
         )
         self._log: deque[tuple[int, NodeEvent]] = deque(maxlen=EVENT_LOG_SIZE)
         self._seq = 0
@@ -190,19 +203,30 @@ class Node:
         """Open inputs and outputs, then stay connected until :meth:`stop`."""
         loop = asyncio.get_running_loop()
         self._stopping = False
-        led, buzzer = open_switches(self.config, self.console, self.pin_factory)
+        led, buzzer, problems = open_switches(self.config, self.console, self.pin_factory)
         self.feedback = Feedback(led, buzzer, lambda name: self._emit(LedPattern(name)))
         self.link.feedback = self.feedback
         try:
-            self.sources = open_inputs(
-                self.config,
-                loop,
-                self.clock,
-                self.press,
-                self.console,
-                self.pin_factory,
-                on_terminal_eof=self._terminal_closed,
-            )
+            try:
+                opened = open_inputs(
+                    self.config,
+                    loop,
+                    self.clock,
+                    self.press,
+                    self.console,
+                    self.pin_factory,
+                    on_terminal_eof=self._terminal_closed,
+                    on_problem=self._input_failed,
+                )
+            except InputError:
+                await self._show_setup_error()
+                raise
+            self.sources = opened.sources
+            for problem in problems + opened.problems:
+                self._emit(InputProblem(problem))
+            if problems or opened.problems:
+                now = self.clock()
+                self.link.carry(self.state.setup_problem(now, True), now)
             # The source actually in use (a keyboard may have fallen back to the terminal): the
             # hub sets its timestamp uncertainty by it.
             primary = self.sources[0].kind if self.sources else self.config.node.inputs[0]
@@ -223,6 +247,25 @@ class Node:
         self._stopping = True
         if self._main is not None:
             self._main.cancel()
+
+    def _input_failed(self, line: str) -> None:
+        """A source that was working failed (a keyboard unplugged): say so, and the LED too."""
+        self.console(line)
+        self._emit(InputProblem(line))
+        now = self.clock()
+        self.link.carry(self.state.setup_problem(now, True), now)
+
+    async def _show_setup_error(self) -> None:
+        """No input opened and the node is about to stop: one round of the setup-error pattern
+        first, so a box with no screen says what is wrong before it restarts."""
+        if self.feedback is None or self.feedback.led is None:
+            return
+        mark = self.mark()
+        self.feedback.show(SETUP_ERROR)
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(
+                LedPattern, lambda e: e.name == f"{SETUP_ERROR.name}:cycle", after=mark, timeout=3
+            )
 
     def _terminal_closed(self) -> None:
         self.console("The terminal closed; stopping.")

@@ -15,6 +15,7 @@ Entry points, each taking ``now`` in node-clock nanoseconds:
 - :meth:`~NodeState.press`: the player pressed, at ``now``.
 - :meth:`~NodeState.hub_found`: with ``hub = "auto"``, the hub chosen on the LAN.
 - :meth:`~NodeState.link_lost`: the connection ended, or could not be made.
+- :meth:`~NodeState.setup_problem`: an input could not be opened, while others work.
 - :meth:`~NodeState.timer`: the wake-up asked for with :class:`WakeAt` is due.
 
 The hub gives the release instant in this node's clock, so lighting the LED on time is a
@@ -145,7 +146,13 @@ class Outage:
     reason: str
     code: int | None = None  # the hub's close code (or its HTTP refusal, as the close it means)
     retry_s: float = 0.0  # how long the link waits before it tries again
-    nothing_found: bool = False  # hub = "auto" and no hub answered on the LAN
+    nothing_found: bool = False  # hub = "auto" and no hub could be used; reason says why
+
+
+def code_refuses(code: int | None) -> bool:
+    """Whether a close means the hub turned this node away (a bad token, its id taken), which
+    waiting alone will not fix."""
+    return code in (CloseCode.BAD_TOKEN, CloseCode.REPLACED)
 
 
 class NodeState:
@@ -156,6 +163,9 @@ class NodeState:
         self.outbox = Outbox(setup.node_id, boot)
         self.linked = False  # the hub welcomed this node on the current connection
         self._reported = False  # the current outage was told to the player (once per outage)
+        self._reported_reason = ""  # and the reason it was told with
+        self._refused = False  # the hub turned this node away (token, id): the LED says so
+        self._setup_problem = False  # an input could not be opened: the LED says so while idle
         self._down_since: int | None = None  # when the current outage began; None: linked or new
         self._found_url: str | None = None  # the last hub named on the console
         self._round: msg.RoundUpdate | None = None
@@ -206,21 +216,29 @@ class NodeState:
             actions.append(Say(line))
         return self._finish(actions, now)
 
-    def hub_found(self, chosen: FoundHub, found: list[FoundHub], now: int) -> list[Action]:
-        """With ``hub = "auto"``: ``chosen`` of the hubs that answered is the one to connect to."""
-        answered = tuple(sorted(hub.url for hub in found))
-        actions: list[Action] = [Log(HubFound(chosen.name, chosen.url, answered))]
-        if chosen.url != self._found_url:  # once per new address, not once per retry
-            self._found_url = chosen.url
-            actions.append(Say(discovery.found_line(chosen, found)))
+    def hub_found(
+        self, chosen: FoundHub, url: str, found: list[FoundHub], now: int
+    ) -> list[Action]:
+        """With ``hub = "auto"``: ``chosen`` of the hubs that answered is the one connected to,
+        at ``url`` (one of the addresses it announced)."""
+        answered = tuple(sorted(u for hub in found for u in hub.urls))
+        actions: list[Action] = [Log(HubFound(chosen.name, url, answered))]
+        if url != self._found_url:  # once per new address, not once per retry
+            self._found_url = url
+            actions.append(Say(discovery.found_line(chosen, url, found)))
         return actions
 
     def link_lost(self, now: int, outage: Outage) -> list[Action]:
         """The connection ended or could not be made; the link tries again after
         ``outage.retry_s``. Each outage is told once, however many attempts it lasts."""
         first = not self._reported
+        # A search that fails for a new reason (the station got an address, another hub
+        # answered) is told again: the first reason may no longer be the one to act on.
+        retold = outage.nothing_found and outage.reason != self._reported_reason
         self._reported = True
+        self._reported_reason = outage.reason
         self.linked = False
+        self._refused = code_refuses(outage.code)
         self._awaiting.clear()
         self.outbox.link_lost()
         self._flush_at = self._release_at = None
@@ -242,14 +260,20 @@ class NodeState:
                     f"give each node its own --id. Trying again in {retry:.0f} s."
                 ),
             ]
-        elif first and outage.nothing_found:
-            actions.append(Say(discovery.missing_line(self.setup.hub_name)))
+        elif (first or retold) and outage.nothing_found:
+            actions.append(Say(f"Hub unreachable: {outage.reason}. Still looking."))
         elif first:
             actions.append(Say(f"Hub unreachable: {outage.reason}. Retrying every second or so."))
         if first:
             self._down_since = now
             actions.append(Log(Disconnected(outage.reason, code)))
         return self._finish(actions, now)
+
+    def setup_problem(self, now: int, problem: bool) -> list[Action]:
+        """Some press source (or the LED or buzzer) could not be opened while others work: the
+        station plays on, and its LED says so while idle (the console has said what failed)."""
+        self._setup_problem = problem
+        return self._finish([], now)
 
     def timer(self, now: int) -> list[Action]:
         """The wake-up asked for is due (or nearly: what is not due yet is asked for again)."""
@@ -308,6 +332,8 @@ class NodeState:
             actions = [Say(welcome.greeting)]
         self._down_since = None
         self._reported = False
+        self._reported_reason = ""
+        self._refused = False
         # A hub that restarted may know nothing of the old round; take its word from here on.
         self._rank = self._lock = self._round = self._released_round = self._lock_ends = None
         # Presses from before the link wait until the hub can place them in this node's clock.
@@ -413,7 +439,7 @@ class NodeState:
         """The situation the LED shows while linked."""
         round_ = self._round
         if round_ is None:
-            return Look(link_up=True)
+            return Look(link_up=True, setup_problem=self._setup_problem)
         locked = round_.locked_out
         if self._lock is not None:
             lock_round, until = self._lock
@@ -427,6 +453,7 @@ class NodeState:
             locked_out=locked,
             rank=rank,
             awaiting_result=bool(self._awaiting),
+            setup_problem=self._setup_problem,
         )
 
     def _finish(self, actions: list[Action], now: int) -> list[Action]:
@@ -434,7 +461,7 @@ class NodeState:
         if self.linked:
             look: Look | None = self.look(now)
         elif self._down_since is not None:
-            look = Look(link_up=False)
+            look = Look(link_up=False, refused=self._refused)
         else:
             look = None  # not linked yet and no attempt has failed: the LED stays dark
         if look is not None and (pattern := choose_pattern(look)) != self._shown:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -12,14 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hub import ctl, discovery, notify
+from hub import ctl, discovery, exports, notify
 from hub import loop as hub_loop
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.config import DEFAULT_PORT, HubConfig
 from hub.embed import running_hub
-from hub.store import StoreError, export
+from hub.store import StoreError, export, read_match
 from wire import configfile
-from wire.discovery import find_hubs
+from wire.browse import find_hubs
 from wire.errors import BuzzerError, ConfigError
 
 log = logging.getLogger("hub")
@@ -67,7 +68,7 @@ def _ctl_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cafile", help="certificate (or CA) a wss:// hub must present (default: system CAs)"
     )
-    parser.add_argument("command", choices=sorted([*ctl.COMMANDS, *ctl.GAME_COMMANDS]))
+    parser.add_argument("command", choices=sorted([*ctl.COMMANDS, *ctl.GAME_COMMANDS, "export"]))
     ctl.add_game_arguments(parser)
     return parser
 
@@ -115,17 +116,24 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
         interval = notify.watchdog_interval_s()
         pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
         notify.install_stall_handler(loop)
-        announcer = None
+        announcing = None
         if config.discovery.enabled:
-            announcer = discovery.Announcer(config.discovery.name, config.server.host, hub.port)
-            announcing = asyncio.create_task(announcer.start())
+            announcer = discovery.Announcer(
+                config.discovery.name,
+                config.server.host,
+                hub.port,
+                tls=config.security.tls,
+                interfaces=tuple(config.discovery.interfaces),
+            )
+            announcing = asyncio.create_task(announcer.run())
         await stop.wait()
         notifier.stopping()
         if pinger is not None:
             pinger.cancel()
-        if announcer is not None:
-            announcing.cancel()
-            await announcer.stop()
+        if announcing is not None:
+            announcing.cancel()  # it says goodbye on its way out
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcing
     notifier.close()
 
 
@@ -181,12 +189,24 @@ def run_hub(argv: Sequence[str]) -> int:
 def export_results(argv: Sequence[str]) -> int:
     """``buzzer-hub export``: the saved results on stdout, safe to run while the hub runs."""
     parser = argparse.ArgumentParser(
-        prog="buzzer-hub export", description="Write the saved results to stdout."
+        prog="buzzer-hub export",
+        description="Write saved results to stdout: a match's result (--match, or --format "
+        "qbj), or else every press.",
     )
     parser.add_argument("--data-dir", help="the hub's data directory (default: the hub's)")
     parser.add_argument("--config", help="TOML config file, to find the data directory")
-    parser.add_argument("--format", choices=["csv", "json"], default="csv")
-    parser.add_argument("--round", type=int, help="only this round (of the latest game)")
+    parser.add_argument(
+        "--format",
+        choices=["csv", "json", "qbj"],
+        default="csv",
+        help="qbj: a match's result for quiz bowl statistics tools; csv, json: a match's "
+        "result with --match, else every press",
+    )
+    parser.add_argument(
+        "--match",
+        help="a match's number, or 'latest': its game log and totals instead of the presses",
+    )
+    parser.add_argument("--round", type=int, help="presses: only this round (of the latest game)")
     args = parser.parse_args(argv)
     try:
         config = HubConfig.load(args.config)
@@ -198,11 +218,22 @@ def export_results(argv: Sequence[str]) -> int:
             config, server=configfile.override(config.server, data_dir=args.data_dir)
         )
     try:
-        export(config.data_path(), args.format, sys.stdout, args.round)
+        if args.match is not None or args.format == "qbj":
+            number = None if args.match in (None, "latest") else _match_number(args.match)
+            report = read_match(config.data_path(), number)
+            sys.stdout.write(exports.FORMATS[args.format][2](report))
+        else:
+            export(config.data_path(), args.format, sys.stdout, args.round)
     except StoreError as exc:
         print(f"buzzer-hub export: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _match_number(text: str) -> int:
+    if not text.isdigit():
+        raise StoreError(f"--match takes a match's number or 'latest', not {text!r}")
+    return int(text)
 
 
 def find(argv: Sequence[str]) -> int:
@@ -213,9 +244,12 @@ def find(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to look (default 5)")
     parser.add_argument("--all", action="store_true", help="look for the whole time, list all")
     args = parser.parse_args(argv)
-    hubs = asyncio.run(find_hubs(args.timeout, want=1_000_000 if args.all else 1))
+    # Half a second more after the first answer: a hub's other addresses, and other hubs.
+    want = 1_000_000 if args.all else 1
+    hubs = asyncio.run(find_hubs(args.timeout, want=want, settle=0.5))
     for found in hubs:
-        print(f"{found.url}\t{found.name}")
+        for url in found.urls:  # every address it announced: the right one depends on the network
+            print(f"{url}\t{found.name}")
     if not hubs:
         print("buzzer-hub: no hub found on this LAN", file=sys.stderr)
         return 1

@@ -7,6 +7,10 @@ import asyncio
 import json
 import ssl
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -37,7 +41,24 @@ COMMANDS: dict[str, type[msg.Message] | None] = {
 STATUS_KEYS = ("round", "players", "history", "game")
 
 #: Game commands; their options come from the command line (see :func:`game_message`).
-GAME_COMMANDS = ("wrong", "right", "score", "team", "clear-scores")
+GAME_COMMANDS = (
+    "wrong",
+    "right",
+    "score",
+    "team",
+    "floor",
+    "clear-scores",
+    "match-start",
+    "match-end",
+    "read",
+    "bonus",
+    "undo",
+    "value",
+    "wager",
+)
+
+#: Commands that read rather than act: ``export`` fetches a match's result over HTTP.
+EXPORT_FORMATS = ("qbj", "csv", "json")
 
 
 def _done(command: str, before: msg.State, after: msg.State) -> bool:
@@ -127,7 +148,11 @@ def main(
     cafile: str | None = None,
 ) -> int:
     try:
+        if command == "export":
+            return export(url, token, args, cafile)
         message = game_message(command, args) if command in GAME_COMMANDS else None
+        if command == "arm" and args is not None and args.force:
+            message = msg.Arm(force=True)
         state = asyncio.run(run(url, token, command, message, cafile))
     except ControlError as exc:
         print(f"buzzer-hub ctl: {exc}", file=sys.stderr)
@@ -146,8 +171,10 @@ def main(
 
 
 def add_game_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the game commands: wrong, right, score, team, clear-scores."""
-    game = parser.add_argument_group("game commands (wrong, right, score, team, clear-scores)")
+    """Options of the game and match commands."""
+    game = parser.add_argument_group(
+        "game commands (wrong, right, score, team, floor, clear-scores)"
+    )
     game.add_argument(
         "--mode",
         choices=("next", "rearm"),
@@ -156,13 +183,35 @@ def add_game_arguments(parser: argparse.ArgumentParser) -> None:
     game.add_argument(
         "--points",
         type=int,
-        help="right/wrong: points for the ruling (default: the config's); score: points to add "
-        "(negative to deduct)",
+        help="right/wrong: points for the ruling (default: the format's: a neg before the end "
+        "of the question, none after); score: points to add (negative to deduct); bonus: the "
+        "part's points; value: the clue's value; wager: the wager",
     )
-    game.add_argument("--player", help="score/team: the player's id")
-    game.add_argument("--team", help="score: the team to award; team: the team to join")
+    game.add_argument("--power", action="store_true", help="right: a power (before the mark)")
+    game.add_argument(
+        "--player", help="score/team/wager: the player's id; floor: who gets it (settles a tie)"
+    )
+    game.add_argument(
+        "--team",
+        action="append",
+        help="score: the team to award; team: the team to join; match-start: a team and its "
+        "players' ids, 'Red: red-1, red-2=Alice' (once per team)",
+    )
     game.add_argument("--no-team", action="store_true", help="team: take the player out of teams")
     game.add_argument("--reason", help="score: a note kept with the points")
+    match = parser.add_argument_group("matches (match-start, match-end, read, bonus, undo, export)")
+    match.add_argument("--name", help="match-start: the match's name, e.g. 'Round 3, room 2'")
+    match.add_argument("--packet", help="match-start: the packet or round read")
+    match.add_argument(
+        "--format",
+        help="match-start: quizbowl, jeopardy or classroom; export: qbj, csv or json",
+    )
+    match.add_argument(
+        "--correct", action=argparse.BooleanOptionalAction, help="wager: right (or --no-correct)"
+    )
+    match.add_argument("--force", action="store_true", help="arm: move on over a floor or bonus")
+    match.add_argument("--match", type=int, help="export: the match's number (default: the last)")
+    match.add_argument("--out", help="export: the file to write (default: standard output)")
 
 
 def game_message(command: str, args: argparse.Namespace | None) -> msg.Message:
@@ -175,21 +224,109 @@ def game_message(command: str, args: argparse.Namespace | None) -> msg.Message:
     if command == "wrong":
         return msg.Wrong(mode=option("mode"), points=option("points"))
     if command == "right":
-        return msg.Right(points=option("points"))
+        return msg.Right(points=option("points"), power=option("power") or None)
     if command == "score":
-        if option("points") is None or (option("player") is None) == (option("team") is None):
+        teams = option("team") or []
+        if option("points") is None or (option("player") is None) == (not teams) or len(teams) > 1:
             raise ControlError("score needs --points and either --player ID or --team NAME")
         return msg.Score(
             points=option("points"),
             player=option("player"),
-            team=option("team"),
+            team=teams[0] if teams else None,
             reason=option("reason"),
         )
     if command == "team":
-        if option("player") is None or (option("team") is not None) == bool(option("no_team")):
+        teams = option("team") or []
+        if option("player") is None or bool(teams) == bool(option("no_team")) or len(teams) > 1:
             raise ControlError("team needs --player ID and either --team NAME or --no-team")
-        return msg.SetTeam(player=option("player"), team=option("team"))
-    return msg.ClearScores()
+        return msg.SetTeam(player=option("player"), team=teams[0] if teams else None)
+    if command == "floor":
+        if option("player") is None:
+            raise ControlError("floor needs --player ID: a player ranked in the decided round")
+        return msg.Floor(player=option("player"))
+    if command == "clear-scores":
+        return msg.ClearScores()
+    return match_message(command, options)
+
+
+def match_message(command: str, options: dict[str, Any]) -> msg.Message:
+    """The message for a match command, or ControlError saying which option is missing."""
+    points = options.get("points")
+    if command == "match-start":
+        teams = [parse_team(text) for text in options.get("team") or []]
+        if not options.get("name") or not teams:
+            raise ControlError(
+                "match-start needs --name and a --team 'NAME: id, id, ...' for each team"
+            )
+        return msg.MatchStart(
+            name=options["name"],
+            format=options.get("format") or "quizbowl",
+            teams=teams,
+            packet=options.get("packet"),
+        )
+    if command in ("bonus", "value"):
+        if points is None:
+            raise ControlError(f"{command} needs --points N")
+        return msg.BonusPart(points=points) if command == "bonus" else msg.ClueValue(points=points)
+    if command == "wager":
+        if options.get("player") is None or points is None or options.get("correct") is None:
+            raise ControlError("wager needs --player ID, --points N and --correct or --no-correct")
+        return msg.Wager(player=options["player"], points=points, correct=options["correct"])
+    simple: dict[str, msg.Message] = {
+        "match-end": msg.MatchEnd(),
+        "read": msg.Read(),
+        "undo": msg.Undo(),
+    }
+    return simple[command]
+
+
+def parse_team(text: str) -> msg.TeamEntry:
+    """``Red: red-1, red-2=Alice`` as a team: its name, then its players' ids (each with the name
+    to print, if given after ``=``)."""
+    name, colon, players = text.partition(":")
+    if not colon or not name.strip():
+        raise ControlError(f"--team {text!r}: write it as 'NAME: id, id, ...'")
+    entries = []
+    for item in players.split(","):
+        if not item.strip():
+            continue
+        player, _, shown = item.partition("=")
+        entries.append(msg.PlayerEntry(id=player.strip(), name=shown.strip() or None))
+    return msg.TeamEntry(name=name.strip(), players=entries)
+
+
+def export(url: str, token: str, args: argparse.Namespace | None, cafile: str | None) -> int:
+    """``ctl export``: a match's result from the hub's HTTP side (the host token goes along)."""
+    options = vars(args) if args is not None else {}
+    kind = options.get("format") or "qbj"
+    if kind not in EXPORT_FORMATS:
+        raise ControlError(f"export --format must be one of {', '.join(EXPORT_FORMATS)}")
+    parts = urllib.parse.urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    query = {} if options.get("match") is None else {"match": str(options["match"])}
+    address = urllib.parse.urlunsplit(
+        (scheme, parts.netloc, f"/api/match.{kind}", urllib.parse.urlencode(query), "")
+    )
+    request = urllib.request.Request(address, headers={"Authorization": f"Bearer {token}"})
+    try:
+        tls = context_for(url, cafile)
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=tls) as response:
+            body = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        reason = exc.read().decode(errors="replace").strip()
+        raise ControlError(f"the hub refused: {reason or exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ControlError(
+            f"cannot reach the hub at {url} ({exc}); is buzzer-hub running there?"
+        ) from None
+    except TLSConfigError as exc:
+        raise ControlError(str(exc)) from None
+    out = options.get("out")
+    if out:
+        Path(out).write_text(body, encoding="utf-8")
+    else:
+        sys.stdout.write(body)
+    return 0
 
 
 def game_summary(game: msg.GameView) -> str:
@@ -197,7 +334,7 @@ def game_summary(game: msg.GameView) -> str:
     answering = game.answering
     floor = f"answering: {answering.name}" if answering else "answering: nobody"
     players = ", ".join(f"{row.name} {row.points}" for row in game.scores.players)
-    teams = ", ".join(f"{row.id} {row.points}" for row in game.scores.teams)
+    teams = ", ".join(f"{team.team} {team.points}" for team in game.teams)  # 0 included
     parts = [floor, f"players: {players or '-'}"]
     if teams:
         parts.append(f"teams: {teams}")

@@ -23,17 +23,30 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from hub.match import (
+    Award,
+    ClearScores,
+    EndMatch,
+    GameInput,
+    MatchEngine,
+    MatchSetup,
+    ScoreBonus,
+    SetValue,
+    StartMatch,
+    Undo,
+    Wager,
+)
 from hub.round import (
     Arm,
     AssignTeam,
     Close,
-    EngineInput,
     Event,
+    GiveFloor,
     Press,
     PressIn,
+    ReadQuestion,
     Reset,
     Right,
-    RoundEngine,
     Rules,
     Tick,
     TieRule,
@@ -59,9 +72,33 @@ def press_fits(press: PressIn, horizon_ns: int = 0) -> bool:
 
 
 #: Every input the engine takes, by the name the journal stores it under.
-INPUTS: dict[str, type[EngineInput]] = {
-    cls.KIND: cls for cls in (Arm, Press, Tick, Reset, Close, Right, Wrong, AssignTeam)
+INPUTS: dict[str, type[GameInput]] = {
+    cls.KIND: cls
+    for cls in (
+        Arm,
+        Press,
+        Tick,
+        Reset,
+        Close,
+        Right,
+        Wrong,
+        AssignTeam,
+        GiveFloor,
+        ReadQuestion,
+        StartMatch,
+        EndMatch,
+        Award,
+        ScoreBonus,
+        Undo,
+        ClearScores,
+        SetValue,
+        Wager,
+    )
 }
+
+#: Inputs that begin a new game: the journal starts the game's entries with them, and a restart
+#: replays only the latest game (see :mod:`hub.match`).
+GAME_STARTS: tuple[type[GameInput], ...] = (StartMatch, EndMatch)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -79,7 +116,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 class Call:
     """One input given to the engine, and the ``now`` it was given with."""
 
-    input: EngineInput
+    input: GameInput
     now_ns: int
 
     @property
@@ -104,9 +141,17 @@ class Call:
                 "uncertainty_ns": p.uncertainty_ns,
                 "raw_ns": p.raw_ns,
                 "synced": p.synced,
+                "claimed_ns": p.claimed_ns,
             }
             return _ENCODER.encode({"press": press, "horizon_ns": step.horizon_ns})
-        return _ENCODER.encode({name: getattr(step, name) for name in _field_names(type(step))})
+        body = {name: getattr(step, name) for name in _field_names(type(step))}
+        if isinstance(step, StartMatch):
+            body["setup"] = step.setup.data()
+        return _ENCODER.encode(body)
+
+    @property
+    def starts_game(self) -> bool:
+        return isinstance(self.input, GAME_STARTS)
 
     @classmethod
     def load(cls, kind: object, now_ns: object, payload: object) -> Call:
@@ -136,9 +181,11 @@ class Call:
                 raise ValueError(f"journal entry {kind!r}: field {name!r} has the wrong type")
         known = _field_names(kind_cls)
         try:
+            if "setup" in body:
+                body["setup"] = MatchSetup.from_data(body["setup"])
             step = kind_cls(**{k: v for k, v in body.items() if k in known})
             return cls(step, now_ns)  # type: ignore[arg-type]
-        except TypeError as exc:
+        except (TypeError, KeyError) as exc:
             raise ValueError(f"journal entry {kind!r} does not fit: {exc}") from None
 
     @property
@@ -179,23 +226,34 @@ _PRESS_FIELDS: dict[str, tuple[type, ...]] = {
     "uncertainty_ns": (int,),
     "raw_ns": (int, type(None)),
     "synced": (bool,),
+    "claimed_ns": (int, type(None)),
+}
+
+
+#: Fields a journalled press may leave out (older entries did): they take these values.
+_PRESS_DEFAULTS: dict[str, object] = {
+    "uncertainty_ns": 0,
+    "raw_ns": None,
+    "synced": True,
+    "claimed_ns": None,
 }
 
 
 def _press_from(data: object) -> PressIn:
     if not isinstance(data, dict):
         raise ValueError("journal entry 'press' holds no press object")
+    fields = {name: data.get(name, _PRESS_DEFAULTS.get(name)) for name in _PRESS_FIELDS}
     for name, allowed in _PRESS_FIELDS.items():
-        value = data.get(name, True if name == "synced" else None)
+        value = fields[name]
         if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
             raise ValueError(f"journal entry 'press': field {name!r} has the wrong type")
-    return PressIn(**{name: data[name] for name in _PRESS_FIELDS if name in data})
+    return PressIn(**fields)
 
 
-class RecordingEngine(RoundEngine):
-    """A round engine that remembers each input it is given, for the journal.
+class RecordingEngine(MatchEngine):
+    """A match engine that remembers each input it is given, for the journal.
 
-    Every change to the engine goes through :meth:`RoundEngine.apply`, and the engine's own
+    Every change to the engine goes through :meth:`MatchEngine.apply`, and the engine's own
     follow-ups (a tick that re-arms, a ruling that closes) call its inner steps directly, so
     each outside input is recorded exactly once and replaying it repeats its follow-ups.
     """
@@ -208,7 +266,7 @@ class RecordingEngine(RoundEngine):
         calls, self._calls = self._calls, []
         return calls
 
-    def apply(self, step: EngineInput, now: int) -> list[Event]:
+    def apply(self, step: GameInput, now: int) -> list[Event]:
         self._calls.append(Call(step, now))
         return super().apply(step, now)
 
@@ -282,13 +340,14 @@ def replay(
     """A fresh engine fed every journalled call, and all the events it produced on the way.
 
     An entry with rules (the first call of a segment) switches the engine to the rules that
-    segment ran with, as the live hub did, so a changed config only affects what came after it.
+    segment ran with, as the live hub did, so a changed config only affects what came after it
+    (a match's format stays on top of them).
     """
     engine = RecordingEngine(rules)
     events: list[Event] = []
     for segment_rules, call in entries:
         if segment_rules is not None:
-            engine.rules = segment_rules
+            engine.set_base_rules(segment_rules)
         events.extend(engine.apply(call.input, call.now_ns))
     engine.take_calls()  # already in the journal
     return engine, events

@@ -17,14 +17,13 @@ from typing import assert_never
 
 from hub.config import HubConfig
 from hub.core.machine import Restored
-from hub.core.outputs import JournalStep, Record, RosterEntry, ScoreEntry, ScoresCleared
+from hub.core.outputs import JournalStep, Record, RosterEntry
 from hub.core.roster import Known
 from hub.journal import RecordingEngine
 from hub.round import RoundEngine
-from hub.scores import Scoreboard, ScoreError
 from hub.store import Store, csv_text, rows_from_engine
 from wire.enums import InputKind
-from wire.messages import StorageView
+from wire.messages import MatchReport, StorageView
 
 log = logging.getLogger("hub.store")
 
@@ -51,7 +50,8 @@ class Recorder:
         return MEMORY_ONLY if self.store is None else self.store.status.view()
 
     def restore(self, config: HubConfig, now: int, wall_ns: int) -> Restored:
-        """The engine, roster and scores exactly as the last run left them."""
+        """The engine (its game, scores included) and roster exactly as the last run left them,
+        and the last match's number and result."""
         rules = config.game.apply(config.round.rules())
         store = self.store
         if store is None:
@@ -65,13 +65,8 @@ class Recorder:
             Known(player_id, name, _input_kind(kind), team)
             for player_id, name, kind, team in store.players()
         ]
-        scores = Scoreboard()
-        for points, player, team, reason in store.scores():
-            try:
-                scores.award(points, now, player=player, team=team, reason=reason)
-            except ScoreError as exc:
-                log.warning("a saved score entry was skipped: %s", exc)
-        return Restored(engine, players, self.status, scores)
+        last_match, last_result = store.last_match()
+        return Restored(engine, players, self.status, last_match, last_result)
 
     def start(
         self, loop: asyncio.AbstractEventLoop, on_status: Callable[[StorageView], None]
@@ -95,10 +90,6 @@ class Recorder:
                 store.save_player(player, name, kind, team)
                 if done is not None:
                     done()
-            case ScoreEntry(points=points, player=player, team=team, reason=reason, round=number):
-                store.save_score(points, player, team, reason, number, done)
-            case ScoresCleared():
-                store.clear_scores(done)
             case _:
                 assert_never(record)
 
@@ -109,6 +100,10 @@ class Recorder:
             if text is not None:
                 return text
         return csv_text(rows_from_engine(engine, names))
+
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's saved result (None: the latest); None when nothing is saved."""
+        return None if self.store is None else self.store.match_report(number)
 
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""

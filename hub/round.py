@@ -11,6 +11,11 @@ Phases::
                     |                                            |
                     +-----------------close--------------> closed --reset/arm--> ...
 
+A press is *early* whenever it is made before the light of the round it would count in: before
+the release of an armed round, and in every state that takes no presses (idle, and closed after a
+ruling or a timer), where it is early for the next round. A lockout that only held while armed
+would let a player who buzzed during the clue win the next round 27 ms after the light.
+
 Why an adjudication wait: the first press to *arrive* is not necessarily the first press *made*.
 After the first arrival the engine waits until ``first press + horizon``, where the horizon is the
 longest time a press from any connected node could still be in flight (computed by the server from
@@ -26,25 +31,37 @@ buzz window and the answer timer are rules of the same engine, so they replay li
 from __future__ import annotations
 
 import bisect
+import copy
 from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import pairwise
 from typing import ClassVar, assert_never
 
+from hub.gamelog import MatchEvent
 from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 
 class TieRule(StrEnum):
-    ARRIVAL = "arrival"  # within a tie, whoever's press reached the hub first
-    TIMESTAMP = "timestamp"  # within a tie, trust the timestamps anyway
+    """How presses the hub cannot tell apart are ordered (they are flagged ``tie`` whatever
+    the rule). Arrival order favours the faster link, the unfairness the hub exists to remove,
+    so it is a choice, never the default."""
+
+    EARLIEST = "earliest"  # the earlier estimated instant first: the best guess there is
+    ARRIVAL = "arrival"  # whoever's press reached the hub first
+    HOST = "host"  # ordered by estimate, but a tie for first waits for the host to give the floor
+    TIMESTAMP = "earliest"  # the earlier name of EARLIEST (an alias)
+
+    @classmethod
+    def _missing_(cls, value: object) -> TieRule | None:
+        return cls.EARLIEST if value == "timestamp" else None  # its name before "earliest"
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     release_lead_ns: int = 0
     lockout_ns: int | None = None  # None: locked out for the rest of the round
-    tie_rule: TieRule = TieRule.ARRIVAL
+    tie_rule: TieRule = TieRule.EARLIEST
     adjudication_cap_ns: int = 500_000_000
     auto_arm_after_ns: int | None = None  # host-less mode: re-arm this long after a decision
     history_rounds: int = 50
@@ -52,6 +69,8 @@ class Rules:
     one_buzz_per_team: bool = False  # a wrong answer puts the whole team out of the question
     rebound: ReboundMode = ReboundMode.REARM
     buzz_window_ns: int | None = None  # counted from the release instant
+    # counted from the moment the question was read to the end (or a later rebound's release)
+    tossup_ns: int | None = None
     answer_ns: int | None = None  # counted from the moment a player gets the floor
     answer_warning_ns: int | None = None  # warn this long before the answer time is up
 
@@ -67,6 +86,18 @@ class PressIn:
     uncertainty_ns: int = 0  # how far at_ns may be off
     raw_ns: int | None = None  # the timestamp as the node sent it, node clock
     synced: bool = True
+    # The instant the press claimed (hub clock), when that was earlier than its link can
+    # explain: at_ns is then the earliest credible instant, and the press is flagged clamped.
+    claimed_ns: int | None = None
+
+    @property
+    def earliest_ns(self) -> int:
+        """The earliest instant the press may have been made: its claim, where it was clamped.
+
+        Early, stale and lockout rules judge this: a press re-sent after a reconnect claims an
+        instant long before it arrived, and must stay in the round it was made in.
+        """
+        return self.at_ns if self.claimed_ns is None else min(self.at_ns, self.claimed_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +177,45 @@ class TeamChanged:
     team: str | None
 
 
-Event = Acknowledge | Answer | PhaseChanged | FloorChanged | Ruled | TimerFired | TeamChanged
+class DeadReason(StrEnum):
+    """Why a question ended with nobody answering it right."""
+
+    EVERYONE_OUT = "everyone out"  # every player (or team) eligible was ruled wrong
+    TIME = "time"  # nobody buzzed before the buzz window or tossup timer ran out
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionDead:
+    """The question is over and nobody got it: the round closes instead of re-arming."""
+
+    round: int
+    question: int
+    reason: DeadReason
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionRead:
+    """The host finished reading the question: wrong answers from now on cost no penalty."""
+
+    round: int
+    question: int
+    at_ns: int
+
+
+#: What the engine hands back. The match layer (:mod:`hub.match`) adds the game log's events, so
+#: that a match engine is still a round engine to everything that drives one.
+Event = (
+    Acknowledge
+    | Answer
+    | PhaseChanged
+    | FloorChanged
+    | Ruled
+    | TimerFired
+    | TeamChanged
+    | QuestionDead
+    | QuestionRead
+    | MatchEvent
+)
 
 
 # --- the engine's inputs: the only way in, and what the journal records ---
@@ -192,9 +261,14 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Right:
-    """The player with the floor answered right: the question ends (the round closes)."""
+    """The player with the floor answered right: the question ends (the round closes).
+
+    ``points`` is what the ruling gives, as the host resolved it; None in journals written before
+    points were journalled (their points were saved apart and come back apart)."""
 
     KIND: ClassVar[str] = "right"
+    points: int | None = None
+    power: bool = False  # before the power mark (for the game log; the points say the rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +277,22 @@ class Wrong:
 
     KIND: ClassVar[str] = "wrong"
     mode: ReboundMode | None = None
+    points: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadQuestion:
+    """The host read the question to the end: the tossup timer starts, negs stop."""
+
+    KIND: ClassVar[str] = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class GiveFloor:
+    """The host gives the floor to a player ranked in the decided round (say, one of a tie)."""
+
+    KIND: ClassVar[str] = "floor"
+    player: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +304,9 @@ class AssignTeam:
     team: str | None
 
 
-EngineInput = Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam
+EngineInput = (
+    Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam | ReadQuestion | GiveFloor
+)
 
 
 @dataclass(slots=True)
@@ -267,14 +359,43 @@ class _Out:
 class RoundEngine:
     """Runs one round after another. Feed it events; act on what it returns."""
 
+    #: What a ruling can change, and an undo puts back (see :meth:`save_point`). Not in it: the
+    #: rules, the teams, the presses already seen (a press is never counted twice, undo or not)
+    #: and the count of rounds (a round number is never given twice).
+    ROUND_STATE: ClassVar[tuple[str, ...]] = (
+        "phase",
+        "current",
+        "history",
+        "deadline_ns",
+        "auto_arm_ns",
+        "_boundary_ns",
+        "_closed_ns",
+        "_pending",
+        "_pending_repeats",
+        "_first_arrival_ns",
+        "_counted",
+        "_locks",
+        "_early_for_next",
+        "_latest",
+        "_floor",
+        "_out",
+        "_question",
+        "_read_ns",
+    )
+
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        self._fresh(None)
+
+    def _fresh(self, boundary_ns: int | None) -> None:
+        """Every round and game state back to its start (a new engine, or a new match)."""
         self.phase = Phase.IDLE
         self.current: RoundRecord | None = None
-        self.history: deque[RoundRecord] = deque(maxlen=rules.history_rounds)
+        self.history: deque[RoundRecord] = deque(maxlen=self.rules.history_rounds)
         self.deadline_ns: int | None = None  # adjudication deadline while armed
         self.auto_arm_ns: int | None = None  # host-less re-arm instant while decided
-        self._boundary_ns: int | None = None  # presses stamped before this are stale
+        self._boundary_ns = boundary_ns  # presses stamped before this are stale
+        self._closed_ns: int | None = None  # when the round stopped taking presses (closed)
         self._pending: list[PressIn] = []
         self._pending_repeats: list[PressIn] = []
         self._first_arrival_ns: int | None = None
@@ -292,7 +413,10 @@ class RoundEngine:
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
         self._out = _Out(round=0)  # who answered wrong in the question that round belongs to
-        self._rebounds = 0  # re-arms that continued a question rather than starting one
+        self._rounds = 0  # rounds armed so far: the next one is number _rounds + 1
+        self._question = 0  # questions started by a host's arm (a rebound continues one)
+        self._read_ns: int | None = None  # when the current question was read to the end
+        self._contested: int | None = None  # a round whose tie for first waits for the host
 
     @property
     def number(self) -> int:
@@ -314,9 +438,21 @@ class RoundEngine:
     def release_for(self, player: str) -> tuple[int | None, bool]:
         """The release instant a player should act on, and whether they are locked out of it."""
         release = self.current.release_ns if self.current and self.phase is Phase.ARMED else None
-        lock = self._locks.get(player)
-        locked = lock is not None and lock.round == self.number and self.phase is Phase.ARMED
+        locked = self.phase is Phase.ARMED and not self.eligible(player)
         return release, locked
+
+    def is_out(self, player: str) -> bool:
+        """Whether a player was ruled wrong in the current question (or, with one buzz per
+        team, their team was)."""
+        return self._held_out(player, self.number)
+
+    def eligible(self, player: str) -> bool:
+        """Whether a player may still buzz in the current question: not ruled wrong (nor their
+        team, with one buzz per team), and not locked out of the round by an early press."""
+        if self._held_out(player, self.number):
+            return False
+        lock = self._locks.get(player)
+        return lock is None or lock.round != self.number
 
     def apply(self, step: EngineInput, now: int) -> list[Event]:
         """Feed one input: the single way into the engine, so that journalling it (see
@@ -338,6 +474,10 @@ class RoundEngine:
                 return self._wrong(now, mode)
             case AssignTeam(player=player, team=team):
                 return self._assign_team(player, team, now)
+            case GiveFloor(player=player):
+                return self._give_floor(player, now)
+            case ReadQuestion():
+                return self._read(now)
             case _:
                 assert_never(step)
 
@@ -367,14 +507,28 @@ class RoundEngine:
     def assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
         return self.apply(AssignTeam(player, team), now)
 
+    def read_question(self, now: int) -> list[Event]:
+        return self.apply(ReadQuestion(), now)
+
     # --- host actions ---
 
-    def _arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
-        """Start a new round; presses count from ``now + lead`` (the synchronised release)."""
+    def _arm(self, now: int, lead_ns: int | None = None, rebound: bool = False) -> list[Event]:
+        """Start a new round; presses count from ``now + lead`` (the synchronised release).
+
+        A host's arm starts a new question; a ``rebound`` re-arm continues the current one."""
         events = self._finish(now)
-        if self.phase is not Phase.IDLE:
+        if self.phase is Phase.CLOSED and self._closed_ns is not None:
+            # Presses since the close were made before this round's light: early, not stale.
+            self._boundary_ns = self._closed_ns
+        elif self.phase is not Phase.IDLE:
             self._boundary_ns = now  # presses stamped before now belonged to the old round
-        number = self.number + 1
+        self._closed_ns = None
+        if not rebound:
+            self._question += 1
+            self._read_ns = None
+            self._out = _Out(round=0)
+        self._rounds += 1
+        number = self._rounds
         release = now + (self.rules.release_lead_ns if lead_ns is None else lead_ns)
         self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
         self.current.refused, self._early_for_next = self._early_for_next, []
@@ -408,6 +562,7 @@ class RoundEngine:
             return []
         events = self._decide(now) if self._pending else []
         self.phase = Phase.CLOSED
+        self._closed_ns = now
         self.auto_arm_ns = None
         events.append(PhaseChanged(self.number, Phase.CLOSED))
         return events
@@ -419,6 +574,14 @@ class RoundEngine:
         if self.phase is Phase.DECIDED and self.auto_arm_ns is not None and now >= self.auto_arm_ns:
             return self._arm(now)
         return self._tick_game(now)
+
+    def _read(self, now: int) -> list[Event]:
+        """The question was read to the end: from now on a wrong answer is no interruption, and
+        the tossup timer runs (while nobody has pressed). Only the first read counts."""
+        if self._question == 0 or self._read_ns is not None:
+            return []
+        self._read_ns = now
+        return [QuestionRead(self.number, self._question, now)]
 
     # --- presses ---
 
@@ -432,6 +595,8 @@ class RoundEngine:
         events = [Acknowledge(press.player, press.press_id)]
         outcome = self._classify(press)
         if outcome is not None:
+            if press.claimed_ns is not None:
+                outcome = replace(outcome, flags=outcome.flags | {Flag.CLAMPED})
             self._remember(outcome)
             return [*events, Answer(outcome)]
         counted = self._counted.get(press.player)
@@ -454,28 +619,27 @@ class RoundEngine:
     def _classify(self, press: PressIn) -> Outcome | None:
         """An outcome for a press that cannot be counted, or None if it competes."""
         number = self.number
-        if self._boundary_ns is not None and press.at_ns < self._boundary_ns:
+        made = press.earliest_ns
+        if self._boundary_ns is not None and made < self._boundary_ns:
             return Outcome(number, press, flags=frozenset({Flag.STALE}))
-        if self.phase is Phase.CLOSED:
+        waiting = self.phase in (Phase.IDLE, Phase.CLOSED)  # for the next round's light
+        if self._closed_ns is not None and waiting and made < self._closed_ns:
+            # made while the round still took presses, heard after it closed: too late for it,
+            # and not early for the next one either
             return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
-        upcoming = number + 1 if self.phase is Phase.IDLE else number
-        early = self.phase is Phase.IDLE or (
-            self.current is not None and press.at_ns < self.current.release_ns
-        )
+        upcoming = self._rounds + 1 if waiting else number
+        early = waiting or (self.current is not None and made < self.current.release_ns)
         lock = self._locks.get(press.player)
         held = self._held_out(press.player, upcoming)  # answered wrong earlier in this question
         locked = held or (
             lock is not None
-            and (
-                lock.round == upcoming
-                or (lock.until_ns is not None and press.at_ns < lock.until_ns)
-            )
+            and (lock.round == upcoming or (lock.until_ns is not None and made < lock.until_ns))
         )
         if not early and not locked:
             return None
         lockout = self.rules.lockout_ns
         if early and not held:  # an early press starts (or restarts) the lockout
-            until = None if lockout is None else press.at_ns + lockout
+            until = None if lockout is None else made + lockout
             self._locks[press.player] = _Lock(upcoming if lockout is None else None, until)
         flags = {Flag.EARLY} if early and not held else {Flag.LOCKED}
         return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
@@ -485,8 +649,16 @@ class RoundEngine:
         bisect.insort(self._pending, press, key=lambda p: p.at_ns)
         if self._first_arrival_ns is None:
             self._first_arrival_ns = now
-        cap = self._first_arrival_ns + self.rules.adjudication_cap_ns
-        wanted = min(self._pending[0].at_ns + max(horizon_ns, 0), cap)
+        horizon = max(horizon_ns, 0)
+        wanted = self._first_arrival_ns + self.rules.adjudication_cap_ns
+        # Wait from the earliest press made. A clamped press is placed at the earliest instant
+        # its link allows, but may have been made as late as its arrival: presses made before
+        # then must have the time to arrive too, so it counts from its arrival.
+        earliest = next((p.at_ns for p in self._pending if p.claimed_ns is None), None)
+        if earliest is not None:
+            wanted = min(wanted, earliest + horizon)
+        if press.claimed_ns is not None:
+            wanted = min(wanted, press.arrival_ns + horizon)
         self.deadline_ns = wanted if self.deadline_ns is None else min(self.deadline_ns, wanted)
         if self.deadline_ns <= now:
             return self._decide(now)
@@ -497,6 +669,9 @@ class RoundEngine:
         assert record is not None
         order = self._break_ties(self._pending)
         winner_ns = order[0][0].at_ns
+        tied_for_first = len(order) > 1 and order[0][1] and _tied(order[0][0], order[1][0])
+        if self.rules.tie_rule is TieRule.HOST and tied_for_first:
+            self._contested = record.number
         events: list[Event] = []
         for rank, (press, tied) in enumerate(order, start=1):
             outcome = self._ranked(record, press, rank, winner_ns, tied)
@@ -525,7 +700,8 @@ class RoundEngine:
         return events
 
     def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
-        """Group presses that are tied with each other and order each group by the rule.
+        """Group presses that are tied with each other and order each group by the rule, clamped
+        presses last (Python's sort is stable: the estimate's order stays otherwise).
 
         A press joins a group only if it is tied with every press already in it. Chaining
         neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
@@ -547,9 +723,13 @@ class RoundEngine:
                 groups.append([press])
                 reach = press.at_ns + press.uncertainty_ns
         order: list[tuple[PressIn, bool]] = []
+        arrival = self.rules.tie_rule is TieRule.ARRIVAL  # EARLIEST and HOST: by estimate
         for group in groups:
-            if self.rules.tie_rule is TieRule.ARRIVAL:
-                group = sorted(group, key=lambda p: p.arrival_ns)
+            # A clamped press's instant is not its claim but the earliest its link allows: it
+            # never wins a tie on that benefit of the doubt.
+            group = sorted(
+                group, key=lambda p: (p.claimed_ns is not None, p.arrival_ns if arrival else 0)
+            )
             order.extend((press, id(press) in near) for press in group)
         return order
 
@@ -569,6 +749,8 @@ class RoundEngine:
             flags.add(Flag.UNSYNCED)
         if late:
             flags.add(Flag.LATE)
+        if press.claimed_ns is not None:
+            flags.add(Flag.CLAMPED)
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
         outcome = Outcome(
@@ -612,7 +794,7 @@ class RoundEngine:
             self._seen[key] = outcome
             return
         this_round = self.current is not None and outcome.round == self.number
-        if not this_round and outcome.round != self.number + 1:
+        if not this_round and outcome.round != self._rounds + 1:
             self._seen[key] = outcome
             return
         listed = (outcome.round, outcome.press.player, outcome.flags)
@@ -629,7 +811,7 @@ class RoundEngine:
         self._seen[key] = outcome  # for as long as the round is in the history: see _arm
         if this_round and self.current is not None:
             self.current.refused.append(outcome)
-        else:  # early while idle: shown with the next round
+        else:  # early while waiting: shown with the next round
             self._early_for_next.append(outcome)
 
     def _finish(self, now: int) -> list[Event]:
@@ -650,7 +832,36 @@ class RoundEngine:
     @property
     def question(self) -> int:
         """The question number: rounds that a rebound re-arm started continue a question."""
-        return self.number - self._rebounds
+        return self._question
+
+    @property
+    def read_ns(self) -> int | None:
+        """When the host read the current question to the end (None: not yet)."""
+        return self._read_ns
+
+    def save_point(self) -> dict[str, object]:
+        """The round state as it is, to go back to with :meth:`rewind` (an undone ruling)."""
+        return copy.deepcopy({name: getattr(self, name) for name in self.ROUND_STATE})
+
+    def rewind(self, point: dict[str, object], now: int) -> list[Event]:
+        """Back to a :meth:`save_point`, as if what came after it had not happened.
+
+        Presses seen since stay seen (a re-sent one is not counted again) and anything stamped
+        before ``now`` is stale: the rounds that came after the save point are over. A press
+        still waiting for its decision gets one first (the events returned), so that no player
+        waits for an answer that never comes. The answer timer of a floor given back does not
+        ring again for stages already past.
+        """
+        events = self._decide(now) if self.phase is Phase.ARMED and self._pending else []
+        for name, value in copy.deepcopy(point).items():
+            setattr(self, name, value)
+        self._boundary_ns = now if self._boundary_ns is None else max(self._boundary_ns, now)
+        floor = self._hold_floor()
+        if floor is not None:
+            warning, end = self._answer_instants(floor)
+            floor.warned = floor.warned or (warning is not None and now >= warning)
+            floor.expired = floor.expired or (end is not None and now >= end)
+        return events
 
     @property
     def out_players(self) -> frozenset[str]:
@@ -676,13 +887,19 @@ class RoundEngine:
 
     @property
     def buzz_deadline(self) -> int | None:
-        """When the buzz window closes the round, while it is open and nobody has pressed."""
-        window = self.rules.buzz_window_ns
-        if window is None or self.phase is not Phase.ARMED or self.current is None:
+        """When the round closes unanswered, while it is open and nobody has pressed: the buzz
+        window after the release, or the tossup timer after the question was read (counted
+        from a rebound's release if that came later), whichever ends first."""
+        if self.phase is not Phase.ARMED or self.current is None:
             return None
         if self._pending or self.current.ranked:
             return None
-        return self.current.release_ns + window
+        ends = []
+        if self.rules.buzz_window_ns is not None:
+            ends.append(self.current.release_ns + self.rules.buzz_window_ns)
+        if self.rules.tossup_ns is not None and self._read_ns is not None:
+            ends.append(max(self._read_ns, self.current.release_ns) + self.rules.tossup_ns)
+        return min(ends) if ends else None
 
     def _assign_team(self, player: str, team: str | None, now: int) -> list[Event]:
         """Put a player in a team (None: in no team). Takes effect for the next ruling."""
@@ -691,6 +908,17 @@ class RoundEngine:
         else:
             self.teams[player] = team
         return [TeamChanged(player, team)]
+
+    def _give_floor(self, player: str, now: int) -> list[Event]:
+        """The host gives the floor to a ranked player not held out (nothing happens otherwise)."""
+        if self.phase is not Phase.DECIDED or self.current is None:
+            return []
+        ranked = {o.press.player for o in self.current.ranked}
+        if player not in ranked or self._held_out(player, self.number):
+            return []
+        self._floor = _Floor(self.number, player, now)
+        _, end = self._answer_instants(self._floor)
+        return [FloorChanged(self.number, player, end)]
 
     def _right(self, now: int) -> list[Event]:
         """The player with the floor answered right: the question ends (the round closes)."""
@@ -716,18 +944,35 @@ class RoundEngine:
             if self.rules.one_buzz_per_team and team is not None:
                 self._out.teams.add(team)
             events.append(Ruled(self.number, player, False, team))
+        if self._everyone_out():
+            # Nobody is left to answer: the question is dead. Re-arming would light "Buzz!" for
+            # a room in which nobody may buzz.
+            self._floor = _Floor(self.number, None, now)
+            dead = QuestionDead(self.number, self._question, DeadReason.EVERYONE_OUT)
+            return [*events, dead, *self._close(now)]
         if mode is ReboundMode.NEXT:
             self._floor = _Floor(self.number, self._first_eligible(), now)
             _, end = self._answer_instants(self._floor)
             return [*events, FloorChanged(self.number, self._floor.player, end)]
         out = self._out
-        events += self._arm(now)
-        self._rebounds += 1
+        # The rebound's light comes on at the ruling itself: the players still in have heard
+        # the question, and a release lead would make a quick press by one of them "early".
+        events += self._arm(now, 0, rebound=True)
         out.round = self.number
         self._out = out
         for held in self._held_players(out):
             self._locks[held] = _Lock(self.number, None)
         return events
+
+    def _everyone_out(self) -> bool:
+        """Whether nobody may answer any more: every player placed in a team, and everyone who
+        pressed in this round, has been ruled wrong (or their team has, with one buzz per team).
+        Without teams the hub does not know who else is in the room, so a question never dies
+        this way; the host arms the next one."""
+        if not self.teams or self.current is None:
+            return False
+        field = set(self.teams) | {outcome.press.player for outcome in self.current.ranked}
+        return all(self._held_out(player, self.number) for player in field)
 
     def _held_out(self, player: str, round_number: int) -> bool:
         out = self._out
@@ -757,6 +1002,8 @@ class RoundEngine:
             return self._floor
         if self.current.decided_ns is None:
             return None
+        if self._contested == self.number:  # nobody has it until the host gives it
+            return _Floor(self.number, None, self.current.decided_ns)
         return _Floor(self.number, self._first_eligible(), self.current.decided_ns)
 
     def _hold_floor(self) -> _Floor | None:
@@ -792,7 +1039,9 @@ class RoundEngine:
         if window is not None:
             if now < window:
                 return []
-            return [TimerFired(self.number, TimerKind.BUZZ, TimerStage.EXPIRED), *self._close(now)]
+            expired = TimerFired(self.number, TimerKind.BUZZ, TimerStage.EXPIRED)
+            dead = QuestionDead(self.number, self._question, DeadReason.TIME)
+            return [expired, dead, *self._close(now)]
         floor = self._hold_floor()
         if floor is None or floor.player is None:
             return []

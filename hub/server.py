@@ -38,12 +38,12 @@ from hub.limits import RepeatFilter
 from hub.recorder import Recorder
 from wire import codec
 from wire import messages as msg
-from wire.messages import MAX_CLIENT_FRAME_BYTES, StorageView
+from wire.messages import MAX_CLIENT_FRAME_BYTES, MatchReport, StorageView
 from wire.tls import server_context
 
 log = logging.getLogger("hub")
 
-#: A tutorial client's ping that has not come back by then is given up (the next one may).
+#: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
@@ -108,6 +108,8 @@ class Server:
             scheme="https" if security.tls else "http",
             access=self.access,
             history=self.history_page,
+            match_report=self.match_report,
+            host_token=self.core.host_token,
         )
         gate = Gate(
             routes,
@@ -347,6 +349,19 @@ class Server:
     def results_csv(self) -> str:
         """Every press of the night as CSV (from the database, or from memory if not saved)."""
         return self.recorder.results_csv(self.core.engine, self.core.roster.names())
+
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's result: the match on (as it stands) or, when it is not the one asked for,
+        the saved one (None: the match on, or else the latest)."""
+        live = self.core.match_report(time.monotonic_ns())
+        if live is not None and number in (None, live.match.number):
+            return live
+        last = self.core.fanout.last_result
+        if number is None:
+            return self.recorder.match_report(None) or last
+        if last is not None and last.match.number == number:
+            return last
+        return self.recorder.match_report(number)
 
     # --- in-process commands ---
 

@@ -7,9 +7,15 @@ What is stored, and why:
   and the dedup set that makes a re-sent press count once.
 - ``rounds``, ``presses``, ``players``: derived from what the engine decided, with every timestamp
   and flag plus the wall-clock time, for export and queries. They can always be rebuilt by
-  replaying the journal. Teams, rulings and rebounds are engine calls too, so they are in the
-  journal. ``scores``: every scoreboard entry (:mod:`hub.scores`), appended as it is given and
-  read back at start; a new game deletes them. ``teams`` is not used yet.
+  replaying the journal. Teams, rulings and the points they gave, bonuses, undo, and the start
+  and end of matches are engine calls too, so they are in the journal.
+- ``matches``: one row per match (its number, the game its journal entries belong to, its
+  setup), with its result as JSON kept up to date while it is played and final when it ends:
+  what ``buzzer-hub export --match`` and the console's downloads read, without a replay.
+- Games: a match starts a new game in the journal, and ending it starts another (free play), so
+  a restart replays only the game in progress (see :mod:`hub.match`); earlier games stay for
+  export. ``scores`` holds the points of hubs before schema 3 (points are journal entries since)
+  and ``teams`` is not used.
 
 The write is off the event loop's critical path: the loop hands each batch of statements to one
 writer thread and goes on deciding and answering; the thread commits whatever has queued up in one
@@ -45,20 +51,34 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from hub import journal
+from hub.gamelog import MatchEnded, MatchEvent, MatchStarted
 from hub.journal import Call, RecordingEngine, Segment
-from hub.round import Answer, Event, Outcome, PhaseChanged, PressIn, RoundEngine, Rules
-from wire.enums import Phase
+from hub.match import MatchEngine, report
+from hub.round import (
+    Answer,
+    Event,
+    Outcome,
+    PhaseChanged,
+    PressIn,
+    QuestionDead,
+    QuestionRead,
+    RoundEngine,
+    Ruled,
+    Rules,
+)
+from wire.codec import ProtocolError, as_data, read
+from wire.enums import MatchStatus, Phase
 from wire.errors import BuzzerError
-from wire.messages import StorageView
+from wire.messages import MatchReport, StorageView
 
 log = logging.getLogger("hub.store")
 
 DATABASE_NAME = "results.db"
 LOCK_NAME = "hub.lock"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The game number given to rounds that came from a version 1 database (before the journal).
 LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
@@ -161,6 +181,44 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
 
 
 def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Add matches, and move points into the journal.
+
+    Until schema 2 the scoreboard was kept in ``scores`` and read back at start; since schema 3
+    every point is given by a journalled input (so that an undo replays). The scores of the game
+    in progress become ``award`` entries at the end of its journal: its rulings were journalled
+    without points and give none when replayed, so a restart shows the same totals as before.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE matches (
+            number INTEGER PRIMARY KEY, game INTEGER NOT NULL, name TEXT NOT NULL,
+            format TEXT NOT NULL, packet TEXT, setup TEXT NOT NULL, status TEXT NOT NULL,
+            started_wall_ns INTEGER, ended_wall_ns INTEGER, result TEXT);
+        CREATE INDEX segments_by_game ON segments (game);
+        """,
+    )
+    (segment,) = db.execute("SELECT MAX(id) FROM segments WHERE game = 1").fetchone()
+    if segment is None:
+        return
+    (now,) = db.execute(
+        "SELECT coalesce((SELECT MAX(now_ns) FROM journal WHERE segment = ?), started_ns) "
+        "FROM segments WHERE id = ?",
+        (segment, segment),
+    ).fetchone()
+    rows = db.execute(
+        "SELECT points, player, team, reason, wall_ns FROM scores WHERE game = 1 ORDER BY id"
+    ).fetchall()
+    for points, player, team, reason, wall in rows:
+        args = {"points": points, "player": player, "team": team, "reason": reason or ""}
+        db.execute(
+            "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) "
+            "VALUES (?, 'award', ?, ?, ?)",
+            (segment, now, wall, json.dumps(args, separators=(",", ":"))),
+        )
+
+
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
     """A place for journal rows that cannot be replayed: kept aside, never deleted."""
     _script(
         db,
@@ -177,6 +235,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
+    _migrate_3_to_4,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -305,9 +364,11 @@ class Unstorable(ValueError):
 
 def check_storable(statements: Iterable[Statement]) -> None:
     for _, params in statements:
-        for value in params:
-            if isinstance(value, int) and not journal.fits(value):
-                raise Unstorable(f"the number {value} does not fit a 64-bit column")
+        rows = params if isinstance(params, list) else [params]  # a list: rows for executemany
+        for row in rows:
+            for value in row:
+                if isinstance(value, int) and not journal.fits(value):
+                    raise Unstorable(f"the number {value} does not fit a 64-bit column")
 
 
 class Store:
@@ -319,6 +380,7 @@ class Store:
         self.lock = DataDirLock(directory)
         self._db: sqlite3.Connection | None = None
         self._segment: int | None = None
+        self._game = CURRENT_GAME  # the game this run's journal entries belong to
         self._status = StorageStatus(True, str(self.path), "results are saved")
         self._gave_up = False  # memory-only for the rest of the run: writes are not queued
         self._failing_since: float | None = None  # a commit is failing and being retried
@@ -460,17 +522,19 @@ class Store:
         if db is None or not self.accepting:
             return RecordingEngine(rules), []
         try:
+            (latest,) = db.execute("SELECT MAX(game) FROM segments").fetchone()
+            self._game = CURRENT_GAME if latest is None else int(latest)
             engine, events = self._replay(db, rules, now_ns)
             cursor = db.execute(
                 "INSERT INTO segments (boot, started_ns, started_wall_ns, rules, game) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (boot_id(), now_ns, wall_ns, journal.rules_json(rules), CURRENT_GAME),
+                (boot_id(), now_ns, wall_ns, journal.rules_json(rules), self._game),
             )
             self._segment = cursor.lastrowid
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             self._fail(f"cannot read or extend {self.path}: {_why(exc)}")
             return RecordingEngine(rules), []
-        engine.rules = rules  # from here on, this run's config applies
+        engine.set_base_rules(rules)  # from here on, this run's config applies
         # Derived tables are rebuilt from the replay: a press acknowledged but not yet decided
         # before the restart gets its row completed when the restored engine decides it.
         self._queue.put(_Job(self._derived(events, engine, wall_ns), None))
@@ -491,7 +555,7 @@ class Store:
             "SELECT s.id, s.boot, s.started_ns, s.rules, (SELECT MAX(CASE WHEN "
             "typeof(now_ns) = 'integer' THEN now_ns END) FROM journal j WHERE j.segment = s.id) "
             "FROM segments s WHERE s.game = ? ORDER BY s.id",
-            (CURRENT_GAME,),
+            (self._game,),
         ):
             try:
                 segment_rules = journal.rules_from_json(text)
@@ -512,7 +576,7 @@ class Store:
         rows = db.execute(
             "SELECT seq, segment, kind, now_ns, args FROM journal "
             "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
-            (CURRENT_GAME,),
+            (self._game,),
         ).fetchall()
         for seq, segment, kind, now, args in rows:
             try:
@@ -521,7 +585,7 @@ class Store:
                 damaged.append((seq, _why(exc)[:200]))
                 continue
             if segment != current:
-                engine.rules = by_id[segment].rules
+                engine.set_base_rules(by_id[segment].rules)
                 current = segment
             try:
                 events.extend(engine.apply(call.input, call.now_ns))
@@ -587,30 +651,22 @@ class Store:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
 
-    def scores(self) -> list[tuple[int, str | None, str | None, str]]:
-        """The scoreboard's entries as saved, oldest first: (points, player, team, reason)."""
+    def last_match(self) -> tuple[int, MatchReport | None]:
+        """The highest match number given so far, and the result of the last match that ended
+        (for the console to show until the next one starts)."""
         if self._db is None or not self.accepting:
-            return []
+            return 0, None
         try:
-            rows = self._db.execute(
-                "SELECT points, player, team, reason FROM scores WHERE game = ? ORDER BY id",
-                (CURRENT_GAME,),
-            )
-            return [
-                (
-                    a,
-                    b if isinstance(b, str) else None,
-                    c if isinstance(c, str) else None,
-                    str(d or ""),
-                )
-                for a, b, c, d in rows
-                if isinstance(a, int)  # a damaged entry is skipped: the board stays readable
-            ]
+            (number,) = self._db.execute("SELECT MAX(number) FROM matches").fetchone()
+            row = self._db.execute(
+                "SELECT result FROM matches WHERE status = ? ORDER BY number DESC LIMIT 1",
+                (MatchStatus.ENDED,),
+            ).fetchone()
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
-            return []
-
-    # --- writing ---
+            return 0, None
+        report = _report(row[0]) if row is not None else None
+        return int(number or 0), report
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer thread; completions are handed back to ``loop``."""
@@ -622,14 +678,16 @@ class Store:
         self,
         calls: Sequence[Call],
         events: Sequence[Event],
-        engine: RoundEngine,
+        engine: MatchEngine,
         done: Callable[[], None] | None,
     ) -> None:
         """Queue what one engine step did; ``done`` runs on the loop once it is committed.
 
         On the loop this only picks out what the step changed (calls and outcomes are frozen
-        values; the few round fields are copied, since a round record changes as play goes on).
-        Building the rows, their JSON and the SQL happens on the writer thread.
+        values; the few round fields are copied, since a round record changes as play goes on)
+        and which game and segment each call goes to (a call that starts a game opens a
+        segment of its own). Building the journal and press rows, their JSON and the SQL
+        happens on the writer thread.
 
         In memory-only mode ``done`` runs at once: the press is recorded in memory, which is all
         this run can promise, and nodes must not re-send forever.
@@ -639,83 +697,122 @@ class Store:
                 done()
             return
         wall = time.time_ns()
-        segment = self._segment
-        steps = tuple(calls)
+        # Rows derived from the events belong to the game the step began in: in a step that
+        # starts a new game, to the game that ends with it.
+        game = self._game
         outcomes = [event.outcome for event in events if isinstance(event, Answer)]
         rounds = _round_rows(events, engine)
+        placed: list[tuple[int | None, int, Call, bool]] = []  # segment, game, call, opens it
+        for call in calls:
+            opens = call.starts_game and self._segment is not None
+            if opens and self._segment is not None:
+                self._game += 1
+                self._segment += 1
+            placed.append((self._segment, self._game, call, opens))
+        base_rules = journal.rules_json(engine.base_rules)
+        matches = self._match_rows(events, engine, wall)
 
         def build() -> list[Statement]:
-            statements: list[Statement] = []
-            if steps:
-                rows = [(segment, c.kind, c.now_ns, wall, c.payload()) for c in steps]
-                statements.append((JOURNAL_INSERT, rows))
-                # The press's export row, undecided yet: export lists every acknowledged press.
-                taken = [_press_row(c.press, wall) for c in steps if c.press is not None]
-                if taken:
-                    statements.append((PRESS_INSERT, taken))
-            statements.extend(_outcome_statement(o, wall) for o in outcomes)
-            statements.extend(_round_statement(row, wall) for row in rounds)
+            statements: list[Statement] = [_outcome_statement(o, game, wall) for o in outcomes]
+            statements.extend(_round_statement(row, game, wall) for row in rounds)
+            for segment, in_game, call, opens in placed:
+                if opens:
+                    statements.append(
+                        (
+                            SEGMENT_INSERT,
+                            (segment, boot_id(), call.now_ns, wall, base_rules, in_game),
+                        )
+                    )
+                statements.append(
+                    (JOURNAL_INSERT, (segment, call.kind, call.now_ns, wall, call.payload()))
+                )
+                if call.press is not None:
+                    # The press's export row, undecided yet: export lists every acknowledged press.
+                    statements.append((PRESS_INSERT, _press_row(call.press, in_game, wall)))
+            statements.extend(matches)
             return statements
 
         self._queue.put(_Job(build, done))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
-        if not self.accepting or self._thread is None:
-            return
-        self._queue.put(
-            _Job(
-                [
-                    (
-                        "INSERT INTO players (id, name, input, team, seen_wall_ns) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = "
-                        "excluded.name, input = excluded.input, team = excluded.team, "
-                        "seen_wall_ns = excluded.seen_wall_ns",
-                        (player_id, name, input_kind, team, time.time_ns()),
-                    )
-                ],
-                None,
-            )
-        )
-
-    def save_score(
-        self,
-        points: int,
-        player: str | None,
-        team: str | None,
-        reason: str,
-        round_number: int,
-        done: Callable[[], None] | None = None,
-    ) -> None:
-        """Append one scoreboard entry; ``done`` runs on the loop once it is committed."""
         self._write(
             [
                 (
-                    "INSERT INTO scores (game, round, player, team, points, reason, wall_ns) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (CURRENT_GAME, round_number, player, team, points, reason, time.time_ns()),
+                    "INSERT INTO players (id, name, input, team, seen_wall_ns) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = "
+                    "excluded.name, input = excluded.input, team = excluded.team, "
+                    "seen_wall_ns = excluded.seen_wall_ns",
+                    (player_id, name, input_kind, team, time.time_ns()),
                 )
             ],
-            done,
+            None,
         )
 
-    def clear_scores(self, done: Callable[[], None] | None = None) -> None:
-        """A new game: forget every scoreboard entry."""
-        self._write([("DELETE FROM scores WHERE game = ?", (CURRENT_GAME,))], done)
-
     def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
+        """Queue statements; ``done`` runs on the loop once they are committed (at once when
+        nothing is being written)."""
         if not self.accepting or self._thread is None:
             if done is not None:
                 done()
             return
         self._queue.put(_Job(statements, done))
 
+    def _match_rows(
+        self, events: Sequence[Event], engine: MatchEngine, wall: int
+    ) -> list[Statement]:
+        """The matches table: a row when a match starts, its result kept up to date while it
+        is played (every step that changed its log), final when it ends."""
+        statements: list[Statement] = []
+        for event in events:
+            if isinstance(event, MatchStarted) and engine.match is not None:
+                setup = engine.match
+                statements.append(
+                    (
+                        "INSERT OR REPLACE INTO matches (number, game, name, format, packet, "
+                        "setup, status, started_wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            setup.number,
+                            self._game,
+                            setup.name,
+                            setup.format.name,
+                            setup.packet,
+                            json.dumps(setup.data(), separators=(",", ":")),
+                            MatchStatus.PLAYING,
+                            wall,
+                        ),
+                    )
+                )
+            elif isinstance(event, MatchEnded):
+                statements.append(
+                    (
+                        "UPDATE matches SET status = ?, ended_wall_ns = ?, result = ? "
+                        "WHERE number = ?",
+                        (MatchStatus.ENDED, wall, _report_json(event.report), event.number),
+                    )
+                )
+        # A ruling, a bonus part, a question read or dead, a round armed or decided: the result
+        # changed. A press alone (ranked after a decision) waits for the next of these: at a
+        # thousand players, rebuilding the result for each press would cost the loop a second.
+        changed = any(isinstance(event, LOG_CHANGES) for event in events)
+        if engine.match is not None and changed:
+            statements.append(
+                (
+                    "UPDATE matches SET result = ? WHERE number = ?",
+                    (_report_json(report(engine, {})), engine.match.number),
+                )
+            )
+        return statements
+
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""
+        game = self._game
         statements: list[Statement] = [
-            _outcome_statement(event.outcome, wall) for event in events if isinstance(event, Answer)
+            _outcome_statement(event.outcome, game, wall)
+            for event in events
+            if isinstance(event, Answer)
         ]
-        statements.extend(_round_statement(row, wall) for row in _round_rows(events, engine))
+        statements.extend(_round_statement(row, game, wall) for row in _round_rows(events, engine))
         return statements
 
     def _writer(self) -> None:
@@ -844,6 +941,21 @@ class Store:
             log.warning("cannot read %s for the CSV download: %s", self.path, exc)
             return None
 
+    def match_report(self, number: int | None) -> MatchReport | None:
+        """A match's saved result (None: the latest match), read on a separate read-only
+        connection; None if there is no such match or nothing is saved."""
+        if self._db is None or self._gave_up:
+            return None
+        try:
+            db = connect(self.path, read_only=True)
+            try:
+                return saved_report(db, number)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            log.warning("cannot read %s for a match result: %s", self.path, exc)
+            return None
+
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""
         if self._thread is not None:
@@ -863,6 +975,10 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
         callback()
 
 
+SEGMENT_INSERT = (
+    "INSERT INTO segments (id, boot, started_ns, started_wall_ns, rules, game) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 JOURNAL_INSERT = "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) VALUES (?, ?, ?, ?, ?)"
 ROUND_UPSERT = (
     "INSERT INTO rounds (game, number, state, armed_ns, release_ns, decided_ns, "
@@ -910,8 +1026,8 @@ def _press_columns(press: PressIn) -> tuple[object, ...]:
     )
 
 
-def _press_row(press: PressIn, wall: int) -> tuple[object, ...]:
-    return (CURRENT_GAME, None, *_press_columns(press), wall)
+def _press_row(press: PressIn, game: int, wall: int) -> tuple[object, ...]:
+    return (game, None, *_press_columns(press), wall)
 
 
 RoundRow = tuple[int, str, int, int, int | None, int | None, str | None]
@@ -946,17 +1062,41 @@ def _round_rows(events: Iterable[Event], engine: RoundEngine) -> list[RoundRow]:
     return rows
 
 
-def _round_statement(row: RoundRow, wall: int) -> Statement:
+def _round_statement(row: RoundRow, game: int, wall: int) -> Statement:
     decided_wall = wall if row[4] is not None else None
-    return ROUND_UPSERT, (CURRENT_GAME, *row, wall, decided_wall)
+    return ROUND_UPSERT, (game, *row, wall, decided_wall)
 
 
-def _outcome_statement(outcome: Outcome, wall: int) -> Statement:
+#: Events after which a match's saved result is brought up to date.
+LOG_CHANGES = (PhaseChanged, Ruled, QuestionDead, QuestionRead, *get_args(MatchEvent))
+
+
+def _report_json(value: MatchReport) -> str:
+    return json.dumps(as_data(value), separators=(",", ":"))
+
+
+def _report(text: str | None) -> MatchReport | None:
+    """A saved result, or None if there is none or it cannot be read (it is logged)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        log.warning("a saved match result is not JSON: %s", exc)
+        return None
+    value = read(MatchReport, data)
+    if isinstance(value, ProtocolError):
+        log.warning("a saved match result cannot be read: %s", value.message)
+        return None
+    return value
+
+
+def _outcome_statement(outcome: Outcome, game: int, wall: int) -> Statement:
     press = outcome.press
     return (
         OUTCOME_UPSERT,
         (
-            CURRENT_GAME,
+            game,
             outcome.round,
             *_press_columns(press),
             outcome.rank,
@@ -1147,25 +1287,57 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("\n")
 
 
-def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
-    """``buzzer-hub export``: read the database (read-only, safe while a hub runs) to ``out``."""
+def saved_report(db: sqlite3.Connection, number: int | None) -> MatchReport | None:
+    """A match's result as saved (``number`` None: the latest match), or None."""
+    if number is None:
+        row = db.execute("SELECT result FROM matches ORDER BY number DESC LIMIT 1").fetchone()
+    else:
+        row = db.execute("SELECT result FROM matches WHERE number = ?", (number,)).fetchone()
+    return None if row is None else _report(row[0])
+
+
+def _read_only(directory: Path) -> sqlite3.Connection:
+    """The hub's database, read-only (safe while a hub runs), at the current schema."""
     path = directory / DATABASE_NAME
     if not path.exists():
         raise StoreError(f"no results database at {path}; is --data-dir right?")
+    db = connect(path, read_only=True)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path} has schema {version}; start this hub on it once to migrate it")
+    return db
+
+
+def export(directory: Path, fmt: str, out: IO[str], round_number: int | None = None) -> None:
+    """``buzzer-hub export``: every press, read from the database, to ``out``."""
     try:
-        db = connect(path, read_only=True)
+        db = _read_only(directory)
         try:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema {version}; start this hub on it once to migrate it"
-                )
             rows = export_rows(db, round_number)
         finally:
             db.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
     if fmt == "csv":
         write_csv(rows, out)
     else:
         write_json(rows, out)
+
+
+def read_match(directory: Path, number: int | None) -> MatchReport:
+    """``buzzer-hub export --match``: a match's result from the database (None: the latest)."""
+    try:
+        db = _read_only(directory)
+        try:
+            report = saved_report(db, number)
+            numbers = [n for (n,) in db.execute("SELECT number FROM matches ORDER BY number")]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {directory / DATABASE_NAME}: {exc}") from exc
+    if report is None:
+        known = ", ".join(str(n) for n in numbers) or "none yet"
+        which = "no match has been played" if number is None else f"no match {number}"
+        raise StoreError(f"{which} in {directory}; matches: {known}")
+    return report

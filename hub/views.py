@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from hub.round import Outcome, RoundEngine, RoundRecord
+from hub.formats import Format
+from hub.gamelog import BonusAnswer, Given, Ruling
+from hub.match import MatchEngine, log_view, match_view
+from hub.round import Outcome, RoundRecord
 from hub.scores import Scoreboard
 from hub.teams import members, team_ranking
 from wire import plain
@@ -17,13 +20,17 @@ from wire.enums import Flag, Phase
 from wire.messages import (
     AnsweringView,
     GameView,
+    MatchReport,
+    MatchResultView,
     MemberView,
+    OpenBonusView,
     OutView,
     PlayerScoreView,
     PointsView,
     PressView,
     RoundView,
     RulesView,
+    RulingPointsView,
     ScoresView,
     TeamScoreView,
     TeamView,
@@ -64,6 +71,8 @@ def result_text(outcome: Outcome) -> str:
             line = f"{ordinal(outcome.rank)}, {seconds(outcome.behind_ns or 0)} behind ({reaction})"
         if Flag.TIE in outcome.flags:
             line += ", a tie within clock uncertainty"
+        if Flag.CLAMPED in outcome.flags:
+            line += "; counted from the earliest instant its link allows"
         if Flag.REPEAT in outcome.flags:
             line = "Already counted: " + line
         return line
@@ -145,6 +154,8 @@ def timer_text(timer: str, stage: str, name: str | None) -> str:
     """The line a console, big screen or node shows when a timer stage fires."""
     if timer == "buzz":
         return "Nobody buzzed in: the round is closed."
+    if timer == "bonus":
+        return "Time is up for this bonus part!"
     who = name or "the player"
     return f"Time is almost up for {who}!" if stage == "warning" else f"Time is up for {who}!"
 
@@ -155,17 +166,21 @@ def ruling_text(correct: bool, points: int | None) -> str:
 
 
 def game_view(
-    engine: RoundEngine,
-    scores: Scoreboard,
+    engine: MatchEngine,
     names: Mapping[str, str],
-    points: tuple[int, int],
+    defaults: RulingPointsView,
     applied: int,
+    last_result: MatchReport | None,
+    free: Format,
 ) -> GameView:
-    """Floor, timers, teams and scores: what the console and the big screen show beside a round.
+    """Floor, timers, teams and scores, the match and its log: what the console and the big
+    screen show beside a round.
 
-    Instants are hub monotonic nanoseconds, comparable with the state's ``hub_ns``; ``points`` is
-    the (right, wrong) default the host's rulings use.
+    Instants are hub monotonic nanoseconds, comparable with the state's ``hub_ns``; ``defaults``
+    are the points Right, Power and Wrong give now; ``free`` is free play's format (its points
+    for a right and a wrong answer show as the rules when no match is on).
     """
+    scores = engine.scores
     floor = engine.floor()
     answering = None
     if floor is not None and floor[0] is not None:
@@ -180,9 +195,16 @@ def game_view(
     player_points = scores.player_totals()
     team_points = scores.team_totals()
     grouped = members(engine.teams)
+    match = engine.match
     team_names = sorted(set(grouped) | set(team_points))
+    if match is not None:  # the match's teams, in the order they were given, 0 points included
+        order = [team.name for team in match.teams]
+        team_names = [*order, *(t for t in team_names if t not in order)]
     rules = engine.rules
     ranked = engine.current.ranked if engine.current else []
+    fmt = engine.format or free
+    bonus = engine.open_bonus()
+    known = set(names) | set(engine.teams)
     return GameView(
         question=engine.question,
         answering=answering,
@@ -222,8 +244,50 @@ def game_view(
             answer_ns=rules.answer_ns,
             answer_warning_ns=rules.answer_warning_ns,
             lockout_ns=rules.lockout_ns,
-            points_right=points[0],
-            points_wrong=points[1],
+            points_right=fmt.tossup,
+            points_wrong=fmt.wrong,
         ),
         applied=applied,
+        match=match_view(engine),
+        read=engine.read_ns is not None,
+        value=engine.value if fmt.values else None,
+        bonus=None
+        if bonus is None
+        else OpenBonusView(
+            team=bonus.team,
+            part=bonus.answered + 1,
+            parts=bonus.parts,
+            part_value=bonus.part_value,
+            deadline_ns=engine.bonus_deadline(),
+        ),
+        defaults=defaults,
+        eligible=sorted(player for player in known if engine.eligible(player)),
+        log=log_view(engine, dict(names)),
+        undo=_undo_text(engine, names),
+        last_match=None
+        if last_result is None
+        else MatchResultView(
+            number=last_result.match.number,
+            name=last_result.match.name,
+            teams=[TeamScoreView(id=team.name, points=team.points) for team in last_result.teams],
+        ),
     )
+
+
+def _undo_text(engine: MatchEngine, names: Mapping[str, str]) -> str | None:
+    """What undo would take back, in words for the console's button."""
+    entry = engine.last_entry()
+    match entry:
+        case None:
+            return None
+        case Ruling():
+            who = names.get(entry.player, entry.player)
+            return f"{entry.kind} for {who} ({entry.points:+d}), question {entry.question}"
+        case BonusAnswer():
+            return f"bonus part {entry.part} for {entry.team} ({entry.points:+d})"
+        case Given():
+            whom = names.get(entry.player, entry.player) if entry.player else entry.team
+            what = "wager" if entry.wager else "points"
+            return f"{what} for {whom} ({entry.points:+d})"
+        case _:
+            return f"entry {entry.seq}"

@@ -19,10 +19,12 @@ import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from enum import Enum
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from wire.enums import ErrorCode
 from wire.messages import CLIENT_TYPES, HUB_TYPES, Error, Message
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,22 @@ def decode(text: str | bytes, registry: dict[str, type[Message]]) -> Decoded | P
     except RecursionError:
         return ProtocolError(ErrorCode.BAD_JSON, "frame is not valid JSON: nested too deeply")
     return Decoded(message, tuple(sorted(unknown)))
+
+
+def read(cls: type[T], data: Any) -> T | ProtocolError:
+    """A nested object (not a whole message: no ``type``) from JSON data already parsed, such as
+    a saved match report. Never raises; unknown fields are ignored, as in a message."""
+    if not isinstance(data, dict):
+        return ProtocolError(ErrorCode.NOT_AN_OBJECT, f"a {cls.__name__} must be a JSON object")
+    try:
+        value: T = _build(cls, data, [], f"{cls.__name__}.")
+    except _Missing as exc:
+        return ProtocolError(ErrorCode.MISSING_FIELD, str(exc))
+    except _Invalid as exc:
+        return ProtocolError(ErrorCode.BAD_FIELD, str(exc))
+    except RecursionError:
+        return ProtocolError(ErrorCode.BAD_JSON, "nested too deeply")
+    return value
 
 
 def decode_client(text: str | bytes) -> Decoded | ProtocolError:

@@ -1,109 +1,121 @@
-"""How a hub is found on the LAN: its DNS-SD service type and record, and the browse for it.
+"""How a hub is found on the LAN: its DNS-SD service type and record, as plain values.
 
 A maker should not have to type an IP address into every player station, and a DHCP lease can
-change between events. So the hub registers a ``_buzzer-beater._tcp`` service (python-zeroconf,
-the same multicast DNS that printers and AirPlay use) with its port and protocol version in the TXT
-record (``hub.discovery`` announces it), and a node configured with ``hub = "auto"`` looks it up
-(``firmware.discovery`` chooses among the answers). ``buzzer-hub find`` browses the same way. A
-manual URL always works without any of this.
+change between events. So the hub registers a ``_buzzer-beater._tcp`` service (multicast DNS, the
+way printers are found) with its port in the SRV record, every LAN address it has in the A
+records, and in the TXT record the protocol it speaks and whether it wants TLS (``wss://``).
+``hub.discovery`` announces it; :mod:`wire.browse` looks for it; ``firmware.discovery`` decides
+which hub and address a node with ``hub = "auto"`` uses.
+
+This module is the record alone, with no socket and no event loop, so the node's pure core and
+its tests can name a found hub without loading the mDNS stack.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from wire.messages import PROTOCOL_VERSION
 
 SERVICE_TYPE: Final = "_buzzer-beater._tcp.local."
-RESOLVE_TIMEOUT_MS: Final = 3000
 
 
-def txt_record() -> dict[str, str]:
-    """What the hub's TXT record says: the protocol it speaks, and the WebSocket path."""
-    return {"protocol": str(PROTOCOL_VERSION), "path": "/"}
+def txt_record(tls: bool) -> dict[str, str]:
+    """What the hub's TXT record says: the protocol it speaks, the WebSocket path, and whether it
+    serves ``wss://`` (a node that built ``ws://`` for a TLS hub would fail its handshake)."""
+    return {"protocol": str(PROTOCOL_VERSION), "path": "/", "tls": "1" if tls else "0"}
+
+
+def read_txt(properties: Mapping[bytes, bytes | None]) -> tuple[int | None, bool]:
+    """The protocol version and the TLS flag from a TXT record; an older hub says neither."""
+    value = properties.get(b"protocol")
+    try:
+        protocol = int(value) if value is not None else None
+    except ValueError:
+        protocol = None
+    return protocol, properties.get(b"tls") == b"1"
 
 
 @dataclass(frozen=True)
 class FoundHub:
-    """A hub seen on the LAN."""
+    """A hub seen on the LAN, with every address it announced (in the order they came)."""
 
     name: str
-    address: str
+    addresses: tuple[str, ...]
     port: int
     protocol: int | None
+    tls: bool = False
+
+    def url_at(self, address: str) -> str:
+        host = f"[{address}]" if ":" in address else address
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}"
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url_at(address) for address in self.addresses]
 
     @property
     def url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"ws://{host}:{self.port}"
+        """The first address's URL: what a listing shows; a node orders them itself."""
+        return self.url_at(self.addresses[0]) if self.addresses else ""
 
 
-def _protocol_of(info: AsyncServiceInfo) -> int | None:
-    value = info.properties.get(b"protocol")
+@dataclass(frozen=True, order=True)
+class LanAddress:
+    """One IPv4 address of this machine on a LAN: its interface, address and prefix length."""
+
+    interface: str
+    address: str
+    prefix: int
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"{self.address}/{self.prefix}", strict=False)
+
+    def __str__(self) -> str:
+        return f"{self.interface} ({self.address}/{self.prefix})"
+
+
+#: Interfaces that are not a LAN anyone else is on: container and VM bridges (their host side),
+#: VPN tunnels. A hub announcing docker0's 172.17.0.1 sends nodes to an address they cannot reach.
+VIRTUAL_PREFIXES: Final = (
+    "docker",
+    "br-",
+    "veth",
+    "virbr",
+    "lxcbr",
+    "lxdbr",
+    "podman",
+    "cni",
+    "flannel",
+    "cali",
+    "weave",
+    "kube",
+    "vboxnet",
+    "vmnet",
+    "tun",
+    "tap",
+    "wg",
+    "tailscale",
+    "zt",
+)
+
+
+def is_lan_interface(name: str, address: str, allowed: tuple[str, ...] = ()) -> bool:
+    """Whether an interface's IPv4 address belongs in the announcement: not loopback, not a
+    container bridge or tunnel. ``allowed`` (the hub's ``[discovery] interfaces``) overrides the
+    guess: only those interfaces, whatever their names. Link-local addresses (169.254.x.x, as on
+    a Pi's usb0 with no DHCP) stay: a node on the same cable can use them, and nodes rank them
+    last."""
     try:
-        return int(value) if value is not None else None
+        ip = ipaddress.IPv4Address(address)
     except ValueError:
-        return None
-
-
-async def find_hubs(
-    timeout: float,
-    want: int = 1,
-    *,
-    settle: float = 0.0,
-    match: Callable[[FoundHub], bool] | None = None,
-) -> list[FoundHub]:
-    """Browse the LAN for hubs: return ``settle`` seconds after ``want`` are resolved, or what
-    there is after ``timeout`` seconds.
-
-    ``settle`` lets a caller that must choose among several hubs hear every one that answers the
-    same query (responders answer within about 120 ms), not just the fastest. ``match`` keeps
-    only the hubs it accepts, so a caller looking for one named hub returns as soon as that one
-    answers.
-    """
-    aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only)
-    found: list[FoundHub] = []
-    enough = asyncio.Event()
-    pending: set[asyncio.Task[None]] = set()
-
-    async def resolve(zc: Zeroconf, name: str) -> None:
-        info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(zc, RESOLVE_TIMEOUT_MS) or info.port is None:
-            return
-        label = name.removesuffix("." + SERVICE_TYPE)
-        for address in info.parsed_addresses(IPVersion.V4Only):
-            hub = FoundHub(label, address, info.port, _protocol_of(info))
-            if match is None or match(hub):
-                found.append(hub)
-            break
-        if len(found) >= want:
-            enough.set()
-
-    def on_change(
-        zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
-        if state_change is ServiceStateChange.Added:
-            task = asyncio.create_task(resolve(zeroconf, name))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-    browser = AsyncServiceBrowser(aiozc.zeroconf, SERVICE_TYPE, handlers=[on_change])
-    try:
-        async with asyncio.timeout(timeout):
-            await enough.wait()
-            if settle > 0:
-                await asyncio.sleep(settle)  # a listening window, cut short by the timeout
-    except TimeoutError:
-        pass
-    finally:
-        await browser.async_cancel()
-        for task in list(pending):
-            task.cancel()
-        await aiozc.async_close()
-    return list(found)
+        return False
+    if ip.is_loopback or ip.is_multicast or ip.is_unspecified:
+        return False
+    if allowed:
+        return name in allowed
+    return not name.startswith(VIRTUAL_PREFIXES)

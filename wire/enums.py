@@ -44,6 +44,7 @@ class Flag(StrEnum):
     CLOSED = "closed"  # the round no longer takes presses
     STALE = "stale"  # stamped before the current round began: belongs to an earlier round
     UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
+    CLAMPED = "clamped"  # claimed an instant earlier than its link can explain: moved to that
 
 
 class ReboundMode(StrEnum):
@@ -56,6 +57,21 @@ class ReboundMode(StrEnum):
 class TimerKind(StrEnum):
     BUZZ = "buzz"  # no counted press within the window after the release: the round closes
     ANSWER = "answer"  # the player with the floor has this long to answer
+    BONUS = "bonus"  # the team has this long to answer a bonus part once it was read
+
+
+class AnswerKind(StrEnum):
+    """What a ruled answer was, in the words scoresheets use."""
+
+    POWER = "power"  # right, before the power mark
+    RIGHT = "right"
+    NEG = "neg"  # wrong, and it cost points (an interruption, or a Jeopardy clue's value)
+    WRONG = "wrong"  # wrong, for no penalty
+
+
+class MatchStatus(StrEnum):
+    PLAYING = "playing"
+    ENDED = "ended"
 
 
 class TimerStage(StrEnum):
@@ -83,6 +99,10 @@ class ErrorCode(StrEnum):
     NOTHING_TO_RULE = "nothing_to_rule"  # right/wrong while nobody has the floor
     BAD_TIME = "bad_time"  # a press whose hub time cannot be stored: not recorded, not acked
     TOO_MANY_IDS = "too_many_ids"  # new station ids from one address beyond its budget
+    NOT_NOW = (
+        "not_now"  # a game command that does not fit the game as it stands; the message says why
+    )
+    UNKNOWN_NAME = "unknown_name"  # a player or team nobody knows; the message lists the known ones
 
 
 class CloseCode(IntEnum):

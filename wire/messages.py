@@ -14,7 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from wire.enums import Flag, InputKind, Phase, ReboundMode, Role, TimerKind, TimerStage
+from wire.enums import (
+    AnswerKind,
+    Flag,
+    InputKind,
+    MatchStatus,
+    Phase,
+    ReboundMode,
+    Role,
+    TimerKind,
+    TimerStage,
+)
 
 PROTOCOL_VERSION: Final = 1
 
@@ -88,7 +98,11 @@ class SyncReply(Message):
 
 @dataclass(frozen=True, slots=True)
 class Arm(Message):
+    """Arm the next round. In a match, ``force`` moves on even though a player has the floor or
+    a bonus is not scored (the console asks before it sends that)."""
+
     TYPE: ClassVar[str] = "arm"
+    force: bool | None = None
     ref: str | None = field(default=None, metadata=REF)
 
 
@@ -125,10 +139,12 @@ class Wrong(Message):
 
 @dataclass(frozen=True, slots=True)
 class Right(Message):
-    """The player with the floor answered right: the question ends."""
+    """The player with the floor answered right: the question ends. ``power``: before the power
+    mark (the format's power value)."""
 
     TYPE: ClassVar[str] = "right"
     points: int | None = field(default=None, metadata=POINTS)
+    power: bool | None = None
     ref: str | None = field(default=None, metadata=REF)
 
 
@@ -155,6 +171,15 @@ class SetTeam(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class Floor(Message):
+    """Give the floor to a player ranked in the decided round: the host settles a tie."""
+
+    TYPE: ClassVar[str] = "floor"
+    player: str = field(metadata=spec(pattern=ID_PATTERN))
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
 class ClearScores(Message):
     """Start a new game: every score back to zero."""
 
@@ -162,10 +187,92 @@ class ClearScores(Message):
     ref: str | None = field(default=None, metadata=REF)
 
 
+@dataclass(frozen=True, slots=True)
+class PlayerEntry:
+    """A player of a match: a station's id, and the name to print on the result (default: the
+    station's own name)."""
+
+    id: str = field(metadata=spec(pattern=ID_PATTERN))
+    name: str | None = field(default=None, metadata=NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamEntry:
+    name: str = field(metadata=NAME)
+    players: list[PlayerEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchStart(Message):
+    """Start a match: its name, the packet or round, the format, the teams and their players."""
+
+    TYPE: ClassVar[str] = "match_start"
+    name: str = field(metadata=NAME)
+    format: str = field(metadata=spec(max_len=20))
+    teams: list[TeamEntry] = field(default_factory=list)
+    packet: str | None = field(default=None, metadata=NAME)
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchEnd(Message):
+    """End the match in progress: its result is final and saved."""
+
+    TYPE: ClassVar[str] = "match_end"
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Message):
+    """The host finished reading: the question (tossup timer, no more negs) or a bonus part
+    (the bonus timer)."""
+
+    TYPE: ClassVar[str] = "read"
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class BonusPart(Message):
+    """The next part of the open bonus: the points it earned (0 for a miss)."""
+
+    TYPE: ClassVar[str] = "bonus"
+    points: int = field(metadata=POINTS)
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class Undo(Message):
+    """Take back the latest ruling, bonus part, score or wager; the log keeps both."""
+
+    TYPE: ClassVar[str] = "undo"
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class ClueValue(Message):
+    """The value of the clue being read, and of the next ones until changed (Jeopardy)."""
+
+    TYPE: ClassVar[str] = "value"
+    points: int = field(metadata=POINTS)
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
+class Wager(Message):
+    """A Daily Double: one player wagered ``points`` and answered right or wrong."""
+
+    TYPE: ClassVar[str] = "wager"
+    player: str = field(metadata=spec(pattern=ID_PATTERN))
+    points: int = field(metadata=POINTS)
+    correct: bool
+    ref: str | None = field(default=None, metadata=REF)
+
+
 #: What a host may send to run rounds; the server dispatches on these with exhaustive matches.
 RoundCommand = Arm | Reset | CloseRound
-GameCommand = Wrong | Right | Score | SetTeam | ClearScores
-HostCommand = RoundCommand | GameCommand | Players
+GameCommand = Wrong | Right | Score | SetTeam | ClearScores | Floor
+MatchCommand = MatchStart | MatchEnd | Read | BonusPart | Undo | ClueValue | Wager
+HostCommand = RoundCommand | GameCommand | MatchCommand | Players
 NodeMessage = Press | SyncReply
 ClientMessage = Hello | NodeMessage | HostCommand
 
@@ -184,6 +291,7 @@ class RoundUpdate(Message):
     synced: bool = False
     locked_out: bool = False
     winner: str | None = None
+    out: bool = False  # ruled wrong in this question (or the team was): locked out until the next
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +346,7 @@ class PlayerView:
     drift_ppm: float | None
     last_sync_ns: int | None
     last_seen_ns: int | None
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +432,175 @@ class RulesView:
     points_wrong: int
 
 
+# --- matches: the format, the game log, the result ---
+
+
+@dataclass(frozen=True, slots=True)
+class FormatView:
+    """A match's format: what answers are worth, bonuses, timers (docs/hosting.md explains)."""
+
+    name: str
+    title: str
+    tossup: int
+    power: int | None
+    neg: int
+    wrong: int
+    bonus_parts: int
+    bonus_part: int
+    values: list[int]
+    wagers: bool
+    one_buzz_per_team: bool
+    rebound: ReboundMode
+    tossup_time_ns: int | None
+    bonus_time_ns: int | None
+    questions: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    number: int
+    name: str
+    packet: str | None
+    format: FormatView
+    status: MatchStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BuzzView:
+    """A counted press of a question, in the order of its round: who buzzed, how far behind."""
+
+    round: int
+    rank: int
+    player: str
+    name: str
+    team: str | None
+    reaction_ns: int | None
+    behind_ns: int | None
+    flags: list[Flag]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerView:
+    """A ruling: ``seq`` orders every entry of the game log; ``undone`` if taken back."""
+
+    seq: int
+    round: int
+    player: str
+    name: str
+    team: str | None
+    kind: AnswerKind
+    points: int
+    undone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BonusPartView:
+    seq: int
+    part: int  # 1-based
+    points: int
+    undone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BonusView:
+    team: str
+    parts: int
+    part_value: int
+    answers: list[BonusPartView]
+
+
+@dataclass(frozen=True, slots=True)
+class AwardView:
+    """Points given by hand, or a Daily Double's wager (points won or lost)."""
+
+    seq: int
+    points: int
+    player: str | None
+    name: str | None
+    team: str | None
+    reason: str
+    wager: bool = False
+    undone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionView:
+    """One question of the game log."""
+
+    number: int
+    value: int | None
+    read: bool
+    daily_double: bool
+    dead: str | None  # why nobody got it: "everyone out", "time", "no answer"
+    over: bool
+    buzzes: list[BuzzView]
+    answers: list[AnswerView]
+    bonus: BonusView | None
+    awards: list[AwardView]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCountView:
+    value: int
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchPlayerView:
+    id: str
+    name: str
+    points: int
+    answers: list[AnswerCountView]  # how many answers for each value (10, 15, -5, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTeamView:
+    name: str
+    points: int  # tossups, bonuses and points given by hand
+    bonus_points: int
+    bonuses_heard: int
+    players: list[MatchPlayerView]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchReport:
+    """A whole match: what the result exports (QBJ, CSV, JSON) are made of."""
+
+    match: MatchView
+    teams: list[MatchTeamView]
+    questions: list[QuestionView]
+    tossups_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBonusView:
+    """The bonus being played: whose it is, which part comes next, its timer."""
+
+    team: str
+    part: int  # the part to rule next, 1-based
+    parts: int
+    part_value: int
+    deadline_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RulingPointsView:
+    """What Right, Power and Wrong give now when the host gives no number (null: not now)."""
+
+    right: int | None
+    power: int | None
+    wrong: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResultView:
+    """The last match that ended: its number, name and final scores."""
+
+    number: int
+    name: str
+    teams: list[TeamScoreView]
+
+
 @dataclass(frozen=True, slots=True)
 class GameView:
     """Floor, timers, teams and scores: docs/protocol.md section 14."""
@@ -339,6 +617,15 @@ class GameView:
     points: PointsView
     rules: RulesView
     applied: int  # game commands applied since the hub started
+    match: MatchView | None = None
+    read: bool = False  # the question was read to the end
+    value: int | None = None  # the clue's value (formats with values)
+    bonus: OpenBonusView | None = None
+    defaults: RulingPointsView | None = None
+    eligible: list[str] = field(default_factory=list)  # players who may buzz now
+    log: list[QuestionView] = field(default_factory=list)
+    undo: str | None = None  # what undo would take back, in words
+    last_match: MatchResultView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,6 +786,14 @@ CLIENT_TYPES: Final[dict[str, type[Message]]] = {
         Score,
         SetTeam,
         ClearScores,
+        Floor,
+        MatchStart,
+        MatchEnd,
+        Read,
+        BonusPart,
+        Undo,
+        ClueValue,
+        Wager,
     )
 }
 HUB_TYPES: Final[dict[str, type[Message]]] = {

@@ -178,6 +178,19 @@ class Commanded:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandRefused:
+    """A host's command that did not fit the game as it stood; nothing changed."""
+
+    level: ClassVar[int] = INFO
+    peer: str
+    command: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"host {self.peer}: {self.command} refused: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class RulingGiven:
     level: ClassVar[int] = INFO
     round: int
@@ -240,6 +253,72 @@ class ScoresReset:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchBegun:
+    level: ClassVar[int] = INFO
+    number: int
+    name: str
+    format: str
+    teams: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"match {self.number} ({self.name}) started: {self.format}, {' v '.join(self.teams)}"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOver:
+    level: ClassVar[int] = INFO
+    number: int
+    name: str
+    scores: tuple[tuple[str, int], ...]  # team, points
+
+    def describe(self) -> str:
+        final = ", ".join(f"{team} {points}" for team, points in self.scores) or "no teams"
+        return f"match {self.number} ({self.name}) ended: {final}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionEnded:
+    """A question died: nobody answered it right."""
+
+    level: ClassVar[int] = INFO
+    question: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"question {self.question} is dead ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadToTheEnd:
+    level: ClassVar[int] = INFO
+    question: int
+
+    def describe(self) -> str:
+        return f"question {self.question} read to the end"
+
+
+@dataclass(frozen=True, slots=True)
+class BonusPartScored:
+    level: ClassVar[int] = INFO
+    question: int
+    team: str
+    part: int
+    points: int
+
+    def describe(self) -> str:
+        return f"question {self.question}: bonus part {self.part} for {self.team}: {self.points}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryUndone:
+    level: ClassVar[int] = INFO
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
 class BrowserPlayers:
     level: ClassVar[int] = INFO
     allowed: bool
@@ -293,12 +372,19 @@ HubEvent = (
     | Decided
     | PhaseEntered
     | Commanded
+    | CommandRefused
     | RulingGiven
     | FloorPassed
     | TimerRang
     | TeamSet
     | Scored
     | ScoresReset
+    | MatchBegun
+    | MatchOver
+    | QuestionEnded
+    | ReadToTheEnd
+    | BonusPartScored
+    | EntryUndone
     | BrowserPlayers
     | StorageChanged
     | Trouble

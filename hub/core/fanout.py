@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 
 from hub.core.events import (
     Armed,
+    BonusPartScored,
     Decided,
+    EntryUndone,
     FloorPassed,
     HubEvent,
+    MatchBegun,
+    MatchOver,
     PhaseEntered,
+    QuestionEnded,
+    ReadToTheEnd,
     RulingGiven,
+    Scored,
+    ScoresReset,
     TeamSet,
     TimerRang,
 )
@@ -26,12 +34,23 @@ from hub.core.outputs import Broadcast, LinkId, Notify, Output, RosterEntry, Sav
 from hub.core.presses import tutorial_uncertainty
 from hub.core.referee import Referee, Ruling, Step
 from hub.core.roster import Player, Roster
+from hub.gamelog import (
+    Awarded,
+    BonusOpened,
+    BonusScored,
+    MatchEnded,
+    MatchStarted,
+    ScoresCleared,
+    Undone,
+)
 from hub.round import (
     Acknowledge,
     Answer,
     FloorChanged,
     Outcome,
     PhaseChanged,
+    QuestionDead,
+    QuestionRead,
     Ruled,
     TeamChanged,
     TimerFired,
@@ -75,6 +94,7 @@ class Fanout:
     referee: Referee
     watchers: dict[LinkId, Role] = field(default_factory=dict)
     publish_at: int | None = None  # when the next state picture is due, if one is
+    last_result: msg.MatchReport | None = None  # the last match that ended
     _last_publish_ns: int = 0
     _publish_cost_ns: int = 0
     _picture: msg.State | None = None  # the last picture built, for /api/state
@@ -102,7 +122,28 @@ class Fanout:
                     out.extend(self.timer(event))
                 case TeamChanged():
                     out.extend(self.team(event))
-                case Acknowledge() | Answer() | Ruled():
+                case QuestionDead(question=number, reason=reason):
+                    out.append(Notify(QuestionEnded(number, str(reason))))
+                case QuestionRead(question=number):
+                    out.append(Notify(ReadToTheEnd(number)))
+                case MatchStarted(number=number, name=name):
+                    engine = self.referee.engine
+                    fmt = engine.format.title if engine.format else "?"
+                    teams = tuple(team.name for team in engine.match.teams) if engine.match else ()
+                    out.append(Notify(MatchBegun(number, name, fmt, teams)))
+                case MatchEnded(number=number, name=name, report=report):
+                    self.last_result = report
+                    final = tuple((team.name, team.points) for team in report.teams)
+                    out.append(Notify(MatchOver(number, name, final)))
+                case BonusScored(question=number, team=team, part=part, points=points):
+                    out.append(Notify(BonusPartScored(number, team, part, points)))
+                case Awarded(points=points, player=player, team=team):
+                    out.append(Notify(Scored(points, player, team)))
+                case Undone(text=text):
+                    out.append(Notify(EntryUndone(text)))
+                case ScoresCleared():
+                    out.append(Notify(ScoresReset()))
+                case Acknowledge() | Answer() | Ruled() | BonusOpened():
                     pass  # acks follow the commit; answers went first; rulings come with points
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
@@ -138,7 +179,7 @@ class Fanout:
             note = Decided(
                 change.round,
                 winner.press.player,
-                self.roster.name_of(winner.press.player),
+                self.name_of(winner.press.player),
                 winner.reaction_ns or 0,
                 change.adjudication_wait_ns or 0,
             )
@@ -174,7 +215,8 @@ class Fanout:
             release_ns=release,
             synced=estimate is not None,
             locked_out=locked,
-            winner=self.roster.name_of(winner.press.player) if winner else None,
+            winner=self.name_of(winner.press.player) if winner else None,
+            out=player is not None and engine.is_out(player.id),
         )
 
     def offer(self, event: FloorChanged, now: int) -> list[Output]:
@@ -200,7 +242,9 @@ class Fanout:
 
     def timer(self, event: TimerFired) -> list[Output]:
         player = self.roster.get(event.player) if event.player else None
-        text = timer_text(event.timer, event.stage, player.name if player else event.player)
+        text = timer_text(
+            event.timer, event.stage, self.name_of(event.player) if event.player else None
+        )
         frame = encode(
             msg.TimerNotice(
                 round=event.round,
@@ -220,10 +264,16 @@ class Fanout:
             out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
         return out
 
+    def name_of(self, player: str) -> str:
+        """A player's name as the match prints it, or else as their station gave it."""
+        match = self.referee.engine.match
+        names = match.names() if match is not None else {}
+        return names.get(player) or self.roster.name_of(player)
+
     def ruling(self, ruling: Ruling) -> list[Output]:
         ruled = ruling.ruled
         player = self.roster.get(ruled.player)
-        name = player.name if player else ruled.player
+        name = self.name_of(ruled.player)
         frame = encode(
             msg.Ruling(
                 round=ruled.round,
@@ -249,7 +299,8 @@ class Fanout:
     def state(self, now: int, storage: msg.StorageView, join: msg.JoinView) -> msg.State:
         names = self.roster.names()
         engine = self.referee.engine
-        game = self.referee.game
+        if engine.match is not None:
+            names = {**names, **engine.match.names()}
         return msg.State(
             hub_ns=now,
             round=round_view(engine.current, engine.phase, names, engine.teams),
@@ -259,10 +310,11 @@ class Fanout:
             ),
             game=game_view(
                 engine,
-                self.referee.scores,
                 names,
-                (game.points_right, game.points_wrong),
+                self.referee.defaults(),
                 self.referee.applied,
+                self.last_result,
+                self.referee.free,
             ),
             storage=storage,
             join=join,
@@ -292,6 +344,7 @@ class Fanout:
             drift_ppm=estimate.drift_ppm if estimate else None,
             last_sync_ns=player.last_sync_ns,
             last_seen_ns=player.last_seen_ns,
+            clamped=player.clamped,
         )
 
     # --- pacing ---

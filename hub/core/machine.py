@@ -18,16 +18,18 @@ routes their frames, and keeps the one agenda.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
 from hub.auth import tokens_match
-from hub.clock import FilterSettings, SyncSample
+from hub.clock import FilterSettings, RoundTrips, SyncSample
 from hub.config import HubConfig, ms_to_ns
 from hub.core.agenda import Agenda
 from hub.core.events import (
     BrowserPlayers,
     Commanded,
+    CommandRefused,
     HubEvent,
     Left,
     NodeJoined,
@@ -50,19 +52,20 @@ from hub.core.outputs import (
     Save,
     Send,
 )
-from hub.core.presses import Horizon, node_press, tutorial_press
+from hub.core.presses import Horizon, Trust, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
-from hub.core.syncing import NS_PER_S, SyncSchedule
+from hub.core.syncing import NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine, press_fits
 from hub.limits import LogThrottle, TokenBucket
-from hub.round import Acknowledge, Arm, Press, Tick
-from hub.scores import Scoreboard
+from hub.match import report
+from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
 from hub.views import history_view
 from wire import codec, plain
 from wire import messages as msg
-from wire.enums import CloseCode, ErrorCode, InputKind, Role
+from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
 
+MS = 1_000_000
 BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
 BAD_TIME = (
     "press not recorded: its time in the hub's clock is out of range (the node's clock replies "
@@ -83,7 +86,8 @@ TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 
 @dataclass
 class Restored:
-    """What the hub starts from: the last run's engine, roster and scores, as saved."""
+    """What the hub starts from: the last run's engine (with its game and scores) and roster,
+    the number of the last match started and the result of the last one ended, as saved."""
 
     engine: RecordingEngine
     players: list[Known] = field(default_factory=list)
@@ -92,7 +96,8 @@ class Restored:
             saving=False, path=None, message="memory-only: results are not saved"
         )
     )
-    scores: Scoreboard = field(default_factory=Scoreboard)
+    last_match: int = 0
+    last_result: msg.MatchReport | None = None
 
 
 @dataclass(eq=False)
@@ -128,22 +133,24 @@ class HubCore:
         self.host_token = host_token
         self.roster = Roster(FilterSettings(window=config.clock.window))
         self.roster.restore(restored.players)
-        self.referee = Referee(restored.engine, restored.scores, config.game)
+        self.referee = Referee(restored.engine, config.game, config.match, restored.last_match)
         for player_id in _players_in(restored.engine):
             self.roster.ensure(player_id)  # its roster row was lost with a failed write
         for player in self.roster:  # a restored roster follows the restored engine
             player.team = restored.engine.teams.get(player.id)
-        self.fanout = Fanout(self.roster, self.referee)
+        self.fanout = Fanout(self.roster, self.referee, last_result=restored.last_result)
         rounds = config.round
-        self.horizon = Horizon(
-            ms_to_ns(rounds.adjudication_margin_ms), ms_to_ns(rounds.adjudication_cap_ms)
-        )
+        margin = ms_to_ns(rounds.adjudication_margin_ms)
+        caps = config.trust.caps_ns()
+        self.trust = Trust(ms_to_ns(config.trust.allowance_ms), caps)
+        self.horizon = Horizon(margin, ms_to_ns(rounds.adjudication_cap_ms), caps)
         clock = config.clock
         self.syncs = SyncSchedule(
             burst=clock.burst,
             burst_gap_ns=ms_to_ns(clock.burst_interval_ms),
             interval_ns=round(clock.sync_interval_s * NS_PER_S),
             rng=rng or random.Random(),
+            max_interval_ns=round(clock.max_sync_interval_s * NS_PER_S),
         )
         self.storage = restored.storage
         # Whether /play pages may join; starts from the config, the host console can switch it.
@@ -151,7 +158,11 @@ class HubCore:
         self._sessions: dict[LinkId, Session] = {}
         self._hellos: Agenda[LinkId] = Agenda()
         self._acks: dict[int, list[Acknowledge]] = {}
-        self._tickets = 0
+        self._tickets = 0  # journal steps handed out to be saved, numbered in order
+        self._committed = 0  # the last of them the disk has confirmed (they commit in order)
+        # What players were about to be told, held until the steps it rests on are on disk,
+        # with the ticket that must be committed first; in the order it was said.
+        self._held: deque[tuple[int, list[Output]]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
@@ -231,18 +242,30 @@ class HubCore:
         return []
 
     def pong(self, link: LinkId, rtt_ns: int, now: int) -> list[Output]:
-        """A tutorial client's round trip, measured by the server's WebSocket ping."""
+        """A player link's round trip, measured by the server's WebSocket ping."""
         session = self._sessions.get(link)
-        if session is None or session.player is None:
+        player = session.player if session is not None else None
+        if player is None or player.link != link:
             return []
-        session.player.rtt_ns = rtt_ns
-        session.player.last_sync_ns = now
+        pings = player.pings
+        low, high = pings.low_ns, pings.high_ns
+        steady = low is not None and high is not None and low <= rtt_ns <= max(2 * high, MS)
+        pings.add(rtt_ns)
+        player.rtt_ns = pings.low_ns
+        if player.plain:
+            player.last_sync_ns = now
+        self.syncs.pinged(link, steady)
         self.horizon.stale()
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
-        """A journal step is committed: its presses are safe, so their nodes may forget them."""
+        """A journal step is committed: its presses are safe, so their nodes may forget them,
+        and what was held until it was on disk may be told."""
+        self._committed = max(self._committed, ticket)
         out: list[Output] = []
+        while self._held and self._held[0][0] <= self._committed:
+            out.extend(self._held.popleft()[1])
+            self.fanout.publish_soon(now, at_once=True)
         for ack in self._acks.pop(ticket, []):
             player = self.roster.get(ack.player)
             if player is not None and player.link is not None and not player.plain:
@@ -250,9 +273,17 @@ class HubCore:
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
+        """The disk's state changed. While it is failing, what was held for it is told at once:
+        results wait for the disk only while the disk can keep the promise that they will
+        survive a restart, and a room must not go without its results because a disk filled up
+        (the console says that nothing is being saved)."""
         self.storage = status
         self.fanout.publish_soon(now, at_once=True)
-        return [Notify(StorageChanged(status.saving, status.message))]
+        out: list[Output] = [Notify(StorageChanged(status.saving, status.message))]
+        if not status.saving:
+            while self._held:
+                out.extend(self._held.popleft()[1])
+        return out
 
     def command(self, message: msg.HostCommand, now: int, peer: str = "in-process") -> list[Output]:
         """A host's command, as the console sends it; a refusal comes back as a Notify."""
@@ -280,7 +311,8 @@ class HubCore:
         if self._sweep_at is not None and now >= self._sweep_at:
             self._sweep_at = now + ROSTER_SWEEP_NS
             self._sweep(now)
-        out.extend(self.fanout.publish(now, self.storage, self._join_view()))
+        if not self._held:  # a picture would show what players have not been told yet
+            out.extend(self.fanout.publish(now, self.storage, self._join_view()))
         return out
 
     def _sweep(self, now: int) -> None:
@@ -309,7 +341,7 @@ class HubCore:
             self._hellos.next(),
             self.syncs.next(),
             self.engine.next_deadline,
-            self.fanout.publish_at,
+            None if self._held else self.fanout.publish_at,
             self._sweep_at,
         ]
         due = [t for t in times if t is not None]
@@ -318,6 +350,13 @@ class HubCore:
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""
         self.fanout.published(cost_ns)
+
+    def match_report(self, now: int) -> msg.MatchReport | None:
+        """The match on, as it stands (None: no match is on)."""
+        engine = self.engine
+        if engine.match is None:
+            return None
+        return report(engine, self.roster.names())
 
     def state(self, now: int) -> msg.State:
         """The whole picture, as hosts and viewers get it, built now."""
@@ -433,7 +472,8 @@ class HubCore:
         # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
         # within a few tens of milliseconds, and the node holds re-sent presses until then.
         player.clock = self.roster.fresh_clock()
-        player.last_sync_ns = None
+        player.pings = RoundTrips()
+        player.rtt_ns = player.last_sync_ns = None
         player.last_seen_ns = now
         self.horizon.stale()
         step = Step()
@@ -517,7 +557,7 @@ class HubCore:
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
             horizon = self.horizon.value(self.roster, now)
-            return self._press(Press(tutorial_press(player, now), horizon), now)
+            return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
         self.fanout.publish_soon(now)
@@ -532,7 +572,7 @@ class HubCore:
             case msg.SyncReply():
                 return self._sync_reply(player, message, now)
             case msg.Press():
-                press = node_press(player, message.press_id, message.at_ns, now)
+                press = node_press(player, message.press_id, message.at_ns, now, self.trust)
                 horizon = self.horizon.value(self.roster, now)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
@@ -540,6 +580,8 @@ class HubCore:
                         self._refusal(player.link, ErrorCode.BAD_TIME, BAD_TIME, message.ref),
                         *self._refused(session, BAD_TIME, False, now),
                     ]
+                if press.claimed_ns is not None:
+                    player.clamped += 1
                 return self._press(Press(press, horizon), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]
@@ -553,6 +595,14 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
+                | msg.Floor()
             ):
                 text = f"'{message.TYPE}' needs the host role"
                 return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text, message.ref)]
@@ -575,6 +625,14 @@ class HubCore:
                 | msg.Score()
                 | msg.SetTeam()
                 | msg.ClearScores()
+                | msg.MatchStart()
+                | msg.MatchEnd()
+                | msg.Read()
+                | msg.BonusPart()
+                | msg.Undo()
+                | msg.ClueValue()
+                | msg.Wager()
+                | msg.Floor()
             ) if session.role is Role.HOST:
                 return self._host_command(session.link, session.peer, message, now)
             case _:
@@ -589,8 +647,9 @@ class HubCore:
         if isinstance(message, msg.Players):
             out.extend(self._set_browser_players(message.browser, now))
         else:
-            step = self.referee.command(message, now)
+            step = self.referee.command(message, now, self.roster.names())
             if step.refusal is not None:
+                out.append(Notify(CommandRefused(peer, message.TYPE, step.refusal.message)))
                 if link is not None:
                     out.append(Send(link, codec.error_frame(step.refusal, message.ref)))
                 return out
@@ -625,11 +684,17 @@ class HubCore:
                 message=f"sync_reply {reply.seq} matches no outstanding sync; ignored",
             )
             return [Send(player.link, codec.encode(warning))]
-        was_synced = player.clock.estimate is not None
-        player.clock.add(SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now))
+        previous = player.clock.estimate
+        sample = SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now)
+        player.clock.add(sample)
         player.last_sync_ns = now
         estimate = player.clock.estimate
-        if estimate is None or was_synced:
+        if estimate is not None:
+            holds = fit_holds(previous, sample)
+            slack = player.clock.settings.good_delay_slack_ns
+            good = previous is not None and sample.delay_ns - previous.rtt_ns <= slack
+            self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
+        if estimate is None or previous is not None:
             return []
         self.horizon.stale()
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting
@@ -651,19 +716,59 @@ class HubCore:
     # --- carrying a step out ---
 
     def _carry(self, step: Step, now: int) -> list[Output]:
-        """Tell everyone what a step changed, then save it; its acks wait for the save."""
-        out = self.fanout.step(step, now)
-        out.extend(Save(record) for record in step.records)
+        """Tell everyone what a step changed, then save it; its acks wait for the save.
+
+        What a step tells players about presses (results, and the decision with them) is held
+        until the steps it rests on are on disk, so that no player is ever told a result a
+        restart would not restore. A step deciding a round at its deadline rests on the presses
+        before it: the restored hub, replaying them, reaches the same decision by itself. Any
+        other step rests on itself (a press answered at once, a host's command that decided).
+        """
+        for event in step.events:
+            if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
+                self._tighten(now)
+        told = self.fanout.step(step, now)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
+        save: Save | None = None
         if step.calls or acks:
-            ticket = None
+            self._tickets += 1
+            ticket = self._tickets
             if acks:
-                self._tickets += 1
-                ticket = self._tickets
                 self._acks[ticket] = acks
             journal = JournalStep(tuple(step.calls), tuple(step.events), self.engine)
-            out.append(Save(journal, ticket))
+            save = Save(journal, ticket)
+        needs = None
+        if save is not None and any(isinstance(event, Answer) for event in step.events):
+            replayed = all(isinstance(call.input, Tick) for call in step.calls)
+            needs = self._tickets - 1 if replayed else self._tickets
+        out = self._hold(told, needs)
+        if save is not None:
+            out.append(save)
         return out
+
+    def _hold(self, told: list[Output], needs: int | None) -> list[Output]:
+        """``told`` now, or once step ``needs`` is committed, never before what was held earlier."""
+        if not self._held and (
+            needs is None or needs <= self._committed or not self.storage.saving
+        ):
+            return told
+        self._held.append((needs or 0, told))
+        return []
+
+    def _tighten(self, now: int) -> None:
+        """A round is armed: sync at once every node whose replies have gone missing (nothing
+        for twice its gap), so that the round does not meet a clock gone stale.
+
+        Only those: syncing every node at each arm would put their samples where the hub is
+        busiest, fanning the round out and taking presses, and an offset measured there is
+        biased the same way every time, which no filter can see.
+        """
+        for player in self.roster.online():
+            if player.plain or player.link is None or player.clock.estimate is None:
+                continue
+            last = player.last_sync_ns
+            if last is not None and now - last > 2 * self.syncs.gap_ns(player.link):
+                self.syncs.hurry(player.link, now)
 
     def _join_view(self) -> msg.JoinView:
         """What a player page needs to know before it joins (no secrets: just whether)."""

@@ -44,7 +44,7 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """Measure a tutorial client's round trip with a WebSocket ping; report it to ``pong``."""
+    """Measure a player link's round trip with a WebSocket ping; report it to ``pong``."""
 
     link: LinkId
 
@@ -54,7 +54,8 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class JournalStep:
-    """Engine inputs to journal and the events they produced (for the export tables)."""
+    """Engine inputs to journal and the events they produced (for the derived tables: rounds,
+    presses, scores and matches). Points live in the journal with the inputs that gave them."""
 
     calls: tuple[Call, ...]
     events: tuple[Event, ...]
@@ -69,21 +70,7 @@ class RosterEntry:
     team: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreEntry:
-    points: int
-    player: str | None
-    team: str | None
-    reason: str
-    round: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScoresCleared:
-    """A new game: every saved score entry goes."""
-
-
-Record = JournalStep | RosterEntry | ScoreEntry | ScoresCleared
+Record = JournalStep | RosterEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from hub.clock import ClockFilter, FilterSettings
+from hub.clock import ClockFilter, FilterSettings, RoundTrips
 from hub.core.outputs import LinkId
 from hub.names import clean, distinct
 from wire.enums import InputKind
@@ -32,7 +32,9 @@ class Player:
     clock: ClockFilter
     team: str | None = None
     link: LinkId | None = None
-    rtt_ns: int | None = None  # tutorial clients: measured with WebSocket pings
+    rtt_ns: int | None = None  # the fastest recent ping round trip (see pings)
+    pings: RoundTrips = field(default_factory=RoundTrips)
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
     last_seen_ns: int | None = None
     last_sync_ns: int | None = None
 

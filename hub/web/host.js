@@ -1,8 +1,8 @@
-// The host console: sign in with the host token, run rounds, watch presses arrive.
+// The host console: sign in with the host token, run matches and rounds, watch presses arrive.
 // Everything shown comes from the hub's `state` pictures; this page keeps no game rules.
 
 import { HubLink, el, flagChips, gap, ms, showLink } from "/common.js";
-import { gameKey, gameMessage, renderGame, setupGame } from "/game.js";
+import { gameKey, gameMessage, guard, renderGame, setupGame } from "/game.js";
 
 const TOKEN_KEY = "buzzer-beater.host-token"; // sessionStorage: survives a reload, not the tab
 const MUTE_KEY = "buzzer-beater.muted"; // localStorage: a host who muted once wants it muted
@@ -20,6 +20,7 @@ let pressesSeen = new Map(); // round number -> whether we saw it without presse
 function showSignIn(message) {
   $("console").hidden = true;
   $("sign-out").hidden = true;
+  $("match-button").hidden = true;
   $("signin").hidden = false;
   const error = $("signin-error");
   error.hidden = !message;
@@ -39,6 +40,7 @@ function signIn(token) {
       if (state === "live") {
         $("console").hidden = false;
         $("sign-out").hidden = false;
+        $("match-button").hidden = false;
       }
     },
     onRefused: (why) => {
@@ -54,7 +56,6 @@ $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const token = $("token").value.trim();
   if (!token) return;
-  unlockAudio(); // a click is the user gesture browsers want before they play sound
   sessionStorage.setItem(TOKEN_KEY, token);
   $("token").value = "";
   signIn(token);
@@ -70,14 +71,19 @@ $("sign-out").addEventListener("click", () => {
 
 // --- controls ---
 
-function command(type) {
-  if (!link || !link.send({ type })) return;
-  unlockAudio();
+function send(message) {
+  return Boolean(link && link.send(message));
+}
+
+/** Arm, close and reset: in a match they could throw away a floor or a bonus, so a first
+ * press asks (the hub refuses an arm without `force` too). */
+function roundCommand(type) {
+  guard(type, (force) => send(force && type === "arm" ? { type, force: true } : { type }));
 }
 
 for (const type of ["arm", "reset", "close"]) {
   $(type).addEventListener("click", (event) => {
-    command(type);
+    roundCommand(type);
     // A mouse click must not leave focus on the button: Space would then press it again
     // instead of arming. Keyboard users (detail 0) keep their focus.
     if (event.detail > 0) event.currentTarget.blur();
@@ -86,44 +92,60 @@ for (const type of ["arm", "reset", "close"]) {
 
 // Let /play pages join, or turn them away (those already in are dropped with a message).
 $("browser-players").addEventListener("change", (event) => {
-  if (!link || !link.send({ type: "players", browser: event.currentTarget.checked })) {
+  if (!send({ type: "players", browser: event.currentTarget.checked })) {
     event.currentTarget.checked = !event.currentTarget.checked;
   }
 });
 
 document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
   if (event.repeat) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  // Space and Enter on a focused button are that button's own click.
-  if (event.target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) {
+  const key = event.key.toLowerCase();
+  const target = event.target;
+  // In the points box, Y, N and P rule with the number typed: the box must not swallow them.
+  if (target instanceof HTMLInputElement && target.id === "ruling-points") {
+    if (["y", "n", "p"].includes(key) && gameKey(key)) {
+      event.preventDefault();
+      target.blur();
+    }
     return;
   }
-  const key = event.key.toLowerCase();
+  if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) return;
+  if (target instanceof HTMLTextAreaElement || $("match-dialog").open) return;
+  // Space and Enter on a focused button are that button's own click.
+  if (target instanceof HTMLButtonElement && (key === " " || key === "enter")) return;
   if (key === "m") {
     toggleMute();
   } else if ($("console").hidden) {
     return;
   } else if (key === "a" || key === " ") {
-    command("arm");
+    roundCommand("arm");
   } else if (key === "r") {
-    command("reset");
+    roundCommand("reset");
   } else if (key === "c") {
-    command("close");
-  } else if (gameKey(key)) {
-    unlockAudio();
-  } else {
+    roundCommand("close");
+  } else if (!gameKey(key)) {
     return;
   }
   event.preventDefault();
 });
 
-// --- sound on the first press ---
+// --- sound: armed on load where the browser allows it, else one click turns it on ---
 
-function unlockAudio() {
+function startAudio() {
   if (!audio && window.AudioContext) audio = new AudioContext();
-  if (audio && audio.state === "suspended") audio.resume();
+  if (audio && audio.state === "suspended") audio.resume().then(showSound, showSound);
+  showSound();
 }
+
+function showSound() {
+  document.body.dataset.sound = audio && audio.state === "running" ? "on" : "off";
+}
+
+for (const kind of ["pointerdown", "keydown"]) {
+  document.addEventListener(kind, startAudio, { capture: true });
+}
+$("sound").addEventListener("click", startAudio);
 
 function muted() {
   return localStorage.getItem(MUTE_KEY) === "1";
@@ -142,48 +164,39 @@ function showMute() {
 
 $("mute").addEventListener("click", toggleMute);
 
-/** A short two-tone chime; counted in data-beeps so the page's behaviour can be checked. */
+function tone(pitch, offset, length, level) {
+  const start = audio.currentTime + offset;
+  const oscillator = audio.createOscillator();
+  const gain = audio.createGain();
+  oscillator.frequency.value = pitch;
+  gain.gain.setValueAtTime(level, start);
+  gain.gain.exponentialRampToValueAtTime(0.001, start + length);
+  oscillator.connect(gain).connect(audio.destination);
+  oscillator.start(start);
+  oscillator.stop(start + length + 0.05);
+}
+
+/** A short two-tone chime at the first buzz; counted in data-beeps so it can be checked. */
 function beep() {
   beeps += 1;
   document.body.dataset.beeps = String(beeps);
-  if (muted() || !audio) return;
-  const start = audio.currentTime;
-  for (const [offset, pitch] of [[0, 880], [0.12, 1320]]) {
-    const tone = audio.createOscillator();
-    const level = audio.createGain();
-    tone.frequency.value = pitch;
-    level.gain.setValueAtTime(0.25, start + offset);
-    level.gain.exponentialRampToValueAtTime(0.001, start + offset + 0.25);
-    tone.connect(level).connect(audio.destination);
-    tone.start(start + offset);
-    tone.stop(start + offset + 0.3);
-  }
+  if (muted() || !audio || audio.state !== "running") return;
+  tone(880, 0, 0.25, 0.25);
+  tone(1320, 0.12, 0.25, 0.25);
 }
 
-/** The answer timer's beeps: one short tone for the warning, a long low one when time is up;
- * counted in data-timer-beeps. */
+/** The timers' beeps: a short tone for a warning, a long low one when time is up; counted in
+ * data-timer-beeps. */
 function timerBeep(kind) {
   const count = Number(document.body.dataset.timerBeeps || "0") + 1;
   document.body.dataset.timerBeeps = String(count);
   document.body.dataset.lastTimerBeep = kind;
-  if (muted() || !audio) return;
-  const start = audio.currentTime;
-  const [pitch, length] = kind === "warning" ? [660, 0.15] : [330, 0.7];
-  const tone = audio.createOscillator();
-  const level = audio.createGain();
-  tone.frequency.value = pitch;
-  level.gain.setValueAtTime(0.3, start);
-  level.gain.exponentialRampToValueAtTime(0.001, start + length);
-  tone.connect(level).connect(audio.destination);
-  tone.start(start);
-  tone.stop(start + length + 0.05);
+  if (muted() || !audio || audio.state !== "running") return;
+  if (kind === "warning") tone(660, 0, 0.15, 0.3);
+  else tone(330, 0, 0.7, 0.3);
 }
 
-setupGame((message) => {
-  if (!link || !link.send(message)) return false;
-  unlockAudio();
-  return true;
-}, timerBeep);
+setupGame(send, timerBeep);
 
 function soundOnFirstPress(round) {
   const hasPresses = round.results.length > 0;
@@ -202,7 +215,7 @@ function render(state) {
   const round = state.round;
   soundOnFirstPress(round);
   renderStatus(round);
-  renderRanking(round);
+  renderRanking(round, state.game);
   renderRoster();
   if (state.join) $("browser-players").checked = state.join.browser_players;
   renderHistory(state.history);
@@ -215,15 +228,33 @@ function renderStatus(round) {
   badge.textContent = round.state;
   badge.dataset.state = round.state;
   let detail;
-  if (round.number === 0) detail = "No round yet: press Arm.";
-  else if (round.state === "armed") detail = round.results.length ? "Deciding…" : "Armed: waiting for the first press.";
-  else if (round.winner) detail = `${round.winner} buzzed first (decided after waiting ${ms(round.adjudication_wait_ns, 2)}).`;
-  else if (round.state === "closed") detail = "Closed: no more presses count.";
-  else detail = "Ready: press Arm for the next round.";
+  if (round.number === 0) detail = "No question yet: press Arm.";
+  else if (round.state === "armed") detail = round.results.length ? "Deciding…" : "Waiting for the first buzz.";
+  else if (round.winner) detail = `${round.winner} buzzed first.`;
+  else if (round.state === "closed") detail = "Closed: buzzes do not count until the next question.";
+  else detail = "Ready: press Arm for the next question.";
   $("round-detail").textContent = detail;
+  $("round-detail").title = round.adjudication_wait_ns === null || round.adjudication_wait_ns === undefined
+    ? ""
+    : `The hub waited ${ms(round.adjudication_wait_ns, 1)} after the first buzz arrived, in case an earlier one was still on its way.`;
 }
 
-function renderRanking(round) {
+const WHY = {
+  early: "pressed before the light",
+  locked: "locked out (an early press, or out of this question)",
+  closed: "pressed after the question was over",
+  stale: "belongs to an earlier round",
+  repeat: "already counted",
+};
+
+function renderRanking(round, game) {
+  // A tie the hub could not settle (tie rule "host"): nobody has the floor until the host gives it.
+  const settle = round.state === "decided" && game && !game.answering;
+  const giveFloor = (player) => {
+    const button = el("button", { class: "give-floor", type: "button", title: "give this player the floor" }, "Give floor");
+    button.addEventListener("click", () => link && link.send({ type: "floor", player }));
+    return button;
+  };
   const rows = round.results.map((r) =>
     el(
       "tr",
@@ -233,13 +264,23 @@ function renderRanking(round) {
       el("td", { class: "reaction num" }, ms(r.reaction_ns, 1)),
       el("td", { class: "behind num" }, gap(r.behind_ns, r.rank)),
       el("td", { class: "uncertainty num" }, `±${ms(r.uncertainty_ns, 2)}`),
-      el("td", {}, flagChips(r.flags)),
+      el(
+        "td",
+        {},
+        flagChips(r.flags),
+        settle && r.flags.includes("tie") ? giveFloor(r.player) : null,
+      ),
     ),
   );
   $("ranking").tBodies[0].replaceChildren(...rows);
   $("ranking-empty").hidden = rows.length > 0;
   const refused = (round.refused || []).map((r) =>
-    el("tr", { dataset: { player: r.player } }, el("td", { class: "name" }, r.name), el("td", {}, flagChips(r.flags))),
+    el(
+      "tr",
+      { dataset: { player: r.player } },
+      el("td", { class: "name" }, r.name),
+      el("td", {}, flagChips(r.flags), " ", r.flags.map((flag) => WHY[flag]).filter(Boolean).join("; ")),
+    ),
   );
   $("refused").tBodies[0].replaceChildren(...refused);
   $("refused-block").hidden = refused.length === 0;
@@ -260,7 +301,14 @@ function renderRoster() {
     el(
       "tr",
       { dataset: { player: pl.id, online: pl.online, synced: pl.synced }, class: pl.online ? null : "offline" },
-      el("td", { class: "name" }, pl.name, pl.team ? el("span", { class: "team" }, pl.team) : null),
+      el(
+        "td",
+        { class: "name" },
+        pl.name,
+        pl.team ? el("span", { class: "team-tag" }, pl.team) : null,
+        // presses that claimed an earlier instant than the link explains: a liar, or a link in trouble
+        pl.clamped ? el("span", { class: "chip chip-clamped", title: "presses claimed earlier than the link can explain" }, `clamped ×${pl.clamped}`) : null,
+      ),
       el("td", {}, pl.input),
       el("td", {}, el("span", { class: `dot ${pl.online ? "on" : "off"}` }), pl.online ? (pl.synced ? "online" : "online, syncing") : "offline"),
       el("td", { class: "num" }, ms(pl.rtt_ns, 2)),
@@ -296,6 +344,7 @@ function renderHistory(history) {
 setInterval(renderRoster, 1000);
 
 showMute();
+startAudio();
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) {
   signIn(saved);

@@ -89,13 +89,16 @@ function look() {
   const { round, result } = view;
   if (view.refused) return ["refused", "Not playing", view.refused];
   if (!view.live) return ["reconnecting", "Reconnecting…", "Your presses are kept and sent when the hub is back."];
-  if (result && result.round === round.number) {
+  // An early press while the hub waits for the next question is judged for that next round.
+  const early = result && result.flags.includes("early") && result.round === round.number + 1;
+  if (result && (result.round === round.number || early)) {
     const detail = result.text;
     if (result.rank === 1) return ["first", "1st!", detail, result.reaction_ns !== null ? `${(result.reaction_ns / 1e9).toFixed(3)} s` : ""];
     if (result.rank) return ["behind", ordinal(result.rank), detail, `+${(result.behind_ns / 1e6).toFixed(1)} ms`];
     if (result.flags.includes("early")) return ["early", "Too early", detail];
     return ["early", "Not counted", detail];
   }
+  if (round.out && round.state === "armed") return ["out", "Out", "You (or your team) answered this question: wait for the next one."];
   if (round.locked_out) return ["early", "Locked out", "You pressed before the light came on."];
   if (view.pressedRound === round.number && round.state !== "idle") {
     return ["pressed", "Pressed", view.acked ? "The hub has your press; waiting for the result…" : "Sending your press…"];

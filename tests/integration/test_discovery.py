@@ -13,19 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import HOST_TOKEN, console_script
+from tests.support.netns import Netns, NodeProcess, ip, kill_all, start_node_process
 
 HUB_ADDRESS = "10.231.0.1"
 NODE_ADDRESS = "10.231.0.2"
@@ -46,80 +43,19 @@ class Lan:
         )
 
 
-@dataclass
-class NodeProcess:
-    """A ``buzzer-node`` subprocess whose console (stdout) is collected line by line."""
-
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    _new_line: threading.Condition = field(default_factory=threading.Condition)
-
-    def __post_init__(self) -> None:
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._new_line:
-                self.lines.append(line.rstrip("\n"))
-                self._new_line.notify_all()
-        with self._new_line:
-            self._new_line.notify_all()
-
-    def wait_for_line(self, pattern: str, timeout: float = 15.0) -> str:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._new_line:
-            while True:
-                for line in self.lines:
-                    if regex.search(line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    tail = "\n".join(self.lines[-20:])
-                    raise AssertionError(f"node printed no line matching {pattern!r}:\n{tail}")
-                self._new_line.wait(min(left, 0.5))
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(10)
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
-
-
 @pytest.fixture
 def lan() -> Iterator[Lan]:
     tag = f"{os.getpid() % 100000}"
-    hub_ns, node_ns = f"bbhub{tag}", f"bbnode{tag}"
+    netns = Netns(tag)
     try:
-        if shutil.which("ip") is None:
-            raise OSError("iproute2 (ip) is not installed")
-        _ip("netns", "add", hub_ns)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        detail = getattr(exc, "stderr", None) or exc
-        pytest.skip(f"cannot create a network namespace here: {str(detail).strip()}")
-    try:
-        _ip("netns", "add", node_ns)
+        hub_ns, node_ns = netns.add("hub"), netns.add("node")
         veth_hub, veth_node = f"bbh{tag}", f"bbn{tag}"
-        _ip("link", "add", veth_hub, "type", "veth", "peer", "name", veth_node)
-        _ip("link", "set", veth_hub, "netns", hub_ns)
-        _ip("link", "set", veth_node, "netns", node_ns)
-        for ns, dev, address in (
-            (hub_ns, veth_hub, HUB_ADDRESS),
-            (node_ns, veth_node, NODE_ADDRESS),
-        ):
-            _ip("-n", ns, "addr", "add", f"{address}/24", "dev", dev)
-            _ip("-n", ns, "link", "set", dev, "up", "multicast", "on")
-            _ip("-n", ns, "link", "set", "lo", "up")
+        netns.link(hub_ns, veth_hub, node_ns, veth_node)
+        ip("-n", hub_ns, "addr", "add", f"{HUB_ADDRESS}/24", "dev", veth_hub)
+        ip("-n", node_ns, "addr", "add", f"{NODE_ADDRESS}/24", "dev", veth_node)
         yield Lan(hub_ns, node_ns)
     finally:
-        for ns in (hub_ns, node_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        netns.close()
 
 
 def test_node_finds_the_hub_and_reaches_it_at_the_announced_address(lan: Lan, start_hub) -> None:
@@ -129,7 +65,8 @@ def test_node_finds_the_hub_and_reaches_it_at_the_announced_address(lan: Lan, st
         config='[discovery]\nname = "Quiz night"\n',
         prefix=["ip", "netns", "exec", lan.hub_ns],
     )
-    hub.wait_for_log(rf"discovery: announced 'Quiz night' on {HUB_ADDRESS} port {hub.port}")
+    # The line the hub logs for its operator names the address and port it announced.
+    hub.wait_for_log(rf"discovery: announced 'Quiz night' on {HUB_ADDRESS} port {hub.port}$")
 
     found = lan.in_node(console_script("buzzer-hub"), "find", "--timeout", "10")
     assert found.returncode == 0, found.stderr
@@ -165,19 +102,11 @@ def start_node(lan: Lan) -> Iterator[Any]:
     nodes: list[NodeProcess] = []
 
     def start(*args: str) -> NodeProcess:
-        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
-        command = ["ip", "netns", "exec", lan.node_ns, console_script("buzzer-node"), *args]
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        nodes.append(NodeProcess(proc))
+        nodes.append(start_node_process(["ip", "netns", "exec", lan.node_ns], *args))
         return nodes[-1]
 
     yield start
-    for node in nodes:
-        if node.proc.poll() is None:
-            node.proc.kill()
-            node.proc.wait(10)
+    kill_all(nodes)
 
 
 def test_a_node_on_auto_waits_for_the_hub_finds_it_and_finds_it_again_after_a_restart(
@@ -192,7 +121,7 @@ def test_a_node_on_auto_waits_for_the_hub_finds_it_and_finds_it_again_after_a_re
     hub = start_hub("--host", "0.0.0.0", config=config, prefix=hub_ns)
     url = f"ws://{HUB_ADDRESS}:{hub.port}"
     node.wait_for_line(rf"^Found the hub 'Quiz night' at {re.escape(url)} on the LAN\.$")
-    hub.wait_for_log(rf"node box1 \(box1, gpio\) joined from {NODE_ADDRESS}:")
+    node.wait_for_line(r"^Hello box1!")  # the hub's greeting: it has welcomed the node
     assert _online(_status(lan, url)) == {"box1"}
     # The wait for the hub was reported once, however many browses came back empty (the
     # in-process tests in test_node_discovery.py count them).
@@ -201,11 +130,12 @@ def test_a_node_on_auto_waits_for_the_hub_finds_it_and_finds_it_again_after_a_re
     # The hub restarts on another port (as after a reboot with a new address): the old address
     # stops answering, and the node has to look it up again.
     assert hub.stop() == 0
+    mark = len(node.lines)
     again = start_hub("--host", "0.0.0.0", config=config, prefix=hub_ns)
     assert again.port != hub.port
     new_url = f"ws://{HUB_ADDRESS}:{again.port}"
     node.wait_for_line(rf"^Found the hub 'Quiz night' at {re.escape(new_url)} on the LAN\.$")
-    again.wait_for_log(rf"node box1 \(box1, gpio\) joined from {NODE_ADDRESS}:")
+    node.wait_for_line(r"^Hello box1! Back in touch after ", since=mark)
     assert _online(_status(lan, new_url)) == {"box1"}
     assert node.stop() == 0
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from firmware import discovery
 from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
 from firmware.node import Connected, Disconnected, HubFound, LedPattern, Node
-from wire.discovery import FoundHub
+from wire.discovery import FoundHub, LanAddress
 
 FAST = ConnectionSection(retry_max_ms=50)
+#: The scripted LAN is loopback: the station's one "LAN address", whatever this machine has.
+LOCAL = [LanAddress("lo", "127.0.0.1", 8)]
 
 
 class ScriptedLan:
@@ -43,7 +44,7 @@ class ScriptedLan:
 
 
 def found(name: str, port: int) -> FoundHub:
-    return FoundHub(name, "127.0.0.1", port, 1)
+    return FoundHub(name, ("127.0.0.1",), port, 1)
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ async def auto_node(mock_pins: Any) -> AsyncIterator[Callable[..., Any]]:
             gpio=GpioSection(**gpio),
             connection=FAST,
         )
-        node = Node(config, console=lines.append, finder=lan)
+        node = Node(config, console=lines.append, finder=lan, local=lambda: LOCAL)
         running.append((node, asyncio.create_task(node.run())))
         return node
 
@@ -82,8 +83,8 @@ async def test_while_no_hub_answers_one_line_and_the_heartbeat_then_it_connects(
     node = auto_node(lan, lines)
     await lan.wait_browses(5)  # five empty answers: still one line on the console
     missing = [line for line in lines if line.startswith("Hub unreachable")]
-    assert missing == [discovery.missing_line("")]
-    assert "no hub answers on the LAN (mDNS)" in missing[0]
+    assert len(missing) == 1
+    assert "no hub answers on the LAN (mDNS) on lo (127.0.0.1/8)" in missing[0]
     assert [e.name for e in node.events() if isinstance(e, LedPattern)][-1] == "heartbeat"
     assert len([e for e in node.events() if isinstance(e, Disconnected)]) == 1
 
@@ -132,8 +133,10 @@ async def test_a_named_hub_that_does_not_answer_is_waited_for_not_replaced(
     node = auto_node(lan, lines, hub_name="Finals")
     await lan.wait_browses(3)
     assert not any(isinstance(e, Connected) for e in node.events())
-    assert [line for line in lines if line.startswith("Hub unreachable")] == [
-        discovery.missing_line("Finals")
+    missing = [line for line in lines if line.startswith("Hub unreachable")]
+    assert missing == [
+        "Hub unreachable: no hub named 'Finals' answers on lo (127.0.0.1/8), only 'alpha'; check "
+        "hub_name against the hub's [discovery] name. Still looking."
     ]
 
 

@@ -187,10 +187,8 @@ def test_keyboard_unusable_falls_back_to_the_terminal_and_says_why(
     node.wait_for(r"First place!")
     code = node.stop()
 
-    if os.geteuid() == 0:
-        assert match.group(1) == f"no keyboard input device readable in {no_devices}"
-    else:
-        assert match.group(1) == "the keyboard package needs root to read /dev/input"
+    # Root or not: the keyboard is read through evdev, and the folder holds no device.
+    assert match.group(1) == f"no keyboard input device readable in {no_devices}"
     assert code == 0
     assert "Traceback" not in node.output
     assert node.output.count("Keyboard input unavailable") == 1

@@ -7,14 +7,14 @@ import itertools
 import pytest
 
 from firmware.config import NodeSection
-from firmware.discovery import choose, found_line, missing_line
+from firmware.discovery import choose, found_line
 from wire.discovery import FoundHub
 
 HUBS = [
-    FoundHub("Zeta", "10.0.0.9", 8765, 1),
-    FoundHub("alpha", "10.0.0.7", 8765, 1),
-    FoundHub("Alpha", "10.0.0.3", 9000, None),  # an older hub that did not say its protocol
-    FoundHub("aardvark", "10.0.0.1", 8765, 99),  # speaks another protocol version
+    FoundHub("Zeta", ("10.0.0.9",), 8765, 1),
+    FoundHub("alpha", ("10.0.0.7",), 8765, 1),
+    FoundHub("Alpha", ("10.0.0.3",), 9000, None),  # an older hub that did not say its protocol
+    FoundHub("aardvark", ("10.0.0.1",), 8765, 99),  # speaks another protocol version
 ]
 
 
@@ -22,7 +22,7 @@ def test_the_choice_does_not_depend_on_the_order_answers_came_in() -> None:
     picks = {choose(list(order)) for order in itertools.permutations(HUBS)}
     # First by name without regard to case, then by address; a hub of another protocol version
     # only when there is nothing else.
-    assert picks == {FoundHub("Alpha", "10.0.0.3", 9000, None)}
+    assert picks == {FoundHub("Alpha", ("10.0.0.3",), 9000, None)}
     assert choose([HUBS[3]]) == HUBS[3]
     assert choose([]) is None
 
@@ -33,16 +33,15 @@ def test_a_hub_name_picks_only_that_hub() -> None:
 
 
 def test_the_lines_name_the_choice_and_the_others() -> None:
-    line = found_line(HUBS[0], HUBS[:2])
+    line = found_line(HUBS[0], HUBS[0].url, HUBS[:2])
     assert line == (
         "Found the hub 'Zeta' at ws://10.0.0.9:8765 on the LAN. Other hubs answering: 'alpha'; "
         "set hub_name to choose one of them."
     )
     assert (
-        found_line(HUBS[0], [HUBS[0]]) == "Found the hub 'Zeta' at ws://10.0.0.9:8765 on the LAN."
+        found_line(HUBS[0], HUBS[0].url, [HUBS[0]])
+        == "Found the hub 'Zeta' at ws://10.0.0.9:8765 on the LAN."
     )
-    assert "no hub named 'Finals' answers" in missing_line("Finals")
-    assert 'set hub = "ws://HOST:PORT"' in missing_line("")
 
 
 @pytest.mark.parametrize(

@@ -409,10 +409,15 @@ def test_an_outage_is_told_once_shows_the_heartbeat_and_is_timed_on_return() -> 
 
 def test_nothing_found_on_the_lan_is_said_with_what_to_do() -> None:
     state = NodeState(Setup(node_id="box", name="box", hub_name="Finals"))
-    actions = state.link_lost(T0, Outage("no hub answers on the LAN", nothing_found=True))
-    [line] = said(actions)
-    assert line.startswith("Hub unreachable: no hub named 'Finals' answers on the LAN (mDNS)")
+    reason = "no hub named 'Finals' answers on the LAN (mDNS) on eth0 (10.0.0.5/24)"
+    actions = state.link_lost(T0, Outage(reason, nothing_found=True))
+    assert said(actions) == [f"Hub unreachable: {reason}. Still looking."]
     assert shown(actions) == HEARTBEAT
+    assert said(state.link_lost(T0 + S, Outage(reason, nothing_found=True))) == []  # once
+    other = "this station has no network address yet"
+    assert said(state.link_lost(T0 + 2 * S, Outage(other, nothing_found=True))) == [
+        f"Hub unreachable: {other}. Still looking."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -444,8 +449,9 @@ def test_a_reconnect_forgets_the_old_rounds_rank_lock_and_release() -> None:
 
 def test_the_hub_found_on_the_lan_is_named_once_per_address() -> None:
     state = NodeState(SETUP)
-    chosen, other = FoundHub("alpha", "10.0.0.7", 8765, 1), FoundHub("Zeta", "10.0.0.9", 8765, 1)
-    first = state.hub_found(chosen, [other, chosen], T0)
+    chosen = FoundHub("alpha", ("10.0.0.7",), 8765, 1)
+    other = FoundHub("Zeta", ("10.0.0.9",), 8765, 1)
+    first = state.hub_found(chosen, chosen.url, [other, chosen], T0)
     assert logged(HubFound, first) == [
         HubFound("alpha", "ws://10.0.0.7:8765", ("ws://10.0.0.7:8765", "ws://10.0.0.9:8765"))
     ]
@@ -453,5 +459,5 @@ def test_the_hub_found_on_the_lan_is_named_once_per_address() -> None:
         "Found the hub 'alpha' at ws://10.0.0.7:8765 on the LAN. Other hubs answering: 'Zeta'; "
         "set hub_name to choose one of them."
     ]
-    assert said(state.hub_found(chosen, [chosen], T0 + S)) == []
-    assert len(said(state.hub_found(other, [other], T0 + 2 * S))) == 1
+    assert said(state.hub_found(chosen, chosen.url, [chosen], T0 + S)) == []
+    assert len(said(state.hub_found(other, other.url, [other], T0 + 2 * S))) == 1

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from hub.config import GameSection
-from hub.core.outputs import ScoreEntry, ScoresCleared
 from hub.core.referee import Referee
 from hub.journal import RecordingEngine
-from hub.round import PressIn, Rules
-from hub.scores import Scoreboard
+from hub.match import Award
+from hub.round import PressIn, Rules, Wrong
 from wire import messages as msg
 from wire.enums import ErrorCode, Phase
 
@@ -15,9 +14,7 @@ MS = 1_000_000
 
 
 def referee() -> Referee:
-    return Referee(
-        RecordingEngine(Rules()), Scoreboard(), GameSection(points_right=10, points_wrong=-5)
-    )
+    return Referee(RecordingEngine(Rules()), GameSection(points_right=10, points_wrong=-5))
 
 
 def test_round_commands_reach_the_engine_and_are_journalled() -> None:
@@ -31,7 +28,7 @@ def test_round_commands_reach_the_engine_and_are_journalled() -> None:
     assert ref.applied == 0  # round commands are not game commands
 
 
-def test_a_ruling_carries_its_points_and_saves_them_under_its_own_round() -> None:
+def test_a_ruling_journals_the_points_it_gives() -> None:
     ref = referee()
     ref.command(msg.Arm(), 0)
     ref.engine.press(PressIn("ann", "a1", 10 * MS, 10 * MS), 10 * MS)
@@ -40,7 +37,7 @@ def test_a_ruling_carries_its_points_and_saves_them_under_its_own_round() -> Non
     assert [(r.ruled.player, r.ruled.correct, r.points) for r in step.rulings] == [
         ("ann", False, -5)
     ]
-    assert step.records == [ScoreEntry(-5, "ann", None, "wrong", 1)]  # round 1, not the rebound's 2
+    assert [call.input for call in step.calls] == [Wrong(None, -5)]
     assert ref.engine.number == 2
     assert ref.scores.player_totals() == {"ann": -5}
     assert ref.applied == 1
@@ -62,9 +59,9 @@ def test_scores_teams_and_a_new_game() -> None:
     ref = referee()
     ref.command(msg.SetTeam(player="ann", team="red"), 0)
     step = ref.command(msg.Score(points=3, player="ann", reason="bonus"), 0)
-    assert step.records == [ScoreEntry(3, "ann", "red", "bonus", 0)]
+    assert [call.input for call in step.calls] == [Award(3, "ann", "red", "bonus")]
     assert ref.scores.team_totals() == {"red": 3}
     cleared = ref.command(msg.ClearScores(), 0)
-    assert cleared.records == [ScoresCleared()]
+    assert [call.kind for call in cleared.calls] == ["clear"]
     assert ref.scores.entries == []
     assert ref.applied == 3

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from hub.round import Outcome, PressIn, RoundEngine, Rules
-from hub.scores import Scoreboard
+from hub.formats import free_play
+from hub.match import Award, MatchEngine
+from hub.round import Outcome, PressIn, Rules
 from hub.teams import members, team_ranking
 from hub.views import game_view
 from wire.enums import ReboundMode
-from wire.messages import AnsweringView, MemberView, OutView, PlayerScoreView, TeamView
+from wire.messages import (
+    AnsweringView,
+    MemberView,
+    OutView,
+    PlayerScoreView,
+    RulingPointsView,
+    TeamView,
+)
 
 MS = 1_000_000
 
@@ -36,15 +44,16 @@ def test_members_are_grouped_and_sorted() -> None:
 
 
 def test_game_view_carries_the_floor_timers_teams_and_scores() -> None:
-    engine = RoundEngine(Rules(answer_ns=5000 * MS, answer_warning_ns=1000 * MS))
+    engine = MatchEngine(Rules(answer_ns=5000 * MS, answer_warning_ns=1000 * MS))
     engine.assign_team("ann", "red", 0)
     engine.arm(0)
     now = 100 * MS
     engine.press(PressIn("ann", "a1", now, now), now)
     engine.press(PressIn("bob", "b1", now + MS, now + MS), now + MS)
-    scores = Scoreboard()
-    scores.award(10, now, player="ann", team="red")
-    view = game_view(engine, scores, {"ann": "Ann"}, (10, -5), applied=3)
+    engine.apply(Award(10, "ann", "red"), now)
+    points = RulingPointsView(right=10, power=None, wrong=-5)
+    free = free_play(10, -5)
+    view = game_view(engine, {"ann": "Ann"}, points, 3, None, free)
     assert view.answering == AnsweringView(player="ann", name="Ann", team="red", since_ns=now)
     assert (view.answer_warning_ns, view.answer_deadline_ns) == (4100 * MS, 5100 * MS)
     assert view.teams == [
@@ -54,7 +63,7 @@ def test_game_view_carries_the_floor_timers_teams_and_scores() -> None:
     assert view.scores.players == [PlayerScoreView(id="ann", name="Ann", team="red", points=10)]
     assert view.rules.points_wrong == -5
     engine.wrong(200 * MS, ReboundMode.NEXT)
-    view = game_view(engine, scores, {}, (10, -5), applied=4)
+    view = game_view(engine, {}, points, 4, None, free)
     assert view.answering is not None
     assert view.answering.player == "bob"
     assert view.out == OutView(players=["ann"], teams=[])

@@ -1,4 +1,7 @@
-"""The store without a hub: journal replay, reboot shifts, migrations, locking, damage, export."""
+"""The store without a hub: migrations, locking, damage, commits before acks, export.
+
+The journal it keeps, replayed and shifted across reboots, is tested in test_journal.py.
+"""
 
 from __future__ import annotations
 
@@ -10,171 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from hub import journal, store
-from hub.journal import Call, RecordingEngine, Segment
-from hub.round import (
-    Acknowledge,
-    Answer,
-    Arm,
-    AssignTeam,
-    Close,
-    Press,
-    PressIn,
-    Reset,
-    Right,
-    Rules,
-    Tick,
-    Wrong,
-)
-from hub.views import history_view, round_view
-from wire.codec import as_data
-from wire.enums import ReboundMode
+from hub import store
+from hub.round import Acknowledge, Answer, PressIn, Rules
 
 RULES = Rules(auto_arm_after_ns=50_000_000, lockout_ns=None)
-MS = 1_000_000
-
-
-ABSOLUTE = {"armed_ns", "release_ns", "decided_ns", "at_ns", "arrival_ns"}  # hub-clock instants
-
-
-def picture(engine: RecordingEngine, shift: int = 0) -> str:
-    """Everything a host could see, with hub instants moved back by ``shift``, as one string."""
-    deadline = engine.next_deadline
-    seen = [
-        as_data(round_view(engine.current, engine.phase, {}, engine.teams)),
-        [as_data(r) for r in history_view(engine.history, engine.current, {}, engine.teams)],
-        None if deadline is None else deadline - shift,
-    ]
-    return json.dumps(_unshift(seen, shift), sort_keys=True)
-
-
-def _unshift(value: object, shift: int) -> object:
-    if isinstance(value, dict):
-        return {
-            k: v - shift if k in ABSOLUTE and isinstance(v, int) else _unshift(v, shift)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_unshift(v, shift) for v in value]
-    return value
-
-
-# A random session: arms, presses from a few players (some re-sent), ticks, resets, closes.
-steps = st.lists(
-    st.tuples(
-        st.sampled_from(["arm", "press", "press", "press", "resend", "tick", "reset", "close"]),
-        st.integers(0, 3),  # player
-        st.integers(0, 30 * MS),  # time step
-        st.integers(-5 * MS, 5 * MS),  # press stamped this far from arrival
-    ),
-    max_size=60,
-)
-
-
-def drive(engine: RecordingEngine, plan: list[tuple[str, int, int, int]]) -> None:
-    now = 1_000 * MS
-    sent: list[PressIn] = []
-    for kind, player, step, skew in plan:
-        now += step
-        if kind == "arm":
-            engine.arm(now)
-        elif kind == "press" or (kind == "resend" and not sent):
-            press = PressIn(f"p{player}", f"p{player}-{len(sent)}", now + skew, now, 1 * MS)
-            sent.append(press)
-            engine.press(press, now, 2 * MS)
-        elif kind == "resend":
-            engine.press(sent[player % len(sent)], now, 2 * MS)
-        elif kind == "tick":
-            engine.tick(now)
-        elif kind == "reset":
-            engine.reset(now)
-        else:
-            engine.close(now)
-
-
-@given(steps)
-@settings(max_examples=150, deadline=None)
-def test_replaying_the_journal_restores_the_exact_state(plan) -> None:
-    live = RecordingEngine(RULES)
-    drive(live, plan)
-    calls = live.take_calls()
-    restored, _ = journal.replay(RULES, ((None, c) for c in calls))
-    assert picture(restored) == picture(live)
-    # ...and the restored engine goes on exactly like the live one would have.
-    follow = [("press", 0, 1 * MS, 0), ("tick", 0, 40 * MS, 0), ("press", 1, 1 * MS, -MS)]
-    drive(live, follow)
-    drive(restored, follow)
-    assert picture(restored) == picture(live)
-
-
-@given(steps, st.integers(-(10**12), 10**12))
-@settings(max_examples=100, deadline=None)
-def test_shifting_every_input_time_shifts_the_state_and_changes_no_decision(plan, delta) -> None:
-    live = RecordingEngine(RULES)
-    drive(live, plan)
-    calls = live.take_calls()
-    moved, _ = journal.replay(RULES, ((None, c.shifted(delta)) for c in calls))
-    assert picture(moved, delta) == picture(live)
-
-
-def test_journal_entries_survive_their_text_form() -> None:
-    press = PressIn("a", "a-1", 10, 12, 3, raw_ns=-7, synced=False)
-    inputs = (
-        Press(press, 5),
-        Arm(lead_ns=9),
-        Arm(),
-        Tick(),
-        Reset(),
-        Close(),
-        Right(),
-        Wrong(ReboundMode.NEXT),
-        Wrong(),
-        AssignTeam("a", "red"),
-        AssignTeam("a", None),
-    )
-    assert {step.KIND for step in inputs} == set(journal.INPUTS)  # every kind of input
-    for step in inputs:
-        call = Call(step, 12)
-        assert Call.load(call.kind, call.now_ns, call.payload()) == call
-    # Entries written before inputs were types: optional fields left out
-    assert Call.load("arm", 3, "{}") == Call(Arm(), 3)
-    assert Call.load("wrong", 3, '{"mode":"next"}') == Call(Wrong(ReboundMode.NEXT), 3)
-    with pytest.raises(ValueError, match="unknown journal entry"):
-        Call.load("explode", 1, "{}")
-
-
-def test_a_tick_that_rearms_is_journalled_once_not_as_tick_and_arm() -> None:
-    engine = RecordingEngine(RULES)
-    engine.arm(0)
-    engine.press(PressIn("a", "1", 5, 5), 5, 0)
-    engine.tick(10**9)  # decided at the press; this tick re-arms
-    kinds = [c.kind for c in engine.take_calls()]
-    assert kinds == ["arm", "press", "tick"]
-    assert engine.number == 2
-
-
-def test_segments_in_one_boot_need_no_shift() -> None:
-    segments = [Segment(1, "b1", 100, RULES, 500), Segment(2, "b1", 900, RULES, 1200)]
-    assert journal.segment_shifts(segments, "b1", 5000) == {1: 0, 2: 0}
-
-
-def test_after_a_reboot_old_times_continue_just_before_now() -> None:
-    # Boot b1 ran until 1200; the machine rebooted; b2 started at 50 and ran until 80; now b3.
-    segments = [
-        Segment(1, "b1", 100, RULES, 500),
-        Segment(2, "b1", 900, RULES, 1200),
-        Segment(3, "b2", 50, RULES, 80),
-    ]
-    shifts = journal.segment_shifts(segments, "b3", 10)
-    assert 1200 + shifts[2] == 80 + shifts[3] - 30  # b2's start follows b1's end at once
-    assert 80 + shifts[3] == 10  # the last recorded moment maps to now: downtime counts as zero
-    assert shifts[1] == shifts[2]
-
-
-# --- the database ---
 
 
 def make_v1(path: Path) -> None:

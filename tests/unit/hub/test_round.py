@@ -255,7 +255,7 @@ def test_late_press_is_recorded_and_flagged_without_overturning_the_winner() -> 
 
 
 def test_presses_within_their_combined_uncertainty_are_a_tie_broken_by_arrival() -> None:
-    engine = armed_engine()
+    engine = armed_engine(tie_rule=TieRule.ARRIVAL)  # a choice; the default is the estimate
     engine.press(press("alice", 10, arrival_ms=20, uncertainty_ms=2), now=20 * MS, horizon_ns=S)
     engine.press(press("bob", 11, arrival_ms=15, uncertainty_ms=2), now=25 * MS, horizon_ns=S)
     told = answers(engine.tick(1010 * MS))
@@ -329,14 +329,17 @@ def test_close_stops_taking_presses_but_keeps_the_round() -> None:
     assert phases(events) == [Phase.DECIDED, Phase.CLOSED]
     assert engine.phase is Phase.CLOSED
     assert engine.next_deadline is None  # closing also stops host-less re-arming
+    # A press while closed does not count in this round: it is early for the next one.
     refused = answers(engine.press(press("bob", 30), now=30 * MS))["bob"]
-    assert refused.flags == {Flag.CLOSED}
+    assert refused.flags == {Flag.EARLY}
     assert refused.rank is None
+    assert refused.round == 2
     assert engine.current is not None
     assert engine.current.number == 1
     assert [o.press.player for o in engine.current.ranked] == ["alice"]
     assert engine.close(40 * MS) == []
     assert phases(engine.arm(50 * MS)) == [Phase.ARMED]
+    assert engine.release_for("bob") == (50 * MS, True)  # locked out of round 2
 
 
 def test_press_stamped_in_an_earlier_round_is_stale() -> None:
