@@ -172,7 +172,9 @@ def main(
 
 def add_game_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the game and match commands."""
-    game = parser.add_argument_group("game commands (wrong, right, score, team, floor, clear-scores)")
+    game = parser.add_argument_group(
+        "game commands (wrong, right, score, team, floor, clear-scores)"
+    )
     game.add_argument(
         "--mode",
         choices=("next", "rearm"),

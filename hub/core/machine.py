@@ -638,7 +638,6 @@ class HubCore:
             replayed = all(isinstance(call.input, Tick) for call in step.calls)
             needs = self._tickets - 1 if replayed else self._tickets
         out = self._hold(told, needs)
-        out.extend(Save(record) for record in step.records)
         if save is not None:
             out.append(save)
         return out
