@@ -9,6 +9,13 @@ reconnects at once, over and over); and with the rate limit lifted, so every jun
 and answered. The table goes to stdout, and with ``--write`` into docs/benchmarks.md.
 
     .venv/bin/python bench/flood.py [--nodes 10] [--rounds 100] [--repeat 3] [--write]
+
+With ``--soak`` it runs the flood soak instead: one fresh hub (saving on) per kind of flood that the
+rate limits let through (junk frames, hellos with new station ids, presses under the budget,
+viewers with ``/api/state`` pollers, pings), and a quiet run beside them. Honest players play
+rounds before, during and after each flood; their press-to-result p50/p99 and the hub's resident
+memory are taken in each phase. Bounded: ``--soak-rounds`` rounds a phase, every flood stops with
+its phase (and the hello flood after 3,000 hellos).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +94,15 @@ class Hub:
         except OSError:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the hub process now (Linux /proc; 0 elsewhere)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        match = re.search(r"VmRSS:\s+(\d+)", status)
+        return int(match.group(1)) / 1024 if match else 0.0
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -198,12 +215,118 @@ async def _discard(ws: ClientConnection) -> None:
             pass
 
 
-def flooder_main(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+def flooder_main(url: str, stop: Any, flooding: Any, counts: Any, kind: str = "junk") -> None:
     cores = os.cpu_count() or 1
     if hasattr(os, "sched_setaffinity") and cores > 1:
         # The flooder gets a core of its own, as if it ran on another machine.
         os.sched_setaffinity(0, {cores - 1})
-    asyncio.run(flood(url, stop, flooding, counts))
+    floods = {
+        "junk": flood,
+        "hellos": flood_hellos,
+        "presses": flood_presses,
+        "viewers": flood_viewers,
+        "pings": flood_pings,
+    }
+    asyncio.run(floods[kind](url, stop, flooding, counts))
+
+
+HELLOS_AT_MOST = 3000
+
+
+async def flood_hellos(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    """One tokenless client saying hello with a new station id each time (issue 17's first
+    flood): 3,000 of them at most."""
+    flooding.set()
+    for number in range(HELLOS_AT_MOST):
+        if stop.is_set():
+            return
+        try:
+            async with connect(url, compression=None, open_timeout=5) as ws:
+                hello = {"type": "hello", "protocol": 1, "role": "node", "id": f"fake-{number}"}
+                await ws.send(json.dumps(hello))
+                await ws.recv()
+                counts[0] += 1
+        except (OSError, InvalidStatus, TimeoutError, ConnectionClosed):
+            counts[1] += 1
+
+
+async def flood_presses(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    """Twenty nodes pressing 45 times a second each: just under the 50-a-second budget."""
+    nodes = []
+    for i in range(20):
+        ws = await connect(url, compression=None)
+        await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"m{i}"}))
+        nodes.append(Node(ws, f"m{i}"))
+    flooding.set()
+    sequence = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        for node in nodes:
+            press = {"type": "press", "press_id": f"{node.id}-{sequence}"}
+            with contextlib.suppress(ConnectionClosed):
+                await node.ws.send(json.dumps({**press, "at_ns": time.monotonic_ns()}))
+                counts[0] += 1
+        sequence += 1
+        await asyncio.sleep(max(0.0, 1 / 45 - (time.monotonic() - started)))  # the pace
+    for node in nodes:
+        await node.ws.close()
+        node.task.cancel()
+
+
+def _poll_state(url: str, stop: Any, counts: Any) -> None:
+    http = url.replace("ws://", "http://") + "/api/state"
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(http, timeout=5) as response:
+                response.read()
+            counts[0] += 1
+        except OSError:
+            counts[1] += 1
+
+
+async def flood_viewers(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    """As many viewers as one address may open, and four scripts polling /api/state."""
+    viewers = []
+    for _ in range(100):
+        try:
+            ws = await connect(url, compression=None, max_size=None, open_timeout=5)
+        except (OSError, InvalidStatus, TimeoutError):
+            counts[1] += 1
+            continue
+        await ws.send('{"type":"hello","protocol":1,"role":"viewer"}')
+        viewers.append((ws, asyncio.create_task(_discard(ws))))
+    pollers = [
+        threading.Thread(target=_poll_state, args=(url, stop, counts), daemon=True)
+        for _ in range(4)
+    ]
+    for poller in pollers:
+        poller.start()
+    flooding.set()
+    await asyncio.to_thread(stop.wait)  # the viewers just sit there, reading
+    for ws, task in viewers:
+        await ws.close()
+        task.cancel()
+    for poller in pollers:
+        poller.join(10)
+
+
+async def flood_pings(url: str, stop: Any, flooding: Any, counts: Any) -> None:
+    """WebSocket pings as fast as they go (the library answers each), reconnecting when cut."""
+    while not stop.is_set():
+        try:
+            async with connect(url, compression=None, open_timeout=5) as ws:
+                await ws.send('{"type":"hello","protocol":1,"role":"viewer"}')
+                flooding.set()
+                reader = asyncio.create_task(_discard(ws))
+                with contextlib.suppress(ConnectionClosed):
+                    while not stop.is_set():
+                        await ws.ping()
+                        counts[0] += 1
+                        await asyncio.sleep(0)
+                reader.cancel()
+        except (OSError, InvalidStatus, TimeoutError):
+            pass
+        counts[1] += 1
 
 
 @dataclass
@@ -256,6 +379,208 @@ def scenario(name: str, config: str, flooding: bool, args: argparse.Namespace) -
                 flooder.join(10)
             hub.stop()
         return Run(name, latencies, frames, seconds, connections, cpu, hub.waits_ms[5:])
+
+
+# --- the flood soak ---
+
+SOAK_BEGIN, SOAK_END = "<!-- flood-soak:begin -->", "<!-- flood-soak:end -->"
+SOAK_FLOODS = [
+    ("quiet", None),
+    ("junk frames (closed at 200, reconnecting)", "junk"),
+    ("hellos with new station ids (3,000 at most)", "hellos"),
+    ("20 nodes pressing 45 a second", "presses"),
+    ("viewers from one address, 4 /api/state pollers", "viewers"),
+    ("pings", "pings"),
+]
+SETTLE_S = 3.0  # after a flood stops: its connections close, the hub's buffers drain
+
+
+class Game:
+    """The honest side: a host and ``nodes`` nodes playing one round after another."""
+
+    def __init__(self, host: Node, players: list[Node], rng: random.Random) -> None:
+        self.host = host
+        self.players = players
+        self.rng = rng
+        self.number = 0
+
+    @classmethod
+    async def open(cls, url: str, nodes: int, seed: int) -> Game:
+        host_ws = await connect(url, compression=None, max_size=None)
+        await host_ws.send(
+            json.dumps({"type": "hello", "protocol": 1, "role": "host", "token": HOST_TOKEN})
+        )
+        players = []
+        for i in range(nodes):
+            ws = await connect(url, compression=None)
+            await ws.send(
+                json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"n{i}"})
+            )
+            players.append(Node(ws, f"n{i}"))
+        for player in players:
+            await player.expect("welcome")
+        game = cls(Node(host_ws, "host"), players, random.Random(seed))
+        for _ in range(5):  # warm-up rounds while the clocks sync
+            await game.round()
+        return game
+
+    async def round(self) -> float:
+        """One round; the winner's press-to-result time, ms."""
+        self.number += 1
+        await self.host.ws.send('{"type":"arm"}')
+        releases = [(await p.expect("round", state="armed"))["release_ns"] for p in self.players]
+        if None in releases:
+            releases = [time.monotonic_ns()]
+        await asyncio.sleep(max(0, max(releases) - time.monotonic_ns()) / 1e9 + 0.002)
+        winner = self.rng.choice(self.players)
+        press_id = f"{winner.id}-{self.number}"
+        sent = time.monotonic_ns()
+        await winner.ws.send(json.dumps({"type": "press", "press_id": press_id, "at_ns": sent}))
+        await winner.expect("result", press_id=press_id)
+        latency = (time.monotonic_ns() - sent) / 1e6
+        await self.host.ws.send('{"type":"reset"}')
+        for player in self.players:
+            await player.expect("round", state="idle")
+        return latency
+
+    async def close(self) -> None:
+        for client in [self.host, *self.players]:
+            await client.ws.close()
+            client.task.cancel()
+
+
+@dataclass
+class Phase:
+    latencies: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Soak:
+    name: str
+    phases: dict[str, Phase] = field(
+        default_factory=lambda: {"before": Phase(), "during": Phase(), "after": Phase()}
+    )
+    frames: int = 0
+    seconds: float = 0.0
+
+    def cells(self) -> str:
+        out = []
+        for phase in self.phases.values():
+            data = sorted(phase.latencies)
+            out.append(f"{statistics.median(data):.2f} / {percentile(data, 0.99):.2f}")
+        rss = [statistics.median(p.rss_mb) for p in self.phases.values()]
+        rate = f"{self.frames / self.seconds:,.0f}" if self.frames else "—"
+        return " | ".join(out) + f" | {rss[0]:.1f} / {rss[1]:.1f} / {rss[2]:.1f} | {rate}"
+
+
+def percentile(data: list[float], q: float) -> float:
+    ordered = sorted(data)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def soak_phases(hub: Hub, kind: str | None, args: argparse.Namespace, run: Soak) -> None:
+    game = await Game.open(hub.url, args.nodes, args.seed)
+    try:
+        for _ in range(args.soak_rounds):
+            run.phases["before"].latencies.append(await game.round())
+        run.phases["before"].rss_mb.append(hub.rss_mb())
+        spawn = multiprocessing.get_context("spawn")
+        stop, started = spawn.Event(), spawn.Event()
+        counts = spawn.Array("q", 2)
+        flooder = None
+        if kind is not None:
+            flooder = spawn.Process(
+                target=flooder_main, args=(hub.url, stop, started, counts, kind)
+            )
+            flooder.start()
+            if not await asyncio.to_thread(started.wait, 60):
+                raise RuntimeError(f"the {kind} flood did not start within 60 s")
+        begun = time.monotonic()
+        try:
+            for _ in range(args.soak_rounds):
+                run.phases["during"].latencies.append(await game.round())
+            run.phases["during"].rss_mb.append(hub.rss_mb())
+        finally:
+            run.seconds += time.monotonic() - begun
+            run.frames += counts[0]
+            stop.set()
+            if flooder is not None:
+                await asyncio.to_thread(flooder.join, 30)
+        await asyncio.sleep(SETTLE_S)  # pacing: the flood's connections close and drain
+        for _ in range(args.soak_rounds):
+            run.phases["after"].latencies.append(await game.round())
+        run.phases["after"].rss_mb.append(hub.rss_mb())
+    finally:
+        await game.close()
+
+
+def soak(args: argparse.Namespace) -> list[Soak]:
+    runs = [Soak(name) for name, _ in SOAK_FLOODS]
+    for _ in range(args.repeat):
+        for run, (_, kind) in zip(runs, SOAK_FLOODS, strict=True):
+            with tempfile.TemporaryDirectory() as folder:
+                hub = Hub(BASE_CONFIG, Path(folder))
+                try:
+                    asyncio.run(soak_phases(hub, kind, args, run))
+                finally:
+                    hub.stop()
+            print(f"{run.name}: {run.cells()}", file=sys.stderr, flush=True)
+    return runs
+
+
+def soak_report(runs: list[Soak], args: argparse.Namespace, load: tuple[float, float]) -> str:
+    quiet = percentile(runs[0].phases["during"].latencies, 0.99)
+    lines = [
+        f"Measured {datetime.date.today().isoformat()} on {machine()}, load average "
+        f"{load[0]:.1f} at the start and {load[1]:.1f} at the end (other work on the machine "
+        f"shows in every row); {args.nodes} honest nodes, {args.soak_rounds} rounds in each "
+        f"phase, each flood {args.repeat} times interleaved with the others, a fresh hub "
+        "(saving on, default limits) for each. Latency: the winner's press sent to its result "
+        "received, on loopback, including the adjudication wait. RSS: the hub's resident "
+        "memory at the end of each phase (median over the repeats).",
+        "",
+        "| flood | before p50 / p99 ms | during p50 / p99 ms | after p50 / p99 ms "
+        "| RSS before / during / after MB | flood frames/s | during p99 vs quiet's during | RSS "
+        "after vs before |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        during = percentile(run.phases["during"].latencies, 0.99)
+        own = percentile(run.phases["before"].latencies, 0.99)
+        before = statistics.median(run.phases["before"].rss_mb)
+        after = statistics.median(run.phases["after"].rss_mb)
+        ratio = during / quiet
+        grew = after / before - 1
+        lines.append(
+            f"| {run.name} | {run.cells()} | {ratio:.2f}x "
+            f"{'(met)' if ratio <= 2 else '(**not met**)'}; {during / own:.2f}x its own before "
+            f"| {grew * 100:+.1f} % {'(met)' if grew <= 0.10 else '(**not met**)'} |"
+        )
+    lines += [
+        "",
+        "Targets (issue 17): honest p99 during any flood within 2x of the quiet run's, and the "
+        "hub's memory back within 10 % of where it was before the flood.",
+        "",
+        f"Reproduce: `.venv/bin/python bench/flood.py --soak --nodes {args.nodes} "
+        f"--soak-rounds {args.soak_rounds} --repeat {args.repeat}` (add `--write` to update "
+        "this section).",
+    ]
+    return "\n".join(lines)
+
+
+def write_soak(body: str) -> None:
+    heading = "## Flood soak: what each flood the limits let through costs the honest players"
+    section = f"{heading}\n\n{SOAK_BEGIN}\n{body}\n{SOAK_END}\n"
+    text = DOC.read_text(encoding="utf-8")
+    if SOAK_BEGIN in text and SOAK_END in text:
+        start = text.index(heading) if heading in text else text.index(SOAK_BEGIN)
+        text = text[:start] + section + text[text.index(SOAK_END) + len(SOAK_END) + 1 :]
+    else:
+        marker = "<!-- bench/run.py: results -->"
+        at = text.index(marker) if marker in text else len(text)
+        text = text[:at].rstrip("\n") + "\n\n" + section + "\n" + text[at:]
+    DOC.write_text(text, encoding="utf-8")
 
 
 def machine() -> str:
@@ -330,9 +655,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each case")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--soak", action="store_true", help="the flood soak (see above)")
+    parser.add_argument("--soak-rounds", type=int, default=40, help="rounds in each phase")
     args = parser.parse_args()
     keep_off_the_flooders_core()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if args.soak:
+        runs = soak(args)
+        body = soak_report(runs, args, (load, os.getloadavg()[0]))
+        print(body)
+        if args.write:
+            write_soak(body)
+        return 0
     plans = [
         ("quiet", BASE_CONFIG, False),
         ("flood, default limits", BASE_CONFIG, True),

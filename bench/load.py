@@ -152,8 +152,10 @@ class FirmwareProbe:
         await _sleep_until(instant_ns)
         pin = self.pins.pin(self.BUTTON)
         pin.drive_low()  # the button goes down: the firmware stamps this edge
-        pin.drive_high()
-        pressed = await self.node.wait_for(Pressed, after=mark, timeout=5)
+        try:  # and stays down until the firmware has confirmed the press (a blip is a glitch)
+            pressed = await self.node.wait_for(Pressed, after=mark, timeout=5)
+        finally:
+            pin.drive_high()
         try:
             await self.node.wait_for(
                 Resulted, lambda e: e.result.press_id == pressed.press_id, after=mark, timeout=10

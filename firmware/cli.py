@@ -56,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         "--pull-up", dest="pull_up", action="store_true", default=None, help="button to ground"
     )
     pull.add_argument("--pull-down", dest="pull_up", action="store_false", help="button to 3.3 V")
-    parser.add_argument("--bounce-ms", type=float, help="pin driver debounce ([gpio] bounce_ms)")
+    parser.add_argument(
+        "--bounce-ms", type=float, help="no longer used; kept so old command lines still start"
+    )
+    parser.add_argument(
+        "--confirm-ms", type=float, help="press counts once held this long ([gpio] confirm_ms)"
+    )
     parser.add_argument("--guard-ms", type=float, help="one press per quiet period ([gpio])")
     parser.add_argument("--led-pin", help="LED pin; '' for none ([gpio] led_pin)")
     parser.add_argument("--buzzer-pin", help="active buzzer pin ([gpio] buzzer_pin)")
@@ -83,6 +88,7 @@ def load_config(args: argparse.Namespace) -> NodeConfig:
             button_pin=args.button_pin,
             pull_up=args.pull_up,
             bounce_ms=args.bounce_ms,
+            confirm_ms=args.confirm_ms,
             guard_ms=args.guard_ms,
             led_pin=args.led_pin,
             buzzer_pin=args.buzzer_pin,

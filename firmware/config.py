@@ -68,7 +68,8 @@ class NodeSection:
 class GpioSection:
     button_pin: str = "GPIO17"  # gpiozero pin name: "GPIO17", "BOARD11" or "17"
     pull_up: bool = True  # button wired to ground (the usual arcade wiring)
-    bounce_ms: float = 5.0  # the pin driver's own debounce, where it has one
+    bounce_ms: float = 0.0  # no longer used: the driver's debounce stamped presses late
+    confirm_ms: float = 1.0  # a press counts once the line stayed active this long (no glitch)
     guard_ms: float = 50.0  # the line must be quiet this long before an edge counts as a press
     led_pin: str = "GPIO27"  # empty: no LED
     buzzer_pin: str = ""  # empty: no buzzer
@@ -79,6 +80,7 @@ class GpioSection:
         if not self.button_pin:
             raise ValueError("button_pin must name a pin, e.g. GPIO17")
         _at_least("bounce_ms", self.bounce_ms, 0)
+        _at_least("confirm_ms", self.confirm_ms, 0)
         _at_least("guard_ms", self.guard_ms, 1)
 
 

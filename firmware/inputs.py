@@ -3,9 +3,9 @@
 Each source only turns its device's events into edges or taps for its
 :class:`~firmware.handoff.Handoff`, which stamps them, carries them to the asyncio loop and calls
 ``sink(at_ns, source)`` once per press. ``at_ns`` is as close to the edge as the source allows:
-gpiozero's edge callback (its own thread) for a button, the kernel's own stamp for a key read
-from Linux's event devices (:mod:`firmware.evdev`), the keyboard package's hook thread on other
-systems, and when the terminal becomes readable for a terminal.
+the pin driver's own timestamp of the edge for a button (see :class:`GpioButton`), the kernel's
+own stamp for a key read from Linux's event devices (:mod:`firmware.evdev`), the keyboard
+package's hook thread on other systems, and when the terminal becomes readable for a terminal.
 
 On Linux the keyboard is read through evdev: no root (the ``input`` group), kernel timestamps.
 Elsewhere the ``keyboard`` package reads it, where it works without root. When neither can, the
@@ -55,6 +55,16 @@ def _ms(value: float) -> int:
 
 
 class GpioButton:
+    """A button on a GPIO pin, stamped at its first electrical edge.
+
+    The pin is read directly, with no debounce in the pin driver or the kernel (which would
+    report an edge only once the line has been stable, that long after the first contact). Each
+    edge comes with the pin driver's own timestamp (``ticks``) where it has one: lgpio's come
+    from the kernel's line events, in the monotonic clock, so the stamp is the edge itself, not
+    the moment this process got round to it. The handoff then counts a press once the line has
+    stayed active ``confirm_ms`` (a glitch never does) and stamps it with its first edge.
+    """
+
     kind = "gpio"
 
     def __init__(
@@ -65,27 +75,38 @@ class GpioButton:
         sink: PressSink,
         pin_factory: Any = None,
     ) -> None:
-        from gpiozero import Button  # imported here: a laptop without gpio never needs it
+        from gpiozero import InputDevice  # imported here: a laptop without gpio never needs it
 
         gpio = config.gpio
-        self._handoff = Handoff(self.kind, _ms(gpio.guard_ms), loop, clock, sink)
-        self.button = Button(
-            pin_name(gpio.button_pin),
-            pull_up=gpio.pull_up,
-            bounce_time=gpio.bounce_ms / 1000 if gpio.bounce_ms > 0 else None,
-            pin_factory=pin_factory,
+        self._clock = clock
+        self._pull_up = gpio.pull_up
+        self.device = InputDevice(
+            pin_name(gpio.button_pin), pull_up=gpio.pull_up, pin_factory=pin_factory
         )
-        self.button.when_pressed = self._pressed
-        self.button.when_released = self._released
+        self._factory = self.device.pin_factory
+        self._handoff = Handoff(
+            self.kind,
+            _ms(gpio.guard_ms),
+            loop,
+            clock,
+            sink,
+            confirm_ns=_ms(gpio.confirm_ms),
+            level=lambda: bool(self.device.is_active),
+        )
+        pin = self.device.pin
+        pin.bounce = None
+        pin.edges = "both"
+        pin.when_changed = self._changed
 
-    def _pressed(self) -> None:
-        self._handoff.edge(True)
-
-    def _released(self) -> None:
-        self._handoff.edge(False)
+    def _changed(self, ticks: Any, state: Any) -> None:
+        """An edge, in the pin driver's thread: stamped with the driver's instant for it."""
+        age = self._factory.ticks_diff(self._factory.ticks(), ticks)  # seconds since the edge
+        at = self._clock() - max(0, round(age * 1e9))
+        self._handoff.edge(bool(state) != self._pull_up, at_ns=at)
 
     def close(self) -> None:
-        self.button.close()
+        self._handoff.close()
+        self.device.close()
 
 
 # --- keyboard package ---

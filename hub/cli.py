@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hub import ctl, discovery, exports, notify, tournament
+from hub import loop as hub_loop
 from hub.auth import TokenFileError, load_or_create_host_token
 from hub.central import describe
 from hub.config import DEFAULT_PORT, HubConfig, TournamentSection
@@ -174,7 +175,9 @@ def run_hub(argv: Sequence[str]) -> int:
     data_dir = None if args.memory_only else config.data_path()
     try:
         token = config.server.host_token or _host_token(config)
-        asyncio.run(serve(config, token, data_dir))
+        loop = hub_loop.chosen()
+        log.debug("event loop: %s", loop)
+        hub_loop.run(serve(config, token, data_dir), loop)
     except BuzzerError as exc:
         log.error("%s", exc)
         return 2 if isinstance(exc, ConfigError | TokenFileError) else 1

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,8 @@ class ClockEstimate:
     upload_ns: int  # how long a message from the node takes to reach the hub, high percentile
     samples: int  # samples the estimate rests on
     drift_error_ppm: float = 0.0  # how wrong drift_ppm may be: the error grows away from ref_ns
+    upload_max_ns: int = 0  # the longest any recent message from the node took (see upload_ns)
+    span_ns: int = 0  # the time the samples the fit rests on cover
 
     def offset_at(self, hub_ns: int) -> int:
         return self.offset_ns + round(self.drift_ppm * (hub_ns - self.ref_ns) / 1e6)
@@ -107,139 +109,277 @@ class FilterSettings:
     choose_at_ns: int = 2_000_000_000  # pick the model that is surer this long after a sample
     upload_percentile: float = 0.9
     floor_ns: int = 20_000  # never claim better than this (timestamping jitter on the hosts)
+    # A link's first seconds say little about how long its messages take later: the connect
+    # burst, and every other node that joined at the same moment (a room powering up, all of
+    # them returning after a hub restart), queue its first exchanges behind each other. Samples
+    # started this long after the first one are "settled"; once there are min_settled of them,
+    # only they count for the upload delay.
+    settle_ns: int = 5_000_000_000
+    min_settled: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One accepted sample with everything the filter derives from it, computed once."""
+
+    offset: int
+    delay: int
+    mid: int
+    t2: int
+    t3: int
+    settled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """The fitted clock without the upload delay (which also depends on unused samples), and
+    what decides whether a new sample can change it."""
+
+    offset: int
+    ref: int
+    drift_ppm: float
+    drift_error_ppm: float
+    rtt: int
+    uncertainty: int
+    bound: int
+    used: int
+    span: int  # from the first to the last sample used
+    cutoff: int  # a sample slower than this takes no part in the fit
+    second: int  # the second smallest delay in the window (it sets the fastest sample's bias)
 
 
 class ClockFilter:
-    """Minimum-delay filter with a drift fit over one node's recent sync samples."""
+    """Minimum-delay filter with a drift fit over one node's recent sync samples.
+
+    Each sample's offset, delay and midpoint are computed once, when it arrives. The fit runs
+    only when the estimate is asked for and a sample that could change it arrived since: a spike
+    (a sample slower than the fastest by more than ``max_excess_ns``) that displaces another
+    unused one leaves the fit as it was, and only the upload delay is recomputed.
+    """
 
     def __init__(self, settings: FilterSettings | None = None) -> None:
         self.settings = settings or FilterSettings()
         self.samples: deque[SyncSample] = deque(maxlen=self.settings.window)
         self.rejected = 0
+        self.fits = 0  # how often the model was fitted (the costly part), for measurements
+        self._points: deque[_Point] = deque(maxlen=self.settings.window)
+        self._first_t0: int | None = None
+        self._model: _Model | None = None
         self._estimate: ClockEstimate | None = None
 
     def add(self, sample: SyncSample) -> bool:
         """Take a sample; False if it is impossible (negative delay, hub time running backwards)."""
-        if sample.delay_ns < 0 or sample.t3_ns < sample.t0_ns or sample.t2_ns < sample.t1_ns:
+        t0, t1, t2, t3 = sample.t0_ns, sample.t1_ns, sample.t2_ns, sample.t3_ns
+        delay = (t3 - t0) - (t2 - t1)
+        if delay < 0 or t3 < t0 or t2 < t1:
             self.rejected += 1
             return False
+        if self._first_t0 is None:
+            self._first_t0 = t0
+        point = _Point(
+            offset=((t1 - t0) + (t2 - t3)) // 2,
+            delay=delay,
+            mid=(t0 + t3) // 2,
+            t2=t2,
+            t3=t3,
+            settled=t0 - self._first_t0 >= self.settings.settle_ns,
+        )
+        points = self._points
+        evicted = points[0] if len(points) == points.maxlen else None
         self.samples.append(sample)
+        points.append(point)
         self._estimate = None
+        model = self._model
+        if model is not None and not _changes(model, point, evicted):
+            return True
+        self._model = None
         return True
 
     @property
+    def settled(self) -> bool:
+        """Whether enough samples from after the link's first seconds are in the window."""
+        return sum(p.settled for p in self._points) >= self.settings.min_settled
+
+    @property
     def estimate(self) -> ClockEstimate | None:
-        if self._estimate is None and len(self.samples) >= self.settings.min_samples:
-            self._estimate = self._fit()
+        if self._estimate is None and len(self._points) >= self.settings.min_samples:
+            if self._model is None:
+                self._model = self._fit()
+                self.fits += 1
+            self._estimate = self._with_upload(self._model)
         return self._estimate
 
-    def _fit(self) -> ClockEstimate:
+    def _fit(self) -> _Model:
         s = self.settings
-        samples = list(self.samples)
-        delays = sorted(x.delay_ns for x in samples)
+        points = self._points
+        delays = sorted(p.delay for p in points)
         min_delay = delays[0]
+        second = delays[1] if len(delays) > 1 else min_delay
+        cutoff = min_delay + s.max_excess_ns
         # Every sample within max_excess of the fastest one takes part, weighted down steeply by
         # its extra round trip: one 0.5 ms slower counts a quarter, one 5 ms slower a hundredth.
         # Spikes (tens of ms) take no part at all. Recent, slightly slower samples thus keep the
         # estimate fresh without pulling it far.
-        used = [x for x in samples if x.delay_ns - min_delay <= s.max_excess_ns]
-        excess = [x.delay_ns - min_delay for x in used]
-        ws = [1.0 / (1.0 + e / s.good_delay_slack_ns) ** 2 for e in excess]
-        total = sum(ws)
-        n_eff = total * total / sum(w * w for w in ws)  # as many equally good samples as this
-        base = min(used, key=lambda x: x.delay_ns).offset_ns
-        last = used[-1].midpoint_ns
-        xs = [(x.midpoint_ns - last) / 1e9 for x in used]  # seconds, relative to the newest
-        ys = [float(x.offset_ns - base) for x in used]  # nanoseconds, relative to the best
-        mx = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
-        my = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
-        sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs, strict=True))
+        used = [p for p in points if p.delay <= cutoff]
+        best = min(used, key=lambda p: p.delay)  # the first of the fastest
+        base, last = best.offset, used[-1].mid
+        slack = s.good_delay_slack_ns
+        xs: list[float] = []  # seconds, relative to the newest used sample
+        ys: list[float] = []  # nanoseconds, relative to the fastest sample's offset
+        ws: list[float] = []
+        total = total_sq = sum_x = sum_y = sum_excess = 0.0
+        for p in used:
+            excess = p.delay - min_delay
+            w = 1.0 / (1.0 + excess / slack) ** 2
+            x = (p.mid - last) / 1e9
+            y = float(p.offset - base)
+            xs.append(x)
+            ys.append(y)
+            ws.append(w)
+            total += w
+            total_sq += w * w
+            sum_x += w * x
+            sum_y += w * y
+            sum_excess += w * excess
+        n_eff = total * total / total_sq  # as many equally good samples as this
+        mx, my = sum_x / total, sum_y / total
+        sxx = sxy = syy = w2dx = w2dx2 = 0.0
+        for w, x, y in zip(ws, xs, ys, strict=True):
+            dx, dy = x - mx, y - my
+            sxx += w * dx * dx
+            sxy += w * dx * dy
+            syy += w * dy * dy
+            w2dx += w * w * dx
+            w2dx2 += w * w * dx * dx
 
         # Two models: a level (no drift), which holds best at the samples' weighted mean time,
         # and a line (offset and drift). Each is a weighted sum of the sample offsets; keep the
-        # one that will be surer by the next sync.
-        fits = [_Fit(at_x=mx, slope=0.0, level=my, coefficients=[w / total for w in ws])]
-        fits[0].sigma = _scatter(ws, [y - my for y in ys], n_eff - 1)
-        fits[0].drift_error = s.assumed_drift_ppm
-        span = used[-1].midpoint_ns - used[0].midpoint_ns
+        # one that will be surer by the next sync. For each: where it holds best (seconds from
+        # the newest sample), its slope (ns per second), its value there (relative to base), the
+        # sum of the squares of its coefficients, the scatter of one sample, its drift error.
+        level_sigma = _scatter(syy / total, n_eff, n_eff - 1)
+        fits = [(mx, 0.0, my, total_sq / (total * total), level_sigma, s.assumed_drift_ppm)]
+        span = used[-1].mid - used[0].mid
         if n_eff >= 3 and span >= s.min_fit_span_ns and sxx > 0:
-            slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True)) / sxx
+            slope = sxy / sxx
             if abs(slope) <= s.max_drift_ppm * 1000:  # ns per second == parts per billion
-                line = _Fit(
-                    at_x=0.0,
-                    slope=slope,
-                    level=my - slope * mx,
-                    coefficients=[
-                        w / total - mx * w * (x - mx) / sxx for w, x in zip(ws, xs, strict=True)
-                    ],
+                coefficients_sq = (
+                    total_sq / (total * total)
+                    - 2 * mx * w2dx / (total * sxx)
+                    + mx * mx * w2dx2 / (sxx * sxx)
                 )
-                residuals = [y - my - slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
-                line.sigma = _scatter(ws, residuals, n_eff - 2)
-                slope_se = line.sigma * math.sqrt(
-                    sum((w * (x - mx)) ** 2 for w, x in zip(ws, xs, strict=True))
-                )
-                line.drift_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
-                fits.append(line)
+                residual_sq = max(syy - slope * sxy, 0.0)
+                sigma = _scatter(residual_sq / total, n_eff, n_eff - 2)
+                slope_se = sigma * math.sqrt(w2dx2)
+                drift_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
+                fits.append((0.0, slope, my - slope * mx, coefficients_sq, sigma, drift_error))
         # Slower samples may have spent their extra time in one direction: their offsets can be
         # biased by up to half the extra, and that does not average away. The fastest sample has
         # some extra of its own that no sample shows; the gap to the second fastest is the usual
         # size of it (for independent delays the two are alike).
-        own = delays[1] - min_delay if len(delays) > 1 else 0
-        bias = (sum(w * e for w, e in zip(ws, excess, strict=True)) / total + own) / 2
+        bias = (sum_excess / total + (second - min_delay)) / 2
         ahead = s.choose_at_ns / 1e9
-        fit = min(fits, key=lambda f: f.uncertainty(bias) + f.drift_error * (ahead - f.at_x) * 1e3)
-        ref = last + round(fit.at_x * 1e9)
-        offset = base + round(fit.level)
+
+        def uncertainty(fit: tuple[float, float, float, float, float, float]) -> float:
+            """Two standard errors (the random part) plus the one-sided bias (which does not
+            average away)."""
+            return 2 * fit[4] * math.sqrt(max(fit[3], 0.0)) + bias
+
+        fit = min(fits, key=lambda f: uncertainty(f) + f[5] * (ahead - f[0]) * 1e3)
+        at_x, slope, level, _, _, drift_error = fit
+        ref = last + round(at_x * 1e9)
+        offset = base + round(level)
         # The worst case, whatever the path does: the fastest sample's offset is within half its
         # round trip of the truth at its time; add how far the estimate is from it there, and
         # what the drift can do between that time and ref.
-        best = min(used, key=lambda x: x.delay_ns)
-        at_best = offset + round(fit.slope * (best.midpoint_ns - ref) / 1e9)
-        drift_span = fit.drift_error * abs(ref - best.midpoint_ns) / 1e6
-        bound = abs(at_best - best.offset_ns) + best.delay_ns // 2 + round(drift_span)
-        bound += s.floor_ns
-        estimate = ClockEstimate(
+        at_best = offset + round(slope * (best.mid - ref) / 1e9)
+        drift_span = drift_error * abs(ref - best.mid) / 1e6
+        bound = abs(at_best - best.offset) + best.delay // 2 + round(drift_span) + s.floor_ns
+        return _Model(
+            offset=offset,
+            ref=ref,
+            drift_ppm=slope / 1000.0,
+            drift_error_ppm=drift_error,
+            rtt=min_delay,
+            uncertainty=min(round(uncertainty(fit)) + s.floor_ns, bound),
+            bound=bound,
+            used=len(used),
+            span=span,
+            cutoff=cutoff,
+            second=second,
+        )
+
+    def _with_upload(self, model: _Model) -> ClockEstimate:
+        # How long after its converted send time a message from the node reached the hub: a
+        # press will show exactly this (its arrival minus its converted instant). The
+        # conversion is ClockEstimate.to_hub, written out: it runs for every sample.
+        points = [p for p in self._points if p.settled]
+        if len(points) < self.settings.min_settled:
+            points = list(self._points)
+        offset, ref, ppm = model.offset, model.ref, model.drift_ppm
+        uploads = sorted(
+            p.t3 - (p.t2 - offset - round(ppm * (p.t2 - offset - ref) / 1e6)) for p in points
+        )
+        index = min(len(uploads) - 1, int(len(uploads) * self.settings.upload_percentile))
+        floor = model.rtt // 2
+        return ClockEstimate(
             offset_ns=offset,
             ref_ns=ref,
-            drift_ppm=fit.slope / 1000.0,
-            rtt_ns=min_delay,
-            uncertainty_ns=min(round(fit.uncertainty(bias)) + s.floor_ns, bound),
-            bound_ns=bound,
-            upload_ns=0,
-            samples=len(used),
-            drift_error_ppm=fit.drift_error,
+            drift_ppm=ppm,
+            rtt_ns=model.rtt,
+            uncertainty_ns=model.uncertainty,
+            bound_ns=model.bound,
+            upload_ns=max(uploads[index], floor),
+            samples=model.used,
+            drift_error_ppm=model.drift_error_ppm,
+            upload_max_ns=max(uploads[-1], floor),
+            span_ns=model.span,
         )
-        uploads = sorted(x.t3_ns - estimate.to_hub(x.t2_ns) for x in samples)
-        upload = uploads[min(len(uploads) - 1, int(len(uploads) * s.upload_percentile))]
-        return replace(estimate, upload_ns=max(upload, min_delay // 2))
 
 
-@dataclass(slots=True)
-class _Fit:
-    """One model of the offset over the window, as a weighted sum of the sample offsets."""
+def _changes(model: _Model, point: _Point, evicted: _Point | None) -> bool:
+    """Whether a new sample (and the one it pushed out of the window) can change the fit.
 
-    at_x: float  # where (seconds from the newest sample) the fit holds best: its reference
-    slope: float  # ns per second
-    level: float  # offset at at_x, ns relative to the fastest sample's
-    coefficients: list[float]  # the fit's value at at_x as a combination of the sample offsets
-    sigma: float = 0.0  # scatter of one sample around the fit
-    drift_error: float = 0.0  # ppm
-
-    def uncertainty(self, bias: float) -> float:
-        """Two standard errors (the random part) plus the one-sided bias (which does not
-        average away)."""
-        standard_error = self.sigma * math.sqrt(sum(c * c for c in self.coefficients))
-        return 2 * standard_error + bias
+    It cannot when neither takes part in the fit (both slower than the cutoff) and neither is
+    among the two fastest samples, which set the weights and the fastest sample's own bias.
+    """
+    if point.delay <= model.cutoff or point.delay < model.second:
+        return True
+    return evicted is not None and (evicted.delay <= model.cutoff or evicted.delay <= model.second)
 
 
-def _scatter(weights: list[float], residuals: list[float], dof: float) -> float:
-    """Weighted root mean square of the residuals, corrected for the parameters fitted."""
+def _scatter(mean_square: float, n_eff: float, dof: float) -> float:
+    """Root of a weighted mean square of residuals, corrected for the parameters fitted."""
     if dof <= 0:
         return 0.0
-    total = sum(weights)
-    n_eff = total * total / sum(w * w for w in weights)
-    mean_square = sum(w * r * r for w, r in zip(weights, residuals, strict=True)) / total
     return math.sqrt(mean_square * n_eff / dof)
+
+
+class RoundTrips:
+    """A link's recent round trips as the connection measures them (WebSocket pings).
+
+    The protocol stack answers a ping, not the application, so these stay honest where a
+    modified node or page could hold its sync replies back: the fastest of them is the link's
+    own round trip, the slowest the most a message has needed lately. A short window keeps them
+    current; one slow ping moves the fastest not at all.
+    """
+
+    def __init__(self, window: int = 8) -> None:
+        self._rtts: deque[int] = deque(maxlen=window)
+
+    def add(self, rtt_ns: int) -> None:
+        self._rtts.append(max(0, rtt_ns))
+
+    @property
+    def low_ns(self) -> int | None:
+        return min(self._rtts) if self._rtts else None
+
+    @property
+    def high_ns(self) -> int | None:
+        return max(self._rtts) if self._rtts else None
+
+    def __len__(self) -> int:
+        return len(self._rtts)
 
 
 def adjudication_horizon(upload_delays_ns: list[int], margin_ns: int, cap_ns: int) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from hub.formats import FORMATS
 from hub.round import Rules, TieRule
 from wire import configfile
-from wire.enums import ReboundMode
+from wire.enums import InputKind, ReboundMode
 from wire.messages import ID_PATTERN, NAME_MAX_CHARS
 
 DEFAULT_PORT = 8765
@@ -49,7 +49,7 @@ class RoundSection:
     auto_arm_delay_s: float = 3.0
     release_lead_ms: float = 100.0
     lockout_ms: float | None = None  # unset: locked out until the next arm
-    tie_rule: str = "arrival"
+    tie_rule: str = "earliest"
     adjudication_margin_ms: float = 2.0
     adjudication_cap_ms: float = 500.0
 
@@ -60,8 +60,10 @@ class RoundSection:
         _positive("adjudication_cap_ms", self.adjudication_cap_ms)
         if self.lockout_ms is not None:
             _positive("lockout_ms", self.lockout_ms, allow_zero=False)
-        if self.tie_rule not in tuple(TieRule):
-            raise ValueError(f"tie_rule must be one of {', '.join(TieRule)}")
+        try:
+            TieRule(self.tie_rule)
+        except ValueError:
+            raise ValueError(f"tie_rule must be one of {', '.join(TieRule)}") from None
 
     def rules(self) -> Rules:
         return Rules(
@@ -77,15 +79,47 @@ class RoundSection:
 class ClockSection:
     burst: int = 8  # sync exchanges right after a node connects
     burst_interval_ms: float = 20.0
-    sync_interval_s: float = 2.0  # then one exchange this often
+    sync_interval_s: float = 2.0  # then one exchange this often while the filter converges
+    max_sync_interval_s: float = 32.0  # backing off to this while the node's drift fit holds
     window: int = 32  # samples the filter keeps
 
     def __post_init__(self) -> None:
         _positive("burst", self.burst, allow_zero=False)
         _positive("burst_interval_ms", self.burst_interval_ms, allow_zero=False)
         _positive("sync_interval_s", self.sync_interval_s, allow_zero=False)
+        if self.max_sync_interval_s < self.sync_interval_s:
+            raise ValueError(
+                "max_sync_interval_s must be at least sync_interval_s (equal: a fixed interval)"
+            )
         if self.window < 3:
             raise ValueError("window must be at least 3 samples")
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    """How much earlier than its arrival a press may claim to be made, at most, per kind of
+    station: what the link's measured delays explain, never more than these caps."""
+
+    # From the edge to the press leaving the node: what no exchange of timestamps sees (a busy
+    # node's event loop). Any claim within this of what the link explains is taken as it is.
+    allowance_ms: float = 10.0
+    node_cap_ms: float = 250.0  # Pi nodes: a button, a keyboard or a terminal
+    browser_cap_ms: float = 250.0  # /play pages on phones and laptops
+    plain_cap_ms: float = 250.0  # tutorial clients (placed half their round trip back)
+
+    def __post_init__(self) -> None:
+        for name in ("allowance_ms", "node_cap_ms", "browser_cap_ms", "plain_cap_ms"):
+            _positive(name, getattr(self, name))
+
+    def caps_ns(self) -> dict[InputKind, int]:
+        node = ms_to_ns(self.node_cap_ms)
+        return {
+            InputKind.GPIO: node,
+            InputKind.KEYBOARD: node,
+            InputKind.TERMINAL: node,
+            InputKind.BROWSER: ms_to_ns(self.browser_cap_ms),
+            InputKind.TEXT: ms_to_ns(self.plain_cap_ms),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,9 +131,19 @@ class LimitsSection:
     messages_per_s: float = 50.0  # sustained frames a second per connection (4429 past it)
     message_burst: int = 200  # frames a connection may send at once before the rate applies
     send_buffer_kb: int = 1024  # unsent data a peer may leave queued before it is dropped (4408)
+    # Station ids the hub has not seen, per address: a burst, then this many a second (4429).
+    new_ids_burst: int = 256
+    new_ids_per_s: float = 2.0
+    # Tokenless connections (viewers, tutorial clients, nodes without a node token, greetings
+    # not done) one address may hold (0: no limit); all of them together take at most three
+    # quarters of max_connections, so a host and token holders always find room.
+    tokenless_per_address: int = 64
 
     def __post_init__(self) -> None:
         _positive("max_connections", self.max_connections)
+        _positive("new_ids_burst", self.new_ids_burst, allow_zero=False)
+        _positive("new_ids_per_s", self.new_ids_per_s, allow_zero=False)
+        _positive("tokenless_per_address", self.tokenless_per_address)
         _positive("hello_timeout_s", self.hello_timeout_s, allow_zero=False)
         _positive("messages_per_s", self.messages_per_s, allow_zero=False)
         _positive("message_burst", self.message_burst, allow_zero=False)
@@ -310,6 +354,7 @@ class HubConfig:
     server: ServerSection = field(default_factory=ServerSection)
     round: RoundSection = field(default_factory=RoundSection)
     clock: ClockSection = field(default_factory=ClockSection)
+    trust: TrustSection = field(default_factory=TrustSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     game: GameSection = field(default_factory=GameSection)

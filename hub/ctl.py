@@ -46,6 +46,7 @@ GAME_COMMANDS = (
     "right",
     "score",
     "team",
+    "floor",
     "clear-scores",
     "match-start",
     "match-end",
@@ -171,7 +172,9 @@ def main(
 
 def add_game_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the game and match commands."""
-    game = parser.add_argument_group("game commands (wrong, right, score, team, clear-scores)")
+    game = parser.add_argument_group(
+        "game commands (wrong, right, score, team, floor, clear-scores)"
+    )
     game.add_argument(
         "--mode",
         choices=("next", "rearm"),
@@ -185,7 +188,9 @@ def add_game_arguments(parser: argparse.ArgumentParser) -> None:
         "part's points; value: the clue's value; wager: the wager",
     )
     game.add_argument("--power", action="store_true", help="right: a power (before the mark)")
-    game.add_argument("--player", help="score/team/wager: the player's id")
+    game.add_argument(
+        "--player", help="score/team/wager: the player's id; floor: who gets it (settles a tie)"
+    )
     game.add_argument(
         "--team",
         action="append",
@@ -235,6 +240,10 @@ def game_message(command: str, args: argparse.Namespace | None) -> msg.Message:
         if option("player") is None or bool(teams) == bool(option("no_team")) or len(teams) > 1:
             raise ControlError("team needs --player ID and either --team NAME or --no-team")
         return msg.SetTeam(player=option("player"), team=teams[0] if teams else None)
+    if command == "floor":
+        if option("player") is None:
+            raise ControlError("floor needs --player ID: a player ranked in the decided round")
+        return msg.Floor(player=option("player"))
     if command == "clear-scores":
         return msg.ClearScores()
     return match_message(command, options)

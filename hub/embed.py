@@ -49,6 +49,8 @@ class EventLog:
         self._changed = asyncio.Event()
 
     def append(self, event: HubEvent) -> None:
+        if event.level < logging.INFO:  # one per press: heard by listeners, not kept
+            return
         self._log.append((self._next, event))
         self._next += 1
         self._changed.set()
@@ -131,7 +133,8 @@ class RunningHub:
         self._listeners.append(listener)
 
     def _event(self, event: HubEvent) -> None:
-        log.log(event.level, "%s", event.describe())
+        if log.isEnabledFor(event.level):  # a press's debug line is not even worded otherwise
+            log.log(event.level, "%s", event.describe())
         self.events.append(event)
         for listener in self._listeners:
             listener(event)

@@ -47,6 +47,9 @@ class Gate:
         origins: Sequence[str],
         tls: bool,
         token_required: bool = False,
+        tokenless: Callable[[str], tuple[int, int]] | None = None,
+        tokenless_per_address: int = 0,
+        cooling: Callable[[str, int], int] | None = None,
     ) -> None:
         self.routes = routes
         self.open_connections = open_connections
@@ -56,13 +59,17 @@ class Gate:
         self.origins = tuple(origins)
         self.tls = tls
         self.token_required = token_required
+        self.tokenless = tokenless  # open tokenless connections: (from an address, in all)
+        self.tokenless_per_address = tokenless_per_address
+        self.cooling = cooling  # ns until an address dropped for flooding may come back
         self._log_throttle = LogThrottle(LOG_INTERVAL_NS)
 
     def __call__(
         self, connection: ServerConnection, request: Request
     ) -> Awaitable[Response | None] | Response | None:
         if _is_upgrade(request):
-            refusal = self.refusal(request)
+            address = connection.remote_address
+            refusal = self.refusal(request, str(address[0]) if address else "?")
             if refusal is not None:
                 status, reason = refusal
                 self._log(connection, status, reason)
@@ -83,12 +90,33 @@ class Gate:
         more = f" ({left_out} more from this address not logged)" if left_out else ""
         log.warning("refused %s: %d %s%s", peer(connection), status.value, reason, more)
 
-    def refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
+    def refusal(self, request: Request, address: str = "?") -> tuple[HTTPStatus, str] | None:
         """Why this upgrade is refused, cheapest check first; None lets it through."""
         if not room_for_connection(self.open_connections(), self.max_connections):
             return HTTPStatus.SERVICE_UNAVAILABLE, (
                 f"hub full: {self.max_connections} connections; try again later"
             )
+        if self.tokenless is not None and not self._carries_a_token(request):
+            # Viewers, tutorial clients and greetings not yet done get a share of the cap, per
+            # address and in all, so that one machine cannot keep a host or the stations out.
+            wait = self.cooling(address, time.monotonic_ns()) if self.cooling else 0
+            if wait:
+                return HTTPStatus.SERVICE_UNAVAILABLE, (
+                    f"a client from this address was just dropped for flooding; try again in "
+                    f"{-(-wait // 1_000_000_000)} s"
+                )
+            here, total = self.tokenless(address)
+            # A quarter of the cap stays for token holders (a cap too small to split is not).
+            share = self.max_connections * 3 // 4 if self.max_connections >= 16 else 0
+            if self.tokenless_per_address and here >= self.tokenless_per_address:
+                return HTTPStatus.SERVICE_UNAVAILABLE, (
+                    f"{here} connections without a token from this address already; "
+                    "close some, or connect with a token"
+                )
+            if share and total >= share:
+                return HTTPStatus.SERVICE_UNAVAILABLE, (
+                    f"hub full for connections without a token ({share}); connect with a token"
+                )
         origin = request.headers.get("Origin")
         if not origin_allowed(origin, request.headers.get("Host"), self.origins, self.tls):
             shown = (origin or "")[:100]
@@ -105,3 +133,11 @@ class Gate:
             ):
                 return HTTPStatus.UNAUTHORIZED, "wrong token"
         return None
+
+    def _carries_a_token(self, request: Request) -> bool:
+        token = request_token(request.path, request.headers.get("Authorization"))
+        if token is None:
+            return False
+        return tokens_match(token, self.host_token) or bool(
+            self.node_token and tokens_match(token, self.node_token)
+        )

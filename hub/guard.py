@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Iterable
 
 from websockets.asyncio.server import ServerConnection
 
-from hub.limits import TokenBucket, too_slow
+from hub.limits import LogThrottle, TokenBucket, too_slow
 from wire.enums import CloseCode
 
 log = logging.getLogger("hub.guard")
 
 #: How long a dropped peer gets to answer the close frame before its socket is simply aborted.
 DROP_GRACE_S = 1.0
+DROP_LOG_INTERVAL_NS = 10_000_000_000
+#: After a client is dropped for flooding, its address waits this long before it may open a
+#: connection without a token again; token holders are not held back.
+COOL_DOWN_NS = 5_000_000_000
+ADDRESSES_COOLING = 4096
 
 
 class Guard:
@@ -36,6 +42,11 @@ class Guard:
         )
         self._dropping: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
+        # A flooder that reconnects each time it is dropped gets one line per address and
+        # reason this often; the next one counts the rest.
+        self._log_throttle = LogThrottle(DROP_LOG_INTERVAL_NS)
+        # Addresses whose client was dropped for flooding, and until when they cool down.
+        self._cooling: dict[str, int] = {}
 
     def admit(self, ws: ServerConnection, now_ns: int) -> bool:
         """Whether to handle a frame received at ``now_ns``; past the budget the peer is closed."""
@@ -54,6 +65,17 @@ class Guard:
             f"{self.messages_per_s:g} a second sustained",
         )
         return False
+
+    def cooling_down(self, address: str, now_ns: int) -> int:
+        """Nanoseconds until ``address`` may open a connection without a token again, after
+        one of its clients was dropped for flooding (0: it may now).
+
+        A flooder that is cut off reconnects at once: without this each return would cost a
+        handshake and a full budget of frames; with it, one HTTP answer."""
+        until = self._cooling.get(address)
+        if until is None or until <= now_ns:
+            return 0
+        return until - now_ns
 
     def writable(self, ws: ServerConnection) -> bool:
         """Whether a frame may be queued for ``ws``; a peer that stopped reading is dropped."""
@@ -81,7 +103,16 @@ class Guard:
             # Stop reading at once: whatever the peer keeps sending now waits in its own
             # buffers, not in the hub's, and costs the hub no parsing.
             ws.transport.pause_reading()
-        log.warning("dropped %s: %s (close %d): %s", peer(ws), reason, code, detail)
+        address = peer(ws).rsplit(":", 1)[0]
+        now = time.monotonic_ns()
+        if code == CloseCode.RATE_LIMITED:
+            if len(self._cooling) >= ADDRESSES_COOLING:
+                self._cooling = {a: t for a, t in self._cooling.items() if t > now}
+            self._cooling[address] = now + COOL_DOWN_NS
+        left_out = self._log_throttle.allow((address, reason), now)
+        if left_out is not None:
+            more = f" ({left_out} more from this address not logged)" if left_out else ""
+            log.warning("dropped %s: %s (close %d): %s%s", peer(ws), reason, code, detail, more)
         task = asyncio.get_running_loop().create_task(self._close(ws, code, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

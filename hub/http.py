@@ -11,7 +11,8 @@ import io
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -158,19 +159,45 @@ def is_websocket_upgrade(request: Request) -> bool:
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
 
+class Access(StrEnum):
+    """What a plain HTTP request may read, by the token it carries (URL or header)."""
+
+    HOST = "host"  # the host token: everything
+    PUBLIC = "public"  # a node token, or none needed: results, without host-only detail
+    CLOSED = "closed"  # a node token is set and none came: only whether one is needed
+
+
+#: Rounds per page of /api/history.
+HISTORY_PAGE = 10
+
+TOKEN_NEEDED = (
+    "this hub needs a token to read results: add ?token=... or an 'Authorization: Bearer' header"
+)
+
+
+def json_bytes(body: bytes) -> Response:
+    return _response(HTTPStatus.OK, "application/json", body)
+
+
 #: A match's result: /api/match.qbj, .csv or .json (?match=N, default the match on or the last).
 _MATCH_PATH = re.compile(r"/api/match\.(qbj|csv|json)")
 
 
 class Routes:
-    """Answers the plain HTTP requests; ``state`` builds the JSON picture of the hub on demand,
-    ``match_report`` a match's result (None: the match on, or the last one)."""
+    """Answers the plain HTTP requests.
+
+    ``state(access)`` gives the JSON picture (already encoded) a request with that access may
+    read; ``history(access, before)`` a page of earlier rounds; ``access(request)`` tells which
+    the request has; ``match_report`` a match's result (None: the match on, or the last one).
+    """
 
     def __init__(
         self,
-        state: Callable[[], dict[str, Any]],
+        state: Callable[[Access], Awaitable[bytes]],
         results_csv: Callable[[], str] | None = None,
         scheme: str = "http",
+        access: Callable[[Request], Access] = lambda request: Access.HOST,
+        history: Callable[[Access, int], bytes] | None = None,
         match_report: Callable[[int | None], MatchReport | None] | None = None,
         host_token: str = "",
         lan: Callable[[], list[str]] | None = None,
@@ -178,18 +205,30 @@ class Routes:
         self.state = state
         self.results_csv = results_csv
         self.scheme = scheme  # how browsers reach the pages: http, or https with TLS
+        self.access = access
+        self.history = history
         self.match_report = match_report
         self.host_token = host_token
         self.lan = lan or _lan_hosts  # the hub's LAN addresses, read at each request
 
-    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+    def __call__(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         if is_websocket_upgrade(request):
             return None
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
             return text_response("ok", HTTPStatus.OK)
         if path == "/api/state":
-            return json_response(self.state())
+            return self._state(self.access(request))
+        if path == "/api/history" and self.history is not None:
+            access = self.access(request)
+            if access is Access.CLOSED:
+                return text_response(TOKEN_NEEDED, HTTPStatus.UNAUTHORIZED)
+            before = parse_qs(urlsplit(request.path).query).get("before", [""])[0]
+            if not before.isdigit() or len(before) > 18:
+                return text_response("before=N: a round number", HTTPStatus.BAD_REQUEST)
+            return json_bytes(self.history(access, int(before)))
         if path == "/play.svg":
             query = parse_qs(urlsplit(request.path).query)
             if "host" in query:  # a screen on the hub itself, asking for a LAN address's code
@@ -201,6 +240,8 @@ class Routes:
                 return text_response("bad Host header", HTTPStatus.BAD_REQUEST)
             return json_response(join_info(host, self.scheme, self.lan()))
         if path == "/api/rounds.csv" and self.results_csv is not None:
+            if self.access(request) is Access.CLOSED:
+                return text_response(TOKEN_NEEDED, HTTPStatus.UNAUTHORIZED)
             return csv_download(self.results_csv(), "buzzer-results.csv")
         wanted = _MATCH_PATH.fullmatch(path)
         if wanted is not None and self.match_report is not None:
@@ -209,6 +250,9 @@ class Routes:
         if page is not None:
             return page
         return text_response(f"not found: {path[:100]}", HTTPStatus.NOT_FOUND)
+
+    async def _state(self, access: Access) -> Response:
+        return json_bytes(await self.state(access))
 
     def match_download(self, request: Request, kind: str) -> Response:
         """A match's result for the host: the host token is required (``?token=`` or

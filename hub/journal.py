@@ -41,6 +41,7 @@ from hub.round import (
     AssignTeam,
     Close,
     Event,
+    GiveFloor,
     Press,
     PressIn,
     ReadQuestion,
@@ -52,6 +53,23 @@ from hub.round import (
     Wrong,
 )
 from wire.enums import ReboundMode
+
+#: SQLite keeps integers as signed 64-bit numbers; a larger one cannot be journalled, and a press
+#: that cannot be journalled must never be acknowledged.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def fits(*numbers: int | None) -> bool:
+    """Whether every number fits a journal column (None, for a column left empty, does)."""
+    return all(n is None or INT64_MIN <= n <= INT64_MAX for n in numbers)
+
+
+def press_fits(press: PressIn, horizon_ns: int = 0) -> bool:
+    """Whether a press, as converted to hub time, can be journalled. A node whose clock replies
+    were absurd (legal numbers, wildly far apart) can make its converted times overflow: such a
+    press is refused rather than let the journal write fail for everyone."""
+    return fits(press.at_ns, press.arrival_ns, press.uncertainty_ns, press.raw_ns, horizon_ns)
+
 
 #: Every input the engine takes, by the name the journal stores it under.
 INPUTS: dict[str, type[GameInput]] = {
@@ -65,6 +83,7 @@ INPUTS: dict[str, type[GameInput]] = {
         Right,
         Wrong,
         AssignTeam,
+        GiveFloor,
         ReadQuestion,
         StartMatch,
         EndMatch,
@@ -82,6 +101,17 @@ INPUTS: dict[str, type[GameInput]] = {
 GAME_STARTS: tuple[type[GameInput], ...] = (StartMatch, EndMatch)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One input given to the engine, and the ``now`` it was given with."""
@@ -94,36 +124,67 @@ class Call:
         return self.input.KIND
 
     def payload(self) -> str:
-        """The input's fields as compact JSON (the journal's ``args`` column)."""
-        body = {f.name: getattr(self.input, f.name) for f in dataclasses.fields(self.input)}
-        if isinstance(self.input, Press):
-            body["press"] = dataclasses.asdict(self.input.press)
-        if isinstance(self.input, StartMatch):
-            body["setup"] = self.input.setup.data()
-        return json.dumps(body, separators=(",", ":"))
+        """The input's fields as compact JSON (the journal's ``args`` column).
+
+        Written out by hand for a press, the one input that comes by the thousand: no reflection
+        (``dataclasses.asdict`` deep-copies every field, several times the cost) and one shared
+        encoder. Other inputs are rare and few-fielded.
+        """
+        step = self.input
+        if isinstance(step, Press):
+            p = step.press
+            press = {
+                "player": p.player,
+                "press_id": p.press_id,
+                "at_ns": p.at_ns,
+                "arrival_ns": p.arrival_ns,
+                "uncertainty_ns": p.uncertainty_ns,
+                "raw_ns": p.raw_ns,
+                "synced": p.synced,
+                "claimed_ns": p.claimed_ns,
+            }
+            return _ENCODER.encode({"press": press, "horizon_ns": step.horizon_ns})
+        body = {name: getattr(step, name) for name in _field_names(type(step))}
+        if isinstance(step, StartMatch):
+            body["setup"] = step.setup.data()
+        return _ENCODER.encode(body)
 
     @property
     def starts_game(self) -> bool:
         return isinstance(self.input, GAME_STARTS)
 
     @classmethod
-    def load(cls, kind: str, now_ns: int, payload: str) -> Call:
-        """A call read back from the journal; ValueError (or a subclass) when it cannot be."""
-        kind_cls = INPUTS.get(kind)
+    def load(cls, kind: object, now_ns: object, payload: object) -> Call:
+        """A call read back from the journal; ValueError when it cannot be.
+
+        Every field is checked for its type: a row edited by hand, or damaged in a way the
+        database's own check does not see, must be refused here rather than fail inside the
+        engine halfway through a step.
+        """
+        kind_cls = INPUTS.get(kind) if isinstance(kind, str) else None
         if kind_cls is None:
-            raise ValueError(f"unknown journal entry kind {kind!r}")
+            raise ValueError(f"unknown journal entry kind {str(kind)[:40]!r}")
+        if not _is_int(now_ns):
+            raise ValueError(f"journal entry {kind!r} has no integer time")
+        if not isinstance(payload, str):
+            raise ValueError(f"journal entry {kind!r} holds no text")
         body = json.loads(payload) if payload else {}
         if not isinstance(body, dict):
             raise ValueError(f"journal entry {kind!r} holds no object")
+        if "press" in body:
+            body["press"] = _press_from(body["press"])
+        if body.get("mode") is not None:
+            body["mode"] = ReboundMode(body["mode"])
+        for name, allowed in _CHECKS.get(kind_cls.KIND, {}).items():
+            value = body.get(name)
+            if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
+                raise ValueError(f"journal entry {kind!r}: field {name!r} has the wrong type")
+        known = _field_names(kind_cls)
         try:
-            if "press" in body:
-                body["press"] = PressIn(**body["press"])
-            if body.get("mode") is not None:
-                body["mode"] = ReboundMode(body["mode"])
             if "setup" in body:
                 body["setup"] = MatchSetup.from_data(body["setup"])
-            known = {f.name for f in dataclasses.fields(kind_cls)}
-            return cls(kind_cls(**{k: v for k, v in body.items() if k in known}), now_ns)
+            step = kind_cls(**{k: v for k, v in body.items() if k in known})
+            return cls(step, now_ns)  # type: ignore[arg-type]
         except (TypeError, KeyError) as exc:
             raise ValueError(f"journal entry {kind!r} does not fit: {exc}") from None
 
@@ -144,6 +205,49 @@ class Call:
             )
             step = dataclasses.replace(step, press=press)
         return Call(step, self.now_ns + delta_ns)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: What each journalled field may hold (None: may be missing or null).
+_CHECKS: dict[str, dict[str, tuple[type, ...]]] = {
+    "arm": {"lead_ns": (int, type(None))},
+    "press": {"press": (PressIn,), "horizon_ns": (int,)},
+    "wrong": {"mode": (ReboundMode, type(None))},
+    "team": {"player": (str,), "team": (str, type(None))},
+}
+_PRESS_FIELDS: dict[str, tuple[type, ...]] = {
+    "player": (str,),
+    "press_id": (str,),
+    "at_ns": (int,),
+    "arrival_ns": (int,),
+    "uncertainty_ns": (int,),
+    "raw_ns": (int, type(None)),
+    "synced": (bool,),
+    "claimed_ns": (int, type(None)),
+}
+
+
+#: Fields a journalled press may leave out (older entries did): they take these values.
+_PRESS_DEFAULTS: dict[str, object] = {
+    "uncertainty_ns": 0,
+    "raw_ns": None,
+    "synced": True,
+    "claimed_ns": None,
+}
+
+
+def _press_from(data: object) -> PressIn:
+    if not isinstance(data, dict):
+        raise ValueError("journal entry 'press' holds no press object")
+    fields = {name: data.get(name, _PRESS_DEFAULTS.get(name)) for name in _PRESS_FIELDS}
+    for name, allowed in _PRESS_FIELDS.items():
+        value = fields[name]
+        if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
+            raise ValueError(f"journal entry 'press': field {name!r} has the wrong type")
+    return PressIn(**fields)
 
 
 class RecordingEngine(MatchEngine):

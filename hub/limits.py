@@ -6,6 +6,7 @@ with exact timestamps and reused by anything that needs the same budget (the fir
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 NS_PER_S = 1_000_000_000
@@ -85,3 +86,26 @@ class LogThrottle:
         expired = [k for k, (at, _) in self._last.items() if now_ns - at >= self.interval_ns]
         for key in expired or list(self._last)[: self.capacity // 2]:
             del self._last[key]
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one record of each message through per interval; the next one says how many like it
+    were held back.
+
+    For the event loop's own warnings about peers that vanished mid-write ("socket.send()
+    raised exception."): twenty clients that ping and disappear produced thousands of them in
+    two seconds. Records carry their creation time, so no clock is read here.
+    """
+
+    def __init__(self, interval_ns: int) -> None:
+        super().__init__()
+        self._throttle = LogThrottle(interval_ns)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg if isinstance(record.msg, str) else repr(record.msg))
+        left_out = self._throttle.allow(key, round(record.created * NS_PER_S))
+        if left_out is None:
+            return False
+        if left_out:
+            record.msg = f"{record.msg} ({left_out} more like it not logged)"
+        return True

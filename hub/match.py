@@ -48,6 +48,7 @@ from hub.round import (
     Close,
     EngineInput,
     Event,
+    GiveFloor,
     Outcome,
     PhaseChanged,
     Press,
@@ -342,7 +343,7 @@ class MatchEngine(RoundEngine):
                 return self._read_bonus_part(now)
             case Tick():
                 return self._observe(super().apply(step, now)) + self._tick_bonus(now)
-            case Arm() | Press() | Reset() | Close() | AssignTeam() | ReadQuestion():
+            case Arm() | Press() | Reset() | Close() | AssignTeam() | ReadQuestion() | GiveFloor():
                 return self._observe(super().apply(step, now))
             case _:
                 assert_never(step)

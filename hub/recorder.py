@@ -57,7 +57,11 @@ class Recorder:
         store = self.store
         if store is None:
             return Restored(RecordingEngine(rules), storage=self.status)
-        engine, _ = store.restore(rules, now, wall_ns)
+        try:
+            engine, _ = store.restore(rules, now, wall_ns)
+        except Exception as exc:  # the hub starts in every storage state, ranking in memory
+            store.give_up(f"cannot restore from {store.path} ({type(exc).__name__}: {exc})")
+            return Restored(RecordingEngine(rules), storage=self.status)
         players = [
             Known(player_id, name, _input_kind(kind), team)
             for player_id, name, kind, team in store.players()

@@ -43,15 +43,25 @@ from wire.enums import Flag, Phase, ReboundMode, TimerKind, TimerStage
 
 
 class TieRule(StrEnum):
-    ARRIVAL = "arrival"  # within a tie, whoever's press reached the hub first
-    TIMESTAMP = "timestamp"  # within a tie, trust the timestamps anyway
+    """How presses the hub cannot tell apart are ordered (they are flagged ``tie`` whatever
+    the rule). Arrival order favours the faster link, the unfairness the hub exists to remove,
+    so it is a choice, never the default."""
+
+    EARLIEST = "earliest"  # the earlier estimated instant first: the best guess there is
+    ARRIVAL = "arrival"  # whoever's press reached the hub first
+    HOST = "host"  # ordered by estimate, but a tie for first waits for the host to give the floor
+    TIMESTAMP = "earliest"  # the earlier name of EARLIEST (an alias)
+
+    @classmethod
+    def _missing_(cls, value: object) -> TieRule | None:
+        return cls.EARLIEST if value == "timestamp" else None  # its name before "earliest"
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     release_lead_ns: int = 0
     lockout_ns: int | None = None  # None: locked out for the rest of the round
-    tie_rule: TieRule = TieRule.ARRIVAL
+    tie_rule: TieRule = TieRule.EARLIEST
     adjudication_cap_ns: int = 500_000_000
     auto_arm_after_ns: int | None = None  # host-less mode: re-arm this long after a decision
     history_rounds: int = 50
@@ -76,6 +86,18 @@ class PressIn:
     uncertainty_ns: int = 0  # how far at_ns may be off
     raw_ns: int | None = None  # the timestamp as the node sent it, node clock
     synced: bool = True
+    # The instant the press claimed (hub clock), when that was earlier than its link can
+    # explain: at_ns is then the earliest credible instant, and the press is flagged clamped.
+    claimed_ns: int | None = None
+
+    @property
+    def earliest_ns(self) -> int:
+        """The earliest instant the press may have been made: its claim, where it was clamped.
+
+        Early, stale and lockout rules judge this: a press re-sent after a reconnect claims an
+        instant long before it arrived, and must stay in the round it was made in.
+        """
+        return self.at_ns if self.claimed_ns is None else min(self.at_ns, self.claimed_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +288,14 @@ class ReadQuestion:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveFloor:
+    """The host gives the floor to a player ranked in the decided round (say, one of a tie)."""
+
+    KIND: ClassVar[str] = "floor"
+    player: str
+
+
+@dataclass(frozen=True, slots=True)
 class AssignTeam:
     """Put a player in a team (None: in no team). Takes effect for the next ruling."""
 
@@ -274,7 +304,9 @@ class AssignTeam:
     team: str | None
 
 
-EngineInput = Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam | ReadQuestion
+EngineInput = (
+    Arm | Press | Tick | Reset | Close | Right | Wrong | AssignTeam | ReadQuestion | GiveFloor
+)
 
 
 @dataclass(slots=True)
@@ -288,6 +320,10 @@ class RoundRecord:
     adjudication_wait_ns: int | None = None
     ranked: list[Outcome] = field(default_factory=list)
     refused: list[Outcome] = field(default_factory=list)  # early, locked, repeat, closed, stale
+    # Refused presses not listed: a player's first refused press of each kind (early, locked,
+    # repeat, ...) in a round is kept, the rest only counted, so a player mashing a button (or
+    # a script within the rate limit) cannot grow the round.
+    more_refused: int = 0
 
     @property
     def winner(self) -> Outcome | None:
@@ -365,8 +401,14 @@ class RoundEngine:
         self._first_arrival_ns: int | None = None
         self._counted: dict[str, PressIn | Outcome] = {}
         self._locks: dict[str, _Lock] = {}
+        # Press ids already taken, so a re-sent press counts once: kept for the rounds the engine
+        # still keeps in its history (a node re-sends a press only until it has its ack, which
+        # follows the commit within milliseconds), so the memory does not grow with the night.
         self._seen: dict[tuple[str, str], Outcome | None] = {}
         self._early_for_next: list[Outcome] = []
+        self._early_more = 0  # refused presses for the next round that were counted, not kept
+        # (round, player, flags) of each refusal listed: one of each kind per player and round
+        self._refused_by: set[tuple[int, str, frozenset[Flag]]] = set()
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
@@ -374,6 +416,7 @@ class RoundEngine:
         self._rounds = 0  # rounds armed so far: the next one is number _rounds + 1
         self._question = 0  # questions started by a host's arm (a rebound continues one)
         self._read_ns: int | None = None  # when the current question was read to the end
+        self._contested: int | None = None  # a round whose tie for first waits for the host
 
     @property
     def number(self) -> int:
@@ -431,6 +474,8 @@ class RoundEngine:
                 return self._wrong(now, mode)
             case AssignTeam(player=player, team=team):
                 return self._assign_team(player, team, now)
+            case GiveFloor(player=player):
+                return self._give_floor(player, now)
             case ReadQuestion():
                 return self._read(now)
             case _:
@@ -487,6 +532,12 @@ class RoundEngine:
         release = now + (self.rules.release_lead_ns if lead_ns is None else lead_ns)
         self.current = RoundRecord(number=number, armed_ns=now, release_ns=release)
         self.current.refused, self._early_for_next = self._early_for_next, []
+        self.current.more_refused, self._early_more = self._early_more, 0
+        oldest = number - self.rules.history_rounds  # rounds before it are forgotten anyway
+        self._seen = {
+            key: known for key, known in self._seen.items() if known is None or known.round > oldest
+        }
+        self._refused_by = {entry for entry in self._refused_by if entry[0] >= number}
         self.phase = Phase.ARMED
         self._latest = None
         self._locks = {
@@ -544,6 +595,8 @@ class RoundEngine:
         events = [Acknowledge(press.player, press.press_id)]
         outcome = self._classify(press)
         if outcome is not None:
+            if press.claimed_ns is not None:
+                outcome = replace(outcome, flags=outcome.flags | {Flag.CLAMPED})
             self._remember(outcome)
             return [*events, Answer(outcome)]
         counted = self._counted.get(press.player)
@@ -566,29 +619,27 @@ class RoundEngine:
     def _classify(self, press: PressIn) -> Outcome | None:
         """An outcome for a press that cannot be counted, or None if it competes."""
         number = self.number
-        if self._boundary_ns is not None and press.at_ns < self._boundary_ns:
+        made = press.earliest_ns
+        if self._boundary_ns is not None and made < self._boundary_ns:
             return Outcome(number, press, flags=frozenset({Flag.STALE}))
         waiting = self.phase in (Phase.IDLE, Phase.CLOSED)  # for the next round's light
-        if self._closed_ns is not None and waiting and press.at_ns < self._closed_ns:
+        if self._closed_ns is not None and waiting and made < self._closed_ns:
             # made while the round still took presses, heard after it closed: too late for it,
             # and not early for the next one either
             return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
         upcoming = self._rounds + 1 if waiting else number
-        early = waiting or (self.current is not None and press.at_ns < self.current.release_ns)
+        early = waiting or (self.current is not None and made < self.current.release_ns)
         lock = self._locks.get(press.player)
         held = self._held_out(press.player, upcoming)  # answered wrong earlier in this question
         locked = held or (
             lock is not None
-            and (
-                lock.round == upcoming
-                or (lock.until_ns is not None and press.at_ns < lock.until_ns)
-            )
+            and (lock.round == upcoming or (lock.until_ns is not None and made < lock.until_ns))
         )
         if not early and not locked:
             return None
         lockout = self.rules.lockout_ns
         if early and not held:  # an early press starts (or restarts) the lockout
-            until = None if lockout is None else press.at_ns + lockout
+            until = None if lockout is None else made + lockout
             self._locks[press.player] = _Lock(upcoming if lockout is None else None, until)
         flags = {Flag.EARLY} if early and not held else {Flag.LOCKED}
         return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
@@ -598,8 +649,16 @@ class RoundEngine:
         bisect.insort(self._pending, press, key=lambda p: p.at_ns)
         if self._first_arrival_ns is None:
             self._first_arrival_ns = now
-        cap = self._first_arrival_ns + self.rules.adjudication_cap_ns
-        wanted = min(self._pending[0].at_ns + max(horizon_ns, 0), cap)
+        horizon = max(horizon_ns, 0)
+        wanted = self._first_arrival_ns + self.rules.adjudication_cap_ns
+        # Wait from the earliest press made. A clamped press is placed at the earliest instant
+        # its link allows, but may have been made as late as its arrival: presses made before
+        # then must have the time to arrive too, so it counts from its arrival.
+        earliest = next((p.at_ns for p in self._pending if p.claimed_ns is None), None)
+        if earliest is not None:
+            wanted = min(wanted, earliest + horizon)
+        if press.claimed_ns is not None:
+            wanted = min(wanted, press.arrival_ns + horizon)
         self.deadline_ns = wanted if self.deadline_ns is None else min(self.deadline_ns, wanted)
         if self.deadline_ns <= now:
             return self._decide(now)
@@ -610,6 +669,9 @@ class RoundEngine:
         assert record is not None
         order = self._break_ties(self._pending)
         winner_ns = order[0][0].at_ns
+        tied_for_first = len(order) > 1 and order[0][1] and _tied(order[0][0], order[1][0])
+        if self.rules.tie_rule is TieRule.HOST and tied_for_first:
+            self._contested = record.number
         events: list[Event] = []
         for rank, (press, tied) in enumerate(order, start=1):
             outcome = self._ranked(record, press, rank, winner_ns, tied)
@@ -638,7 +700,8 @@ class RoundEngine:
         return events
 
     def _break_ties(self, pending: list[PressIn]) -> list[tuple[PressIn, bool]]:
-        """Group presses that are tied with each other and order each group by the rule.
+        """Group presses that are tied with each other and order each group by the rule, clamped
+        presses last (Python's sort is stable: the estimate's order stays otherwise).
 
         A press joins a group only if it is tied with every press already in it. Chaining
         neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
@@ -647,15 +710,26 @@ class RoundEngine:
         """
         near = {id(press) for a, b in pairwise(pending) if _tied(a, b) for press in (a, b)}
         groups: list[list[PressIn]] = []
+        # Sorted by press instant, a press is tied with every member m of the group exactly
+        # when press.at - press.uncertainty < m.at + m.uncertainty for all of them, that is,
+        # below the smallest such sum: one comparison per press, not one per member (a burst
+        # of a thousand presses within their uncertainty made this quadratic).
+        reach = 0  # the smallest at + uncertainty in the current group
         for press in pending:  # already sorted by press instant
-            if groups and all(_tied(member, press) for member in groups[-1]):
+            if groups and press.at_ns - press.uncertainty_ns < reach:
                 groups[-1].append(press)
+                reach = min(reach, press.at_ns + press.uncertainty_ns)
             else:
                 groups.append([press])
+                reach = press.at_ns + press.uncertainty_ns
         order: list[tuple[PressIn, bool]] = []
+        arrival = self.rules.tie_rule is TieRule.ARRIVAL  # EARLIEST and HOST: by estimate
         for group in groups:
-            if self.rules.tie_rule is TieRule.ARRIVAL:
-                group = sorted(group, key=lambda p: p.arrival_ns)
+            # A clamped press's instant is not its claim but the earliest its link allows: it
+            # never wins a tie on that benefit of the doubt.
+            group = sorted(
+                group, key=lambda p: (p.claimed_ns is not None, p.arrival_ns if arrival else 0)
+            )
             order.extend((press, id(press) in near) for press in group)
         return order
 
@@ -675,6 +749,8 @@ class RoundEngine:
             flags.add(Flag.UNSYNCED)
         if late:
             flags.add(Flag.LATE)
+        if press.claimed_ns is not None:
+            flags.add(Flag.CLAMPED)
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
         outcome = Outcome(
@@ -713,12 +789,29 @@ class RoundEngine:
         return replace(counted, press=press, flags=counted.flags | {Flag.REPEAT})
 
     def _remember(self, outcome: Outcome) -> None:
-        self._seen[(outcome.press.player, outcome.press.press_id)] = outcome
+        key = (outcome.press.player, outcome.press.press_id)
         if outcome.counted:
+            self._seen[key] = outcome
             return
-        if self.current is not None and outcome.round == self.number:
+        this_round = self.current is not None and outcome.round == self.number
+        if not this_round and outcome.round != self._rounds + 1:
+            self._seen[key] = outcome
+            return
+        listed = (outcome.round, outcome.press.player, outcome.flags)
+        if listed in self._refused_by:
+            # Counted, not listed, and not remembered: a re-send is judged afresh, and as a
+            # refused press is never counted, nothing can count twice.
+            self._seen.pop(key, None)
+            if this_round and self.current is not None:
+                self.current.more_refused += 1
+            else:
+                self._early_more += 1
+            return
+        self._refused_by.add(listed)
+        self._seen[key] = outcome  # for as long as the round is in the history: see _arm
+        if this_round and self.current is not None:
             self.current.refused.append(outcome)
-        elif outcome.round == self._rounds + 1:  # early while waiting: shown with the next round
+        else:  # early while waiting: shown with the next round
             self._early_for_next.append(outcome)
 
     def _finish(self, now: int) -> list[Event]:
@@ -816,6 +909,17 @@ class RoundEngine:
             self.teams[player] = team
         return [TeamChanged(player, team)]
 
+    def _give_floor(self, player: str, now: int) -> list[Event]:
+        """The host gives the floor to a ranked player not held out (nothing happens otherwise)."""
+        if self.phase is not Phase.DECIDED or self.current is None:
+            return []
+        ranked = {o.press.player for o in self.current.ranked}
+        if player not in ranked or self._held_out(player, self.number):
+            return []
+        self._floor = _Floor(self.number, player, now)
+        _, end = self._answer_instants(self._floor)
+        return [FloorChanged(self.number, player, end)]
+
     def _right(self, now: int) -> list[Event]:
         """The player with the floor answered right: the question ends (the round closes)."""
         floor = self._hold_floor()
@@ -898,6 +1002,8 @@ class RoundEngine:
             return self._floor
         if self.current.decided_ns is None:
             return None
+        if self._contested == self.number:  # nobody has it until the host gives it
+            return _Floor(self.number, None, self.current.decided_ns)
         return _Floor(self.number, self._first_eligible(), self.current.decided_ns)
 
     def _hold_floor(self) -> _Floor | None:

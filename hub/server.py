@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -21,24 +22,49 @@ from typing import Any, assert_never
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import Event
 
-from hub.auth import request_token
+from hub.auth import request_token, tokens_match
 from hub.config import HubConfig
 from hub.core.events import HubEvent, Listening, Stopped
 from hub.core.machine import HubCore
 from hub.core.outputs import Broadcast, Close, LinkId, Notify, Output, Ping, Save, Send
 from hub.gate import Gate
 from hub.guard import Guard, peer
-from hub.http import Routes
+from hub.http import HISTORY_PAGE, Access, Routes
+from hub.limits import RepeatFilter
 from hub.recorder import Recorder
 from wire import codec
+from wire import messages as msg
 from wire.messages import MAX_CLIENT_FRAME_BYTES, MatchReport, StorageView
 from wire.tls import server_context
 
 log = logging.getLogger("hub")
 
-#: A tutorial client's ping that has not come back by then is given up (the next one may).
+#: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
+#: The event loop's warnings about vanished peers: one line per kind this often.
+LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
+
+
+class GuardedConnection(ServerConnection):
+    """A connection whose control frames (ping, pong) count in its message budget too: the
+    library answers pings by itself, so a client could otherwise send them without limit."""
+
+    guard: Guard | None = None
+
+    def process_event(self, event: Event) -> None:
+        guard = self.guard
+        if (
+            guard is not None
+            and isinstance(event, Frame)
+            and event.opcode in (Opcode.PING, Opcode.PONG)
+            and not guard.admit(self, time.monotonic_ns())
+        ):
+            return
+        super().process_event(event)
 
 
 class Server:
@@ -59,26 +85,37 @@ class Server:
         self.guard = Guard(
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
+        # A connection class of this server's own, so that each knows this server's guard.
+        self._connection = type("Connection", (GuardedConnection,), {"guard": self.guard})
         self.websockets: WebSocketServer | None = None
         self._links: dict[LinkId, ServerConnection] = {}
         self._numbers = itertools.count(1)
         self._wakeup: asyncio.TimerHandle | None = None
         self._wakeup_ns: int | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._tokenless: dict[str, int] = {}  # open connections without a token, per address
+        self._served: tuple[msg.State | None, dict[Access, bytes]] = (None, {})
 
     # --- lifecycle ---
 
     async def start(self) -> None:
         server, security = self.config.server, self.config.security
         self.recorder.start(asyncio.get_running_loop(), self._storage_changed)
+        quiet_loop_warnings()
+        routes = Routes(
+            self.snapshot,
+            self.results_csv,
+            scheme="https" if security.tls else "http",
+            access=self.access,
+            history=self.history_page,
+            match_report=self.match_report,
+            host_token=self.core.host_token,
+        )
         gate = Gate(
-            Routes(
-                self.snapshot,
-                self.results_csv,
-                scheme="https" if security.tls else "http",
-                match_report=self.match_report,
-                host_token=self.core.host_token,
-            ),
+            routes,
+            tokenless=self._tokenless_counts,
+            cooling=self.guard.cooling_down,
+            tokenless_per_address=self.config.limits.tokenless_per_address,
             open_connections=self._open_connections,
             max_connections=self.config.limits.max_connections,
             node_token=server.node_token,
@@ -99,6 +136,7 @@ class Server:
                 ssl=tls,
                 compression=None,
                 max_size=MAX_CLIENT_FRAME_BYTES,
+                create_connection=self._connection,
                 ping_interval=20,
                 ping_timeout=20,
                 server_header="buzzer-beater",
@@ -162,6 +200,10 @@ class Server:
         token = None
         if request is not None:
             token = request_token(request.path, request.headers.get("Authorization"))
+        address = peer(ws).rsplit(":", 1)[0]
+        tokenless = not self._token_holder(token)
+        if tokenless:
+            self._tokenless[address] = self._tokenless.get(address, 0) + 1
         self._carry(self.core.connect(link, peer(ws), token, time.monotonic_ns()))
         try:
             async for frame in ws:
@@ -172,6 +214,10 @@ class Server:
             pass
         finally:
             del self._links[link]
+            if tokenless:
+                left = self._tokenless.pop(address, 1) - 1
+                if left:
+                    self._tokenless[address] = left
             code = ws.close_code
             reason = f"close code {code}" if code is not None else "connection lost"
             self._carry(self.core.disconnect(link, reason, time.monotonic_ns()))
@@ -247,11 +293,58 @@ class Server:
 
     # --- plain HTTP ---
 
-    def snapshot(self) -> dict[str, Any]:
-        """The JSON picture of the hub, as served on /api/state."""
-        picture = codec.as_data(self.core.state(time.monotonic_ns()))
-        del picture["hub_ns"]
-        return picture
+    def _token_holder(self, token: str | None) -> bool:
+        """Whether an upgrade's token is the host's or (when one is set) the node token."""
+        if token is None:
+            return False
+        node_token = self.config.server.node_token
+        return tokens_match(token, self.core.host_token) or bool(
+            node_token and tokens_match(token, node_token)
+        )
+
+    def _tokenless_counts(self, address: str) -> tuple[int, int]:
+        """Open connections without a token: from ``address``, and in all."""
+        return self._tokenless.get(address, 0), sum(self._tokenless.values())
+
+    def access(self, request: Request) -> Access:
+        """What a plain HTTP request may read, by its token (URL or header)."""
+        token = request_token(request.path, request.headers.get("Authorization"))
+        if token is not None and tokens_match(token, self.core.host_token):
+            return Access.HOST
+        node_token = self.config.server.node_token
+        if not node_token or tokens_match(token, node_token):
+            return Access.PUBLIC
+        return Access.CLOSED
+
+    async def snapshot(self, access: Access = Access.HOST) -> bytes:
+        """The JSON picture of the hub as served on /api/state: the last one built (see
+        :meth:`HubCore.picture`), encoded once per access level."""
+        while True:
+            started = time.monotonic_ns()
+            picture, wait = self.core.picture(started)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait / 1e9)  # a fresh picture is due then: pacing, not a guess
+        built, encoded = self._served
+        if built is not picture:
+            encoded = {}
+            self._served = (picture, encoded)
+        body = encoded.get(access)
+        if body is None:
+            data = codec.as_data(picture)
+            del data["hub_ns"]
+            if access is not Access.HOST and data.get("storage"):
+                data["storage"]["path"] = None  # where the hub keeps its files: the host's
+            if access is Access.CLOSED:
+                data = {"join": data["join"], "round": {"number": data["round"]["number"]}}
+            body = encoded[access] = json.dumps(data).encode()
+            self.core.published(time.monotonic_ns() - started)  # later pictures are paced by it
+        return body
+
+    def history_page(self, access: Access, before: int) -> bytes:
+        """Earlier rounds than the picture holds, a page at a time (/api/history?before=N)."""
+        rounds = self.core.history(before, HISTORY_PAGE)
+        return json.dumps({"history": [codec.as_data(r) for r in rounds]}).encode()
 
     def results_csv(self) -> str:
         """Every press of the night as CSV (from the database, or from memory if not saved)."""
@@ -275,3 +368,13 @@ class Server:
     def carry(self, outputs: list[Output]) -> None:
         """Carry out outputs the caller got from the core itself (the embedding API's commands)."""
         self._carry(outputs)
+
+
+_LOOP_FILTER = RepeatFilter(LOOP_WARNINGS_INTERVAL_NS)
+
+
+def quiet_loop_warnings() -> None:
+    """Throttle the event loop's per-write warnings about peers that are gone (once a process)."""
+    logger = logging.getLogger("asyncio")
+    if _LOOP_FILTER not in logger.filters:
+        logger.addFilter(_LOOP_FILTER)

@@ -23,10 +23,14 @@ transaction (WAL, ``synchronous=FULL``, so a commit survives a power cut) and ha
 with ``loop.call_soon_threadsafe``. Only the node's ``ack`` waits for that commit, because the ack
 is the hub's promise that the press will survive anything.
 
-When the disk fails (read-only, full, I/O error) the store stops writing for the rest of the run,
-logs one line, and reports ``saving: false`` in its status; the hub keeps ranking in memory and
-acknowledges presses as recorded in memory. It never resumes writing after a failure, because a
-journal with a hole in it would replay into the wrong state.
+When a commit fails (disk full, I/O error, a disk remounted read-only) nothing is acknowledged:
+the writer keeps the failed batch and everything queued after it, in order, reports ``saving:
+false`` with the reason, and retries with a growing pause. When a retry commits, the journal has
+no hole (the same entries, in the same order), the held acks go out and the status says saving
+recovered. Only if the backlog outgrows :data:`MAX_BACKLOG` does the store give up for the rest of
+the run (memory-only, as when the disk is unusable at start): holding more would let a dead disk
+grow the hub without bound. Values are range-checked before they are queued, so no single input
+can make a commit fail for everyone.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, get_args
@@ -53,11 +58,11 @@ from hub.gamelog import MatchEnded, MatchEvent, MatchStarted
 from hub.journal import Call, RecordingEngine, Segment
 from hub.match import MatchEngine, report
 from hub.round import (
-    Acknowledge,
     Answer,
     Event,
     Outcome,
     PhaseChanged,
+    PressIn,
     QuestionDead,
     QuestionRead,
     RoundEngine,
@@ -73,12 +78,18 @@ log = logging.getLogger("hub.store")
 
 DATABASE_NAME = "results.db"
 LOCK_NAME = "hub.lock"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The game number given to rounds that came from a version 1 database (before the journal).
 LEGACY_GAME = 0
 #: Rounds played by this journal. One number today; a "new game" command can start the next.
 CURRENT_GAME = 1
 MAX_BATCH = 512
+#: Journal steps waiting for a failing disk before the store gives up for the run (each holds a
+#: few hundred bytes: this bounds what a dead disk can cost in memory to a few MB).
+MAX_BACKLOG = 10_000
+#: Pauses between retries of a failed commit: from the first to the longest, doubling.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -230,12 +241,25 @@ def _migrate_3_to_4(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_4_to_5(db: sqlite3.Connection) -> None:
+    """A place for journal rows that cannot be replayed: kept aside, never deleted."""
+    _script(
+        db,
+        """
+        CREATE TABLE quarantine (
+            seq INTEGER PRIMARY KEY, segment INTEGER, kind, now_ns, wall_ns, args,
+            reason TEXT NOT NULL, moved_wall_ns INTEGER NOT NULL);
+        """,
+    )
+
+
 #: ``MIGRATIONS[n]`` takes a database from version n to n + 1. Append; never edit a shipped one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -347,9 +371,29 @@ Statement = tuple[str, Sequence[Any]]
 
 @dataclass(slots=True)
 class _Job:
-    statements: list[Statement]
+    """Statements to commit, or how to build them (on the writer thread, off the event loop)."""
+
+    statements: list[Statement] | Callable[[], list[Statement]]
     done: Callable[[], None] | None
     outbox: bool = False  # it adds rows to the tournament outbox
+
+    def resolve(self) -> list[Statement]:
+        if callable(self.statements):
+            self.statements = self.statements()
+        return self.statements
+
+
+class Unstorable(ValueError):
+    """A value no column can hold (an integer beyond 64 bits): the job is refused, never acked."""
+
+
+def check_storable(statements: Iterable[Statement]) -> None:
+    for _, params in statements:
+        rows = params if isinstance(params, list) else [params]  # a list: rows for executemany
+        for row in rows:
+            for value in row:
+                if isinstance(value, int) and not journal.fits(value):
+                    raise Unstorable(f"the number {value} does not fit a 64-bit column")
 
 
 class Store:
@@ -363,6 +407,9 @@ class Store:
         self._segment: int | None = None
         self._game = CURRENT_GAME  # the game this run's journal entries belong to
         self._status = StorageStatus(True, str(self.path), "results are saved")
+        self._gave_up = False  # memory-only for the rest of the run: writes are not queued
+        self._failing_since: float | None = None  # a commit is failing and being retried
+        self._stop = threading.Event()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -436,17 +483,59 @@ class Store:
     def saving(self) -> bool:
         return self._status.saving
 
-    def _fail(self, message: str) -> None:
-        """Switch to memory-only mode for the rest of this run (called once, on either thread)."""
-        if not self._status.saving:
-            return
-        self._status = StorageStatus(
-            False, str(self.path), f"{message}; results are NOT being saved (ranking goes on)"
-        )
-        log.error("storage: %s", self._status.message)
+    @property
+    def accepting(self) -> bool:
+        """Whether writes are queued (they are while a failing commit is retried)."""
+        return self._db is not None and not self._gave_up
+
+    def _set_status(self, status: StorageStatus) -> None:
+        self._status = status
+        log.log(logging.INFO if status.saving else logging.ERROR, "storage: %s", status.message)
         if self._loop is not None and self.on_status is not None:
             with contextlib.suppress(RuntimeError):  # the loop may already be closed
-                self._loop.call_soon_threadsafe(self.on_status, self._status)
+                self._loop.call_soon_threadsafe(self.on_status, status)
+
+    def give_up(self, message: str) -> None:
+        """Memory-only for the rest of this run: the disk cannot be used (``message``: why)."""
+        self._fail(message)
+
+    def _fail(self, message: str) -> None:
+        """Switch to memory-only mode for the rest of this run (called once, on either thread)."""
+        if self._gave_up:
+            return
+        self._gave_up = True
+        self._set_status(
+            StorageStatus(
+                False,
+                str(self.path),
+                f"{message}; results are NOT being saved for the rest of this run (ranking goes "
+                "on; restart the hub once the disk is fixed)",
+            )
+        )
+
+    def _failing(self, message: str) -> None:
+        """A commit failed: say so, once, while it is retried."""
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            self._set_status(
+                StorageStatus(
+                    False,
+                    str(self.path),
+                    f"{message}; results are NOT being saved right now: retrying, and presses "
+                    "are acknowledged once they are (ranking goes on)",
+                )
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is None:
+            return
+        took = time.monotonic() - self._failing_since
+        self._failing_since = None
+        self._set_status(
+            StorageStatus(
+                True, str(self.path), f"results are saved (saving recovered after {took:.1f} s)"
+            )
+        )
 
     # --- restore ---
 
@@ -459,7 +548,7 @@ class Store:
         produced (the caller does not re-send them: they were sent before the restart).
         """
         db = self._db
-        if db is None or not self.saving:
+        if db is None or not self.accepting:
             return RecordingEngine(rules), []
         try:
             (latest,) = db.execute("SELECT MAX(game) FROM segments").fetchone()
@@ -483,52 +572,110 @@ class Store:
     def _replay(
         self, db: sqlite3.Connection, rules: Rules, now_ns: int
     ) -> tuple[RecordingEngine, list[Event]]:
-        segments = [
-            Segment(sid, boot, started, journal.rules_from_json(text), last)
-            for sid, boot, started, text, last in db.execute(
-                "SELECT s.id, s.boot, s.started_ns, s.rules, "
-                "(SELECT MAX(now_ns) FROM journal j WHERE j.segment = s.id) "
-                "FROM segments s WHERE s.game = ? ORDER BY s.id",
-                (self._game,),
-            )
-        ]
+        """Replay every readable journal entry; set aside the ones that cannot be read.
+
+        A row that does not parse, or that the engine cannot take, is moved to the
+        ``quarantine`` table (kept, never deleted) and counted in the status, so that one
+        damaged row costs the round it belonged to, never the hub's start.
+        """
+        damaged: list[tuple[int, str]] = []  # (seq, why)
+        segments = []
+        for sid, boot, started, text, last in db.execute(
+            "SELECT s.id, s.boot, s.started_ns, s.rules, (SELECT MAX(CASE WHEN "
+            "typeof(now_ns) = 'integer' THEN now_ns END) FROM journal j WHERE j.segment = s.id) "
+            "FROM segments s WHERE s.game = ? ORDER BY s.id",
+            (self._game,),
+        ):
+            try:
+                segment_rules = journal.rules_from_json(text)
+            except Exception as exc:  # a damaged segment: this run's rules stand in
+                log.warning("segment %s of %s has unreadable rules (%s)", sid, self.path, exc)
+                segment_rules = rules
+            if not isinstance(started, int):
+                started = last if isinstance(last, int) else 0
+            segments.append(Segment(sid, str(boot), started, segment_rules, last))
         if not segments:
             return RecordingEngine(rules), []
         shifts = journal.segment_shifts(segments, boot_id(), now_ns)
         by_id = {segment.id: segment for segment in segments}
-
-        def entries() -> Iterator[tuple[Rules | None, Call]]:
-            current: int | None = None
-            rows = db.execute(
-                "SELECT segment, kind, now_ns, args FROM journal "
-                "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
-                (self._game,),
-            )
-            for segment, kind, now, args in rows:
+        engine = RecordingEngine(segments[0].rules)
+        events: list[Event] = []
+        current: int | None = None
+        started_at = time.perf_counter()
+        rows = db.execute(
+            "SELECT seq, segment, kind, now_ns, args FROM journal "
+            "WHERE segment IN (SELECT id FROM segments WHERE game = ?) ORDER BY seq",
+            (self._game,),
+        ).fetchall()
+        for seq, segment, kind, now, args in rows:
+            try:
                 call = Call.load(kind, now, args).shifted(shifts[segment])
-                switch = by_id[segment].rules if segment != current else None
+            except Exception as exc:  # damaged: set aside, go on with the rest
+                damaged.append((seq, _why(exc)[:200]))
+                continue
+            if segment != current:
+                engine.set_base_rules(by_id[segment].rules)
                 current = segment
-                yield switch, call
-
-        started = time.perf_counter()
-        engine, events = journal.replay(segments[0].rules, entries())
+            try:
+                events.extend(engine.apply(call.input, call.now_ns))
+            except Exception as exc:  # a readable entry the engine cannot take
+                damaged.append((seq, f"the engine refused it: {_why(exc)}"[:200]))
+        engine.take_calls()  # already in the journal
+        if damaged:
+            self._quarantine(db, damaged)
         log.info(
             "restored round %d (%s) and %d earlier rounds from %s in %.1f ms",
             engine.number,
             engine.phase,
             len(engine.history) - (1 if engine.current in engine.history else 0),
             self.path,
-            (time.perf_counter() - started) * 1e3,
+            (time.perf_counter() - started_at) * 1e3,
         )
         return engine, events
 
+    def _quarantine(self, db: sqlite3.Connection, damaged: list[tuple[int, str]]) -> None:
+        """Move damaged journal rows to ``quarantine`` (one transaction) and say so."""
+        wall = time.time_ns()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for seq, why in damaged:
+                db.execute(
+                    "INSERT OR REPLACE INTO quarantine (seq, segment, kind, now_ns, wall_ns, "
+                    "args, reason, moved_wall_ns) SELECT seq, segment, kind, now_ns, wall_ns, "
+                    "args, ?, ? FROM journal WHERE seq = ?",
+                    (why, wall, seq),
+                )
+                db.execute("DELETE FROM journal WHERE seq = ?", (seq,))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        first = damaged[0][1]
+        message = (
+            f"results are saved; {len(damaged)} damaged journal "
+            f"entr{'y was' if len(damaged) == 1 else 'ies were'} set aside in table "
+            f"'quarantine' of {self.path} (first: {first}); the rounds they belonged to may "
+            "be incomplete"
+        )
+        log.error("storage: %s", message)
+        self._status = StorageStatus(True, str(self.path), message)
+
     def players(self) -> list[tuple[str, str, str | None, str | None]]:
         """The roster as last saved: (id, name, input, team)."""
-        if self._db is None or not self.saving:
+        if self._db is None or not self.accepting:
             return []
         try:
             rows = self._db.execute("SELECT id, name, input, team FROM players ORDER BY rowid")
-            return [(str(a), str(b), c, d) for a, b, c, d in rows]
+            return [
+                (
+                    str(a),
+                    str(b),
+                    c if isinstance(c, str) else None,
+                    d if isinstance(d, str) else None,
+                )
+                for a, b, c, d in rows
+            ]
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {_why(exc)}")
             return []
@@ -536,7 +683,7 @@ class Store:
     def last_match(self) -> tuple[int, MatchReport | None]:
         """The highest match number given so far, and the result of the last match that ended
         (for the console to show until the next one starts)."""
-        if self._db is None or not self.saving:
+        if self._db is None or not self.accepting:
             return 0, None
         try:
             (number,) = self._db.execute("SELECT MAX(number) FROM matches").fetchone()
@@ -549,8 +696,6 @@ class Store:
             return 0, None
         report = _report(row[0]) if row is not None else None
         return int(number or 0), report
-
-    # --- writing ---
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer thread; completions are handed back to ``loop``."""
@@ -567,86 +712,81 @@ class Store:
     ) -> None:
         """Queue what one engine step did; ``done`` runs on the loop once it is committed.
 
+        On the loop this only picks out what the step changed (calls and outcomes are frozen
+        values; the few round fields are copied, since a round record changes as play goes on)
+        and which game and segment each call goes to (a call that starts a game opens a
+        segment of its own). Building the journal and press rows, their JSON and the SQL
+        happens on the writer thread.
+
         In memory-only mode ``done`` runs at once: the press is recorded in memory, which is all
         this run can promise, and nodes must not re-send forever.
         """
-        if not self.saving or self._thread is None:
+        if not self.accepting or self._thread is None:
             if done is not None:
                 done()
             return
         wall = time.time_ns()
-        # Rows derived from the events first: in a step that starts a new game they belong to
-        # the game that ends with it.
-        statements: list[Statement] = self._derived(events, engine, wall)
+        # Rows derived from the events belong to the game the step began in: in a step that
+        # starts a new game, to the game that ends with it.
+        game = self._game
+        outcomes = [event.outcome for event in events if isinstance(event, Answer)]
+        rounds = _round_rows(events, engine)
+        placed: list[tuple[int | None, int, Call, bool]] = []  # segment, game, call, opens it
         for call in calls:
-            if call.starts_game and self._segment is not None:
+            opens = call.starts_game and self._segment is not None
+            if opens and self._segment is not None:
                 self._game += 1
                 self._segment += 1
-                statements.append(
-                    (
-                        "INSERT INTO segments (id, boot, started_ns, started_wall_ns, rules, game) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+            placed.append((self._segment, self._game, call, opens))
+        base_rules = journal.rules_json(engine.base_rules)
+        matches = self._match_rows(events, engine, wall)
+
+        def build() -> list[Statement]:
+            statements: list[Statement] = [_outcome_statement(o, game, wall) for o in outcomes]
+            statements.extend(_round_statement(row, game, wall) for row in rounds)
+            for segment, in_game, call, opens in placed:
+                if opens:
+                    statements.append(
                         (
-                            self._segment,
-                            boot_id(),
-                            call.now_ns,
-                            wall,
-                            journal.rules_json(engine.base_rules),
-                            self._game,
-                        ),
+                            SEGMENT_INSERT,
+                            (segment, boot_id(), call.now_ns, wall, base_rules, in_game),
+                        )
                     )
-                )
-            statements.append(
-                (
-                    "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (self._segment, call.kind, call.now_ns, wall, call.payload()),
-                )
-            )
-            if call.press is not None:
-                press = call.press
                 statements.append(
-                    (
-                        "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, "
-                        "arrival_ns, raw_ns, uncertainty_ns, synced, wall_ns) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            self._game,
-                            None,
-                            press.player,
-                            press.press_id,
-                            press.at_ns,
-                            press.arrival_ns,
-                            press.raw_ns,
-                            press.uncertainty_ns,
-                            int(press.synced),
-                            wall,
-                        ),
-                    )
+                    (JOURNAL_INSERT, (segment, call.kind, call.now_ns, wall, call.payload()))
                 )
-        match_rows = self._match_rows(events, engine, wall)
-        statements.extend(match_rows)
-        outbox = any(sql.startswith("INSERT INTO outbox") for sql, _ in match_rows)
-        self._queue.put(_Job(statements, done, outbox))
+                if call.press is not None:
+                    # The press's export row, undecided yet: export lists every acknowledged press.
+                    statements.append((PRESS_INSERT, _press_row(call.press, in_game, wall)))
+            statements.extend(matches)
+            return statements
+
+        outbox = any(sql.startswith("INSERT INTO outbox") for sql, _ in matches)
+        self._queue.put(_Job(build, done, outbox))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
-        if not self.saving or self._thread is None:
-            return
-        self._queue.put(
-            _Job(
-                [
-                    (
-                        "INSERT INTO players (id, name, input, team, seen_wall_ns) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = "
-                        "excluded.name, input = excluded.input, team = excluded.team, "
-                        "seen_wall_ns = excluded.seen_wall_ns",
-                        (player_id, name, input_kind, team, time.time_ns()),
-                    )
-                ],
-                None,
-            )
+        self._write(
+            [
+                (
+                    "INSERT INTO players (id, name, input, team, seen_wall_ns) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = "
+                    "excluded.name, input = excluded.input, team = excluded.team, "
+                    "seen_wall_ns = excluded.seen_wall_ns",
+                    (player_id, name, input_kind, team, time.time_ns()),
+                )
+            ],
+            None,
         )
+
+    def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
+        """Queue statements; ``done`` runs on the loop once they are committed (at once when
+        nothing is being written)."""
+        if not self.accepting or self._thread is None:
+            if done is not None:
+                done()
+            return
+        self._queue.put(_Job(statements, done))
 
     def _match_rows(
         self, events: Sequence[Event], engine: MatchEngine, wall: int
@@ -724,59 +864,34 @@ class Store:
 
     def _derived(self, events: Iterable[Event], engine: RoundEngine, wall: int) -> list[Statement]:
         """Upserts for the rounds and presses tables from what the engine decided."""
-        statements: list[Statement] = []
-        rounds: set[int] = set()
-        for event in events:
-            if isinstance(event, Answer):
-                statements.append(_outcome_statement(event.outcome, self._game))
-            elif isinstance(event, PhaseChanged):
-                rounds.add(event.round)
-            elif isinstance(event, Acknowledge):
-                continue
-        records = {r.number: r for r in engine.history}
-        if engine.current is not None:
-            records[engine.current.number] = engine.current
-        for number in sorted(rounds):
-            record = records.get(number)
-            if record is None:
-                continue
-            state = engine.phase if record is engine.current else Phase.CLOSED
-            winner = record.winner.press.player if record.winner else None
-            statements.append(
-                (
-                    "INSERT INTO rounds (game, number, state, armed_ns, release_ns, decided_ns, "
-                    "adjudication_wait_ns, winner, armed_wall_ns, decided_wall_ns) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (game, number) DO UPDATE SET state = excluded.state, "
-                    "decided_ns = excluded.decided_ns, "
-                    "adjudication_wait_ns = excluded.adjudication_wait_ns, "
-                    "winner = excluded.winner, "
-                    "decided_wall_ns = coalesce(rounds.decided_wall_ns, excluded.decided_wall_ns)",
-                    (
-                        self._game,
-                        record.number,
-                        state,
-                        record.armed_ns,
-                        record.release_ns,
-                        record.decided_ns,
-                        record.adjudication_wait_ns,
-                        winner,
-                        wall,
-                        wall if record.decided_ns is not None else None,
-                    ),
-                )
-            )
+        game = self._game
+        statements: list[Statement] = [
+            _outcome_statement(event.outcome, game, wall)
+            for event in events
+            if isinstance(event, Answer)
+        ]
+        statements.extend(_round_statement(row, game, wall) for row in _round_rows(events, engine))
         return statements
 
     def _writer(self) -> None:
-        """Commit whatever has queued up in one transaction, then report back to the loop."""
+        """Commit whatever has queued up, in order, a batch per transaction; report back.
+
+        A batch that fails stays at the head of the backlog and is retried, with everything
+        queued after it waiting behind it: nothing is acknowledged before it is on disk, and
+        the journal never gets a hole.
+        """
+        backlog: deque[_Job] = deque()
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
+        pause = RETRY_FIRST_S
+        while True:
+            if not backlog:
+                if stopping:
+                    break
+                first = self._queue.get()
+                if first is None:
+                    break
+                backlog.append(first)
+            while len(backlog) < MAX_BACKLOG + MAX_BATCH:
                 try:
                     job = self._queue.get_nowait()
                 except queue.Empty:
@@ -784,34 +899,97 @@ class Store:
                 if job is None:
                     stopping = True
                     break
-                batch.append(job)
-            self._commit(batch)
-            callbacks = [job.done for job in batch if job.done is not None]
-            if self.on_outbox is not None and any(job.outbox for job in batch) and self.saving:
-                callbacks.append(self.on_outbox)
-            if callbacks and self._loop is not None:
-                with contextlib.suppress(RuntimeError):  # the loop closed while we wrote
-                    self._loop.call_soon_threadsafe(_run_all, callbacks)
+                backlog.append(job)
+            batch = [backlog[i] for i in range(min(MAX_BATCH, len(backlog)))]
+            if self._commit(batch):
+                for _ in batch:
+                    backlog.popleft()
+                self._report(batch)
+                pause = RETRY_FIRST_S
+                continue
+            if stopping or len(backlog) > MAX_BACKLOG:
+                why = "the hub is stopping" if stopping else f"{len(backlog)} steps are waiting"
+                self._fail(f"writing {self.path} kept failing and {why}")
+                self._report(list(backlog))  # acknowledged as recorded in memory, as documented
+                backlog.clear()
+                continue
+            self._stop.wait(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _report(self, batch: Sequence[_Job]) -> None:
+        callbacks = [job.done for job in batch if job.done is not None]
+        if self.on_outbox is not None and any(job.outbox for job in batch) and self.saving:
+            callbacks.append(self.on_outbox)
+        if callbacks and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed while we wrote
+                self._loop.call_soon_threadsafe(_run_all, callbacks)
+
+    def _commit(self, batch: list[_Job]) -> bool:
+        """Commit ``batch`` in one transaction; False if it failed and should be retried.
+
+        A job whose values no column can hold, or that fails on its own for a reason other than
+        the disk, is dropped (logged, never acknowledged) so that it cannot block the others.
+        """
         db = self._db
-        if db is None or not self.saving:
-            return
+        if db is None or self._gave_up:
+            return True
+        jobs = []
+        for job in batch:
+            try:
+                check_storable(job.resolve())
+                jobs.append(job)
+            except Exception as exc:  # a bug or a hostile value: this job only, never the rest
+                self._drop(job, exc)
+        try:
+            self._transaction(db, jobs)
+        except (sqlite3.OperationalError, OSError) as exc:  # the disk: full, read-only, failing
+            self._failing(f"writing {self.path} failed: {_why(exc)}")
+            return False
+        except Exception as exc:
+            if len(jobs) == 1:
+                self._drop(jobs[0], exc)
+                return True
+            return all(self._commit([job]) for job in jobs)  # find the one that fails
+        self._recovered()
+        return True
+
+    def _transaction(self, db: sqlite3.Connection, jobs: list[_Job]) -> None:
+        """One transaction for a batch. Rows of the press path's statements (journal, press,
+        outcome, round) are gathered across the batch and written with one ``executemany``
+        each, in their order; any other statement first writes what was gathered, so that
+        everything keeps the order it was queued in where order can matter."""
+        gathered: dict[str, list[Sequence[Any]]] = {}
+
+        def flush() -> None:
+            for sql, rows in gathered.items():
+                db.executemany(sql, rows)
+            gathered.clear()
+
         try:
             db.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                for sql, params in job.statements:
-                    db.execute(sql, params)
+            for job in jobs:
+                for sql, params in job.resolve():
+                    rows = params if params and isinstance(params, list) else [params]
+                    if sql in GATHERED:
+                        gathered.setdefault(sql, []).extend(rows)
+                        continue
+                    flush()
+                    db.executemany(sql, rows)
+            flush()
             db.execute("COMMIT")
-        except Exception as exc:  # whatever it is, the writer thread must live on to ack
+        except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
-            self._fail(f"writing {self.path} failed: {_why(exc)}")
+            raise
+
+    def _drop(self, job: _Job, exc: Exception) -> None:
+        job.done = None
+        log.error("storage: a write was refused and not acknowledged: %s", _why(exc))
 
     def results_csv(self) -> str | None:
         """Every saved press as CSV, read on a separate read-only connection; None when this
         run is not saving (the caller then exports from memory, which is more complete)."""
-        if self._db is None or not self.saving:
+        if self._db is None or self._gave_up:
             return None
         try:
             db = connect(self.path, read_only=True)
@@ -826,7 +1004,7 @@ class Store:
     def match_report(self, number: int | None) -> MatchReport | None:
         """A match's saved result (None: the latest match), read on a separate read-only
         connection; None if there is no such match or nothing is saved."""
-        if self._db is None or not self.saving:
+        if self._db is None or self._gave_up:
             return None
         try:
             db = connect(self.path, read_only=True)
@@ -842,6 +1020,7 @@ class Store:
         """Finish every queued write, then close the database and release the lock."""
         if self._thread is not None:
             self._queue.put(None)
+            self._stop.set()  # a failing commit is tried once more, not after a long pause
             self._thread.join(timeout=10)
             self._thread = None
         if self._db is not None:
@@ -854,6 +1033,98 @@ class Store:
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
     for callback in callbacks:
         callback()
+
+
+SEGMENT_INSERT = (
+    "INSERT INTO segments (id, boot, started_ns, started_wall_ns, rules, game) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+JOURNAL_INSERT = "INSERT INTO journal (segment, kind, now_ns, wall_ns, args) VALUES (?, ?, ?, ?, ?)"
+ROUND_UPSERT = (
+    "INSERT INTO rounds (game, number, state, armed_ns, release_ns, decided_ns, "
+    "adjudication_wait_ns, winner, armed_wall_ns, decided_wall_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (game, number) DO UPDATE SET state = excluded.state, "
+    "decided_ns = excluded.decided_ns, "
+    "adjudication_wait_ns = excluded.adjudication_wait_ns, "
+    "winner = excluded.winner, "
+    "decided_wall_ns = coalesce(rounds.decided_wall_ns, excluded.decided_wall_ns)"
+)
+OUTCOME_UPSERT = (
+    "INSERT INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
+    "uncertainty_ns, synced, rank, reaction_ns, behind_ns, flags, lockout_ns, wall_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (game, player, press_id) DO UPDATE SET round = excluded.round, "
+    "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
+    "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns "
+    # A press re-sent after its round is forgotten is judged again (stale): its row keeps the
+    # outcome of the round it was made in.
+    "WHERE presses.round IS NULL OR presses.round = excluded.round"
+)
+
+PRESS_INSERT = (
+    "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
+    "uncertainty_ns, synced, wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+#: Statements whose rows can be written together across a batch: each touches its own table, and
+#: among a press's two rows the upsert wins whichever comes first (the insert only fills a gap).
+GATHERED = frozenset({JOURNAL_INSERT, PRESS_INSERT, OUTCOME_UPSERT, ROUND_UPSERT})
+
+
+def _press_columns(press: PressIn) -> tuple[object, ...]:
+    """player, press_id, at_ns, arrival_ns, raw_ns, uncertainty_ns, synced: as stored."""
+    return (
+        press.player,
+        press.press_id,
+        press.at_ns,
+        press.arrival_ns,
+        press.raw_ns,
+        press.uncertainty_ns,
+        int(press.synced),
+    )
+
+
+def _press_row(press: PressIn, game: int, wall: int) -> tuple[object, ...]:
+    return (game, None, *_press_columns(press), wall)
+
+
+RoundRow = tuple[int, str, int, int, int | None, int | None, str | None]
+
+
+def _round_rows(events: Iterable[Event], engine: RoundEngine) -> list[RoundRow]:
+    """The rounds a step changed, copied as they stand now (read on the loop: records change).
+
+    ``(number, state, armed, release, decided, wait, winner)``.
+    """
+    numbers = sorted({event.round for event in events if isinstance(event, PhaseChanged)})
+    rows: list[RoundRow] = []
+    for number in numbers:
+        record = engine.current if engine.current and engine.current.number == number else None
+        if record is None:
+            record = next((r for r in reversed(engine.history) if r.number == number), None)
+        if record is None:
+            continue
+        state = engine.phase if record is engine.current else Phase.CLOSED
+        winner = record.winner.press.player if record.winner else None
+        rows.append(
+            (
+                record.number,
+                state,
+                record.armed_ns,
+                record.release_ns,
+                record.decided_ns,
+                record.adjudication_wait_ns,
+                winner,
+            )
+        )
+    return rows
+
+
+def _round_statement(row: RoundRow, game: int, wall: int) -> Statement:
+    decided_wall = wall if row[4] is not None else None
+    return ROUND_UPSERT, (game, *row, wall, decided_wall)
 
 
 #: Events after which a match's saved result is brought up to date.
@@ -880,31 +1151,20 @@ def _report(text: str | None) -> MatchReport | None:
     return value
 
 
-def _outcome_statement(outcome: Outcome, game: int) -> Statement:
+def _outcome_statement(outcome: Outcome, game: int, wall: int) -> Statement:
     press = outcome.press
     return (
-        "INSERT INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
-        "uncertainty_ns, synced, rank, reaction_ns, behind_ns, flags, lockout_ns, wall_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (game, player, press_id) DO UPDATE SET round = excluded.round, "
-        "rank = excluded.rank, reaction_ns = excluded.reaction_ns, "
-        "behind_ns = excluded.behind_ns, flags = excluded.flags, lockout_ns = excluded.lockout_ns",
+        OUTCOME_UPSERT,
         (
             game,
             outcome.round,
-            press.player,
-            press.press_id,
-            press.at_ns,
-            press.arrival_ns,
-            press.raw_ns,
-            press.uncertainty_ns,
-            int(press.synced),
+            *_press_columns(press),
             outcome.rank,
             outcome.reaction_ns,
             outcome.behind_ns,
             ",".join(sorted(outcome.flags)),
             outcome.lockout_ns,
-            time.time_ns(),
+            wall,
         ),
     )
 
@@ -912,6 +1172,11 @@ def _outcome_statement(outcome: Outcome, game: int) -> Statement:
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+def _text(value: object) -> str | None:
+    """A text column as read back: a damaged cell of another type counts as empty."""
+    return value if isinstance(value, str) else None
 
 
 def _why(exc: BaseException) -> str:
@@ -1046,12 +1311,29 @@ def rows_from_engine(
     return rows
 
 
+#: A cell a spreadsheet would read as a formula starts with one of these (OWASP's list for CSV
+#: injection); such text gets a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: empty for None; text that could run as a formula, defused."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
-    """CSV a spreadsheet opens as is: a header row, then one row per press, empty for none."""
+    """CSV a spreadsheet opens as is: a header row, then one row per press, empty for none.
+
+    Names come from players, who may be anyone in the room: a name such as
+    ``=HYPERLINK(...)`` must arrive in the host's spreadsheet as text, not run there."""
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:

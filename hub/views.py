@@ -71,6 +71,8 @@ def result_text(outcome: Outcome) -> str:
             line = f"{ordinal(outcome.rank)}, {seconds(outcome.behind_ns or 0)} behind ({reaction})"
         if Flag.TIE in outcome.flags:
             line += ", a tie within clock uncertainty"
+        if Flag.CLAMPED in outcome.flags:
+            line += "; counted from the earliest instant its link allows"
         if Flag.REPEAT in outcome.flags:
             line = "Already counted: " + line
         return line
@@ -123,6 +125,7 @@ def round_view(
         winner=names.get(record.winner.press.player) if record.winner else None,
         results=[press_view(o, names, teams) for o in record.ranked],
         refused=[press_view(o, names, teams) for o in record.refused],
+        more_refused=record.more_refused,
     )
 
 
@@ -131,10 +134,17 @@ def history_view(
     current: RoundRecord | None,
     names: Mapping[str, str],
     teams: Mapping[str, str],
+    count: int | None = None,
+    before: int | None = None,
 ) -> list[RoundView]:
-    """Earlier rounds, newest first, without the one on display."""
-    done = [r for r in records if r is not current]
-    return [round_view(r, Phase.CLOSED, names, teams) for r in reversed(done)]
+    """Earlier rounds, newest first, without the one on display: at most ``count`` of them,
+    numbered below ``before`` if given (a page of history)."""
+    done = [
+        r
+        for r in reversed(list(records))
+        if r is not current and (before is None or r.number < before)
+    ]
+    return [round_view(r, Phase.CLOSED, names, teams) for r in done[:count]]
 
 
 # --- game play ---

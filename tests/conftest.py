@@ -1,14 +1,21 @@
-"""Shared fixtures: a real ``buzzer-hub`` process on 127.0.0.1, and a protocol client to talk to it.
+"""Shared fixtures: a real hub on 127.0.0.1, and a protocol client to talk to it.
 
-Nothing here imitates our own components: the hub is the installed console script, run as a
-subprocess on an ephemeral port, and the client speaks the real protocol over a real socket.
-Waiting is always on an event (a log line, a frame) with a timeout, never a bare sleep.
+Nothing here imitates our own components. ``run_hub`` runs a hub in the test's own event loop
+(:func:`hub.embed.running_hub`, real sockets on an ephemeral port), and the test waits on the
+hub's events (:mod:`hub.core.events`). ``start_hub`` runs the installed ``buzzer-hub`` console
+script as a subprocess, for the tests whose subject is the process itself: signals and exit
+codes, systemd, a crash, the command line. Clients speak the real protocol over real sockets.
+Waiting is always on an event (a hub event, a frame, a line the CLI prints) with a timeout,
+never a bare sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -24,6 +31,46 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from hub.config import HubConfig
+from hub.embed import RunningHub, running_hub
+from wire.codec import as_data
+
+#: Test files that exercise the hub itself, end to end: each of their async tests runs twice, on
+#: asyncio's loop and on uvloop (the hub uses uvloop when installed), and a hub they start runs on
+#: the same loop as the test. Every other async test runs once, on asyncio's loop, so the suite
+#: takes only these files' time again, not twice its own.
+BOTH_LOOPS = {
+    "tests/integration/test_hub.py",
+    "tests/integration/test_floods.py",
+    "tests/integration/test_security.py",
+    "tests/integration/test_tutorial_clients.py",
+    "tests/unit/hub/test_journal_damage.py",
+    "tests/unit/hub/test_store_failures.py",
+}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The loops an async test runs on (pytest-asyncio's hook): see BOTH_LOOPS."""
+    from hub import loop
+
+    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parents[1])
+    names = ["asyncio"]
+    if relative.as_posix() in BOTH_LOOPS and loop.uvloop_installed():
+        names.append("uvloop")
+    return {name: loop.factory(name) for name in names}
+
+
+def loop_of(request: pytest.FixtureRequest) -> str | None:
+    """Which loop (by hub/loop.py's name) this test runs on; None for a test with no loop."""
+    from hub import loop
+
+    callspec = getattr(request.node, "callspec", None)
+    chosen = callspec.params.get("_asyncio_loop_factory") if callspec is not None else None
+    if chosen is None:
+        return None
+    return "uvloop" if chosen is loop.factory("uvloop") else "asyncio"
+
+
 HOST_TOKEN = "test-host-token"
 LOOPBACK = "127.0.0.1"
 BIN = Path(sys.executable).parent
@@ -36,6 +83,88 @@ def console_script(name: str) -> str:
     return str(path)
 
 
+class InProcessHubs:
+    """Hubs serving in the test's event loop on 127.0.0.1 (the fixture ``run_hub``).
+
+    ``await run_hub(config)`` takes the config file's TOML text and returns the
+    :class:`~hub.embed.RunningHub`, listening on a free port, with host token :data:`HOST_TOKEN`
+    and a data directory of its own under the test's ``tmp_path`` (or ``data_dir``; ``None`` with
+    ``memory_only``). ``await run_hub.stop(hub)`` stops one as the command line does on SIGTERM
+    (every connection closed with 1001, the store closed and unlocked); starting another on the
+    same ``data_dir`` and ``port`` is a restart. Every hub still running stops after the test.
+    Discovery stays off: nothing is announced on the LAN.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._running: list[tuple[RunningHub, contextlib.AsyncExitStack]] = []
+        self._count = 0
+
+    async def __call__(
+        self,
+        config: str = "",
+        *,
+        data_dir: Path | None = None,
+        memory_only: bool = False,
+        port: int = 0,
+    ) -> RunningHub:
+        name = f"hub{self._count}"
+        self._count += 1
+        loaded = HubConfig.load(write_config(self.folder / f"{name}.toml", config))
+        settings = dataclasses.replace(
+            loaded,
+            server=dataclasses.replace(loaded.server, host=LOOPBACK, port=port),
+            discovery=dataclasses.replace(loaded.discovery, enabled=False),
+        )
+        data = None if memory_only else data_dir or self.folder / name
+        stack = contextlib.AsyncExitStack()
+        hub = await stack.enter_async_context(
+            running_hub(settings, host_token=HOST_TOKEN, data_dir=data)
+        )
+        self._running.append((hub, stack))
+        return hub
+
+    async def stop(self, hub: RunningHub) -> None:
+        for entry in self._running:
+            if entry[0] is hub:
+                self._running.remove(entry)
+                await entry[1].aclose()
+                return
+        raise AssertionError("that hub is not running")
+
+    async def stop_all(self) -> None:
+        while self._running:
+            await self.stop(self._running[-1][0])
+
+
+@pytest.fixture
+async def run_hub(tmp_path: Path) -> AsyncIterator[InProcessHubs]:
+    """Run hubs in this test's event loop; see :class:`InProcessHubs`."""
+    hubs = InProcessHubs(tmp_path)
+    yield hubs
+    await hubs.stop_all()
+
+
+def trouble(records: Sequence[logging.LogRecord]) -> list[str]:
+    """The log records that say something went wrong: errors, and any exception's traceback."""
+    return [
+        f"{record.name}: {record.getMessage()}"
+        for record in records
+        if record.levelno >= logging.ERROR or record.exc_info
+    ]
+
+
+def logged(records: Sequence[logging.LogRecord], pattern: str) -> list[str]:
+    """The messages of the log records that match ``pattern``."""
+    regex = re.compile(pattern)
+    return [message for record in records if regex.search(message := record.getMessage())]
+
+
+def state_of(hub: RunningHub) -> dict[str, Any]:
+    """The hub's whole picture as JSON data, as hosts, viewers and ``/api/state`` see it."""
+    return as_data(hub.state())
+
+
 @dataclass
 class HubProcess:
     """A ``buzzer-hub`` subprocess whose log is collected line by line."""
@@ -43,10 +172,12 @@ class HubProcess:
     args: list[str]
     data_dir: Path
     port: int = 0
+    loop: str | None = None  # BUZZER_LOOP for the hub: None lets it choose (uvloop if installed)
     prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec NAME
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     _new_line: threading.Condition = field(default_factory=threading.Condition)
+    _reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -71,11 +202,14 @@ class HubProcess:
             *self.args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.loop is not None:
+            env["BUZZER_LOOP"] = self.loop
         self.proc = subprocess.Popen(
             command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
         )
         start = len(self.lines)
-        threading.Thread(target=self._collect, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._collect, args=(self.proc,), daemon=True)
+        self._reader.start()
         line = self.wait_for_log(r"listening on ", timeout, since=start)
         match = re.search(r"listening on \S+?:(\d+)", line)
         assert match, line
@@ -109,6 +243,15 @@ class HubProcess:
                     raise AssertionError(f"no log line matching {pattern!r}; log tail:\n{log}")
                 self._new_line.wait(min(left, 0.5))
 
+    def final_log(self, timeout: float = 10.0) -> list[str]:
+        """Every line the hub wrote, once it has exited and its stderr is read to the end."""
+        assert self.proc is not None
+        assert self._reader is not None
+        self.proc.wait(timeout)
+        self._reader.join(timeout)
+        assert not self._reader.is_alive(), "the hub's stderr was not closed"
+        return list(self.lines)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
@@ -120,8 +263,13 @@ class HubProcess:
 
 
 @pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
-    """Start real hubs with extra command-line arguments; all are stopped after the test."""
+def start_hub(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., HubProcess]]:
+    """Start real hubs with extra command-line arguments; all are stopped after the test.
+
+    A hub runs on the same kind of event loop as the test that starts it (see BOTH_LOOPS)."""
+    hub_loop = loop_of(request)
     hubs: list[HubProcess] = []
 
     def start(
@@ -136,7 +284,9 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
         if config is not None:
             path = write_config(tmp_path / f"{name}.toml", config)
             args = ("--config", str(path), *args)
-        hub = HubProcess(list(args), data_dir or tmp_path / name, prefix=list(prefix))
+        hub = HubProcess(
+            list(args), data_dir or tmp_path / name, prefix=list(prefix), loop=hub_loop
+        )
         hubs.append(hub)
         return hub.start()
 
@@ -192,9 +342,21 @@ class Client:
                     self._unclaimed.append(frame)
 
     async def answer_sync(self, sync: dict[str, Any]) -> None:
+        """Reply with the truth as this machine's shared clock knows it.
+
+        This client reads only while a test waits for a frame, so a sync may sit unread for a
+        while. Stamping t1 at that reading would claim the sync arrived late: the hub would see
+        a node that holds its replies back and judge its presses accordingly. Hub and client
+        share one monotonic clock here, and the sync left the hub at t0, so it arrived at t0
+        (loopback takes microseconds); the time it sat unread is the reply's turnaround.
+        """
         now = time.monotonic_ns()
         await self.send(
-            type="sync_reply", seq=sync["seq"], t0_ns=sync["t0_ns"], t1_ns=now, t2_ns=now
+            type="sync_reply",
+            seq=sync["seq"],
+            t0_ns=sync["t0_ns"],
+            t1_ns=min(sync["t0_ns"], now),
+            t2_ns=now,
         )
 
 

@@ -44,6 +44,7 @@ class Flag(StrEnum):
     CLOSED = "closed"  # the round no longer takes presses
     STALE = "stale"  # stamped before the current round began: belongs to an earlier round
     UNSYNCED = "unsynced"  # the node's clock was not synchronised: ranked by arrival
+    CLAMPED = "clamped"  # claimed an instant earlier than its link can explain: moved to that
 
 
 class ReboundMode(StrEnum):
@@ -96,6 +97,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_SYNC = "unknown_sync"
     UNKNOWN_FIELD = "unknown_field"  # a warning: the message was used, the field ignored
     NOTHING_TO_RULE = "nothing_to_rule"  # right/wrong while nobody has the floor
+    BAD_TIME = "bad_time"  # a press whose hub time cannot be stored: not recorded, not acked
+    TOO_MANY_IDS = "too_many_ids"  # new station ids from one address beyond its budget
     NOT_NOW = (
         "not_now"  # a game command that does not fit the game as it stands; the message says why
     )

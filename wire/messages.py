@@ -171,6 +171,15 @@ class SetTeam(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class Floor(Message):
+    """Give the floor to a player ranked in the decided round: the host settles a tie."""
+
+    TYPE: ClassVar[str] = "floor"
+    player: str = field(metadata=spec(pattern=ID_PATTERN))
+    ref: str | None = field(default=None, metadata=REF)
+
+
+@dataclass(frozen=True, slots=True)
 class ClearScores(Message):
     """Start a new game: every score back to zero."""
 
@@ -261,7 +270,7 @@ class Wager(Message):
 
 #: What a host may send to run rounds; the server dispatches on these with exhaustive matches.
 RoundCommand = Arm | Reset | CloseRound
-GameCommand = Wrong | Right | Score | SetTeam | ClearScores
+GameCommand = Wrong | Right | Score | SetTeam | ClearScores | Floor
 MatchCommand = MatchStart | MatchEnd | Read | BonusPart | Undo | ClueValue | Wager
 HostCommand = RoundCommand | GameCommand | MatchCommand | Players
 NodeMessage = Press | SyncReply
@@ -316,6 +325,7 @@ class RoundView:
     winner: str | None = None
     results: list[PressView] = field(default_factory=list)
     refused: list[PressView] = field(default_factory=list)
+    more_refused: int = 0  # refused presses not listed (a player's repeats of one kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +346,7 @@ class PlayerView:
     drift_ppm: float | None
     last_sync_ns: int | None
     last_seen_ns: int | None
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,6 +810,7 @@ CLIENT_TYPES: Final[dict[str, type[Message]]] = {
         Score,
         SetTeam,
         ClearScores,
+        Floor,
         MatchStart,
         MatchEnd,
         Read,

@@ -86,9 +86,11 @@ class Refused:
     peer: str
     reason: str
     closed: bool
+    left_out: int = 0  # like refusals from the same address since its last line (throttled)
 
     def describe(self) -> str:
-        return f"refused {self.peer}: {self.reason}"
+        more = f" ({self.left_out} more from this address not logged)" if self.left_out else ""
+        return f"refused {self.peer}: {self.reason}{more}"
 
 
 @dataclass(frozen=True, slots=True)

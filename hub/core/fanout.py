@@ -68,6 +68,12 @@ from wire import messages as msg
 from wire.codec import encode
 from wire.enums import Phase, Role
 
+#: Earlier rounds in a state picture; older ones are fetched a page at a time (/api/history), so
+#: a picture stays the same size however long the night.
+HISTORY_IN_PICTURE = 10
+#: A picture served on /api/state is rebuilt when older than this even if nothing was marked as
+#: changed (clock estimates move between pictures).
+PICTURE_MAX_AGE_NS = 1_000_000_000
 #: Hosts and viewers get at most 20 state pictures a second.
 PUBLISH_INTERVAL_NS = 50_000_000
 #: A state picture grows with the roster and the round's results (about 25 ms for a thousand of
@@ -91,6 +97,8 @@ class Fanout:
     last_result: msg.MatchReport | None = None  # the last match that ended
     _last_publish_ns: int = 0
     _publish_cost_ns: int = 0
+    _picture: msg.State | None = None  # the last picture built, for /api/state
+    _changed: bool = True  # something changed since that picture
 
     # --- one step of the game ---
 
@@ -178,9 +186,15 @@ class Fanout:
         else:
             note = PhaseEntered(change.round, change.phase)
         out: list[Output] = [Notify(note)]
+        # Nodes whose round reads the same (no release instant of their own: a decision, a
+        # reset, or not synced) share one frame, encoded once and written in one broadcast.
+        groups: dict[msg.RoundUpdate, list[LinkId]] = {}
         for player in self.roster.online():
             if not player.plain and player.link is not None:
-                out.append(Send(player.link, encode(self.round_update(player))))
+                groups.setdefault(self.round_update(player), []).append(player.link)
+        for update, links in groups.items():
+            frame = encode(update)
+            out.append(Send(links[0], frame) if len(links) == 1 else Broadcast(tuple(links), frame))
         return out
 
     def round_update(self, player: Player | None) -> msg.RoundUpdate:
@@ -297,7 +311,9 @@ class Fanout:
             hub_ns=now,
             round=round_view(engine.current, engine.phase, names, engine.teams),
             players=[self.player_view(player, now) for player in self.roster],
-            history=history_view(engine.history, engine.current, names, engine.teams),
+            history=history_view(
+                engine.history, engine.current, names, engine.teams, HISTORY_IN_PICTURE
+            ),
             game=game_view(
                 engine,
                 names,
@@ -335,12 +351,52 @@ class Fanout:
             drift_ppm=estimate.drift_ppm if estimate else None,
             last_sync_ns=player.last_sync_ns,
             last_seen_ns=player.last_seen_ns,
+            clamped=player.clamped,
         )
 
     # --- pacing ---
 
+    def picture(
+        self,
+        now: int,
+        storage: msg.StorageView,
+        join: msg.JoinView,
+        central: msg.CentralView | None = None,
+    ) -> tuple[msg.State, int]:
+        """The picture ``/api/state`` serves, and 0; or the last one and how long to wait for
+        a fresh one.
+
+        The last picture is served as long as nothing changed (and it is younger than
+        :data:`PICTURE_MAX_AGE_NS`). After a change it is rebuilt, but never sooner after the
+        last build than building pictures would take more than PUBLISH_LOOP_SHARE of the loop:
+        a reader then waits that long (and every reader in that time shares the one rebuild),
+        so however often ``/api/state`` is asked it costs at most that share, and a reader
+        still sees what happened before it asked.
+        """
+        old = self._picture
+        if old is not None:
+            age = now - old.hub_ns
+            if age < PICTURE_MAX_AGE_NS and not self._changed:
+                return old, 0
+            wait = round(self._publish_cost_ns / PUBLISH_LOOP_SHARE) - age
+            if wait > 0:
+                return old, wait
+        return self._build(now, storage, join, central), 0
+
+    def _build(
+        self,
+        now: int,
+        storage: msg.StorageView,
+        join: msg.JoinView,
+        central: msg.CentralView | None = None,
+    ) -> msg.State:
+        picture = self._picture = self.state(now, storage, join, central)
+        self._changed = False
+        return picture
+
     def publish_soon(self, now: int, at_once: bool = False) -> None:
         """Coalesce state pictures: one is due at most every publish gap, or now if asked."""
+        self._changed = True
         if not self.watchers:
             return
         if at_once:
@@ -364,7 +420,7 @@ class Fanout:
         self._last_publish_ns = now
         if not self.watchers:
             return []
-        frame = encode(self.state(now, storage, join, central))
+        frame = encode(self._build(now, storage, join, central))
         return [Broadcast(tuple(self.watchers), frame, picture=True)]
 
     def published(self, cost_ns: int) -> None:

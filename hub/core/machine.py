@@ -18,11 +18,12 @@ routes their frames, and keeps the one agenda.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
 from hub.auth import tokens_match
-from hub.clock import FilterSettings, SyncSample
+from hub.clock import FilterSettings, RoundTrips, SyncSample
 from hub.config import HubConfig, ms_to_ns
 from hub.core.agenda import Agenda
 from hub.core.events import (
@@ -52,18 +53,36 @@ from hub.core.outputs import (
     Save,
     Send,
 )
-from hub.core.presses import Horizon, node_press, tutorial_press
+from hub.core.presses import Horizon, Trust, node_press, tutorial_press
 from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
-from hub.core.syncing import NS_PER_S, SyncSchedule
-from hub.journal import RecordingEngine
+from hub.core.syncing import NS_PER_S, SyncSchedule, fit_holds
+from hub.journal import RecordingEngine, press_fits
+from hub.limits import LogThrottle, TokenBucket
 from hub.match import report
-from hub.round import Acknowledge, Arm, Press, Tick
+from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
+from hub.views import history_view
 from wire import codec, plain
 from wire import messages as msg
-from wire.enums import CloseCode, ErrorCode, InputKind, Role
+from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
 
+MS = 1_000_000
 BROWSER_REFUSED = "the host is not taking players from phones or laptops right now"
+BAD_TIME = (
+    "press not recorded: its time in the hub's clock is out of range (the node's clock replies "
+    "were inconsistent); restart the node"
+)
+#: A refusal is logged once per address and kind this often; the next line counts the rest.
+REFUSAL_LOG_INTERVAL_NS = 10 * 1_000_000_000
+#: Addresses whose new-id budgets are remembered; past it, the full (unused) budgets are dropped.
+ADDRESSES_KEPT = 4096
+TOO_MANY_IDS = "too many new station ids from this address; a node keeps its id across reconnects"
+#: How often offline players are looked for, and how long they stay listed once offline: a node
+#: that reboots or changes Wi-Fi is back within seconds; a tutorial client never comes back
+#: under the same id.
+ROSTER_SWEEP_NS = 30 * 1_000_000_000
+OFFLINE_KEPT_NS = 600 * 1_000_000_000
+TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 
 
 @dataclass
@@ -97,6 +116,11 @@ class Session:
     def greeted(self) -> bool:
         return self.role is not None or self.player is not None
 
+    @property
+    def address(self) -> str:
+        """The peer's address without its port: what per-address limits count by."""
+        return self.peer.rsplit(":", 1)[0] if ":" in self.peer else self.peer
+
 
 class HubCore:
     def __init__(
@@ -117,15 +141,17 @@ class HubCore:
             player.team = restored.engine.teams.get(player.id)
         self.fanout = Fanout(self.roster, self.referee, last_result=restored.last_result)
         rounds = config.round
-        self.horizon = Horizon(
-            ms_to_ns(rounds.adjudication_margin_ms), ms_to_ns(rounds.adjudication_cap_ms)
-        )
+        margin = ms_to_ns(rounds.adjudication_margin_ms)
+        caps = config.trust.caps_ns()
+        self.trust = Trust(ms_to_ns(config.trust.allowance_ms), caps)
+        self.horizon = Horizon(margin, ms_to_ns(rounds.adjudication_cap_ms), caps)
         clock = config.clock
         self.syncs = SyncSchedule(
             burst=clock.burst,
             burst_gap_ns=ms_to_ns(clock.burst_interval_ms),
             interval_ns=round(clock.sync_interval_s * NS_PER_S),
             rng=rng or random.Random(),
+            max_interval_ns=round(clock.max_sync_interval_s * NS_PER_S),
         )
         self.storage = restored.storage
         # A hub in a tournament: its link to the results database, as last reported.
@@ -135,7 +161,14 @@ class HubCore:
         self._sessions: dict[LinkId, Session] = {}
         self._hellos: Agenda[LinkId] = Agenda()
         self._acks: dict[int, list[Acknowledge]] = {}
-        self._tickets = 0
+        self._tickets = 0  # journal steps handed out to be saved, numbered in order
+        self._committed = 0  # the last of them the disk has confirmed (they commit in order)
+        # What players were about to be told, held until the steps it rests on are on disk,
+        # with the ticket that must be committed first; in the order it was said.
+        self._held: deque[tuple[int, list[Output]]] = deque()
+        self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
+        self._new_ids: dict[str, TokenBucket] = {}  # per address
+        self._sweep_at: int | None = None
 
     @property
     def engine(self) -> RecordingEngine:
@@ -147,6 +180,10 @@ class HubCore:
         """Settle what the restart left: the config's teams, a decision or re-arm that fell due
         while the hub was down, host-less mode's first round. Before anyone connects, so the first
         state anyone sees is the settled one."""
+        for player in self.roster:
+            if player.last_seen_ns is None:  # restored: offline since (at most) now
+                player.last_seen_ns = now
+        self._sweep_at = now + ROSTER_SWEEP_NS
         step = self.referee.place_config_teams(now)
         if self.config.round.hostless and self.engine.current is None:
             self.referee.feed(Arm(), now, step)
@@ -208,18 +245,30 @@ class HubCore:
         return []
 
     def pong(self, link: LinkId, rtt_ns: int, now: int) -> list[Output]:
-        """A tutorial client's round trip, measured by the server's WebSocket ping."""
+        """A player link's round trip, measured by the server's WebSocket ping."""
         session = self._sessions.get(link)
-        if session is None or session.player is None:
+        player = session.player if session is not None else None
+        if player is None or player.link != link:
             return []
-        session.player.rtt_ns = rtt_ns
-        session.player.last_sync_ns = now
+        pings = player.pings
+        low, high = pings.low_ns, pings.high_ns
+        steady = low is not None and high is not None and low <= rtt_ns <= max(2 * high, MS)
+        pings.add(rtt_ns)
+        player.rtt_ns = pings.low_ns
+        if player.plain:
+            player.last_sync_ns = now
+        self.syncs.pinged(link, steady)
         self.horizon.stale()
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
-        """A journal step is committed: its presses are safe, so their nodes may forget them."""
+        """A journal step is committed: its presses are safe, so their nodes may forget them,
+        and what was held until it was on disk may be told."""
+        self._committed = max(self._committed, ticket)
         out: list[Output] = []
+        while self._held and self._held[0][0] <= self._committed:
+            out.extend(self._held.popleft()[1])
+            self.fanout.publish_soon(now, at_once=True)
         for ack in self._acks.pop(ticket, []):
             player = self.roster.get(ack.player)
             if player is not None and player.link is not None and not player.plain:
@@ -227,9 +276,17 @@ class HubCore:
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
+        """The disk's state changed. While it is failing, what was held for it is told at once:
+        results wait for the disk only while the disk can keep the promise that they will
+        survive a restart, and a room must not go without its results because a disk filled up
+        (the console says that nothing is being saved)."""
         self.storage = status
         self.fanout.publish_soon(now, at_once=True)
-        return [Notify(StorageChanged(status.saving, status.message))]
+        out: list[Output] = [Notify(StorageChanged(status.saving, status.message))]
+        if not status.saving:
+            while self._held:
+                out.extend(self._held.popleft()[1])
+        return out
 
     def central_changed(self, status: msg.CentralView, delivered: int, now: int) -> list[Output]:
         """The link to the tournament's results database reported; hosts see a change."""
@@ -256,7 +313,7 @@ class HubCore:
             if session is not None and not session.greeted:
                 self._end(session)
                 reason = f"no hello within {timeout:g} s"
-                out.append(Notify(Refused(session.peer, f"{reason} (close 4400)", closed=True)))
+                out += self._refused(session, f"{reason} (close 4400)", True, now)
                 out.append(Close(link, CloseCode.BAD_HELLO, reason))
         syncs, pings = self.syncs.due(now)
         for link, seq in syncs:
@@ -265,8 +322,32 @@ class HubCore:
         deadline = self.engine.next_deadline
         if deadline is not None and deadline <= now:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
-        out.extend(self.fanout.publish(now, self.storage, self._join_view(), self.central))
+        if self._sweep_at is not None and now >= self._sweep_at:
+            self._sweep_at = now + ROSTER_SWEEP_NS
+            self._sweep(now)
+        if not self._held:  # a picture would show what players have not been told yet
+            out.extend(self.fanout.publish(now, self.storage, self._join_view(), self.central))
         return out
+
+    def _sweep(self, now: int) -> None:
+        """Offline players leave the list after a while (their scores and results stay): what
+        a script inventing station ids adds is gone again within minutes."""
+        current = self.engine.current
+        in_round = {o.press.player for o in current.ranked} if current else set()
+        scored = set(self.referee.scores.player_totals())
+        gone = [
+            player.id
+            for player in self.roster
+            if player.link is None
+            and player.id not in in_round
+            and player.id not in scored
+            and now - (player.last_seen_ns or now)
+            > (TUTORIAL_OFFLINE_KEPT_NS if player.plain else OFFLINE_KEPT_NS)
+        ]
+        for player_id in gone:
+            self.roster.forget(player_id)
+        if gone:
+            self.fanout.publish_soon(now)
 
     def next_wakeup(self) -> int | None:
         """When :meth:`timer` must next be called, if ever."""
@@ -274,7 +355,8 @@ class HubCore:
             self._hellos.next(),
             self.syncs.next(),
             self.engine.next_deadline,
-            self.fanout.publish_at,
+            None if self._held else self.fanout.publish_at,
+            self._sweep_at,
         ]
         due = [t for t in times if t is not None]
         return min(due) if due else None
@@ -291,8 +373,19 @@ class HubCore:
         return report(engine, self.roster.names())
 
     def state(self, now: int) -> msg.State:
-        """The whole picture, as hosts and viewers get it (and ``/api/state`` serves)."""
+        """The whole picture, as hosts and viewers get it, built now."""
         return self.fanout.state(now, self.storage, self._join_view(), self.central)
+
+    def picture(self, now: int) -> tuple[msg.State, int]:
+        """The picture ``/api/state`` serves and 0, or how long to wait for a fresh one (see
+        :meth:`hub.core.fanout.Fanout.picture`)."""
+        return self.fanout.picture(now, self.storage, self._join_view(), self.central)
+
+    def history(self, before: int, count: int) -> list[msg.RoundView]:
+        """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
+        engine = self.engine
+        names = self.roster.names()
+        return history_view(engine.history, engine.current, names, engine.teams, count, before)
 
     # --- greeting ---
 
@@ -302,10 +395,8 @@ class HubCore:
         refusal = self._check_hello(decoded, session)
         if refusal is not None:
             error, close = refusal
-            out: list[Output] = [
-                Send(session.link, codec.error_frame(error)),
-                Notify(Refused(session.peer, error.message, closed=close is not None)),
-            ]
+            out: list[Output] = [Send(session.link, codec.error_frame(error))]
+            out += self._refused(session, error.message, close is not None, now)
             if close is not None:  # final: whatever else it sends is not read
                 self._end(session)
                 out.append(Close(session.link, close, error.message[:120]))
@@ -356,10 +447,30 @@ class HubCore:
             return refused, CloseCode.INPUT_REFUSED
         return None
 
+    def _new_id_allowed(self, address: str, now: int) -> bool:
+        """Whether ``address`` may introduce one more station id the hub has not seen."""
+        bucket = self._new_ids.get(address)
+        if bucket is None:
+            if len(self._new_ids) >= ADDRESSES_KEPT:
+                self._new_ids = {a: b for a, b in self._new_ids.items() if b.tokens < b.burst - 1}
+            limits = self.config.limits
+            bucket = self._new_ids[address] = TokenBucket(
+                limits.new_ids_per_s, limits.new_ids_burst
+            )
+        return bucket.take(now)
+
     def _join_node(
         self, session: Session, hello: msg.Hello, decoded: codec.Decoded, now: int
     ) -> list[Output]:
         assert hello.id is not None
+        if self.roster.get(hello.id) is None and not self._new_id_allowed(session.address, now):
+            self._end(session)
+            error = codec.ProtocolError(ErrorCode.TOO_MANY_IDS, TOO_MANY_IDS)
+            return [
+                Send(session.link, codec.error_frame(error, hello.ref)),
+                *self._refused(session, f"{TOO_MANY_IDS} (close 4429)", True, now),
+                Close(session.link, CloseCode.RATE_LIMITED, "too many new station ids"),
+            ]
         player = self.roster.node(hello.id, hello.name, hello.input)
         out: list[Output] = []
         previous = player.link
@@ -375,7 +486,8 @@ class HubCore:
         # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
         # within a few tens of milliseconds, and the node holds re-sent presses until then.
         player.clock = self.roster.fresh_clock()
-        player.last_sync_ns = None
+        player.pings = RoundTrips()
+        player.rtt_ns = player.last_sync_ns = None
         player.last_seen_ns = now
         self.horizon.stale()
         step = Step()
@@ -422,6 +534,12 @@ class HubCore:
 
     def _join_tutorial(self, session: Session, first: str, now: int) -> list[Output]:
         self._hellos.cancel(session.link)
+        if not self._new_id_allowed(session.address, now):  # each one is a new roster entry
+            self._end(session)
+            return [
+                *self._refused(session, f"{TOO_MANY_IDS} (close 4429)", True, now),
+                Close(session.link, CloseCode.RATE_LIMITED, "too many new clients"),
+            ]
         player = self.roster.tutorial()
         player.link = session.link
         player.last_seen_ns = now
@@ -453,8 +571,9 @@ class HubCore:
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
             horizon = self.horizon.value(self.roster, now)
-            return self._press(Press(tutorial_press(player, now), horizon), now)
-        player.name = frame[: msg.NAME_MAX_CHARS] if frame.isprintable() else player.name
+            return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
+        if frame.isprintable():
+            self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
         self.fanout.publish_soon(now)
         return [
             Save(RosterEntry(player.id, player.name, player.input, player.team)),
@@ -467,8 +586,17 @@ class HubCore:
             case msg.SyncReply():
                 return self._sync_reply(player, message, now)
             case msg.Press():
-                press = node_press(player, message.press_id, message.at_ns, now)
-                return self._press(Press(press, self.horizon.value(self.roster, now)), now)
+                press = node_press(player, message.press_id, message.at_ns, now, self.trust)
+                horizon = self.horizon.value(self.roster, now)
+                if not press_fits(press, horizon):
+                    session = self._sessions[player.link]
+                    return [
+                        self._refusal(player.link, ErrorCode.BAD_TIME, BAD_TIME, message.ref),
+                        *self._refused(session, BAD_TIME, False, now),
+                    ]
+                if press.claimed_ns is not None:
+                    player.clamped += 1
+                return self._press(Press(press, horizon), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]
             case (
@@ -488,6 +616,7 @@ class HubCore:
                 | msg.Undo()
                 | msg.ClueValue()
                 | msg.Wager()
+                | msg.Floor()
             ):
                 text = f"'{message.TYPE}' needs the host role"
                 return [self._refusal(player.link, ErrorCode.NOT_ALLOWED, text, message.ref)]
@@ -517,6 +646,7 @@ class HubCore:
                 | msg.Undo()
                 | msg.ClueValue()
                 | msg.Wager()
+                | msg.Floor()
             ) if session.role is Role.HOST:
                 return self._host_command(session.link, session.peer, message, now)
             case _:
@@ -568,11 +698,17 @@ class HubCore:
                 message=f"sync_reply {reply.seq} matches no outstanding sync; ignored",
             )
             return [Send(player.link, codec.encode(warning))]
-        was_synced = player.clock.estimate is not None
-        player.clock.add(SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now))
+        previous = player.clock.estimate
+        sample = SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now)
+        player.clock.add(sample)
         player.last_sync_ns = now
         estimate = player.clock.estimate
-        if estimate is None or was_synced:
+        if estimate is not None:
+            holds = fit_holds(previous, sample)
+            slack = player.clock.settings.good_delay_slack_ns
+            good = previous is not None and sample.delay_ns - previous.rtt_ns <= slack
+            self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
+        if estimate is None or previous is not None:
             return []
         self.horizon.stale()
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting
@@ -594,18 +730,59 @@ class HubCore:
     # --- carrying a step out ---
 
     def _carry(self, step: Step, now: int) -> list[Output]:
-        """Tell everyone what a step changed, then save it; its acks wait for the save."""
-        out = self.fanout.step(step, now)
+        """Tell everyone what a step changed, then save it; its acks wait for the save.
+
+        What a step tells players about presses (results, and the decision with them) is held
+        until the steps it rests on are on disk, so that no player is ever told a result a
+        restart would not restore. A step deciding a round at its deadline rests on the presses
+        before it: the restored hub, replaying them, reaches the same decision by itself. Any
+        other step rests on itself (a press answered at once, a host's command that decided).
+        """
+        for event in step.events:
+            if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
+                self._tighten(now)
+        told = self.fanout.step(step, now)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
+        save: Save | None = None
         if step.calls or acks:
-            ticket = None
+            self._tickets += 1
+            ticket = self._tickets
             if acks:
-                self._tickets += 1
-                ticket = self._tickets
                 self._acks[ticket] = acks
             journal = JournalStep(tuple(step.calls), tuple(step.events), self.engine)
-            out.append(Save(journal, ticket))
+            save = Save(journal, ticket)
+        needs = None
+        if save is not None and any(isinstance(event, Answer) for event in step.events):
+            replayed = all(isinstance(call.input, Tick) for call in step.calls)
+            needs = self._tickets - 1 if replayed else self._tickets
+        out = self._hold(told, needs)
+        if save is not None:
+            out.append(save)
         return out
+
+    def _hold(self, told: list[Output], needs: int | None) -> list[Output]:
+        """``told`` now, or once step ``needs`` is committed, never before what was held earlier."""
+        if not self._held and (
+            needs is None or needs <= self._committed or not self.storage.saving
+        ):
+            return told
+        self._held.append((needs or 0, told))
+        return []
+
+    def _tighten(self, now: int) -> None:
+        """A round is armed: sync at once every node whose replies have gone missing (nothing
+        for twice its gap), so that the round does not meet a clock gone stale.
+
+        Only those: syncing every node at each arm would put their samples where the hub is
+        busiest, fanning the round out and taking presses, and an offset measured there is
+        biased the same way every time, which no filter can see.
+        """
+        for player in self.roster.online():
+            if player.plain or player.link is None or player.clock.estimate is None:
+                continue
+            last = player.last_sync_ns
+            if last is not None and now - last > 2 * self.syncs.gap_ns(player.link):
+                self.syncs.hurry(player.link, now)
 
     def _join_view(self) -> msg.JoinView:
         """What a player page needs to know before it joins (no secrets: just whether)."""
@@ -623,6 +800,14 @@ class HubCore:
             message=f"ignored unknown field(s) in '{decoded.message.TYPE}': {names}",
         )
         return [Send(link, codec.encode(warning))]
+
+    def _refused(self, session: Session, reason: str, closed: bool, now: int) -> list[Output]:
+        """The log line for a refusal: at most one per address and reason per interval, so a
+        client retrying in a loop (or many from one machine) cannot flood the log."""
+        left_out = self._refusal_log.allow((session.address, reason), now)
+        if left_out is None:
+            return []
+        return [Notify(Refused(session.peer, reason, closed=closed, left_out=left_out))]
 
     def _refusal(self, link: LinkId, code: ErrorCode, text: str, ref: str | None = None) -> Send:
         """An error frame for one refused message, echoing its ``ref`` so a client can match."""

@@ -44,7 +44,7 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """Measure a tutorial client's round trip with a WebSocket ping; report it to ``pong``."""
+    """Measure a player link's round trip with a WebSocket ping; report it to ``pong``."""
 
     link: LinkId
 

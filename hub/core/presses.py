@@ -4,11 +4,20 @@ an earlier press could still be in flight (the adjudication horizon).
 A node stamps its press in its own monotonic clock; the clock filter turns that into hub time.
 A tutorial client stamps nothing: its press was made somewhere within the last round trip before
 the frame arrived. Neither may claim a press later than its arrival.
+
+A timestamp is a claim, and nothing checks it but the link it came over: a press cannot have
+been made earlier than its arrival minus the longest its link's messages have lately taken. A
+node's sync replies would say how long that is, but a node can hold them back to make its link
+look slow; the WebSocket pings, answered by the protocol stack rather than the node's program,
+say it instead, and a cap per kind of station bounds it. A press claiming more (a liar, or an
+honest press held up longer than anything the link showed) is placed at the earliest credible
+instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for the host.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from hub.clock import adjudication_horizon
 from hub.core.roster import Player, Roster
@@ -31,13 +40,56 @@ UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
 HORIZON_REFRESH_NS = 500_000_000
 
 
-def node_press(player: Player, press_id: str, at_ns: int, now: int) -> PressIn:
+@dataclass(frozen=True)
+class Trust:
+    """What a press may claim: ``margin_ns`` for the time between the edge and the press leaving
+    the node (which no exchange sees), and a cap per kind of station on what its link explains."""
+
+    margin_ns: int = 10_000_000
+    caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
+
+    def cap(self, kind: InputKind) -> int | None:
+        return self.caps_ns.get(kind)
+
+
+def _capped(value: int, cap: int | None) -> int:
+    return value if cap is None else min(value, cap)
+
+
+def credible_upload(player: Player, trust: Trust) -> int | None:
+    """How long before its arrival a press from this node may have been made, at most (the
+    allowance aside); None while its clock is unknown.
+
+    The longest of its recent ping round trips: the protocol stack answers pings, so they show
+    the link and the node's own delays alike, and a node holding its sync replies back gains
+    nothing. Before any ping has come back, the longest any recent sync reply took. Never more
+    than the cap for its kind of station.
+    """
+    estimate = player.clock.estimate
+    if estimate is None:
+        return None
+    high = player.pings.high_ns
+    value = estimate.upload_max_ns if high is None else high
+    return _capped(value, trust.cap(player.input))
+
+
+def node_press(
+    player: Player, press_id: str, at_ns: int, now: int, trust: Trust | None = None
+) -> PressIn:
     """A node's press in hub time; unsynced, it is placed at its arrival."""
     estimate = player.clock.estimate
     floor = INPUT_UNCERTAINTY_NS[player.input]
+    claimed = None
     if estimate is not None:
         at = min(estimate.to_hub(at_ns), now)  # nothing is pressed after it arrives
         uncertainty = estimate.uncertainty_at(at) + floor
+        trust = trust or Trust()
+        credible = credible_upload(player, trust)
+        assert credible is not None
+        earliest = now - credible - trust.margin_ns
+        if at < earliest:
+            claimed, at = at, earliest
+            uncertainty += earliest - claimed  # it may still be honest: its claim stays in reach
     else:  # not synced yet: the arrival time is all we have
         at, uncertainty = now, UNKNOWN_RTT_UNCERTAINTY_NS + floor
     return PressIn(
@@ -48,16 +100,19 @@ def node_press(player: Player, press_id: str, at_ns: int, now: int) -> PressIn:
         uncertainty_ns=uncertainty,
         raw_ns=at_ns,
         synced=estimate is not None,
+        claimed_ns=claimed,
     )
 
 
-def tutorial_press(player: Player, now: int) -> PressIn:
-    """A tutorial client's ``buzz``: placed half its round trip before it arrived."""
+def tutorial_press(player: Player, now: int, trust: Trust | None = None) -> PressIn:
+    """A tutorial client's ``buzz``: placed half its fastest recent round trip before it
+    arrived (no more than its kind's cap)."""
     rtt = player.rtt_ns
+    back = _capped((rtt or 0) // 2, trust.cap(player.input) if trust else None)
     return PressIn(
         player=player.id,
         press_id=f"{player.id}-{now}",
-        at_ns=now - (rtt or 0) // 2,
+        at_ns=now - back,
         arrival_ns=now,
         uncertainty_ns=tutorial_uncertainty(rtt),
         synced=False,
@@ -76,10 +131,16 @@ def tutorial_uncertainty(rtt_ns: int | None) -> int:
 
 @dataclass
 class Horizon:
-    """The longest a press from any connected player could still be in flight, kept fresh."""
+    """The longest a press from any connected player could still be in flight, kept fresh.
+
+    Each player counts with its upload delay (a node) or half its round trip (a tutorial
+    client), held to what its pings show and to its kind's cap: one node cannot make every
+    round wait longer than that, whatever its sync replies claim.
+    """
 
     margin_ns: int
     cap_ns: int
+    caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
     _value: int = 0
     _at: int | None = None
 
@@ -91,11 +152,14 @@ class Horizon:
         if self._at is None or now - self._at > HORIZON_REFRESH_NS:
             delays = []
             for player in roster.online():
+                cap = self.caps_ns.get(player.input)
                 if player.plain:
                     if player.rtt_ns is not None:
-                        delays.append(player.rtt_ns // 2)
+                        delays.append(_capped(player.rtt_ns // 2, cap))
                 elif (estimate := player.clock.estimate) is not None:
-                    delays.append(estimate.upload_ns)
+                    upload = estimate.upload_ns
+                    high = player.pings.high_ns
+                    delays.append(_capped(upload if high is None else min(upload, high), cap))
             self._value = adjudication_horizon(delays, self.margin_ns, self.cap_ns)
             self._at = now
         return self._value

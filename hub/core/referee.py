@@ -38,6 +38,7 @@ from hub.round import (
     AssignTeam,
     Close,
     Event,
+    GiveFloor,
     ReadQuestion,
     Reset,
     Right,
@@ -162,6 +163,15 @@ class Referee:
                 return self._applied(self.feed(SetValue(message.points), now))
             case msg.Wager():
                 return self._wager(message, now, players)
+            case msg.Floor():
+                step = self.feed(GiveFloor(message.player), now)
+                if not step.events:
+                    return _refuse(
+                        ErrorCode.NOTHING_TO_RULE,
+                        f"'floor': {message.player} is not ranked in a decided round, or is out "
+                        "of this question",
+                    )
+                return self._applied(step)
             case msg.Players():
                 raise AssertionError("the hub core handles 'players' itself")
             case _:

@@ -13,9 +13,11 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from hub.clock import ClockFilter, FilterSettings
+from hub.clock import ClockFilter, FilterSettings, RoundTrips
 from hub.core.outputs import LinkId
+from hub.names import clean, distinct
 from wire.enums import InputKind
+from wire.messages import NAME_MAX_CHARS
 
 TUTORIAL_PREFIX = "text-"
 
@@ -30,7 +32,9 @@ class Player:
     clock: ClockFilter
     team: str | None = None
     link: LinkId | None = None
-    rtt_ns: int | None = None  # tutorial clients: measured with WebSocket pings
+    rtt_ns: int | None = None  # the fastest recent ping round trip (see pings)
+    pings: RoundTrips = field(default_factory=RoundTrips)
+    clamped: int = 0  # presses that claimed an instant earlier than the link can explain
     last_seen_ns: int | None = None
     last_sync_ns: int | None = None
 
@@ -92,11 +96,17 @@ class Roster:
         player = self.players.get(player_id)
         if player is None:
             player = self.players[player_id] = Player(
-                player_id, name or player_id, kind or InputKind.GPIO, self.fresh_clock()
+                player_id, player_id, kind or InputKind.GPIO, self.fresh_clock()
             )
-        player.name = name or player.name
+        self.rename(player, name or player.name)
         player.input = kind or player.input
         return player
+
+    def rename(self, player: Player, name: str) -> None:
+        """Give ``player`` ``name``, cleaned, and told apart from every other player online
+        (``Alice`` spelt with a Greek capital alpha, next to ``Alice``, gets `` (2)``)."""
+        others = (p.name for p in self.online() if p is not player)
+        player.name = distinct(clean(name) or player.id, others, NAME_MAX_CHARS)
 
     def tutorial(self) -> Player:
         """A new tutorial client, under the next free ``text-N`` id."""
@@ -106,6 +116,10 @@ class Roster:
         )
         self.players[player.id] = player
         return player
+
+    def forget(self, player_id: str) -> None:
+        """Drop an offline player from the list (its id is known again if it comes back)."""
+        self.players.pop(player_id, None)
 
     def get(self, player_id: str) -> Player | None:
         return self.players.get(player_id)

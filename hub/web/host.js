@@ -215,7 +215,7 @@ function render(state) {
   const round = state.round;
   soundOnFirstPress(round);
   renderStatus(round);
-  renderRanking(round);
+  renderRanking(round, state.game);
   renderRoster();
   if (state.join) $("browser-players").checked = state.join.browser_players;
   renderHistory(state.history);
@@ -247,7 +247,14 @@ const WHY = {
   repeat: "already counted",
 };
 
-function renderRanking(round) {
+function renderRanking(round, game) {
+  // A tie the hub could not settle (tie rule "host"): nobody has the floor until the host gives it.
+  const settle = round.state === "decided" && game && !game.answering;
+  const giveFloor = (player) => {
+    const button = el("button", { class: "give-floor", type: "button", title: "give this player the floor" }, "Give floor");
+    button.addEventListener("click", () => link && link.send({ type: "floor", player }));
+    return button;
+  };
   const rows = round.results.map((r) =>
     el(
       "tr",
@@ -257,7 +264,12 @@ function renderRanking(round) {
       el("td", { class: "reaction num" }, ms(r.reaction_ns, 1)),
       el("td", { class: "behind num" }, gap(r.behind_ns, r.rank)),
       el("td", { class: "uncertainty num" }, `±${ms(r.uncertainty_ns, 2)}`),
-      el("td", {}, flagChips(r.flags)),
+      el(
+        "td",
+        {},
+        flagChips(r.flags),
+        settle && r.flags.includes("tie") ? giveFloor(r.player) : null,
+      ),
     ),
   );
   $("ranking").tBodies[0].replaceChildren(...rows);
@@ -289,7 +301,14 @@ function renderRoster() {
     el(
       "tr",
       { dataset: { player: pl.id, online: pl.online, synced: pl.synced }, class: pl.online ? null : "offline" },
-      el("td", { class: "name" }, pl.name, pl.team ? el("span", { class: "team-tag" }, pl.team) : null),
+      el(
+        "td",
+        { class: "name" },
+        pl.name,
+        pl.team ? el("span", { class: "team-tag" }, pl.team) : null,
+        // presses that claimed an earlier instant than the link explains: a liar, or a link in trouble
+        pl.clamped ? el("span", { class: "chip chip-clamped", title: "presses claimed earlier than the link can explain" }, `clamped ×${pl.clamped}`) : null,
+      ),
       el("td", {}, pl.input),
       el("td", {}, el("span", { class: `dot ${pl.online ? "on" : "off"}` }), pl.online ? (pl.synced ? "online" : "online, syncing") : "offline"),
       el("td", { class: "num" }, ms(pl.rtt_ns, 2)),

@@ -7,8 +7,9 @@ contexts, so sessionStorage and cookies never leak between tests.
 Without Chromium the browser tests are skipped with a one-line reason on a developer's machine,
 but under CI=true a missing browser fails them: CI must never pass by not running them.
 
-The tests use Playwright's async API on one session-wide event loop: the browser, the pages and
-the player nodes all live on it, and other test modules keep their own loops untouched.
+The tests use Playwright's async API on one session-wide event loop: the browser, the pages,
+the player nodes and the hub (``run_hub``) all live on it, and other test modules keep their own
+loops untouched. A test whose hub is killed runs the ``buzzer-hub`` command (``start_hub``).
 
 Players come in two kinds: :class:`Station`, the real node firmware with gpiozero's mock pins
 (what a maker builds), and :class:`FakeClockNode`, a bare protocol client that can stamp a press
@@ -22,6 +23,7 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import InProcessHubs
+from tests.support.buttons import click
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -111,6 +116,28 @@ async def new_page(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]
     for context in contexts:
         await context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def run_hub(tmp_path: Path) -> AsyncIterator[InProcessHubs]:
+    """Hubs serving in the session's event loop, beside the browser and the stations (see
+    :class:`tests.conftest.InProcessHubs`); all are stopped after the test."""
+    hubs = InProcessHubs(tmp_path)
+    yield hubs
+    await hubs.stop_all()
+
+
+async def api_state(hub: Any, token: str | None = None) -> dict[str, Any]:
+    """``GET /api/state``, from a thread: the hub may be serving in this event loop. With a node
+    token set, results need a token (``token``)."""
+    query = f"?token={token}" if token else ""
+
+    def get() -> dict[str, Any]:
+        with urllib.request.urlopen(hub.http + "/api/state" + query, timeout=5) as response:
+            data: dict[str, Any] = json.load(response)
+        return data
+
+    return await asyncio.to_thread(get)
 
 
 @pytest.fixture
@@ -200,13 +227,9 @@ class Station:
     offset_ns: int
 
     async def click(self) -> int:
-        """Press and let go of the button; the press instant in hub time, as the node took it."""
-        from firmware.node import Pressed
-
-        mark = self.node.mark()
-        self.button.drive_low()
-        self.button.drive_high()
-        pressed = await self.node.wait_for(Pressed, after=mark)
+        """Press the button until the node has it, let go; the press instant in hub time, as
+        the node took it."""
+        pressed = await click(self.button, self.node)
         return int(pressed.at_ns) - self.offset_ns
 
 

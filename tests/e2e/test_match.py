@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOST_TOKEN, HubProcess
-from tests.e2e.conftest import ROOT, FakeClockNode
-from tests.e2e.test_console import api_state, sign_in
+from hub.embed import RunningHub
+from tests.conftest import HOST_TOKEN, InProcessHubs
+from tests.e2e.conftest import ROOT, FakeClockNode, api_state
+from tests.e2e.test_console import sign_in
 from tests.e2e.test_play import join, press_page
 
 try:
@@ -61,11 +62,11 @@ RED = {"red-1": "Alice", "red-2": "Bea", "red-3": "Cat", "red-4": "Dee"}
 BLUE = {"blue-1": "Eve", "blue-2": "Fay", "blue-3": "Gus", "blue-4": "Hal"}
 
 
-async def buzz(nodes: dict[str, FakeClockNode], hub: HubProcess, after_ns: dict[str, int]) -> None:
+async def buzz(nodes: dict[str, FakeClockNode], hub: RunningHub, after_ns: dict[str, int]) -> None:
     """Each station presses ``after_ns`` after the round's light (or after now, if that is past),
     stamped to the nanosecond; the presses are sent once the last of them is made (a stamp in
     the future would be taken back to its arrival), in the order they were made."""
-    start = max(api_state(hub)["round"]["release_ns"], time.monotonic_ns())
+    start = max((await api_state(hub))["round"]["release_ns"], time.monotonic_ns())
     instants = {node_id: start + delay for node_id, delay in after_ns.items()}
     # Waiting here stands in for the players' fingers, not for another process.
     await asyncio.sleep(max(0, max(instants.values()) + 5 * MS - time.monotonic_ns()) / 1e9)
@@ -131,12 +132,12 @@ async def shoot(page: Any, name: str, output_dir: Path) -> None:
 
 
 async def test_a_quiz_bowl_match_from_the_console(
-    start_hub: Callable[..., HubProcess],
+    run_hub: InProcessHubs,
     players: Callable[..., Any],
     new_page: Callable[..., Any],
     output_dir: Path,
 ) -> None:
-    hub = start_hub(config=CONFIG)
+    hub = await run_hub(CONFIG)
     nodes = {node_id: await players(hub.url, node_id, node_id) for node_id in (*RED, *BLUE)}
     console = await new_page(1366, 768)
     await sign_in(console, hub)
@@ -404,13 +405,13 @@ def table_of(student: int) -> str:
 
 
 async def test_a_classroom_round_with_thirty_player_pages(
-    start_hub: Callable[..., HubProcess],
+    run_hub: InProcessHubs,
     new_page: Callable[..., Any],
 ) -> None:
     """Thirty phones and laptops join from /play, at five tables typed five ways; the console
     runs a classroom match: no penalty, the question passes down the line, a point a question,
     an early press locked out of the next question."""
-    hub = start_hub(config=CLASSROOM_CONFIG)
+    hub = await run_hub(CLASSROOM_CONFIG)
     pages = [await new_page(390, 640) for _ in range(STUDENTS)]
     ids = [await join(pages[i], hub.http, f"Student {i + 1}", table_of(i)) for i in range(5)]
     for batch in range(5, STUDENTS, 5):
@@ -449,7 +450,7 @@ async def test_a_classroom_round_with_thirty_player_pages(
     for page in pages[1:10]:
         await press_page(page, "space")
     await expect(console.locator("#buzzes li")).to_have_count(9)  # eight names and "+2 more"
-    state = api_state(hub)
+    state = await api_state(hub)
     assert state["round"]["results"][0]["player"] == ids[0]
     assert len(state["round"]["results"]) == 10
     second = state["round"]["results"][1]["player"]
@@ -494,7 +495,7 @@ async def test_a_classroom_round_with_thirty_player_pages(
     ]
 
 
-def match_json(hub: HubProcess) -> str:
+def match_json(hub: RunningHub) -> str:
     """The last match's result, as the host downloads it (the token in a header)."""
     request = urllib.request.Request(
         hub.http + "/api/match.json", headers={"Authorization": f"Bearer {HOST_TOKEN}"}
@@ -511,13 +512,13 @@ hostless = false
 
 
 async def test_a_jeopardy_style_round_from_the_console(
-    start_hub: Callable[..., HubProcess],
+    run_hub: InProcessHubs,
     players: Callable[..., Any],
     new_page: Callable[..., Any],
 ) -> None:
     """Clue values picked on the console; a player who rings in during the clue (the round is
     closed after the last ruling) is locked out for 250 ms of the next light; a Daily Double."""
-    hub = start_hub(config=JEOPARDY_CONFIG)
+    hub = await run_hub(JEOPARDY_CONFIG)
     contestants = {"ann": "Ann", "bob": "Bob", "cat": "Cat"}
     nodes = {
         node_id: await players(hub.url, node_id, name) for node_id, name in contestants.items()
@@ -562,7 +563,7 @@ async def test_a_jeopardy_style_round_from_the_console(
     await expect(console.locator("#round-state")).to_have_text("armed")
     await buzz(nodes, hub, {"bob": 20 * MS, "cat": 40 * MS})
     await expect(console.locator("#answering")).to_have_text("Cat (Cat)")
-    state = api_state(hub)
+    state = await api_state(hub)
     assert [r["player"] for r in state["round"]["results"]] == ["cat"]  # Bob did not count
     refused = [(r["player"], r["flags"]) for r in state["round"]["refused"]]
     assert refused[0] == ("bob", ["early"])  # the press during the clue, shown with the round

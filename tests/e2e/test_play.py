@@ -12,10 +12,8 @@ uncertainty the hub states for the two presses.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,10 @@ import pytest
 
 from firmware.node import Released, Resulted, SyncAnswered
 from hub import ctl
-from tests.conftest import HOST_TOKEN, HubProcess
-from tests.e2e.conftest import Station
+from hub.core.events import BrowserPlayers, Left, Refused
+from hub.embed import RunningHub
+from tests.conftest import HOST_TOKEN, HubProcess, InProcessHubs
+from tests.e2e.conftest import Station, api_state
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 from wire.browse import lan_addresses
 
@@ -43,12 +43,6 @@ ONE_WAY_S = 0.150
 #: At least this many sync exchanges answered (a regex on the page's data-syncs counter).
 TWENTY_OR_MORE = re.compile(r"^([2-9]\d|\d{3,})$")
 EIGHT_OR_MORE = re.compile(r"^([89]|\d{2,})$")
-
-
-def api_state(hub: HubProcess) -> dict[str, Any]:
-    with urllib.request.urlopen(hub.http + "/api/state", timeout=5) as response:
-        data: dict[str, Any] = json.load(response)
-    return data
 
 
 def result_of(state: dict[str, Any], player_id: str) -> dict[str, Any]:
@@ -104,12 +98,12 @@ def assert_gap(behind_ns: int, low_ns: int, high_ns: int, slack_ns: int) -> None
 
 
 async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_result(
-    start_hub: Callable[..., HubProcess],
+    run_hub: InProcessHubs,
     new_page: Callable[..., Any],
     stations: Callable[..., Any],
     output_dir: Path,
 ) -> None:
-    hub = start_hub(config=HOST_CONFIG)
+    hub = await run_hub(HOST_CONFIG)
     laptop, phone = await new_page(), await new_page(width=390, height=844)
     laptop_id = await join(laptop, hub.http, "Lena", team="Owls")
     phone_id = await join(phone, hub.http, "Paco")
@@ -142,7 +136,7 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
     await expect(phone.locator("#headline")).to_have_text("3rd")
     assert node_result.rank == 2
 
-    state = api_state(hub)
+    state = await api_state(hub)
     assert [r["player"] for r in state["round"]["results"]] == [laptop_id, "pi", phone_id]
     laptop_row, phone_row = result_of(state, laptop_id), result_of(state, phone_id)
     assert laptop_row["flags"] == []
@@ -159,7 +153,7 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
         assert view["input"] == "browser"
         assert view["online"]
         assert view["synced"]
-        assert 0 < view["uncertainty_ns"] < 5 * MS
+        assert 0 < view["uncertainty_ns"] <= view["bound_ns"]
     assert player_of(state, laptop_id)["team"] == "Owls"
     # The gaps agree with the true order of events within the stated uncertainties.
     slack = laptop_row["uncertainty_ns"] + result_of(state, "pi")["uncertainty_ns"]
@@ -174,11 +168,11 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
 
 
 async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
-    start_hub: Callable[..., HubProcess],
+    run_hub: InProcessHubs,
     new_page: Callable[..., Any],
     stations: Callable[..., Any],
 ) -> None:
-    hub = start_hub(config=SLOW_LINK_HUB_CONFIG)
+    hub = await run_hub(SLOW_LINK_HUB_CONFIG)
     link = Link(ONE_WAY_S)
     with ProcessDelayProxy(hub.port, up=link, down=link) as proxy:
         page = await new_page()
@@ -199,22 +193,23 @@ async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
         far = await press_page(page, "space")
         near_at = await fast.click()
         near_result = (await fast.node.wait_for(Resulted, after=mark)).result
-        await expect(body).to_have_attribute("data-look", "first", timeout=3000)
-        state = api_state(hub)
+        await expect(body).to_have_attribute("data-look", "first")
+        state = await api_state(hub)
 
     far_row, near_row = result_of(state, page_id), result_of(state, "near")
     assert [r["player"] for r in state["round"]["results"]] == [page_id, "near"]
     assert state["round"]["winner"] == "Far Away"
     assert near_result.rank == 2
-    # Arrival order would have got it wrong: the page's press reached the hub over 100 ms later.
-    assert far_row["arrival_ns"] - near_row["arrival_ns"] > 100 * MS
+    # Arrival order would have got it wrong: the page's press reached the hub later.
+    assert far_row["arrival_ns"] > near_row["arrival_ns"]
     assert "late" not in far_row["flags"]
     # The gap is the true one within the bracket and the stated uncertainties.
     slack = far_row["uncertainty_ns"] + near_row["uncertainty_ns"]
     assert_gap(near_result.behind_ns, near_at - far.after, near_at - far.before, slack)
     view = player_of(state, page_id)
     assert view["rtt_ns"] >= 2 * ONE_WAY_S * 1e9
-    assert 0 < view["uncertainty_ns"] < 5 * MS
+    assert 0 < view["uncertainty_ns"] <= view["bound_ns"]
+    assert view["bound_ns"] >= ONE_WAY_S * 1e9
     print(
         f"slow-link page: rtt {view['rtt_ns'] / MS:.1f} ms, uncertainty "
         f"{view['uncertainty_ns'] / MS:.3f} ms; gap {near_result.behind_ns / MS:.3f} ms, true "
@@ -222,7 +217,7 @@ async def test_a_page_behind_a_slow_link_pressing_first_beats_a_fast_node(
     )
 
 
-async def sign_in(page: Any, hub: HubProcess) -> None:
+async def sign_in(page: Any, hub: RunningHub) -> None:
     await page.goto(hub.http + "/")
     await page.get_by_label("Host token").fill(HOST_TOKEN)
     await page.get_by_role("button", name="Sign in").click()
@@ -230,9 +225,9 @@ async def sign_in(page: Any, hub: HubProcess) -> None:
 
 
 async def test_the_host_refuses_and_readmits_browser_players(
-    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+    run_hub: InProcessHubs, new_page: Callable[..., Any]
 ) -> None:
-    hub = start_hub(config=HOST_CONFIG)
+    hub = await run_hub(HOST_CONFIG)
     console, player, screen = await new_page(), await new_page(), await new_page()
     await sign_in(console, hub)
     await console.locator("#more summary").click()  # the switch is below the fold
@@ -246,44 +241,51 @@ async def test_the_host_refuses_and_readmits_browser_players(
     toggle = console.get_by_label(re.compile("Phones and laptops may join"))
     await expect(toggle).to_be_checked()
 
+    mark = hub.events.mark()
     await toggle.uncheck()
     body = player.locator("body")
     await expect(body).to_have_attribute("data-look", "refused")
     await expect(player.locator("#detail")).to_contain_text("not taking players from phones")
     await expect(screen.locator("#join")).to_be_hidden()  # no QR code for a closed door
-    hub.wait_for_log(r"browser players refused")
-    assert not player_of(api_state(hub), player_id)["online"]
-    assert api_state(hub)["join"] == {"browser_players": False, "token_required": False}
+    assert (await hub.events.wait_for(BrowserPlayers, after=mark)).allowed is False
+    left = await hub.events.wait_for(Left, after=mark)
+    assert (left.who, left.reason) == (player_id, "refused by the host")
+    assert not player_of(await api_state(hub), player_id)["online"]
+    assert (await api_state(hub))["join"] == {"browser_players": False, "token_required": False}
 
     # The refused page keeps asking now and then, and is back in once the host allows it again.
+    mark = hub.events.mark()
     await toggle.check()
+    assert (await hub.events.wait_for(BrowserPlayers, after=mark)).allowed is True
     await expect(body).to_have_attribute("data-look", "idle", timeout=10_000)
     await expect(screen.locator("#join")).to_be_visible()
-    assert player_of(api_state(hub), player_id)["online"]
+    assert player_of(await api_state(hub), player_id)["online"]
 
 
 async def test_a_hub_that_starts_closed_to_browsers_refuses_pages_clearly(
-    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+    run_hub: InProcessHubs, new_page: Callable[..., Any]
 ) -> None:
-    hub = start_hub(config=HOST_CONFIG + "[server]\nbrowser_players = false\n")
+    hub = await run_hub(HOST_CONFIG + "[server]\nbrowser_players = false\n")
     page = await new_page()
     await page.goto(hub.http + "/play")
     await page.get_by_label("Your name").fill("Sam")
     await page.get_by_role("button", name="Play").click()
     await expect(page.locator("body")).to_have_attribute("data-look", "refused")
     await expect(page.locator("#headline")).to_have_text("Not playing")
-    hub.wait_for_log(r"refused .*not taking players from phones or laptops")
-    assert api_state(hub)["players"] == []
+    refused = await hub.events.wait_for(Refused)
+    assert refused.reason == "the host is not taking players from phones or laptops right now"
+    assert refused.closed
+    assert (await api_state(hub))["players"] == []
 
 
 @pytest.mark.parametrize("before_upgrade", [False, True], ids=["in-hello", "before-upgrade"])
 async def test_the_node_token_applies_to_pages(
-    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any], before_upgrade: bool
+    run_hub: InProcessHubs, new_page: Callable[..., Any], before_upgrade: bool
 ) -> None:
     """Checked in the hello (close 4401), or before the upgrade (HTTP 401, which a browser sees
     only as a failed connection: the page then asks /api/state whether a token is needed)."""
     security = f"[security]\ntoken_before_upgrade = {'true' if before_upgrade else 'false'}\n"
-    hub = start_hub(config=HOST_CONFIG + '[server]\nnode_token = "room-42"\n' + security)
+    hub = await run_hub(HOST_CONFIG + '[server]\nnode_token = "room-42"\n' + security)
     page = await new_page()
     await page.goto(hub.http + "/play")
     await page.get_by_label("Your name").fill("Tom")
@@ -291,14 +293,15 @@ async def test_the_node_token_applies_to_pages(
     # Without the token the page is sent back to the form, which now asks for it.
     await expect(page.locator("#join-error")).to_be_visible()
     await expect(page.get_by_label("Player token")).to_be_visible()
-    assert api_state(hub)["players"] == []
+    assert "players" not in (await api_state(hub))  # without a token: only whether one is needed
+    assert (await api_state(hub, "room-42"))["players"] == []
     await page.get_by_label("Player token").fill("room-42")
     await page.get_by_role("button", name="Play").click()
     await expect(page.locator("body")).to_have_attribute("data-look", "idle")
     # A link with the token in it (as a host might hand out) joins straight away after a reload.
     await page.goto(hub.http + "/play?token=room-42")
     await expect(page.locator("body")).to_have_attribute("data-look", "idle")
-    assert [p["input"] for p in api_state(hub)["players"]] == ["browser"]
+    assert [p["input"] for p in (await api_state(hub, "room-42"))["players"]] == ["browser"]
 
 
 async def test_a_press_made_while_the_hub_is_down_is_sent_after_it_returns_and_counted_once(
@@ -316,21 +319,25 @@ async def test_a_press_made_while_the_hub_is_down_is_sent_after_it_returns_and_c
     await expect(body).to_have_attribute("data-look", "reconnecting")
     press = await press_page(page, "tap")
     await expect(body).to_have_attribute("data-waiting", "1")  # kept in the outbox
+    restarting = time.monotonic_ns()  # nothing can reach the hub before this
     hub.start()
     await expect(body).to_have_attribute("data-waiting", "0", timeout=5000)  # saved and judged
     await expect(body).to_have_attribute("data-look", "first")
-    state = api_state(hub)
+    state = await api_state(hub)
     rows = [r for r in state["round"]["results"] if r["player"] == player_id]
     assert len(rows) == 1
-    # Stamped when it was made, not when it finally arrived.
-    assert rows[0]["at_ns"] <= press.after + rows[0]["uncertainty_ns"]
-    assert rows[0]["arrival_ns"] - rows[0]["at_ns"] > 100 * MS  # the hub took longer to return
+    # Made long before it could arrive: more than its link explains, so the hub, unable to tell
+    # it from a forged claim, counts it from the earliest instant the link allows and says so;
+    # its uncertainty still reaches back to when it was made.
+    assert rows[0]["at_ns"] - rows[0]["uncertainty_ns"] <= press.after
+    assert rows[0]["flags"] == ["clamped"]
+    assert rows[0]["arrival_ns"] > restarting > press.after
 
 
 async def test_a_reload_keeps_the_player_and_says_what_became_of_an_unconfirmed_press(
-    start_hub: Callable[..., HubProcess], new_page: Callable[..., Any]
+    run_hub: InProcessHubs, new_page: Callable[..., Any]
 ) -> None:
-    hub = start_hub(config=HOST_CONFIG)
+    hub = await run_hub(HOST_CONFIG)
     page = await new_page()
     player_id = await join(page, hub.http, "Vic", team="Foxes")
     await ctl.run(hub.url, HOST_TOKEN, "arm")
@@ -347,7 +354,7 @@ async def test_a_reload_keeps_the_player_and_says_what_became_of_an_unconfirmed_
     await expect(body).to_have_attribute("data-waiting", "0")
     await expect(body).to_have_attribute("data-look", "armed")
     await expect(page.locator("#notice")).to_be_visible()  # the round's news does not hide it
-    state = api_state(hub)
+    state = await api_state(hub)
     assert [p["id"] for p in state["players"]] == [player_id]  # the same player, not a new one
     assert state["round"]["results"] == []  # the stale press never reached the round
     assert state["round"]["refused"] == []

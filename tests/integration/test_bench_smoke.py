@@ -46,9 +46,16 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
     assert "websockets" in header
 
     targets = text.split("### Against the targets", 1)[1].split("###", 1)[0]
-    for target in ("Burst of 20", "Decision latency at 3 nodes", "Idle with 5 nodes"):
+    for target in (
+        "Burst of 20 plain clients, hub, saving",
+        "Burst of 20 plain clients, hub, memory only",
+        "CPU per press, saving",
+        "Burst of 20 protocol nodes",
+        "3 nodes, 0.2 s after they connected",
+        "Idle with 5 plain clients",
+    ):
         assert target in targets
-    assert targets.count("met**") == 5  # each of the five figures is judged
+    assert targets.count("met**") == 8  # each of the eight figures is judged
 
     latency = table_rows(text, "### 1. Decision latency")
     servers = {(row[0], row[1]) for row in latency}
@@ -70,10 +77,17 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         assert row[8] == "0", row
         assert float(row[6]) > 0  # a peak RSS was read
 
+    plain = table_rows(text, "### 2b. Burst")
+    assert [row[0] for row in plain] == ["hub, memory only", "classic server", "hub, saving"]
+    for row in plain:
+        assert row[1] == "20"
+        assert row[8] == "0", row  # every plain client got its answer
+
     idle = table_rows(text, "### 3. Idle cost")
     assert [(row[0], row[1]) for row in idle] == [
-        ("hub, memory only", "5"),
-        ("classic server", "5"),
+        ("hub, protocol nodes", "5"),
+        ("hub, plain clients", "5"),
+        ("classic server, plain clients", "5"),
     ]
 
     fairness = text.split("### 4. Fairness sweep", 1)[1].split("###", 1)[0]

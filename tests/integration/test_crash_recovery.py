@@ -36,6 +36,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.buttons import click
+
 ITERATIONS = int(os.environ.get("BUZZER_CRASH_ITERATIONS", "24"))
 NODES = 4
 CONFIG = """
@@ -232,6 +234,8 @@ def _check_state(state: dict[str, Any], seen: dict[int, dict[str, dict[str, Any]
             continue  # older than the hub keeps in memory; the database check covers it
         shown = {o["press_id"]: o for o in rounds[number]["results"] + rounds[number]["refused"]}
         for press_id, result in results.items():
+            if press_id not in shown and rounds[number]["more_refused"] and result["flags"]:
+                continue  # a player's later refusal of a kind already listed is only counted
             assert press_id in shown, f"round {number} lost press {press_id}"
             assert shown[press_id]["rank"] == result["rank"], (number, press_id)
             assert shown[press_id]["flags"] == result["flags"], (number, press_id)
@@ -305,8 +309,11 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_press(start_hub, 
 async def test_tutorial_clients_survive_a_kill_and_new_ones_get_new_ids(
     start_hub, client_factory, tmp_path
 ) -> None:
-    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n", data_dir=tmp_path / "data")
-    hub.wait_for_log(r"round 1 armed")
+    # Host-less: round 1 is armed as the hub starts. It is re-armed only long after this test:
+    # the restart must find round 1 itself, however long the kill and the restart take.
+    config = "[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 600\n"
+    hub = start_hub(config=config, data_dir=tmp_path / "data")
+    assert _state(hub)["round"]["state"] == "armed"
     async with connect(hub.url) as first:
         await first.send("buzz")
         assert await first.recv() == "First place!"
@@ -338,7 +345,7 @@ async def test_real_firmware_nodes_lose_nothing_across_kills(
     start_hub, start_node, mock_pins, tmp_path
 ) -> None:
     """The same promise with the node firmware itself (mock GPIO pins, real outbox)."""
-    from firmware.node import Acked, Connected, Pressed
+    from firmware.node import Acked, Connected
 
     seed = int(os.environ.get("BUZZER_CRASH_SEED", random.randrange(1 << 32)))
     print(f"firmware crash test seed: {seed} (rerun with BUZZER_CRASH_SEED={seed})")
@@ -358,10 +365,7 @@ async def test_real_firmware_nodes_lose_nothing_across_kills(
         clicks = []
         for i in rng.sample(range(len(nodes)), rng.randint(1, len(nodes))):
             mark = nodes[i].mark()
-            pin = mock_pins.pin(pins[i][0])
-            pin.drive_low()
-            pin.drive_high()
-            clicks.append((i, mark, (await nodes[i].wait_for(Pressed, after=mark)).press_id))
+            clicks.append((i, mark, (await click(mock_pins.pin(pins[i][0]), nodes[i])).press_id))
         pressed += [(i, press_id) for i, _, press_id in clicks]
         for i, mark, press_id in clicks[: rng.randint(0, len(clicks))]:  # then kill mid-flight
             await nodes[i].wait_for(Acked, lambda e, p=press_id: e.press_id == p, after=mark)

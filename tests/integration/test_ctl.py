@@ -1,4 +1,7 @@
-"""`buzzer-hub ctl`, run as a separate process against a real hub, as scripts use it."""
+"""`buzzer-hub ctl`, run as a separate process against a real hub, as scripts use it.
+
+The hub runs in the test's event loop; ctl is the installed command, in a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import HOST_TOKEN, Client, HubProcess, console_script
+from hub.core.events import Armed, Commanded
+from tests.conftest import HOST_TOKEN, Client, InProcessHubs, console_script
 
 HOST_MODE = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 
@@ -34,9 +38,9 @@ async def ctl(
 
 
 async def test_arm_close_reset_and_status_drive_the_round(
-    start_hub: Callable[..., HubProcess], client_factory: Callable[..., Any]
+    run_hub: InProcessHubs, client_factory: Callable[..., Any]
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     player: Client = await client_factory(hub.url, role="node", id="desk-1", name="Alice")
     await player.expect("welcome")
     token = ("--token", HOST_TOKEN)
@@ -70,20 +74,22 @@ async def test_arm_close_reset_and_status_drive_the_round(
     status = json.loads(out)
     assert status["round"]["results"] == []
     assert [(r["number"], r["winner"]) for r in status["history"]] == [(1, "Alice")]
-    hub.wait_for_log(r"host 127\.0\.0\.1:\d+: arm")
+    # Each command came from a host on this machine, and each was carried out once.
+    commands = [e for e in hub.events.events() if isinstance(e, Commanded)]
+    assert [e.command for e in commands] == ["arm", "close", "reset", "arm"]
+    assert all(e.peer.startswith("127.0.0.1:") for e in commands)
+    assert [e.round for e in hub.events.events() if isinstance(e, Armed)] == [1, 2]
 
 
-async def test_token_may_come_from_the_environment(start_hub: Callable[..., HubProcess]) -> None:
-    hub = start_hub(config=HOST_MODE)
+async def test_token_may_come_from_the_environment(run_hub: InProcessHubs) -> None:
+    hub = await run_hub(HOST_MODE)
     code, out, err = await ctl(hub.url, "status", env={"BUZZER_HOST_TOKEN": HOST_TOKEN})
     assert (code, err) == (0, "")
     assert json.loads(out)["round"]["state"] == "idle"
 
 
-async def test_wrong_or_missing_token_is_one_line_and_exit_1(
-    start_hub: Callable[..., HubProcess],
-) -> None:
-    hub = start_hub(config=HOST_MODE)
+async def test_wrong_or_missing_token_is_one_line_and_exit_1(run_hub: InProcessHubs) -> None:
+    hub = await run_hub(HOST_MODE)
     for args in (("--token", "nope", "arm"), ("status",)):
         code, out, err = await ctl(hub.url, *args)
         assert code == 1
@@ -93,12 +99,13 @@ async def test_wrong_or_missing_token_is_one_line_and_exit_1(
     # Nothing happened to the round.
     code, out, _ = await ctl(hub.url, "--token", HOST_TOKEN, "status")
     assert json.loads(out)["round"]["number"] == 0
+    assert [e.command for e in hub.events.events() if isinstance(e, Commanded)] == []
 
 
-async def test_hub_down_is_one_line_and_exit_1(start_hub: Callable[..., HubProcess]) -> None:
-    hub = start_hub()
+async def test_hub_down_is_one_line_and_exit_1(run_hub: InProcessHubs) -> None:
+    hub = await run_hub()
     url = hub.url
-    assert await asyncio.to_thread(hub.stop) == 0
+    await run_hub.stop(hub)
     code, out, err = await ctl(url, "--token", HOST_TOKEN, "status")
     assert code == 1
     assert out == ""

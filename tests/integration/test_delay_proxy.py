@@ -1,7 +1,7 @@
 """The delay proxy the fairness tests rely on: it must delay each direction and never reorder.
 
-Timing assertions here are lower bounds (a chunk is never early), which hold on any machine; the
-upper bounds are generous, because a loaded machine may always be late.
+Timing assertions here are lower bounds only (a chunk is never early), which hold on any machine;
+a loaded machine may always be late, so nothing here bounds how late.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ async def test_each_direction_gets_its_own_latency(echo) -> None:
         writer.close()
     assert seen[0][0] - sent >= 0.120  # the uplink held it at least 120 ms
     assert back - seen[0][0] >= 0.040  # the downlink at least 40 ms
-    assert back - sent < 0.160 + 1.0
     assert proxy.stats["up"].chunks == 1
     assert proxy.stats["down"].bytes == 4
 

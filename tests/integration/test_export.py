@@ -1,7 +1,11 @@
-"""The night's results out of a real hub: ``buzzer-hub export`` and ``GET /api/rounds.csv``."""
+"""The night's results out of a real hub: ``buzzer-hub export`` and ``GET /api/rounds.csv``.
+
+The hub runs in the test's event loop; ``buzzer-hub export`` is the installed command.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -11,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from hub.store import EXPORT_COLUMNS
-from tests.conftest import HOST_TOKEN, console_script
+from tests.conftest import HOST_TOKEN, InProcessHubs, console_script
 
 CONFIG = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 
@@ -55,23 +59,28 @@ async def _play_two_rounds(hub: Any, client_factory: Any) -> list[Any]:
     return [host, *nodes.values()]
 
 
-async def test_export_csv_json_and_download_agree(start_hub, client_factory, tmp_path) -> None:
+def _download(url: str) -> tuple[dict[str, str], str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return dict(response.headers), response.read().decode()
+
+
+async def test_export_csv_json_and_download_agree(
+    run_hub: InProcessHubs, client_factory, tmp_path
+) -> None:
     data = tmp_path / "data"
-    hub = start_hub(config=CONFIG, data_dir=data)
+    hub = await run_hub(CONFIG, data_dir=data)
     for client in await _play_two_rounds(hub, client_factory):
         await client.ws.close()
-    assert hub.stop() == 0  # a clean stop writes everything queued
+    await run_hub.stop(hub)  # a clean stop writes everything queued
     done = _export(data, "--format", "csv")
     assert done.returncode == 0, done.stderr
 
     # The download from the restarted hub (restored from the same database) is the same file.
-    hub.start()
-    url = f"{hub.http}/api/rounds.csv"
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: ASYNC210 (a local hub)
-        assert response.headers["Content-Type"].startswith("text/csv")
-        assert "attachment" in response.headers["Content-Disposition"]
-        assert ".csv" in response.headers["Content-Disposition"]
-        downloaded = response.read().decode()
+    hub = await run_hub(CONFIG, data_dir=data)
+    headers, downloaded = await asyncio.to_thread(_download, f"{hub.http}/api/rounds.csv")
+    assert headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in headers["Content-Disposition"]
+    assert ".csv" in headers["Content-Disposition"]
 
     assert done.stdout.replace("\r\n", "\n") == downloaded.replace("\r\n", "\n")
     reader = csv.DictReader(io.StringIO(done.stdout, newline=""))
@@ -92,7 +101,7 @@ async def test_export_csv_json_and_download_agree(start_hub, client_factory, tmp
     assert (by_press["b2"]["round"], by_press["b2"]["rank"]) == ("2", "1")
     assert all(row["pressed_at"][:4].isdigit() for row in rows)  # wall-clock time for people
 
-    done = _export(data, "--format", "json", "--round", "2")
+    done = await asyncio.to_thread(_export, data, "--format", "json", "--round", "2")
     assert done.returncode == 0, done.stderr
     exported = json.loads(done.stdout)
     assert exported["columns"] == list(EXPORT_COLUMNS)

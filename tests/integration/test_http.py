@@ -2,10 +2,12 @@
 
 A host's laptop, a projector and a monitoring script all reach the hub on its one port; every
 answer must carry the right content type, and nothing that is not a page or the API may leak out.
+The hub runs in the test's event loop; each request is made from a thread, as another program's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import re
@@ -16,18 +18,29 @@ from typing import Any
 
 import pytest
 
+from hub.embed import RunningHub
 from hub.http import PAGE_POLICY
-from tests.conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN, InProcessHubs
 
 WEB = Path(__file__).resolve().parents[2] / "hub" / "web"
 CONFIG = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 
 
-def get(hub: Any, path: str) -> tuple[int, dict[str, str], bytes]:
-    """One GET on a fresh connection (the hub answers plain HTTP and then closes)."""
-    connection = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=5)
+async def get(
+    hub: RunningHub, path: str, host: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET on a fresh connection (the hub answers plain HTTP and then closes), with the
+    ``Host`` header a browser would send for ``host`` if given."""
+    return await asyncio.to_thread(_get, hub.port, path, host)
+
+
+def _get(port: int, path: str, host: str | None) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request("GET", path)
+        connection.putrequest("GET", path, skip_host=host is not None)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
         response = connection.getresponse()
         headers = {name.lower(): value for name, value in response.getheaders()}
         return response.status, headers, response.read()
@@ -35,19 +48,19 @@ def get(hub: Any, path: str) -> tuple[int, dict[str, str], bytes]:
         connection.close()
 
 
-def test_healthz_answers_ok_as_text(start_hub: Callable[..., Any]) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, "/healthz")
+async def test_healthz_answers_ok_as_text(run_hub: InProcessHubs) -> None:
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, "/healthz")
     assert status == 200
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert body == b"ok\n"
 
 
 async def test_api_state_reports_round_results_and_roster(
-    start_hub: Callable[..., Any], client_factory: Callable[..., Any]
+    run_hub: InProcessHubs, client_factory: Callable[..., Any]
 ) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, "/api/state")
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, "/api/state")
     assert status == 200
     assert headers["content-type"] == "application/json"
     empty = json.loads(body)
@@ -61,6 +74,7 @@ async def test_api_state_reports_round_results_and_roster(
         "winner": None,
         "results": [],
         "refused": [],
+        "more_refused": 0,
     }
     assert empty["players"] == []
 
@@ -74,7 +88,7 @@ async def test_api_state_reports_round_results_and_roster(
     result = await node.expect("result", press_id="n1-1")
     assert result["rank"] == 1
 
-    state = json.loads(get(hub, "/api/state")[2])
+    state = json.loads((await get(hub, "/api/state"))[2])
     assert state["round"]["number"] == 1
     assert [r["name"] for r in state["round"]["results"]] == ["Nina"]
     assert state["round"]["results"][0]["rank"] == 1
@@ -90,11 +104,11 @@ async def test_api_state_reports_round_results_and_roster(
     ("path", "marker"),
     [("/", "host console"), ("/host", "host console"), ("/screen", "scoreboard")],
 )
-def test_pages_are_html_with_a_strict_policy(
-    start_hub: Callable[..., Any], path: str, marker: str
+async def test_pages_are_html_with_a_strict_policy(
+    run_hub: InProcessHubs, path: str, marker: str
 ) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, path)
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, path)
     assert status == 200
     assert headers["content-type"] == "text/html; charset=utf-8"
     assert headers["content-security-policy"] == PAGE_POLICY
@@ -112,11 +126,11 @@ def test_pages_are_html_with_a_strict_policy(
         ("/screen.css", "text/css; charset=utf-8"),
     ],
 )
-def test_page_assets_have_their_content_types(
-    start_hub: Callable[..., Any], path: str, content_type: str
+async def test_page_assets_have_their_content_types(
+    run_hub: InProcessHubs, path: str, content_type: str
 ) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, path)
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, path)
     assert status == 200
     assert headers["content-type"] == content_type
     assert body == (WEB / path.lstrip("/")).read_bytes()
@@ -136,9 +150,9 @@ def test_page_assets_have_their_content_types(
         "/http.py",
     ],
 )
-def test_everything_else_is_a_clean_404(start_hub: Callable[..., Any], path: str) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, path)
+async def test_everything_else_is_a_clean_404(run_hub: InProcessHubs, path: str) -> None:
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, path)
     assert status == 404
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert body.startswith(b"not found")
@@ -165,41 +179,28 @@ def qr_svg(url: str) -> bytes:
     return out.getvalue()
 
 
-def get_with_host(hub: Any, path: str, host: str) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=5)
-    try:
-        connection.putrequest("GET", path, skip_host=True)
-        connection.putheader("Host", host)
-        connection.endheaders()
-        response = connection.getresponse()
-        headers = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, headers, response.read()
-    finally:
-        connection.close()
-
-
-def test_play_qr_code_encodes_the_address_the_screen_used(start_hub: Callable[..., Any]) -> None:
+async def test_play_qr_code_encodes_the_address_the_screen_used(run_hub: InProcessHubs) -> None:
     """The big screen's QR code points phones at the hub's address as the screen reached it."""
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, "/play.svg")
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, "/play.svg")
     assert status == 200
     assert headers["content-type"] == "image/svg+xml"
     assert body == qr_svg(f"http://127.0.0.1:{hub.port}/play")
-    status, _, lan = get_with_host(hub, "/play.svg", "192.168.1.10:8765")
+    status, _, lan = await get(hub, "/play.svg", "192.168.1.10:8765")
     assert status == 200
     assert lan == qr_svg("http://192.168.1.10:8765/play")
     assert lan != body
-    status, _, refused = get_with_host(hub, "/play.svg", "evil.example/<script>")
+    status, _, refused = await get(hub, "/play.svg", "evil.example/<script>")
     assert status == 400
     assert b"<svg" not in refused
 
 
-def test_play_page_is_served_with_the_pages_policy(start_hub: Callable[..., Any]) -> None:
-    hub = start_hub(config=CONFIG)
-    status, headers, body = get(hub, "/play")
+async def test_play_page_is_served_with_the_pages_policy(run_hub: InProcessHubs) -> None:
+    hub = await run_hub(CONFIG)
+    status, headers, body = await get(hub, "/play")
     assert status == 200
     assert headers["content-security-policy"] == PAGE_POLICY
     assert b'src="/play.js"' in body
-    status, headers, _ = get(hub, "/play.js")
+    status, headers, _ = await get(hub, "/play.js")
     assert status == 200
     assert headers["content-type"] == "text/javascript; charset=utf-8"

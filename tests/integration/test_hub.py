@@ -1,4 +1,8 @@
-"""A real buzzer-hub with real WebSocket clients: handshake, errors, close codes, shutdown."""
+"""A real hub with real WebSocket clients: handshake, errors, close codes, shutdown.
+
+The hub runs in the test's event loop (``run_hub``) and the tests wait on its events; the tests of
+signals and exit codes run the ``buzzer-hub`` command itself.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import json
 import os
 import signal
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import connect
 
-from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess
+from hub.core.events import BrowserPlayers, Decided, Left, NodeJoined, Refused
+from hub.embed import RunningHub
+from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess, InProcessHubs
+from wire.enums import InputKind
 
 HOST_MODE = "[round]\nhostless = false\n"
 
@@ -22,14 +28,14 @@ ClientFactory = Callable[..., Any]
 
 
 async def node(
-    client_factory: ClientFactory, hub: HubProcess, node_id: str, **hello: Any
+    client_factory: ClientFactory, hub: RunningHub | HubProcess, node_id: str, **hello: Any
 ) -> Client:
     client: Client = await client_factory(hub.url, role="node", id=node_id, **hello)
     await client.expect("welcome")
     return client
 
 
-async def host(client_factory: ClientFactory, hub: HubProcess) -> Client:
+async def host(client_factory: ClientFactory, hub: RunningHub | HubProcess) -> Client:
     client: Client = await client_factory(hub.url, role="host", token=HOST_TOKEN)
     await client.expect("welcome", role="host")
     await client.expect("state")
@@ -50,9 +56,9 @@ async def closed_with(client: Client, timeout: float = 5.0) -> int | None:
 
 
 async def test_node_is_greeted_with_its_name_and_the_round(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     alice: Client = await client_factory(
         hub.url, role="node", id="desk-1", name="Alice", input="keyboard"
     )
@@ -76,13 +82,18 @@ async def test_node_is_greeted_with_its_name_and_the_round(
     assert isinstance(sync["t0_ns"], int)
     nameless = await node(client_factory, hub, "desk-2")
     assert nameless.received[-1]["greeting"] == "Hello desk-2!"
-    hub.wait_for_log(r"node desk-1 \(Alice, keyboard\) joined")
+    joined = [e for e in hub.events.events() if isinstance(e, NodeJoined)]
+    assert [(e.player, e.name, e.input, e.replaced) for e in joined] == [
+        ("desk-1", "Alice", InputKind.KEYBOARD, False),
+        ("desk-2", "desk-2", InputKind.GPIO, False),
+    ]
+    assert joined[0].peer.startswith(f"{LOOPBACK}:")
 
 
 async def test_viewer_and_host_are_greeted_with_the_whole_picture(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     viewer: Client = await client_factory(hub.url, role="viewer", name="Big screen")
     welcome = await viewer.expect("welcome")
     assert welcome["greeting"] == "Hello Big screen!"
@@ -124,9 +135,9 @@ BAD_FIRST_FRAMES: list[tuple[str | bytes, str]] = [
 
 
 async def test_bad_first_frames_get_an_error_and_the_hello_may_follow(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     for number, (frame, code) in enumerate(BAD_FIRST_FRAMES):
         client: Client = await client_factory(hub.url)
         await client.send_raw(frame)
@@ -138,10 +149,11 @@ async def test_bad_first_frames_get_an_error_and_the_hello_may_follow(
 
 
 async def test_wrong_protocol_version_is_refused_and_closed_with_4426(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     for version in (0, 2):
+        mark = hub.events.mark()
         client: Client = await client_factory(hub.url)
         await client.send(type="hello", protocol=version, role="node", id="desk-1")
         error = await client.expect("error")
@@ -149,12 +161,15 @@ async def test_wrong_protocol_version_is_refused_and_closed_with_4426(
         assert f"the client {version}" in error["message"]
         assert await closed_with(client) == 4426
         assert client.ws.close_reason.startswith("this hub speaks protocol 1")
+        refused = await hub.events.wait_for(Refused, after=mark)
+        assert (refused.reason, refused.closed) == (error["message"], True)
+    assert not [e for e in hub.events.events() if isinstance(e, NodeJoined)]
 
 
 async def test_wrong_host_token_is_refused_and_closed_with_4401(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     for token in ("wrong", None):
         hello: dict[str, Any] = (
             {"role": "host"} if token is None else {"role": "host", "token": token}
@@ -166,9 +181,9 @@ async def test_wrong_host_token_is_refused_and_closed_with_4401(
 
 
 async def test_node_token_is_required_when_configured(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config='[server]\nnode_token = "n0de"\n')
+    hub = await run_hub('[server]\nnode_token = "n0de"\n')
     stranger: Client = await client_factory(hub.url, role="node", id="desk-1")
     assert (await stranger.expect("error"))["code"] == "bad_token"
     assert await closed_with(stranger) == 4401
@@ -177,9 +192,9 @@ async def test_node_token_is_required_when_configured(
 
 
 async def test_errors_after_the_hello_leave_the_connection_and_the_round_intact(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE + "release_lead_ms = 0\n")
+    hub = await run_hub(HOST_MODE + "release_lead_ms = 0\n")
     boss = await host(client_factory, hub)
     noisy = await node(client_factory, hub, "noisy")
     calm = await node(client_factory, hub, "calm")
@@ -228,9 +243,9 @@ async def test_errors_after_the_hello_leave_the_connection_and_the_round_intact(
 
 
 async def test_oversized_frame_closes_with_1009_and_others_play_on(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config="[round]\nrelease_lead_ms = 0\n")  # host-less: armed at start
+    hub = await run_hub("[round]\nrelease_lead_ms = 0\n")  # host-less: armed at start
     big = await node(client_factory, hub, "big")
     other = await node(client_factory, hub, "other")
     await big.send(type="press", press_id="b1", at_ns=0, pad="x" * 5000)
@@ -241,20 +256,25 @@ async def test_oversized_frame_closes_with_1009_and_others_play_on(
 
 
 async def test_a_second_connection_for_the_same_node_replaces_the_first(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     old = await node(client_factory, hub, "desk-1", name="Alice")
     new = await node(client_factory, hub, "desk-1")
     assert new.received[-1]["greeting"] == "Hello Alice!"  # the hub remembers the player
     assert await closed_with(old) == 4409
     await new.send(type="press", press_id="p1", at_ns=0)
     assert (await new.expect("ack"))["press_id"] == "p1"
+    joined = [e for e in hub.events.events() if isinstance(e, NodeJoined)]
+    assert [(e.name, e.replaced) for e in joined] == [("Alice", False), ("Alice", True)]
+    # The replaced link's end is not the player leaving: the player is still online.
+    assert not [e for e in hub.events.events() if isinstance(e, Left)]
 
 
 async def test_sigterm_closes_every_connection_with_1001_and_exits_0(
     start_hub: Callable[..., HubProcess], client_factory: ClientFactory
 ) -> None:
+    """The command line's own shutdown: signal, close codes, exit status, last words."""
     hub = start_hub()
     player = await node(client_factory, hub, "desk-1")
     boss = await host(client_factory, hub)
@@ -269,7 +289,9 @@ async def test_sigterm_closes_every_connection_with_1001_and_exits_0(
     assert codes == [1001, 1001]
     assert tutorial.close_code == 1001
     assert await asyncio.to_thread(hub.proc.wait, 10) == 0
-    hub.wait_for_log(r"stopped$")
+    log = await asyncio.to_thread(hub.final_log)
+    assert log[-1].endswith(" INFO hub: stopped"), log[-3:]
+    assert [line for line in log if "shutting down: closing 3 connections" in line]
 
 
 async def test_sigint_also_stops_cleanly(start_hub: Callable[..., HubProcess]) -> None:
@@ -278,9 +300,9 @@ async def test_sigint_also_stops_cleanly(start_hub: Callable[..., HubProcess]) -
 
 
 async def test_hostless_hub_arms_at_start_and_again_after_each_decision(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config="[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 0.2\n")
+    hub = await run_hub("[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 0.2\n")
     player: Client = await client_factory(hub.url, role="node", id="desk-1")
     welcome = await player.expect("welcome")
     assert welcome["round"]["number"] == 1
@@ -296,10 +318,12 @@ async def test_hostless_hub_arms_at_start_and_again_after_each_decision(
     second = await player.expect("result", press_id="p2")
     assert second["round"] == 2
     assert second["rank"] == 1
-    hub.wait_for_log(r"round 2 decided: desk-1 first")
+    decided = await hub.events.wait_for(Decided, lambda e: e.round == 2)
+    assert decided.winner == "desk-1"
+    assert [e.round for e in hub.events.events() if isinstance(e, Decided)] == [1, 2]
 
 
-def silent_node(hub: HubProcess, node_id: str) -> socket.socket:
+def silent_node(hub: RunningHub, node_id: str) -> socket.socket:
     """A node that says hello and then goes silent, like one whose Wi-Fi dropped: it never
     answers anything again, not even a close frame."""
     sock = socket.create_connection((LOOPBACK, hub.port), timeout=5)
@@ -322,17 +346,25 @@ def silent_node(hub: HubProcess, node_id: str) -> socket.socket:
 
 
 async def test_a_reconnecting_node_is_welcomed_at_once_even_if_its_old_link_is_dead(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
-    dead = silent_node(hub, "desk-1")
+    hub = await run_hub(HOST_MODE)
+    dead = await asyncio.to_thread(silent_node, hub, "desk-1")
     try:
-        await asyncio.to_thread(hub.wait_for_log, r"node desk-1 \(desk-1, gpio\) joined")
-        started = time.monotonic()
+        await hub.events.wait_for(NodeJoined, lambda e: e.player == "desk-1")
         fresh: Client = await client_factory(hub.url, role="node", id="desk-1")
-        # The hub must not wait for the dead link's close handshake (10 s) before welcoming.
-        await fresh.expect("welcome", timeout=3)
-        assert time.monotonic() - started < 3
+        await fresh.expect("welcome")
+        # The hub did not wait for the dead link's close handshake before welcoming: the dead
+        # link never answers, so that handshake ends only when the hub gives up on it and drops
+        # the socket. The socket is still up.
+        dead.setblocking(False)
+        try:
+            still_up = dead.recv(4096) != b""
+        except BlockingIOError:
+            still_up = True
+        assert still_up, "the hub dropped the dead link before welcoming its successor"
+        joined = [e.replaced for e in hub.events.events() if isinstance(e, NodeJoined)]
+        assert joined == [False, True]
         # The new link is synchronised from seq 0 with no interference from the old one.
         seqs = [(await fresh.expect("sync"))["seq"] for _ in range(4)]
         assert seqs == [0, 1, 2, 3]
@@ -341,9 +373,9 @@ async def test_a_reconnecting_node_is_welcomed_at_once_even_if_its_old_link_is_d
 
 
 async def test_only_a_host_may_refuse_browser_players_and_then_only_they_are_turned_away(
-    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+    run_hub: InProcessHubs, client_factory: ClientFactory
 ) -> None:
-    hub = start_hub(config=HOST_MODE)
+    hub = await run_hub(HOST_MODE)
     viewer: Client = await client_factory(hub.url, role="viewer")
     await viewer.expect("state")
     await viewer.send(type="players", browser=False)
@@ -351,9 +383,14 @@ async def test_only_a_host_may_refuse_browser_players_and_then_only_they_are_tur
     page: Client = await client_factory(hub.url, role="node", id="web-1", input="browser")
     await page.expect("welcome")
 
+    assert not [e for e in hub.events.events() if isinstance(e, BrowserPlayers)]
     console = await host(client_factory, hub)
+    mark = hub.events.mark()
     await console.send(type="players", browser=False)
     assert await console.expect("state", join={"browser_players": False, "token_required": False})
+    assert (await hub.events.wait_for(BrowserPlayers, after=mark)).allowed is False
+    left = await hub.events.wait_for(Left, after=mark)
+    assert (left.who, left.reason) == ("web-1", "refused by the host")
     # The page already in is dropped, with the reason.
     assert await closed_with(page) == 4403
     errors = [f["message"] for f in page.received if f["type"] == "error"]
@@ -365,7 +402,9 @@ async def test_only_a_host_may_refuse_browser_players_and_then_only_they_are_tur
     pi: Client = await client_factory(hub.url, role="node", id="pi-1", input="gpio")
     await pi.expect("welcome")
 
+    mark = hub.events.mark()
     await console.send(type="players", browser=True)
     await console.expect("state", join={"browser_players": True, "token_required": False})
+    assert (await hub.events.wait_for(BrowserPlayers, after=mark)).allowed is True
     back: Client = await client_factory(hub.url, role="node", id="web-1", input="browser")
     await back.expect("welcome")

@@ -13,6 +13,7 @@ from typing import Any
 from firmware.node import LedPattern, Pressed, Released, Resulted, RoundChanged
 from hub import ctl
 from tests.conftest import HOST_TOKEN
+from tests.support.buttons import click as press_button
 from wire.codec import as_data
 
 HOST_MODE = "[round]\nrelease_lead_ms = 0\nhostless = false\n"
@@ -28,11 +29,9 @@ async def host(hub: Any, command: str) -> dict[str, Any]:
     return as_data(await ctl.run(hub.url, HOST_TOKEN, command))
 
 
-def click(pins: Any, name: str) -> None:
-    """Press and let go of a button wired to ground (pull-up: pressed reads low)."""
-    pin = pins.pin(name)
-    pin.drive_low()
-    pin.drive_high()
+async def click(pins: Any, name: str, node: Any) -> None:
+    """Press a button wired to ground until ``node`` has taken the press, then let go."""
+    await press_button(pins.pin(name), node)
 
 
 def levels(pins: Any, name: str) -> list[bool]:
@@ -58,10 +57,10 @@ async def test_led_shows_first_place_solid_and_second_place_as_two_blinks(
     await alice.wait_for(Released)
     await bob.wait_for(Released)
 
-    click(mock_pins, "GPIO17")
+    await click(mock_pins, "GPIO17", alice)
     first = (await alice.wait_for(Resulted)).result
     await bob.wait_for(RoundChanged, lambda e: e.update.state == "decided")
-    click(mock_pins, "GPIO5")
+    await click(mock_pins, "GPIO5", bob)
     second = (await bob.wait_for(Resulted)).result
     await bob.wait_for(LedPattern, lambda e: e.name == "rank-2:done")
     await alice.wait_for(LedPattern, lambda e: e.name == "buzzer:beeps:done")
@@ -87,7 +86,7 @@ async def test_led_fast_blinks_after_an_early_press_and_stays_locked_out(
     carol = await start_node(hub.url, "carol", button_pin="GPIO13", led_pin="GPIO19")
     await synced(hub, "carol")
 
-    click(mock_pins, "GPIO13")  # the round is not armed yet
+    await click(mock_pins, "GPIO13", carol)  # the round is not armed yet
     result = (await carol.wait_for(Resulted)).result
     mark = 0
     for _ in range(3):
@@ -118,14 +117,15 @@ async def test_a_bounce_storm_is_one_press(start_hub: Any, start_node: Any, mock
 
     mark = dave.mark()
     button = mock_pins.pin("GPIO17")
-    for _ in range(50):  # 100 edges in a few milliseconds
+    for _ in range(50):  # 100 edges in a few milliseconds, then held down
         button.drive_low()
         button.drive_high()
+    await press_button(button, dave)
     result = (await dave.wait_for(Resulted, after=mark)).result
     presses = [e for e in dave.events(mark) if isinstance(e, Pressed)]
     state = await host(hub, "status")
 
-    assert [s.state for s in button.states[-100:]] == [F, T] * 50  # the storm reached the pin
+    assert [s.state for s in button.states[-102:]] == [F, T] * 51  # the storm reached the pin
     assert len(presses) == 1
     assert result.rank == 1
     assert [e["press_id"] for e in entries_for(state, "dave")] == [presses[0].press_id]
@@ -151,8 +151,8 @@ async def test_nodes_with_offset_clocks_light_at_the_release_and_time_presses_ri
     await synced(hub, "behind")
     await host(hub, "arm")
     released = [await ahead.wait_for(Released), await behind.wait_for(Released)]
-    click(mock_pins, "GPIO5")
-    click(mock_pins, "GPIO17")
+    await click(mock_pins, "GPIO5", behind)
+    await click(mock_pins, "GPIO17", ahead)
     results = [(await node.wait_for(Resulted)).result for node in (behind, ahead)]
 
     for release in released:

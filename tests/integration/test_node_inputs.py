@@ -33,6 +33,7 @@ from firmware.node import (
 )
 from hub import ctl
 from tests.conftest import HOST_TOKEN, console_script
+from tests.support.buttons import click
 from tests.support.nodes import RunningNodes
 
 SPACE = 57
@@ -76,12 +77,10 @@ async def test_a_station_whose_keyboard_fails_keeps_its_button(
     mark = node.mark()
     await ctl.run(hub.url, HOST_TOKEN, "arm")
     await node.wait_for(Released, after=mark)
-    button = mock_pins.pin("GPIO17")
-    button.drive_low()
-    button.drive_high()
+    pressed = await click(mock_pins.pin("GPIO17"), node)
     result = await node.wait_for(Resulted, after=mark)
     assert result.result.rank == 1
-    assert (await node.wait_for(Pressed, after=mark)).source == "gpio"
+    assert pressed.source == "gpio"
 
 
 def test_under_the_service_a_keyboard_without_root_or_terminal_leaves_the_button_playing(

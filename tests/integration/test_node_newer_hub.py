@@ -14,13 +14,13 @@ from firmware.node import (
     Connected,
     HubSaid,
     LedPattern,
-    Pressed,
     Released,
     Resulted,
     RoundChanged,
     SyncAnswered,
 )
 from tests.conftest import HOST_TOKEN
+from tests.support.buttons import click
 from tests.support.field_proxy import FieldInjectingProxy
 from wire.enums import Phase
 
@@ -46,10 +46,7 @@ async def test_a_node_plays_a_whole_round_against_a_hub_that_adds_fields_everywh
         await host.send(type="arm")
         released = await node.wait_for(Released)
         mark = node.mark()
-        button = mock_pins.pin("GPIO17")
-        button.drive_low()
-        button.drive_high()
-        pressed = await node.wait_for(Pressed, after=mark)
+        pressed = await click(mock_pins.pin("GPIO17"), node)
         result = (await node.wait_for(Resulted, after=mark)).result
         await node.wait_for(Acked, lambda e: e.press_id == pressed.press_id, after=mark)
         decided = await node.wait_for(

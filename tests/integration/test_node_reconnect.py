@@ -22,13 +22,13 @@ from firmware.node import (
     LedPattern,
     Node,
     NodeFatal,
-    Pressed,
     Refused,
     Resulted,
     Sent,
 )
 from hub import ctl
 from tests.conftest import HOST_TOKEN
+from tests.support.buttons import click
 from wire.codec import as_data
 
 # Host-less, so the restarted hub arms a round at once; no re-arm during the test.
@@ -37,12 +37,6 @@ HOSTLESS = "[round]\nrelease_lead_ms = 0\nauto_arm_delay_s = 60\n"
 
 async def synced(hub: Any, node_id: str) -> None:
     await asyncio.to_thread(hub.wait_for_log, rf"node {node_id} synced")
-
-
-def click(pins: Any, name: str) -> None:
-    pin = pins.pin(name)
-    pin.drive_low()
-    pin.drive_high()
 
 
 def press_ids(state: dict[str, Any], player: str) -> list[str]:
@@ -66,7 +60,7 @@ async def test_nodes_come_back_after_a_hub_restart_and_presses_count_once(
     # A press that reaches a frozen hub, which then dies before acknowledging it.
     hub.proc.send_signal(signal.SIGSTOP)
     mark = nodes[1].mark()
-    click(mock_pins, "GPIO5")
+    await click(mock_pins.pin("GPIO5"), nodes[1])
     in_flight = await nodes[1].wait_for(Sent, after=mark)
     marks = [node.mark() for node in nodes]
     hub.kill()
@@ -75,8 +69,7 @@ async def test_nodes_come_back_after_a_hub_restart_and_presses_count_once(
     await nodes[0].wait_for(LedPattern, lambda e: e.name == "heartbeat", after=marks[0])
 
     # A press made while there is no hub at all.
-    click(mock_pins, "GPIO17")
-    offline = await nodes[0].wait_for(Pressed, after=marks[0])
+    offline = await click(mock_pins.pin("GPIO17"), nodes[0])
 
     marks = [node.mark() for node in nodes]
     await asyncio.to_thread(hub.start)

@@ -1,7 +1,8 @@
 """wss:// end to end: a hub with a certificate made in the test, clients that verify it.
 
 Certificates come from the ``openssl`` command line (no extra Python dependency); the test is
-skipped where it is missing.
+skipped where it is missing. The hub runs in the test's event loop, except where the command line
+is the subject: the console address it prints, and a certificate it cannot use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import BIN, HOST_TOKEN, LOOPBACK, Client, HubProcess
+from hub.embed import RunningHub
+from tests.conftest import BIN, HOST_TOKEN, LOOPBACK, Client, HubProcess, InProcessHubs, trouble
 from wire.tls import client_context
 
 pytestmark = pytest.mark.skipif(
@@ -41,26 +43,31 @@ def make_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-def tls_hub(tmp_path: Path, start_hub: Callable[..., HubProcess]) -> tuple[HubProcess, Path, Path]:
-    cert, key = make_certificate(tmp_path, "hub")
-    stranger, _ = make_certificate(tmp_path, "stranger")
-    hub = start_hub(
-        config="[round]\nhostless = false\nrelease_lead_ms = 0\n"
+def tls_config(cert: Path, key: Path) -> str:
+    return (
+        "[round]\nhostless = false\nrelease_lead_ms = 0\n"
         f'[security]\ncertfile = "{cert}"\nkeyfile = "{key}"\n'
     )
+
+
+@pytest.fixture
+async def tls_hub(tmp_path: Path, run_hub: InProcessHubs) -> tuple[RunningHub, Path, Path]:
+    cert, key = make_certificate(tmp_path, "hub")
+    stranger, _ = make_certificate(tmp_path, "stranger")
+    hub = await run_hub(tls_config(cert, key))
     return hub, cert, stranger
 
 
-def wss(hub: HubProcess) -> str:
+def wss(hub: RunningHub | HubProcess) -> str:
     return f"wss://{LOOPBACK}:{hub.port}"
 
 
 async def test_nodes_and_hosts_speak_wss_to_a_verified_hub(
-    tls_hub: tuple[HubProcess, Path, Path],
+    tls_hub: tuple[RunningHub, Path, Path],
 ) -> None:
     hub, cert, _ = tls_hub
-    await asyncio.to_thread(hub.wait_for_log, r"host console: https://")
+    assert hub.url == wss(hub)
+    assert hub.http == f"https://{LOOPBACK}:{hub.port}"
     async with connect(wss(hub), ssl=client_context(str(cert))) as ws:
         node = Client(ws)
         await node.send(type="hello", protocol=1, role="node", id="desk-1", name="Ann")
@@ -77,7 +84,7 @@ async def test_nodes_and_hosts_speak_wss_to_a_verified_hub(
 
 
 async def test_clients_refuse_a_hub_they_cannot_verify(
-    tls_hub: tuple[HubProcess, Path, Path],
+    tls_hub: tuple[RunningHub, Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     hub, _, stranger = tls_hub
     for context in (client_context(str(stranger)), client_context()):
@@ -92,15 +99,17 @@ async def test_clients_refuse_a_hub_they_cannot_verify(
     # Failed handshakes are the clients' problem: the hub logs no traceback for them.
     healthy = await asyncio.to_thread(ctl, hub, "--cafile", str(tls_hub[1]), "status")
     assert healthy.returncode == 0
-    assert [line for line in hub.lines if "Traceback" in line or " ERROR " in line] == []
+    assert trouble(caplog.records) == []
 
 
-def ctl(hub: HubProcess, *args: str) -> subprocess.CompletedProcess[str]:
+def ctl(hub: RunningHub | HubProcess, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / "buzzer-hub"), "ctl", "--hub", wss(hub), "--token", HOST_TOKEN, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=20)
 
 
-async def test_ctl_verifies_the_hub_with_cafile(tls_hub: tuple[HubProcess, Path, Path]) -> None:
+async def test_ctl_verifies_the_hub_with_cafile(
+    tls_hub: tuple[RunningHub, Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     hub, cert, stranger = tls_hub
     done = await asyncio.to_thread(ctl, hub, "--cafile", str(cert), "status")
     assert done.returncode == 0, done.stderr
@@ -111,7 +120,25 @@ async def test_ctl_verifies_the_hub_with_cafile(tls_hub: tuple[HubProcess, Path,
         assert refused.returncode == 1
         assert "untrusted certificate" in refused.stderr
         assert refused.stderr.count("\n") == 1
-    assert "Traceback" not in "\n".join(hub.lines)
+    assert trouble(caplog.records) == []
+
+
+async def test_the_command_line_serves_wss_and_prints_the_https_console(
+    tmp_path: Path, start_hub: Callable[..., HubProcess]
+) -> None:
+    cert, key = make_certificate(tmp_path, "hub")
+    hub = start_hub(config=tls_config(cert, key))
+    # What a host reads to open the console: the https address, on the port it listens on.
+    await asyncio.to_thread(hub.wait_for_log, rf"host console: https://{LOOPBACK}:{hub.port}/$")
+    done = await asyncio.to_thread(ctl, hub, "--cafile", str(cert), "status")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["round"]["state"] == "idle"
+    assert await asyncio.to_thread(hub.stop) == 0
+    assert trouble_lines(await asyncio.to_thread(hub.final_log)) == []
+
+
+def trouble_lines(log: list[str]) -> list[str]:
+    return [line for line in log if "Traceback" in line or " ERROR " in line]
 
 
 def test_a_bad_certificate_setting_stops_the_hub_with_one_line(tmp_path: Path) -> None:
@@ -131,7 +158,7 @@ def test_a_bad_certificate_setting_stops_the_hub_with_one_line(tmp_path: Path) -
 
 
 async def test_a_firmware_node_verifies_the_hub_with_its_ca_file(
-    tls_hub: tuple[HubProcess, Path, Path], start_node: Callable[..., Any], mock_pins: Any
+    tls_hub: tuple[RunningHub, Path, Path], start_node: Callable[..., Any], mock_pins: Any
 ) -> None:
     from firmware.config import ConnectionSection
     from firmware.node import Connected, Disconnected

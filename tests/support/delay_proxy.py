@@ -3,6 +3,9 @@
 Fairness is only visible when links differ, and the kernel's traffic shaping (``tc netem``) needs
 privileges that test machines do not have. This proxy sits between one client and one server and
 holds every chunk it reads for the direction's latency plus a random jitter before passing it on.
+Each direction has its own :class:`Link`: a fixed latency, uniform jitter, exponential jitter
+(Wi-Fi-like: mostly small, now and then long), and load spikes (every so often, for a while,
+every chunk takes that much longer: a busy access point).
 
 Order is preserved: a chunk is never delivered before one read earlier in the same direction
 (TCP's own guarantee, which a real delayed link keeps too), so jitter stretches gaps but never
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import random
 import signal
 import subprocess
@@ -51,13 +56,35 @@ sync_interval_s = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One direction of a path: a fixed latency plus a uniformly random extra of up to jitter."""
+    """One direction of a path: a fixed latency, a uniformly random extra of up to ``jitter_s``,
+    an exponentially distributed extra of mean ``exponential_s``, and, for ``spike_for_s`` of
+    every ``spike_every_s`` (counted from the proxy's start), ``spike_s`` more."""
 
     latency_s: float = 0.0
     jitter_s: float = 0.0
+    exponential_s: float = 0.0
+    spike_s: float = 0.0
+    spike_every_s: float = 0.0
+    spike_for_s: float = 0.0
 
-    def delay(self, rng: random.Random) -> float:
-        return self.latency_s + (rng.uniform(0.0, self.jitter_s) if self.jitter_s else 0.0)
+    def delay(self, rng: random.Random, elapsed_s: float = 0.0) -> float:
+        """The delay for a chunk read ``elapsed_s`` after the proxy started."""
+        delay = self.latency_s
+        if self.jitter_s:
+            delay += rng.uniform(0.0, self.jitter_s)
+        if self.exponential_s:
+            delay += rng.expovariate(1 / self.exponential_s)
+        spiking = self.spike_every_s and elapsed_s % self.spike_every_s < self.spike_for_s
+        if spiking:
+            delay += self.spike_s
+        return delay
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Link:
+        return cls(**json.loads(text))
 
 
 @dataclass
@@ -88,6 +115,7 @@ class DelayProxy:
         self.down = down or Link()
         self.stats = {"up": DirectionStats(), "down": DirectionStats()}
         self._rng = random.Random(seed)
+        self._started = 0.0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -98,6 +126,7 @@ class DelayProxy:
         return f"ws://{LOOPBACK}:{self.port}"
 
     async def start(self) -> Self:
+        self._started = asyncio.get_running_loop().time()
         self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -158,7 +187,8 @@ class DelayProxy:
         try:
             while data := await reader.read(CHUNK):
                 now = loop.time()
-                due = max(now + link().delay(self._rng), last_due)  # never overtake
+                delay = link().delay(self._rng, now - self._started)
+                due = max(now + delay, last_due)  # never overtake
                 last_due = due
                 queue.put_nowait((now, due, data))
         except (ConnectionError, asyncio.CancelledError):
@@ -269,8 +299,7 @@ class ProcessDelayProxy:
         return f"ws://{LOOPBACK}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> Self:
-        args = [str(self.target_port), str(self.up.latency_s), str(self.up.jitter_s)]
-        args += [str(self.down.latency_s), str(self.down.jitter_s)]
+        args = [str(self.target_port), self.up.to_json(), self.down.to_json()]
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.delay_proxy", *args],
             stdout=subprocess.PIPE,
@@ -306,9 +335,8 @@ class ProcessDelayProxy:
 
 
 async def _serve(argv: list[str]) -> None:
-    port, up_s, up_jitter, down_s, down_jitter = argv
-    up, down = Link(float(up_s), float(up_jitter)), Link(float(down_s), float(down_jitter))
-    proxy = await DelayProxy(int(port), up, down).start()
+    port, up, down = argv
+    proxy = await DelayProxy(int(port), Link.from_json(up), Link.from_json(down)).start()
     print(proxy.port, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -319,5 +347,5 @@ async def _serve(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    # python -m tests.support.delay_proxy TARGET_PORT UP_S UP_JITTER_S DOWN_S DOWN_JITTER_S
+    # python -m tests.support.delay_proxy TARGET_PORT UP_LINK_JSON DOWN_LINK_JSON
     asyncio.run(_serve(sys.argv[1:]))

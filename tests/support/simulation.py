@@ -7,7 +7,8 @@ from a seeded generator. Nothing takes time but what a test says takes time, so 
 holds or fails to the nanosecond, on a loaded machine as on an idle one.
 
 Saving is instant unless ``commit_ns`` says otherwise: a press is acknowledged that long after
-its journal step.
+its journal step. The simulated hub saves (its storage says so, as a hub with a working disk's
+does), so what it tells players waits for those commits.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from hub.core.machine import HubCore, Restored
 from hub.core.outputs import Broadcast, Close, Notify, Output, Ping, Save, Send
 from hub.journal import RecordingEngine
 from tests.conftest import HOST_TOKEN
+from wire.messages import StorageView
 
 MS = 1_000_000
 S = 1_000_000_000
 START_NS = 5_000 * S  # the hub's clock when a simulation begins: any value works
+SAVING = StorageView(saving=True, path=None, message="results are saved")
 
 Delay = Callable[[], int]
 
@@ -61,7 +64,8 @@ class Net:
         """A fresh hub (nothing restored) on a simulated network."""
         config = config or HubConfig()
         rules = config.game.apply(config.round.rules())
-        core = HubCore(config, HOST_TOKEN, Restored(RecordingEngine(rules)), random.Random(seed))
+        restored = Restored(RecordingEngine(rules), storage=SAVING)
+        core = HubCore(config, HOST_TOKEN, restored, random.Random(seed))
         net = cls(core, **fields)
         net.carry(core.start(net.now))
         return net
@@ -110,7 +114,7 @@ class Net:
                 case Ping(link=link):
                     station = self.stations.get(link)
                     if station is not None:
-                        rtt = station.down() + station.up()
+                        rtt = station.down() + station.pong_hold_ns + station.up()
                         self.at(self.now + rtt, lambda link=link, rtt=rtt: self._pong(link, rtt))
                 case Save(ticket=ticket):
                     if ticket is not None:
@@ -159,9 +163,11 @@ class Station:
     down: Delay = field(default_factory=lambda: fixed(0))  # hub to station
     link: int | None = None
     heard: list[Any] = field(default_factory=list)  # decoded JSON frames, or text for tutorials
+    log: list[tuple[int, Any]] = field(default_factory=list)  # the same, with when each came
     closed: int | None = None
     answers_syncs: bool = True
     sync_hold_ns: int = 0  # how long it sits on a sync before answering (and what it claims)
+    pong_hold_ns: int = 0  # how long its WebSocket stack sits on a ping (a modified one)
 
     def clock(self, hub_ns: int | None = None) -> int:
         """This station's clock reading at hub time ``hub_ns`` (default: now)."""
@@ -187,9 +193,9 @@ class Station:
         try:
             message = json.loads(frame)
         except ValueError:
-            self.heard.append(frame)
-            return
+            message = frame
         self.heard.append(message)
+        self.log.append((self.net.now, message))
         if isinstance(message, dict) and message.get("type") == "sync" and self.answers_syncs:
             t1 = self.clock()
             self.net.at(

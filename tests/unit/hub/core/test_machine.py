@@ -114,6 +114,22 @@ def test_silence_past_the_hello_deadline_is_closed_with_4400() -> None:
     assert [r.reason for r in net.of(Refused)] == ["no hello within 2 s (close 4400)"]
 
 
+def test_bad_frames_do_not_buy_time_the_deadline_covers_the_whole_greeting() -> None:
+    config = with_(HOST_MODE, limits=LimitsSection(hello_timeout_s=2.0))
+    net = Net.hub(config)
+    staller = Station(net).open()
+    opened = net.now
+    for after in (500 * MS, 1_000 * MS, 2 * S - MS):
+        net.at(opened + after, lambda: staller.send('{"type":"press"}'))
+    net.run_until(opened + 2 * S - 1)
+    assert [f["code"] for f in staller.frames("error")] == ["missing_field"] * 3
+    assert staller.closed is None
+    net.run_for(1)
+    assert staller.closed == CloseCode.BAD_HELLO
+    final = [r.reason for r in net.of(Refused) if r.closed]
+    assert final == ["no hello within 2 s (close 4400)"]
+
+
 def test_a_second_link_for_a_node_replaces_the_first_and_the_old_one_leaves_quietly() -> None:
     net = Net.hub(HOST_MODE)
     first = node(net, "box")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.clock import ClockFilter, FilterSettings, SyncSample
+from hub.clock import ClockFilter, FilterSettings, SyncSample, adjudication_horizon
 
 MS = 1_000_000
 US = 1_000
@@ -243,3 +243,18 @@ def test_a_lone_fast_sample_does_not_claim_a_tiny_uncertainty() -> None:
     assert spacing > 2 * MS
     assert estimate.uncertainty_ns >= min(spacing // 2, estimate.bound_ns)
     assert estimate.uncertainty_ns <= estimate.bound_ns
+
+
+# --- the adjudication horizon: how long an earlier press may still be in flight ---
+
+
+def test_horizon_is_the_slowest_upload_plus_the_margin() -> None:
+    assert adjudication_horizon([300 * US, 150 * MS, 2 * MS], 2 * MS, 500 * MS) == 152 * MS
+
+
+def test_horizon_is_capped() -> None:
+    assert adjudication_horizon([900 * MS], 2 * MS, 500 * MS) == 500 * MS
+
+
+def test_horizon_with_no_synced_node_is_the_margin() -> None:
+    assert adjudication_horizon([], 2 * MS, 500 * MS) == 2 * MS

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wire import codec, plain
+from wire import codec
 from wire import messages as msg
 from wire.enums import ErrorCode, Flag, InputKind, Phase, ReboundMode, Role
 
@@ -112,8 +112,8 @@ def test_errors_name_the_field_and_the_message_type() -> None:
     assert wrong.message == "'press': field 'at_ns' must be an integer, got \"soon\""
     unknown = error_of('{"type": "teleport"}')
     assert (
-        "known types: arm, bonus, clear_scores, close, hello, match_end, match_start, players, "
-        "press, read, reset, right, score, sync_reply, team, undo, value, wager, wrong"
+        "known types: arm, bonus, clear_scores, close, floor, hello, match_end, match_start, "
+        "players, press, read, reset, right, score, sync_reply, team, undo, value, wager, wrong"
         in unknown.message
     )
 
@@ -393,12 +393,6 @@ def test_decode_never_raises(frame: str | bytes) -> None:
     assert isinstance(result, codec.Decoded | codec.ProtocolError)
     if isinstance(result, codec.ProtocolError):
         assert result.code in set(ErrorCode)
-
-
-def test_only_frames_starting_with_a_brace_speak_json() -> None:
-    assert plain.speaks_json('  {"type": "hello"}')
-    assert not plain.speaks_json("buzz")
-    assert not plain.speaks_json("[1]")
 
 
 def test_players_command_switches_browser_players() -> None:

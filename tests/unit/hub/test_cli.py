@@ -1,0 +1,50 @@
+"""The command line: ``check-config``, and the open-files limit it lifts so that an event with a
+thousand nodes fits. (Running a hub from it is tested end to end in tests/integration.)"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub import cli
+
+SCRIPT = """
+import resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from hub.cli import raise_open_files_limit
+reported = raise_open_files_limit()
+print(reported, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+def test_soft_limit_is_raised_to_the_hard_limit() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    # In a child process: the test runner's own limit stays as it was.
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True)
+    reported, soft = (int(x) for x in out.stdout.split())
+    assert soft == reported
+    if hard == resource.RLIM_INFINITY:
+        assert soft >= 256
+    else:
+        assert soft == hard > 256
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(tmp_path, "[server]\nport = 9000\n")
+    assert cli.main(["check-config", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: ok\n"
+    bad = write(tmp_path, "[server]\nprot = 9000\n")
+    assert cli.main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"buzzer-hub: {bad}:2: [server] prot: unknown key")
+    assert err.count("\n") == 1
