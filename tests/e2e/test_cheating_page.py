@@ -18,7 +18,8 @@ import pytest
 from firmware.node import Released, Resulted, SyncAnswered
 from hub import ctl
 from tests.conftest import HOST_TOKEN, HubProcess
-from tests.e2e.test_play import api_state, join, press_page, result_of
+from tests.e2e.conftest import api_state
+from tests.e2e.test_play import join, press_page, result_of
 
 try:
     from playwright.async_api import expect
@@ -93,7 +94,7 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     assert bracket.before >= honest_at + 20 * MS
     result = (await node.node.wait_for(Resulted, after=mark, timeout=10)).result
 
-    state = api_state(hub)
+    state = await api_state(hub)
     cheat = result_of(state, page_id)
     claimed = await page.evaluate("window.__cheat.claimedNs")
     assert cheat["raw_ns"] == claimed  # it did claim release + 1 ms

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import InProcessHubs
-from tests.e2e.conftest import api_state
+from tests.e2e.conftest import LATE_SENDS, api_state
 from tests.e2e.test_console import press_in_reverse, sign_in
 
 try:
@@ -25,7 +25,8 @@ except ImportError:  # the browser fixture skips (or fails under CI) with the re
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-QUIZ_BOWL = """
+QUIZ_BOWL = (
+    """
 [round]
 hostless = false
 release_lead_ms = 0
@@ -42,6 +43,8 @@ points_wrong = -5
 Red = ["alice", "amy"]
 Blue = ["bob"]
 """
+    + LATE_SENDS
+)
 
 
 async def test_quiz_bowl_from_the_console(

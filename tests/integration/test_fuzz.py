@@ -54,6 +54,12 @@ adjudication_margin_ms = 300
 [limits]
 messages_per_s = 100000
 message_burst = 100000
+
+[trust]
+# The presses here are sent late and out of order over loopback, up to a few hundred ms after the
+# instants they claim: more than a node's own sending delay, which the hub would otherwise take for
+# a claim its link cannot explain and clamp (tests/unit/hub/core/test_trust.py covers that).
+allowance_ms = 400
 """
 
 

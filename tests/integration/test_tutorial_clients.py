@@ -24,6 +24,12 @@ hostless = false
 release_lead_ms = 0
 adjudication_margin_ms = 1500
 adjudication_cap_ms = 3000
+
+[trust]
+# The presses here are sent late and out of order over loopback, up to a few hundred ms after the
+# instants they claim: more than a node's own sending delay, which the hub would otherwise take for
+# a claim its link cannot explain and clamp (tests/unit/hub/core/test_trust.py covers that).
+allowance_ms = 400
 """
 
 
