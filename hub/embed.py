@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from hub.central import CentralLink, offline
 from hub.config import HubConfig
-from hub.core.events import HubEvent
+from hub.core.events import HubEvent, PressTaken
 from hub.core.machine import HubCore
 from hub.recorder import Recorder
 from hub.server import Server
@@ -49,7 +49,7 @@ class EventLog:
         self._changed = asyncio.Event()
 
     def append(self, event: HubEvent) -> None:
-        if event.level < logging.INFO:  # one per press: heard by listeners, not kept
+        if isinstance(event, PressTaken):  # one per press: heard by listeners, not kept
             return
         self._log.append((self._next, event))
         self._next += 1

@@ -28,7 +28,7 @@ import pytest
 
 from hub.embed import RunningHub
 from tests.conftest import HOST_TOKEN, InProcessHubs
-from tests.e2e.conftest import ROOT, FakeClockNode, api_state
+from tests.e2e.conftest import LATE_SENDS, ROOT, FakeClockNode, api_state
 from tests.e2e.test_console import sign_in
 from tests.e2e.test_play import join, press_page
 
@@ -43,7 +43,8 @@ MS = 1_000_000
 US = 1_000
 DOCS_IMAGES = ROOT / "docs" / "images"
 
-CONFIG = """
+CONFIG = (
+    """
 [round]
 hostless = false
 release_lead_ms = 0
@@ -57,6 +58,8 @@ answer_warning_s = 5
 [match]
 tossup_time_s = 1.5
 """
+    + LATE_SENDS
+)
 
 RED = {"red-1": "Alice", "red-2": "Bea", "red-3": "Cat", "red-4": "Dee"}
 BLUE = {"blue-1": "Eve", "blue-2": "Fay", "blue-3": "Gus", "blue-4": "Hal"}
@@ -505,10 +508,13 @@ def match_json(hub: RunningHub) -> str:
     return text
 
 
-JEOPARDY_CONFIG = """
+JEOPARDY_CONFIG = (
+    """
 [round]
 hostless = false
 """
+    + LATE_SENDS
+)
 
 
 async def test_a_jeopardy_style_round_from_the_console(

@@ -102,10 +102,10 @@ async def test_host_actions_need_the_host_token(
     await boss.expect("welcome", role="host")
     await boss.send(type="arm")
     await player.expect("round", state="armed")
+    # Three refusals from one address for one reason: one line in the log, the others counted
+    # into the next (a client retrying in a loop cannot flood the log).
     refusals = [e for e in hub.events.events() if isinstance(e, Refused)]
-    assert [(e.reason[:27], e.closed) for e in refusals] == [
-        ("wrong or missing host token", True)
-    ] * 3
+    assert [(e.reason[:27], e.closed) for e in refusals] == [("wrong or missing host token", True)]
     assert_no_traceback(caplog)
 
 
