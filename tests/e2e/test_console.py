@@ -190,7 +190,9 @@ async def test_console_ranks_real_node_presses_and_screen_agrees(
     await expect(screen.locator("#order li .name")).to_have_text(["Bob", "Carol"])
     await expect(screen.locator("#order li .place")).to_have_text(["2", "3"])
     console_gaps = (await rows.locator("td.behind").all_inner_texts())[1:]
-    await expect(screen.locator("#order li .behind")).to_have_text(console_gaps)
+    # The same gaps (the screen also says "tie" where the presses were too close to tell).
+    same_gaps = [re.compile(f"^{re.escape(gap)}( tie)?$") for gap in console_gaps]
+    await expect(screen.locator("#order li .behind")).to_have_text(same_gaps)
     # A healthy link needs no words on a projector.
     await expect(screen.locator("#link")).to_be_hidden()
     await screen.screenshot(path=output_dir / "screen.png")
