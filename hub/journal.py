@@ -176,7 +176,9 @@ class Call:
         if body.get("mode") is not None:
             body["mode"] = ReboundMode(body["mode"])
         for name, allowed in _CHECKS.get(kind_cls.KIND, {}).items():
-            value = body.get(name)
+            if name not in body:
+                continue  # left out: the input's default, or a field it cannot do without
+            value = body[name]
             if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
                 raise ValueError(f"journal entry {kind!r}: field {name!r} has the wrong type")
         known = _field_names(kind_cls)
@@ -198,10 +200,12 @@ class Call:
             return self
         step = self.input
         if isinstance(step, Press):
+            claimed = step.press.claimed_ns
             press = dataclasses.replace(
                 step.press,
                 at_ns=step.press.at_ns + delta_ns,
                 arrival_ns=step.press.arrival_ns + delta_ns,
+                claimed_ns=None if claimed is None else claimed + delta_ns,  # hub clock too
             )
             step = dataclasses.replace(step, press=press)
         return Call(step, self.now_ns + delta_ns)
@@ -211,12 +215,22 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-#: What each journalled field may hold (None: may be missing or null).
+_NONE = type(None)
+
+#: What each journalled field may hold when it is there (a field left out takes the input's
+#: default, or the entry does not fit). Every field of every input is listed: a value of the wrong
+#: type would otherwise fail later, in the engine or in a match's result, after the restore.
 _CHECKS: dict[str, dict[str, tuple[type, ...]]] = {
-    "arm": {"lead_ns": (int, type(None))},
+    "arm": {"lead_ns": (int, _NONE)},
     "press": {"press": (PressIn,), "horizon_ns": (int,)},
-    "wrong": {"mode": (ReboundMode, type(None))},
-    "team": {"player": (str,), "team": (str, type(None))},
+    "right": {"points": (int, _NONE), "power": (bool,)},
+    "wrong": {"mode": (ReboundMode, _NONE), "points": (int, _NONE)},
+    "team": {"player": (str,), "team": (str, _NONE)},
+    "floor": {"player": (str,)},
+    "award": {"points": (int,), "player": (str, _NONE), "team": (str, _NONE), "reason": (str,)},
+    "bonus": {"points": (int,)},
+    "value": {"points": (int,)},
+    "wager": {"player": (str,), "points": (int,), "correct": (bool,), "team": (str, _NONE)},
 }
 _PRESS_FIELDS: dict[str, tuple[type, ...]] = {
     "player": (str,),

@@ -81,7 +81,9 @@ def _unshift(value: object, shift: int) -> object:
 # A random session: arms, presses from a few players (some re-sent), ticks, resets, closes.
 steps = st.lists(
     st.tuples(
-        st.sampled_from(["arm", "press", "press", "press", "resend", "tick", "reset", "close"]),
+        st.sampled_from(
+            ["arm", "press", "press", "press", "resend", "tick", "reset", "close", "claimed"]
+        ),
         st.integers(0, 3),  # player
         st.integers(0, 30 * MS),  # time step
         st.integers(-5 * MS, 5 * MS),  # press stamped this far from arrival
@@ -97,8 +99,12 @@ def drive(engine: RecordingEngine, plan: list[tuple[str, int, int, int]]) -> Non
         now += step
         if kind == "arm":
             engine.arm(now)
-        elif kind == "press" or (kind == "resend" and not sent):
-            press = PressIn(f"p{player}", f"p{player}-{len(sent)}", now + skew, now, 1 * MS)
+        elif kind in ("press", "claimed") or (kind == "resend" and not sent):
+            # "claimed": a press clamped by the hub, its claim 30 ms before its credible instant
+            claim = now + skew - 30 * MS if kind == "claimed" else None
+            press = PressIn(
+                f"p{player}", f"p{player}-{len(sent)}", now + skew, now, 1 * MS, claimed_ns=claim
+            )
             sent.append(press)
             engine.press(press, now, 2 * MS)
         elif kind == "resend":
@@ -134,6 +140,39 @@ def test_shifting_every_input_time_shifts_the_state_and_changes_no_decision(plan
     calls = live.take_calls()
     moved, _ = journal.replay(RULES, ((None, c.shifted(delta)) for c in calls))
     assert picture(moved, delta) == picture(live)
+
+
+@pytest.mark.parametrize("delta", [-(10**12), 10**12])
+def test_a_clamped_claim_moves_with_the_clock_it_was_made_in(delta: int) -> None:
+    """A clamped press keeps its claim (hub time) for the early and stale checks: after a reboot
+    the claim moves with every other hub time, or a press refused as early would compete."""
+    live = RecordingEngine(RULES)
+    live.arm(1_000 * MS)
+    release = live.current.release_ns if live.current else 0
+    claimed = PressIn("p0", "p0-1", release + 5 * MS, release + 6 * MS, MS, claimed_ns=release - MS)
+    live.press(claimed, release + 6 * MS, 2 * MS)
+    live.tick(release + 200 * MS)
+    calls = live.take_calls()
+    moved, _ = journal.replay(RULES, ((None, c.shifted(delta)) for c in calls))
+    assert picture(moved, delta) == picture(live)
+
+
+def test_a_field_of_the_wrong_type_is_refused_for_every_kind_of_input() -> None:
+    """A damaged row must be refused when it is read (and set aside), never replayed into a
+    match whose result then fails to build."""
+    damaged = {
+        "award": '{"points": "5", "player": "a"}',
+        "wager": '{"player": "a", "points": 100, "correct": "yes"}',
+        "right": '{"points": 10, "power": 1}',
+        "bonus": '{"points": null}',
+        "value": '{"points": 2.5}',
+        "floor": '{"player": 7}',
+    }
+    for kind, payload in damaged.items():
+        with pytest.raises(ValueError, match="has the wrong type"):
+            Call.load(kind, 5, payload)
+    # A field an older entry left out takes the input's default.
+    assert Call.load("right", 5, '{"mode": null}').input == Right()
 
 
 def test_journal_entries_survive_their_text_form() -> None:
