@@ -90,8 +90,14 @@ class Recorder:
             self.store.on_status = lambda status: on_status(status.view())
             self.store.start(loop)
 
-    def write(self, record: Record, done: Callable[[], None] | None) -> None:
-        """Queue one record; ``done`` runs on the loop once it is committed."""
+    def write(
+        self,
+        record: Record,
+        done: Callable[[], None] | None,
+        lost: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue one record; ``done`` runs on the loop once it is committed, ``lost`` instead
+        if the store refuses it on its own (it is then never written)."""
         store = self.store
         if store is None:
             if done is not None:
@@ -99,7 +105,7 @@ class Recorder:
             return
         match record:
             case JournalStep(calls=calls, events=events, engine=engine):
-                store.record(calls, events, engine, done)
+                store.record(calls, events, engine, done, lost)
             case RosterEntry(player=player, name=name, input=kind, team=team):
                 store.save_player(player, name, kind, team)
                 if done is not None:

@@ -241,7 +241,10 @@ class Server:
                     if (ws := self._links.get(link)) is not None:
                         self._spawn(self._ping(link, ws))
                 case Save(record=record, ticket=ticket):
-                    self.recorder.write(record, None if ticket is None else self._acker(ticket))
+                    if ticket is None:
+                        self.recorder.write(record, None)
+                    else:
+                        self.recorder.write(record, self._acker(ticket), self._loser(ticket))
                 case Notify(event=event):
                     self.on_event(event)
                 case _:
@@ -251,6 +254,10 @@ class Server:
     def _acker(self, ticket: int) -> Callable[[], None]:
         """What runs on the loop once a journal step is committed: its acks go out."""
         return lambda: self._carry(self.core.saved(ticket, time.monotonic_ns()))
+
+    def _loser(self, ticket: int) -> Callable[[], None]:
+        """What runs on the loop if the store refuses a journal step on its own."""
+        return lambda: self._carry(self.core.lost(ticket, time.monotonic_ns()))
 
     async def _ping(self, link: LinkId, ws: ServerConnection) -> None:
         try:

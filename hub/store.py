@@ -376,6 +376,8 @@ class _Job:
     statements: list[Statement] | Callable[[], list[Statement]]
     done: Callable[[], None] | None
     outbox: bool = False  # it adds rows to the tournament outbox
+    lost: Callable[[], None] | None = None  # runs instead of ``done`` if the job is dropped
+    settled: bool = False  # on disk, or dropped: a batch retried after a split skips it
 
     def resolve(self) -> list[Statement]:
         if callable(self.statements):
@@ -709,8 +711,10 @@ class Store:
         events: Sequence[Event],
         engine: MatchEngine,
         done: Callable[[], None] | None,
+        lost: Callable[[], None] | None = None,
     ) -> None:
-        """Queue what one engine step did; ``done`` runs on the loop once it is committed.
+        """Queue what one engine step did; ``done`` runs on the loop once it is committed
+        (``lost`` instead, if it is refused on its own and never written).
 
         On the loop this only picks out what the step changed (calls and outcomes are frozen
         values; the few round fields are copied, since a round record changes as play goes on)
@@ -762,7 +766,7 @@ class Store:
             return statements
 
         outbox = any(sql.startswith("INSERT INTO outbox") for sql, _ in matches)
-        self._queue.put(_Job(build, done, outbox))
+        self._queue.put(_Job(build, done, outbox, lost))
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
@@ -935,6 +939,8 @@ class Store:
             return True
         jobs = []
         for job in batch:
+            if job.settled:  # a retry of a batch split earlier: this one is done with
+                continue
             try:
                 check_storable(job.resolve())
                 jobs.append(job)
@@ -946,10 +952,16 @@ class Store:
             self._failing(f"writing {self.path} failed: {_why(exc)}")
             return False
         except Exception as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and _is_damage(exc):
+                # The file itself is damaged: no retry helps, and no single job is to blame.
+                self._fail(f"{self.path} is damaged ({_why(exc)})")
+                return True
             if len(jobs) == 1:
                 self._drop(jobs[0], exc)
                 return True
             return all(self._commit([job]) for job in jobs)  # find the one that fails
+        for job in jobs:
+            job.settled = True
         self._recovered()
         return True
 
@@ -983,7 +995,8 @@ class Store:
             raise
 
     def _drop(self, job: _Job, exc: Exception) -> None:
-        job.done = None
+        job.done, job.lost = job.lost, None  # reported as lost: nothing acknowledged
+        job.settled = True
         log.error("storage: a write was refused and not acknowledged: %s", _why(exc))
 
     def results_csv(self) -> str | None:

@@ -394,6 +394,11 @@ class Fanout:
         self._changed = False
         return picture
 
+    @property
+    def last_picture(self) -> msg.State | None:
+        """The last picture built (published or served), if any."""
+        return self._picture
+
     def publish_soon(self, now: int, at_once: bool = False) -> None:
         """Coalesce state pictures: one is due at most every publish gap, or now if asked."""
         self._changed = True

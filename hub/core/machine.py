@@ -264,15 +264,28 @@ class HubCore:
     def saved(self, ticket: int, now: int) -> list[Output]:
         """A journal step is committed: its presses are safe, so their nodes may forget them,
         and what was held until it was on disk may be told."""
+        out = self._release(ticket, now)
+        for ack in self._acks.pop(ticket, []):
+            player = self.roster.get(ack.player)
+            if player is not None and player.link is not None and not player.plain:
+                out.append(Send(player.link, codec.encode(msg.Ack(press_id=ack.press_id))))
+        return out
+
+    def lost(self, ticket: int, now: int) -> list[Output]:
+        """A journal step the store refused on its own (a value no column holds, or a fault of
+        that step alone): it is not on disk and never will be. Its presses are not acknowledged
+        (their nodes send them again), and what waited for it is told: holding it would hold
+        every later result too."""
+        self._acks.pop(ticket, None)
+        return self._release(ticket, now)
+
+    def _release(self, ticket: int, now: int) -> list[Output]:
+        """What was held until step ``ticket`` (steps are settled in order)."""
         self._committed = max(self._committed, ticket)
         out: list[Output] = []
         while self._held and self._held[0][0] <= self._committed:
             out.extend(self._held.popleft()[1])
             self.fanout.publish_soon(now, at_once=True)
-        for ack in self._acks.pop(ticket, []):
-            player = self.roster.get(ack.player)
-            if player is not None and player.link is not None and not player.plain:
-                out.append(Send(player.link, codec.encode(msg.Ack(press_id=ack.press_id))))
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
@@ -378,7 +391,12 @@ class HubCore:
 
     def picture(self, now: int) -> tuple[msg.State, int]:
         """The picture ``/api/state`` serves and 0, or how long to wait for a fresh one (see
-        :meth:`hub.core.fanout.Fanout.picture`)."""
+        :meth:`hub.core.fanout.Fanout.picture`). While results wait for the disk, the last
+        picture: a fresh one would show a decision before the players hear it, and before a
+        restart could restore it."""
+        last = self.fanout.last_picture
+        if self._held and last is not None:
+            return last, 0
         return self.fanout.picture(now, self.storage, self._join_view(), self.central)
 
     def history(self, before: int, count: int) -> list[msg.RoundView]:
@@ -527,7 +545,7 @@ class HubCore:
             Notify(WatcherJoined(hello.role, session.peer)),
             Send(session.link, codec.encode(welcome)),
             *self._warn_unknown(session.link, decoded),
-            Send(session.link, codec.encode(self.state(now))),
+            Send(session.link, codec.encode(self.picture(now)[0])),
         ]
         self.fanout.watchers[session.link] = hello.role
         return out

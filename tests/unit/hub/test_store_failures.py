@@ -68,3 +68,57 @@ async def test_a_press_judged_again_later_keeps_its_export_row(tmp_path: Path) -
     rows = db.execute("SELECT round, rank, flags FROM presses WHERE press_id = 'a-1'").fetchall()
     db.close()
     assert rows == [(1, 1, "")]
+
+
+def test_a_batch_retried_after_a_split_writes_each_job_once(tmp_path: Path) -> None:
+    """A batch that fails as a whole is split to find the job at fault; if, alone, one job
+    commits and a later one meets a failing disk, the retry must not write the first again."""
+    s = store.Store(tmp_path)
+    s.open()
+    row = "INSERT INTO quarantine (kind, reason, moved_wall_ns) VALUES (?, 'test', 0)"
+    good = store._Job([(row, ("good",))], None)  # a table with no key to refuse a second copy
+    bad = store._Job([(row, ("bad",))], None)
+    written: list[store._Job] = []
+    disk_full = True
+    real = s._transaction
+
+    def transaction(db: sqlite3.Connection, jobs: list[store._Job]) -> None:
+        if len(jobs) > 1:
+            raise sqlite3.IntegrityError("one of them is at fault")
+        if jobs == [bad] and disk_full:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(db, jobs)
+        written.extend(jobs)
+
+    s._transaction = transaction  # type: ignore[method-assign]
+    assert not s._commit([good, bad])  # the good one went in alone; the disk refused the other
+    assert written == [good]
+    disk_full = False
+    assert s._commit([good, bad])  # the retry of the whole batch
+    assert written == [good, bad]
+    s.close()
+    db = sqlite3.connect(tmp_path / store.DATABASE_NAME)
+    assert db.execute("SELECT kind FROM quarantine ORDER BY seq").fetchall() == [
+        ("good",),
+        ("bad",),
+    ]
+    db.close()
+
+
+def test_a_damaged_file_switches_to_memory_only_and_says_so(tmp_path: Path) -> None:
+    """SQLite reports a damaged file as a plain DatabaseError, not a disk error: no retry helps
+    and no single job is to blame, so the store says so and goes on in memory (the status change
+    releases what waited for the disk), rather than dropping every job one by one."""
+    s = store.Store(tmp_path)
+    s.open()
+    job = store._Job([("INSERT INTO meta (key, value) VALUES ('x', 'y')", ())], None)
+
+    def transaction(db: sqlite3.Connection, jobs: list[store._Job]) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    s._transaction = transaction  # type: ignore[method-assign]
+    assert s._commit([job])  # done with: reported, as in memory-only mode
+    assert not s.status.saving
+    assert "is damaged" in s.status.message
+    assert not s.accepting
+    s.close()

@@ -206,3 +206,36 @@ def test_while_the_disk_fails_results_are_told_without_waiting_for_it() -> None:
     press(a, net.now, "a.2")
     net.run_for(S)
     assert [f["press_id"] for _, f in a.log if f.get("type") == "result"] == ["a.1", "a.2"]
+
+
+def test_a_step_the_store_refuses_on_its_own_releases_what_waited_for_it() -> None:
+    """A journal step the store drops (a value no column holds) is never on disk: its press is
+    not acknowledged, and what was held for it is told, or every later result would wait too.
+    Meanwhile /api/state and a viewer joining see the last picture, not the decision."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=3600 * S)
+    tickets: list[int] = []
+    carry = net.carry
+
+    def noting(outputs: list[Output]) -> None:
+        tickets.extend(o.ticket for o in outputs if isinstance(o, Save) and o.ticket is not None)
+        carry(outputs)
+
+    net.carry = noting  # type: ignore[method-assign]
+    console = host(net)
+    a = node(net, "a", up=fixed(2 * MS), down=fixed(2 * MS))
+    net.run_for(3 * S)
+    console.send({"type": "arm"})
+    net.run_for(200 * MS)
+    press(a, net.now, "a.1")
+    net.run_for(S)
+    assert not [f for _, f in a.log if f.get("type") == "result"]  # held for the disk
+    shown, _ = net.core.picture(net.now)
+    assert shown.round.winner is None  # the decision is not shown before it is told
+    for ticket in tickets:
+        net.carry(net.core.lost(ticket, net.now))
+    net.run_for(10 * MS)
+    (result,) = [f for _, f in a.log if f.get("type") == "result"]
+    assert (result["press_id"], result["rank"]) == ("a.1", 1)
+    assert not [f for _, f in a.log if f.get("type") == "ack"]  # not on disk: not acknowledged
+    shown, _ = net.core.picture(net.now)
+    assert shown.round.winner is not None
