@@ -341,6 +341,21 @@ class Client:
                 if frame["type"] in UNORDERED_KINDS:
                     self._unclaimed.append(frame)
 
+    def mark(self) -> int:
+        """A position in what this client has read: pass it to :meth:`expect_since`."""
+        return len(self.received)
+
+    async def expect_since(
+        self, mark: int, kind: str, timeout: float = 5.0, **match: Any
+    ) -> dict[str, Any]:
+        """The first frame of ``kind`` matching ``match`` read at or after ``mark``: one an
+        earlier wait read past (a timer frame while waiting for a state picture, say), or the
+        next to come."""
+        for frame in self.received[mark:]:
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                return frame
+        return await self.expect(kind, timeout, **match)
+
     async def answer_sync(self, sync: dict[str, Any]) -> None:
         """Reply with the truth as this machine's shared clock knows it.
 

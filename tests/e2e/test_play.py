@@ -139,8 +139,11 @@ async def test_pages_and_a_pi_node_are_ranked_together_and_each_page_sees_its_re
     state = await api_state(hub)
     assert [r["player"] for r in state["round"]["results"]] == [laptop_id, "pi", phone_id]
     laptop_row, phone_row = result_of(state, laptop_id), result_of(state, phone_id)
-    assert laptop_row["flags"] == []
-    assert phone_row["flags"] == []
+    # Nothing to flag, but maybe "clamped": on a loaded machine Chromium can take longer than
+    # the hub's 10 ms allowance between the key and the send, which the hub cannot tell from a
+    # claim its link does not explain (the order above is unaffected).
+    assert set(laptop_row["flags"]) <= {"clamped"}
+    assert set(phone_row["flags"]) <= {"clamped"}
     # Each page shows its own gap, the one the hub computed.
     shown = await phone.locator("#subline").inner_text()
     assert shown == f"+{phone_row['behind_ns'] / 1e6:.1f} ms"

@@ -112,6 +112,7 @@ async def test_quiz_bowl_sequence(run_hub: InProcessHubs, client_factory) -> Non
     assert players == {"ann": "red", "amy": "red", "bob": "blue", "cat": "blue"}
 
     # question 1: arm, three buzz
+    mark = host.mark()  # the answer timer's frames may come while a state picture is awaited
     await host.send(type="arm")
     release = {}
     for node_id, node in nodes.items():
@@ -133,9 +134,9 @@ async def test_quiz_bowl_sequence(run_hub: InProcessHubs, client_factory) -> Non
     assert [row["team"] for row in game["team_ranking"]] == ["red", "blue"]
 
     # the answer timer runs out: a warning, then the end, to the host, the viewer and ann
-    warning = await host.expect("timer", timer="answer", stage="warning")
+    warning = await host.expect_since(mark, "timer", timer="answer", stage="warning")
     assert warning["player"] == "ann"
-    await host.expect("timer", timer="answer", stage="expired")
+    await host.expect_since(mark, "timer", timer="answer", stage="expired")
     await viewer.expect("timer", timer="answer", stage="expired")
     await ann.expect("timer", stage="expired")
 
