@@ -738,7 +738,9 @@ class Store:
                 self._game += 1
                 self._segment += 1
             placed.append((self._segment, self._game, call, opens))
-        base_rules = journal.rules_json(engine.base_rules)
+        # Frozen: read on the writer thread, and only written out when a call opens a segment
+        # (rare: at a game's start), not for every press.
+        base_rules = engine.base_rules
         matches = self._match_rows(events, engine, wall)
 
         def build() -> list[Statement]:
@@ -749,7 +751,14 @@ class Store:
                     statements.append(
                         (
                             SEGMENT_INSERT,
-                            (segment, boot_id(), call.now_ns, wall, base_rules, in_game),
+                            (
+                                segment,
+                                boot_id(),
+                                call.now_ns,
+                                wall,
+                                journal.rules_json(base_rules),
+                                in_game,
+                            ),
                         )
                     )
                 statements.append(
