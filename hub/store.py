@@ -388,11 +388,17 @@ class Unstorable(ValueError):
 
 
 def check_storable(statements: Iterable[Statement]) -> None:
+    """Raise :class:`Unstorable` if any integer in ``statements`` does not fit a column.
+
+    Run on the writer thread for every row of every press (a dozen values each, while the loop
+    wants the interpreter too), so the bounds are compared in place.
+    """
+    low, high = journal.INT64_MIN, journal.INT64_MAX
     for _, params in statements:
         rows = params if isinstance(params, list) else [params]  # a list: rows for executemany
         for row in rows:
             for value in row:
-                if isinstance(value, int) and not journal.fits(value):
+                if isinstance(value, int) and not low <= value <= high:
                     raise Unstorable(f"the number {value} does not fit a 64-bit column")
 
 
