@@ -75,6 +75,9 @@ class Question:
     daily_double: bool = False
     dead: str | None = None  # why nobody got it, once the question is over without a right
     buzzes: list[Buzz] = field(default_factory=list)
+    # (round, player) of every buzz listed: a burst of a thousand presses must not scan the
+    # list once per press to keep each player's buzz in a round listed once.
+    buzzed: set[tuple[int, str]] = field(default_factory=set, repr=False, compare=False)
     bonus_team: str | None = None  # who earned the bonus, if there is one
     bonus_parts: int = 0
     over: bool = False

@@ -275,14 +275,22 @@ class RecordingEngine(MatchEngine):
     def __init__(self, rules: Rules) -> None:
         super().__init__(rules)
         self._calls: list[Call] = []
+        # Counts every input and rules change: what the engine reports (its next deadline, say)
+        # can only have changed when this has, so a caller may keep it until then.
+        self.changes = 0
 
     def take_calls(self) -> list[Call]:
         calls, self._calls = self._calls, []
         return calls
 
     def apply(self, step: GameInput, now: int) -> list[Event]:
+        self.changes += 1
         self._calls.append(Call(step, now))
         return super().apply(step, now)
+
+    def set_base_rules(self, rules: Rules) -> None:
+        self.changes += 1
+        super().set_base_rules(rules)
 
 
 # --- rules, as stored with each segment ---

@@ -645,9 +645,10 @@ class MatchEngine(RoundEngine):
         press = outcome.press
         if outcome.rank is None:
             return
-        for buzz in question.buzzes:
-            if buzz.round == outcome.round and buzz.player == press.player:
-                return
+        key = (outcome.round, press.player)
+        if key in question.buzzed:
+            return
+        question.buzzed.add(key)
         question.buzzes.append(
             Buzz(
                 round=outcome.round,

@@ -169,6 +169,10 @@ class HubCore:
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
+        # The engine's next deadline, and the engine and change count it was worked out for.
+        self._deadline: int | None = None
+        self._deadline_of: RecordingEngine | None = None
+        self._deadline_at = -1
 
     @property
     def engine(self) -> RecordingEngine:
@@ -332,7 +336,7 @@ class HubCore:
         for link, seq in syncs:
             out.append(Send(link, codec.encode(msg.Sync(seq=seq, t0_ns=now))))
         out.extend(Ping(link) for link in pings)
-        deadline = self.engine.next_deadline
+        deadline = self._engine_deadline()
         if deadline is not None and deadline <= now:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
         if self._sweep_at is not None and now >= self._sweep_at:
@@ -363,16 +367,30 @@ class HubCore:
             self.fanout.publish_soon(now)
 
     def next_wakeup(self) -> int | None:
-        """When :meth:`timer` must next be called, if ever."""
-        times = [
+        """When :meth:`timer` must next be called, if ever.
+
+        Asked after every event the server carries out (each press, each sync reply), so each
+        part is cheap: the agendas' heads, and the engine's deadline as of its last change.
+        """
+        wake = self._engine_deadline()
+        for when in (
             self._hellos.next(),
             self.syncs.next(),
-            self.engine.next_deadline,
             None if self._held else self.fanout.publish_at,
             self._sweep_at,
-        ]
-        due = [t for t in times if t is not None]
-        return min(due) if due else None
+        ):
+            if when is not None and (wake is None or when < wake):
+                wake = when
+        return wake
+
+    def _engine_deadline(self) -> int | None:
+        """The engine's next deadline, worked out again only after the engine changed (with a
+        game on, working it out walks the floor and the game's timers)."""
+        engine = self.engine
+        if self._deadline_of is not engine or self._deadline_at != engine.changes:
+            self._deadline = engine.next_deadline
+            self._deadline_of, self._deadline_at = engine, engine.changes
+        return self._deadline
 
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""

@@ -1,0 +1,89 @@
+"""The core's next wake-up is kept as of the engine's last change, not worked out anew after every
+event: whatever happens, it must be what working it out from scratch gives."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub.config import GameSection, HubConfig, RoundSection
+from hub.core.machine import HubCore
+from tests.support.simulation import MS, Net, S, fixed, host, node, press
+
+
+def recomputed(core: HubCore) -> int | None:
+    """The wake-up by its definition, every part asked afresh."""
+    times = [
+        core._hellos.next(),
+        core.syncs.next(),
+        core.engine.next_deadline,
+        None if core._held else core.fanout.publish_at,
+        core._sweep_at,
+    ]
+    due = [t for t in times if t is not None]
+    return min(due) if due else None
+
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["arm", "press", "right", "wrong", "reset", "close", "read", "floor", "wait", "join"]
+        ),
+        st.integers(min_value=0, max_value=3),  # which station
+        st.integers(min_value=0, max_value=3 * S),  # how long to run afterwards
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    actions=ACTIONS,
+    hostless=st.booleans(),
+    timers=st.booleans(),
+    commit_ms=st.sampled_from([0, 3, 40]),
+)
+def test_the_kept_wakeup_is_the_recomputed_one(
+    actions: list[tuple[str, int, int]], hostless: bool, timers: bool, commit_ms: int
+) -> None:
+    game = GameSection(
+        rebound="next",
+        buzz_window_s=2.0 if timers else None,
+        answer_time_s=1.5 if timers else None,
+        answer_warning_s=0.5 if timers else None,
+    )
+    config = HubConfig(round=RoundSection(hostless=hostless, release_lead_ms=5), game=game)
+    net = Net.hub(config, commit_ns=commit_ms * MS)
+    console = host(net)
+    ids = [f"n{i}" for i in range(3)]
+    stations = [node(net, i, up=fixed(MS), down=fixed(MS)) for i in ids]
+    core = net.core
+    kept = core.next_wakeup
+
+    def checked() -> int | None:
+        """Every time the simulation asks (after each delivery and each wake-up)."""
+        wake = kept()
+        assert wake == recomputed(core)
+        return wake
+
+    core.next_wakeup = checked  # type: ignore[method-assign]
+    net.run_for(S)
+    for number, (action, which, run_ns) in enumerate(actions):
+        station, name = stations[which % len(stations)], ids[which % len(ids)]
+        match action:
+            case "arm" | "reset" | "right" | "wrong" | "read":
+                console.send({"type": action})
+            case "close":
+                console.send({"type": "close"})
+            case "floor":
+                console.send({"type": "floor", "player": name})
+            case "press":
+                press(station, net.now + MS, f"{name}-{number}")
+            case "join":
+                ids.append(f"late{number}")
+                stations.append(node(net, ids[-1]))
+            case "wait":
+                pass
+        net.run_for(run_ns)
+        assert checked() == recomputed(core)
