@@ -408,7 +408,8 @@ class RoundEngine:
         self._early_for_next: list[Outcome] = []
         self._early_more = 0  # refused presses for the next round that were counted, not kept
         # (round, player, flags) of each refusal listed: one of each kind per player and round
-        self._refused_by: set[tuple[int, str, frozenset[Flag]]] = set()
+        # The refusal listed for each (round, player, flags): later ones alike are only counted.
+        self._refused_by: dict[tuple[int, str, frozenset[Flag]], Outcome] = {}
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
@@ -537,7 +538,7 @@ class RoundEngine:
         self._seen = {
             key: known for key, known in self._seen.items() if known is None or known.round > oldest
         }
-        self._refused_by = {entry for entry in self._refused_by if entry[0] >= number}
+        self._refused_by = {k: v for k, v in self._refused_by.items() if k[0] >= number}
         self.phase = Phase.ARMED
         self._latest = None
         self._locks = {
@@ -591,6 +592,8 @@ class RoundEngine:
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
             known = self._seen[key]
             events: list[Event] = [Acknowledge(press.player, press.press_id)]
+            if known is not None and known.press.press_id != press.press_id:
+                known = replace(known, press=press)  # one counted like a listed refusal
             return [*events, Answer(known)] if known is not None else events
         events = [Acknowledge(press.player, press.press_id)]
         outcome = self._classify(press)
@@ -798,16 +801,18 @@ class RoundEngine:
             self._seen[key] = outcome
             return
         listed = (outcome.round, outcome.press.player, outcome.flags)
-        if listed in self._refused_by:
-            # Counted, not listed, and not remembered: a re-send is judged afresh, and as a
-            # refused press is never counted, nothing can count twice.
-            self._seen.pop(key, None)
+        like = self._refused_by.get(listed)
+        if like is not None:
+            # Counted, not listed. Its id is still remembered (pointing at the one listed, no
+            # copy of its own): judged afresh in a later round, a re-sent repeat, or an unsynced
+            # press placed at its arrival, could count there.
+            self._seen[key] = like
             if this_round and self.current is not None:
                 self.current.more_refused += 1
             else:
                 self._early_more += 1
             return
-        self._refused_by.add(listed)
+        self._refused_by[listed] = outcome
         self._seen[key] = outcome  # for as long as the round is in the history: see _arm
         if this_round and self.current is not None:
             self.current.refused.append(outcome)

@@ -194,6 +194,28 @@ def test_repeat_is_answered_but_not_counted() -> None:
     assert [o.press.press_id for o in engine.current.refused] == ["a2"]
 
 
+def test_a_repeat_counted_but_not_listed_is_never_counted_in_a_later_round() -> None:
+    """A player's third press of a round, a repeat like the second, is counted (not listed).
+    Re-sent after a reconnect into the next round, unsynced (placed at its arrival), it must be
+    answered as the repeat it was, not judged afresh there, where it would count."""
+    engine = armed_engine()
+    engine.press(press("alice", 10, press_id="a1"), now=10 * MS)
+    engine.press(press("alice", 20, press_id="a2"), now=20 * MS)
+    third = press("alice", 30, press_id="a3")
+    engine.press(third, now=30 * MS)
+    assert engine.current is not None
+    assert [o.press.press_id for o in engine.current.refused] == ["a2"]
+    assert engine.current.more_refused == 1
+    engine.reset(40 * MS)
+    engine.arm(50 * MS)
+    resent = PressIn("alice", "a3", 60 * MS, 60 * MS, synced=False)
+    events = engine.press(resent, now=60 * MS)
+    told = answers(events)["alice"]
+    assert (told.press.press_id, told.round, Flag.REPEAT in told.flags) == ("a3", 1, True)
+    assert engine.current is not None
+    assert engine.current.ranked == []  # nothing counts in round 2
+
+
 def test_repeat_during_adjudication_is_answered_at_the_decision() -> None:
     engine = armed_engine()
     engine.press(press("alice", 10, press_id="a1"), now=10 * MS, horizon_ns=100 * MS)
