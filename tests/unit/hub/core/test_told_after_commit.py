@@ -182,11 +182,9 @@ def test_results_wait_for_the_disk_only_when_it_is_slower_than_the_wait() -> Non
         assert result_at >= arrival + commit_ns + 2 * MS if held else result_at == decided + 2 * MS
 
 
-def test_while_the_disk_fails_results_are_told_without_waiting_for_it() -> None:
-    """A commit that fails is retried and acknowledges nothing; a room must not go without its
-    results meanwhile: once the storage says it is not saving, what was held goes out, and
-    what comes next is told at once."""
-    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=3600 * S)
+def a_press_held_for_the_disk(net: Net) -> tuple[Station, Station]:
+    """A host's console and node "a", whose press of a round the host armed is decided but its
+    result held: the simulated disk takes longer than the test to commit."""
     console = host(net)
     a = node(net, "a", up=fixed(2 * MS), down=fixed(2 * MS))
     net.run_for(3 * S)
@@ -195,6 +193,15 @@ def test_while_the_disk_fails_results_are_told_without_waiting_for_it() -> None:
     press(a, net.now, "a.1")
     net.run_for(S)
     assert not [f for _, f in a.log if f.get("type") == "result"]  # held for the disk
+    return console, a
+
+
+def test_while_the_disk_fails_results_are_told_without_waiting_for_it() -> None:
+    """A commit that fails is retried and acknowledges nothing; a room must not go without its
+    results meanwhile: once the storage says it is not saving, what was held goes out, and
+    what comes next is told at once."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=3600 * S)
+    console, a = a_press_held_for_the_disk(net)
     failing = StorageView(saving=False, path=None, message="writing failed: disk full; retrying")
     net.carry(net.core.storage_changed(failing, net.now))
     net.run_for(10 * MS)
@@ -221,14 +228,7 @@ def test_a_step_the_store_refuses_on_its_own_releases_what_waited_for_it() -> No
         carry(outputs)
 
     net.carry = noting  # type: ignore[method-assign]
-    console = host(net)
-    a = node(net, "a", up=fixed(2 * MS), down=fixed(2 * MS))
-    net.run_for(3 * S)
-    console.send({"type": "arm"})
-    net.run_for(200 * MS)
-    press(a, net.now, "a.1")
-    net.run_for(S)
-    assert not [f for _, f in a.log if f.get("type") == "result"]  # held for the disk
+    _, a = a_press_held_for_the_disk(net)
     shown, _ = net.core.picture(net.now)
     assert shown.round.winner is None  # the decision is not shown before it is told
     for ticket in tickets:
