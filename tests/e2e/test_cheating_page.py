@@ -93,6 +93,8 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     bracket = await press_page(page, "space")
     assert bracket.before >= honest_at + 20 * MS
     result = (await node.node.wait_for(Resulted, after=mark, timeout=10)).result
+    # The page has its result too (second): the round the state shows has both presses.
+    await expect(page.locator("body")).to_have_attribute("data-look", "behind", timeout=10_000)
 
     state = await api_state(hub)
     cheat = result_of(state, page_id)
