@@ -417,6 +417,12 @@ class HubCore:
             return last, 0
         return self.fanout.picture(now, self.storage, self._join_view(), self.central)
 
+    def _shown(self, now: int) -> msg.State:
+        """The picture a viewer joining gets: built now, but while results wait for the disk the
+        last one (a fresh one would show a decision before the players hear it)."""
+        last = self.fanout.last_picture
+        return last if self._held and last is not None else self.state(now)
+
     def history(self, before: int, count: int) -> list[msg.RoundView]:
         """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
         engine = self.engine
@@ -563,7 +569,7 @@ class HubCore:
             Notify(WatcherJoined(hello.role, session.peer)),
             Send(session.link, codec.encode(welcome)),
             *self._warn_unknown(session.link, decoded),
-            Send(session.link, codec.encode(self.picture(now)[0])),
+            Send(session.link, codec.encode(self._shown(now))),
         ]
         self.fanout.watchers[session.link] = hello.role
         return out
