@@ -59,6 +59,17 @@ async def press(node: Client, press_id: str, release_ns: int | None = None) -> d
     return await node.expect("result", press_id=press_id)
 
 
+def rule_flags(result: dict[str, Any]) -> set[str]:
+    """The flags a game rule gave a press, without "clamped".
+
+    On a busy machine a test press can reach the hub later than its link explains (the sender's
+    loop was elsewhere after it read the clock); the hub then moves it to the latest instant the
+    link allows and says so. That is the trust check's business (tests/unit/hub/core/test_trust.py),
+    not the rule's these tests look at.
+    """
+    return set(result["flags"]) - {"clamped"}
+
+
 async def ctl(url: str, *args: str) -> tuple[int, str, str]:
     """Run ``buzzer-hub ctl`` as a host would from a shell or a stream deck."""
     proc = await asyncio.create_subprocess_exec(
@@ -153,7 +164,7 @@ async def test_quiz_bowl_sequence(run_hub: InProcessHubs, client_factory) -> Non
     assert (await cat.expect("round", number=2))["locked_out"] is False  # blue, like bob
     held = await press(amy, "amy-2", amy_round["release_ns"])
     assert held["rank"] is None
-    assert held["flags"] == ["locked"]
+    assert rule_flags(held) == {"locked"}
     rebound = await press(bob, "bob-2", bob_round["release_ns"])
     assert rebound["rank"] == 1
     state = await wait_state(
@@ -238,7 +249,7 @@ async def test_buzz_window_closes_a_silent_round(run_hub: InProcessHubs, client_
     # "closed" if before it (this test client answers clock syncs late, so its clock is placed
     # loosely; tests/unit/hub/test_round_rules.py has the rule to the nanosecond).
     assert late["rank"] is None
-    assert late["flags"] in (["early"], ["closed"])
+    assert rule_flags(late) in ({"early"}, {"closed"})
 
 
 async def test_game_commands_from_ctl(run_hub: InProcessHubs, client_factory) -> None:
