@@ -29,6 +29,11 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+#: The drift's share of the bound: the fitted drift is wrong by up to two standard errors in
+#: the uncertainty, three in the bound (samples queued behind a busy host are not the normal
+#: scatter the standard error assumes, and the bound is a promise, not an expectation).
+BOUND_DRIFT_SCALE = 1.5
+
 
 @dataclass(frozen=True, slots=True)
 class SyncSample:
@@ -90,7 +95,7 @@ class ClockEstimate:
 
     def bound_at(self, hub_ns: int) -> int:
         """Worst-case error of a timestamp converted for ``hub_ns``, whatever the path does."""
-        return self.bound_ns + self._extrapolation_ns(hub_ns)
+        return self.bound_ns + round(BOUND_DRIFT_SCALE * self._extrapolation_ns(hub_ns))
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +298,7 @@ class ClockFilter:
         # round trip of the truth at its time; add how far the estimate is from it there, and
         # what the drift can do between that time and ref.
         at_best = offset + round(slope * (best.mid - ref) / 1e9)
-        drift_span = drift_error * abs(ref - best.mid) / 1e6
+        drift_span = BOUND_DRIFT_SCALE * drift_error * abs(ref - best.mid) / 1e6
         bound = abs(at_best - best.offset) + best.delay // 2 + round(drift_span) + s.floor_ns
         return _Model(
             offset=offset,

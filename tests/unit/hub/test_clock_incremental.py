@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from hub.clock import ClockFilter, FilterSettings, SyncSample
+from hub.clock import BOUND_DRIFT_SCALE, ClockFilter, FilterSettings, SyncSample
 
 MS = 1_000_000
 US = 1_000
@@ -85,7 +85,7 @@ def reference(samples: list[SyncSample], s: FilterSettings, start_ns: int) -> Re
     offset = best.offset_ns + round(level)
     at_best = offset + round(slope * (best.midpoint_ns - ref) / 1e9)
     bound = abs(at_best - best.offset_ns) + best.delay_ns // 2
-    bound += round(error * abs(ref - best.midpoint_ns) / 1e6) + s.floor_ns
+    bound += round(BOUND_DRIFT_SCALE * error * abs(ref - best.midpoint_ns) / 1e6) + s.floor_ns
     settled = [x for x in samples if x.t0_ns - start_ns >= s.settle_ns]
     counted = settled if len(settled) >= s.min_settled else samples
 
