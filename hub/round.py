@@ -130,9 +130,15 @@ class Acknowledge:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """Tell one player what their press came to."""
+    """Tell one player what their press came to.
+
+    ``listed`` is False for a refusal counted like one already listed, and for a re-sent
+    press answered again: what hosts see changes by a count at most, so a flood of them need
+    not redraw their picture at once.
+    """
 
     outcome: Outcome
+    listed: bool = field(default=True, compare=False)  # a hint for pictures, not the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -594,20 +600,18 @@ class RoundEngine:
             events: list[Event] = [Acknowledge(press.player, press.press_id)]
             if known is not None and known.press.press_id != press.press_id:
                 known = replace(known, press=press)  # one counted like a listed refusal
-            return [*events, Answer(known)] if known is not None else events
+            return [*events, Answer(known, listed=False)] if known is not None else events
         events = [Acknowledge(press.player, press.press_id)]
         outcome = self._classify(press)
         if outcome is not None:
             if press.claimed_ns is not None:
                 outcome = replace(outcome, flags=outcome.flags | {Flag.CLAMPED})
-            self._remember(outcome)
-            return [*events, Answer(outcome)]
+            return [*events, Answer(outcome, listed=self._remember(outcome))]
         counted = self._counted.get(press.player)
         if counted is not None:
             if isinstance(counted, Outcome):
                 repeat = self._repeat_of(counted, press)
-                self._remember(repeat)
-                return [*events, Answer(repeat)]
+                return [*events, Answer(repeat, listed=self._remember(repeat))]
             self._seen[key] = None
             self._pending_repeats.append(press)
             return events
@@ -681,8 +685,7 @@ class RoundEngine:
             events.append(Answer(outcome))
         for press in self._pending_repeats:
             repeat = self._repeat_of(self._counted_outcome(press.player), press)
-            self._remember(repeat)
-            events.append(Answer(repeat))
+            events.append(Answer(repeat, listed=self._remember(repeat)))
         first = self._first_arrival_ns
         record.decided_ns = now
         record.adjudication_wait_ns = None if first is None else now - first
@@ -791,15 +794,16 @@ class RoundEngine:
     def _repeat_of(self, counted: Outcome, press: PressIn) -> Outcome:
         return replace(counted, press=press, flags=counted.flags | {Flag.REPEAT})
 
-    def _remember(self, outcome: Outcome) -> None:
+    def _remember(self, outcome: Outcome) -> bool:
+        """Remember a press's outcome by its id; False if it was only counted, not listed."""
         key = (outcome.press.player, outcome.press.press_id)
         if outcome.counted:
             self._seen[key] = outcome
-            return
+            return True
         this_round = self.current is not None and outcome.round == self.number
         if not this_round and outcome.round != self._rounds + 1:
             self._seen[key] = outcome
-            return
+            return True
         listed = (outcome.round, outcome.press.player, outcome.flags)
         like = self._refused_by.get(listed)
         if like is not None:
@@ -811,13 +815,14 @@ class RoundEngine:
                 self.current.more_refused += 1
             else:
                 self._early_more += 1
-            return
+            return False
         self._refused_by[listed] = outcome
         self._seen[key] = outcome  # for as long as the round is in the history: see _arm
         if this_round and self.current is not None:
             self.current.refused.append(outcome)
         else:  # early while waiting: shown with the next round
             self._early_for_next.append(outcome)
+        return True
 
     def _finish(self, now: int) -> list[Event]:
         """Close the books on the current round before a reset or a new arm.

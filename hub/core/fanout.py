@@ -80,6 +80,22 @@ PUBLISH_INTERVAL_NS = 50_000_000
 #: each on a laptop core): pictures are spaced so that building them takes at most this share of
 #: the event loop, which has presses and clock sync to serve.
 PUBLISH_LOOP_SHARE = 0.2
+#: A picture whose only news is a count (a refused press like one already listed, a re-sent
+#: press answered again) waits up to this long: a player mashing a button, or a flood of
+#: presses within the budget, would otherwise redraw every host's picture 20 times a second.
+LAZY_PUBLISH_NS = 1_000_000_000
+
+
+def _only_counts(step: Step) -> bool:
+    """Whether all a step changes for hosts is a count: refusals like ones already listed, or
+    re-sent presses answered again (with their acks)."""
+    answers = [event for event in step.events if isinstance(event, Answer)]
+    return (
+        bool(answers)
+        and not (step.rulings or step.notes)
+        and not any(answer.listed for answer in answers)
+        and all(isinstance(event, Acknowledge | Answer) for event in step.events)
+    )
 
 
 def publish_gap_ns(cost_ns: int) -> int:
@@ -147,7 +163,7 @@ class Fanout:
                     pass  # acks follow the commit; answers went first; rulings come with points
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
-            self.publish_soon(now)
+            self.publish_soon(now, lazily=_only_counts(step))
         return out
 
     def answer(self, outcome: Outcome) -> list[Output]:
@@ -399,17 +415,20 @@ class Fanout:
         """The last picture built (published or served), if any."""
         return self._picture
 
-    def publish_soon(self, now: int, at_once: bool = False) -> None:
-        """Coalesce state pictures: one is due at most every publish gap, or now if asked."""
+    def publish_soon(self, now: int, at_once: bool = False, lazily: bool = False) -> None:
+        """Coalesce state pictures: one is due at most every publish gap, or now if asked;
+        ``lazily`` (only a count changed) within :data:`LAZY_PUBLISH_NS` at most."""
         self._changed = True
         if not self.watchers:
             return
         if at_once:
             self.publish_at = now
         elif self.publish_at is None:
-            self.publish_at = max(
-                now, self._last_publish_ns + publish_gap_ns(self._publish_cost_ns)
-            )
+            gap = LAZY_PUBLISH_NS if lazily else publish_gap_ns(self._publish_cost_ns)
+            self.publish_at = max(now, self._last_publish_ns + gap)
+        elif not lazily:  # something to see: sooner than a lazy picture was due
+            soon = max(now, self._last_publish_ns + publish_gap_ns(self._publish_cost_ns))
+            self.publish_at = min(self.publish_at, soon)
 
     def publish(
         self,

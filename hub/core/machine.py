@@ -289,7 +289,9 @@ class HubCore:
         out: list[Output] = []
         while self._held and self._held[0][0] <= self._committed:
             out.extend(self._held.popleft()[1])
-            self.fanout.publish_soon(now, at_once=True)
+            # The picture its step asked for (paced, or lazily for a count) was kept back
+            # while this was held; make sure one is due.
+            self.fanout.publish_soon(now, lazily=True)
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:

@@ -133,6 +133,31 @@ def test_a_press_flood_within_the_rate_limit_keeps_the_round_small() -> None:
     assert len(kept) <= 20 * 2 + 20 + 2
 
 
+def test_a_press_flood_redraws_the_hosts_picture_about_once_a_second() -> None:
+    """Refusals like ones already listed change a count: the host's picture catches up within a
+    second instead of being rebuilt 20 times a second for the flood."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    flooders = [node(net, f"mash-{i}") for i in range(20)]
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(S)
+    before = len(console.frames("state"))
+    for tick in range(10 * 45):  # 20 nodes at 45 presses a second for 10 s
+        for i, flooder in enumerate(flooders):
+            flooder.send({"type": "press", "press_id": f"m{i}-{tick}", "at_ns": flooder.clock()})
+        net.run_for(S // 45)
+    pictures = len(console.frames("state")) - before
+    assert 5 <= pictures <= 10 + 5, pictures  # about one a second, not 450
+    net.run_for(S)
+    shown = console.last("state")["round"]
+    record = net.core.engine.current
+    assert record is not None
+    assert len(shown["results"]) == len(record.ranked) == 20  # each one's first press counts
+    assert len(shown["refused"]) == 20  # then one listed repeat each
+    assert shown["more_refused"] == record.more_refused == 20 * 450 - 40  # and the rest counted
+
+
 def test_seen_press_ids_and_the_picture_stay_bounded_over_a_long_night() -> None:
     net = Net.hub(HOST_MODE)
     console = host(net)
