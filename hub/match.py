@@ -698,14 +698,22 @@ def match_view(engine: MatchEngine) -> msg.MatchView | None:
     )
 
 
-def log_view(engine: MatchEngine, names: dict[str, str]) -> list[msg.QuestionView]:
-    """The game log, question by question, undone entries included (marked)."""
+def log_view(
+    engine: MatchEngine, names: dict[str, str], last: int | None = None
+) -> list[msg.QuestionView]:
+    """The game log, question by question, undone entries included (marked); only the ``last``
+    questions if given."""
     names = {**names, **(engine.match.names() if engine.match else {})}
+    questions = engine.questions
+    if last is not None:
+        questions = questions[-last:] if last > 0 else []
+    shown = {question.number for question in questions}
     by_question: dict[int, list[Entry]] = {}
     for entry in engine.entries:
-        by_question.setdefault(entry.question, []).append(entry)
+        if entry.question in shown:
+            by_question.setdefault(entry.question, []).append(entry)
     part = engine.format.bonus_part if engine.format else 0
-    return [_question_view(q, by_question.get(q.number, []), names, part) for q in engine.questions]
+    return [_question_view(q, by_question.get(q.number, []), names, part) for q in questions]
 
 
 def _question_view(

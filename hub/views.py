@@ -37,6 +37,9 @@ from wire.messages import (
 )
 
 _ORDINALS = ("First", "Second", "Third")
+#: Free play's log has no end (a question per round, all night): the picture carries the latest
+#: questions, as it carries the latest rounds. A match's log is the match, carried whole.
+FREE_PLAY_LOG_IN_PICTURE = 30
 
 
 def ordinal(rank: int) -> str:
@@ -262,7 +265,7 @@ def game_view(
         ),
         defaults=defaults,
         eligible=sorted(player for player in known if engine.eligible(player)),
-        log=log_view(engine, dict(names)),
+        log=log_view(engine, dict(names), None if engine.match else FREE_PLAY_LOG_IN_PICTURE),
         undo=_undo_text(engine, names),
         last_match=None
         if last_result is None

@@ -175,6 +175,8 @@ def test_seen_press_ids_and_the_picture_stay_bounded_over_a_long_night() -> None
     assert len(net.core.engine._seen) <= window * 20  # the history's rounds, not all 120
     state = net.core.state(net.now)
     assert len(state.history) == 10
+    assert len(net.core.engine.questions) == 120  # free play: a question per arm, all night
+    assert [q.number for q in state.game.log] == list(range(91, 121))  # the latest in the picture
     assert len(codec.encode(state)) < 1_000_000
 
 
