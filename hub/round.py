@@ -461,6 +461,12 @@ class RoundEngine:
         lock = self._locks.get(player)
         return lock is None or lock.round != self.number
 
+    def may_still_rank(self, player: str) -> bool:
+        """Whether a press from ``player`` arriving now could still be ranked in this round:
+        eligible, and with no counted press in it yet (another would be a repeat). The round's
+        wait need not cover the links of players who cannot."""
+        return player not in self._counted and self.eligible(player)
+
     def apply(self, step: EngineInput, now: int) -> list[Event]:
         """Feed one input: the single way into the engine, so that journalling it (see
         :mod:`hub.journal`) records everything that can change the engine's state."""

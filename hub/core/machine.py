@@ -614,7 +614,7 @@ class HubCore:
         if isinstance(frame, bytes):
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
-            horizon = self.horizon.value(self.roster, now)
+            horizon = self.horizon.value(self.roster, now, self.engine.may_still_rank)
             return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
@@ -631,7 +631,7 @@ class HubCore:
                 return self._sync_reply(player, message, now)
             case msg.Press():
                 press = node_press(player, message.press_id, message.at_ns, now, self.trust)
-                horizon = self.horizon.value(self.roster, now)
+                horizon = self.horizon.value(self.roster, now, self.engine.may_still_rank)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
                     return [

@@ -16,7 +16,7 @@ instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from hub.clock import adjudication_horizon
@@ -131,35 +131,46 @@ def tutorial_uncertainty(rtt_ns: int | None) -> int:
 
 @dataclass
 class Horizon:
-    """The longest a press from any connected player could still be in flight, kept fresh.
+    """The longest a press from any connected player who could still be ranked could still be
+    in flight, kept fresh.
 
     Each player counts with its upload delay (a node) or half its round trip (a tutorial
     client), held to what its pings show and to its kind's cap: one node cannot make every
-    round wait longer than that, whatever its sync replies claim.
+    round wait longer than that, whatever its sync replies claim. A player whose press can no
+    longer change the round (locked out of it, or already counted in it) is not waited for:
+    twenty stations mashing between rounds, locked out by their early presses, made every
+    honest round wait for their links, which the hub's own work on their presses had slowed.
     """
 
     margin_ns: int
     cap_ns: int
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
-    _value: int = 0
+    _delays: list[tuple[int, str]] = field(default_factory=list)  # longest first
     _at: int | None = None
 
     def stale(self) -> None:
         """A clock moved or a player came or went: recompute at the next press."""
         self._at = None
 
-    def value(self, roster: Roster, now: int) -> int:
+    def value(self, roster: Roster, now: int, may_rank: Callable[[str], bool] | None = None) -> int:
+        """The horizon for a press arriving at ``now``; ``may_rank`` tells the players whose
+        presses could still be ranked (all of them if not given)."""
         if self._at is None or now - self._at > HORIZON_REFRESH_NS:
             delays = []
             for player in roster.online():
                 cap = self.caps_ns.get(player.input)
                 if player.plain:
                     if player.rtt_ns is not None:
-                        delays.append(_capped(player.rtt_ns // 2, cap))
+                        delays.append((_capped(player.rtt_ns // 2, cap), player.id))
                 elif (estimate := player.clock.estimate) is not None:
                     upload = estimate.upload_ns
                     high = player.pings.high_ns
-                    delays.append(_capped(upload if high is None else min(upload, high), cap))
-            self._value = adjudication_horizon(delays, self.margin_ns, self.cap_ns)
+                    delays.append(
+                        (_capped(upload if high is None else min(upload, high), cap), player.id)
+                    )
+            self._delays = sorted(delays, reverse=True)
             self._at = now
-        return self._value
+        longest = next(
+            (delay for delay, player in self._delays if may_rank is None or may_rank(player)), 0
+        )
+        return adjudication_horizon([longest], self.margin_ns, self.cap_ns)

@@ -133,6 +133,24 @@ def test_a_press_flood_within_the_rate_limit_keeps_the_round_small() -> None:
     assert len(kept) <= 20 * 2 + 20 + 2
 
 
+def test_a_round_does_not_wait_for_the_links_of_players_locked_out_of_it() -> None:
+    """An early press locks its player out of the next round: that round's wait covers the
+    links of the players who can still be ranked, not the locked-out one's slow link."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    honest = node(net, "honest", up=lambda: MS, down=lambda: MS)
+    slow = node(net, "slow", up=lambda: 100 * MS, down=lambda: 100 * MS)
+    net.run_for(3 * S)
+    waited_for = _honest_round(net, console, honest, "h-1")
+    assert waited_for >= 100 * MS  # slow's press, made before honest's, could still be coming
+    press(slow, net.now, "s-early")  # between rounds: early, locked out of the next one
+    net.run_for(300 * MS)
+    assert slow.last("result")["flags"] == ["early"]
+    not_waited_for = _honest_round(net, console, honest, "h-2")
+    assert not_waited_for < 20 * MS, not_waited_for
+    assert honest.last("result")["rank"] == 1
+
+
 def test_a_press_flood_redraws_the_hosts_picture_about_once_a_second() -> None:
     """Refusals like ones already listed change a count: the host's picture catches up within a
     second instead of being rebuilt 20 times a second for the flood."""

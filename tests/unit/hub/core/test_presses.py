@@ -76,3 +76,15 @@ def test_the_horizon_is_the_slowest_online_upload_plus_the_margin_under_the_cap(
     client.rtt_ns = 2_000 * MS
     horizon.stale()
     assert horizon.value(roster, now=3) == 500 * MS
+
+
+def test_the_horizon_leaves_out_players_whose_presses_can_no_longer_be_ranked() -> None:
+    roster = synced_roster()
+    horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    upload = roster.players["n"].clock.estimate.upload_ns  # type: ignore[union-attr]
+    client = roster.tutorial()
+    client.link, client.rtt_ns = 2, 40 * MS
+    assert horizon.value(roster, now=0) == 20 * MS + 2 * MS
+    # the tutorial client is locked out (or already counted): the node's link is what counts
+    assert horizon.value(roster, now=1, may_rank=lambda p: p != client.id) == upload + 2 * MS
+    assert horizon.value(roster, now=2, may_rank=lambda p: False) == 2 * MS
