@@ -424,7 +424,9 @@ class Fanout:
         if at_once:
             self.publish_at = now
         elif self.publish_at is None:
-            gap = LAZY_PUBLISH_NS if lazily else publish_gap_ns(self._publish_cost_ns)
+            gap = publish_gap_ns(self._publish_cost_ns)
+            if lazily:
+                gap = max(gap, LAZY_PUBLISH_NS)
             self.publish_at = max(now, self._last_publish_ns + gap)
         elif not lazily:  # something to see: sooner than a lazy picture was due
             soon = max(now, self._last_publish_ns + publish_gap_ns(self._publish_cost_ns))

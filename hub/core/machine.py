@@ -290,8 +290,9 @@ class HubCore:
         while self._held and self._held[0][0] <= self._committed:
             out.extend(self._held.popleft()[1])
             # The picture its step asked for (paced, or lazily for a count) was kept back
-            # while this was held; make sure one is due.
-            self.fanout.publish_soon(now, lazily=True)
+            # while this was held: it stays due as asked. If none was (no host was there to
+            # ask for one; one has joined since), one is due at the usual pace.
+            self.fanout.publish_soon(now, lazily=self.fanout.publish_at is not None)
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:

@@ -239,3 +239,28 @@ def test_a_step_the_store_refuses_on_its_own_releases_what_waited_for_it() -> No
     assert not [f for _, f in a.log if f.get("type") == "ack"]  # not on disk: not acknowledged
     shown, _ = net.core.picture(net.now)
     assert shown.round.winner is not None
+
+
+def test_a_host_who_joins_while_a_result_waits_for_the_disk_sees_it_once_told() -> None:
+    """No host was there when the round was decided (a console reloading): the one who joins
+    while its result waits for the disk gets the picture from before it, and the new one at
+    the usual pace once the result is told, not a second later."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=300 * MS)
+    a = node(net, "a", up=fixed(2 * MS), down=fixed(2 * MS))
+    reloading = host(net)
+    net.run_for(3 * S)
+    reloading.send({"type": "arm"})
+    net.run_for(200 * MS)
+    number = net.core.engine.number
+    net.carry(net.core.disconnect(reloading.link or 0, "reload", net.now))
+    press(a, net.now, "a.1")
+    net.run_for(100 * MS)
+    assert not [f for _, f in a.log if f.get("type") == "result"]  # held for the disk
+    console = host(net)
+    net.run_for(10 * MS)
+    assert console.last("state")["round"]["winner"] is None  # what players have been told
+    while not [f for _, f in a.log if f.get("type") == "result"]:
+        net.run_for(MS)
+    net.run_for(100 * MS)  # two publish gaps: a second would leave the console showing no winner
+    shown = console.last("state")["round"]
+    assert (shown["number"], shown["winner"]) == (number, "a")
