@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 #: The drift's share of the bound: the fitted drift is wrong by up to two standard errors in
 #: the uncertainty, three in the bound (samples queued behind a busy host are not the normal
-#: scatter the standard error assumes, and the bound is a promise, not an expectation).
+#: scatter the standard error assumes, and the bound is a promise, not an expectation). A fit
+#: without drift scales its assumed drift alike.
 BOUND_DRIFT_SCALE = 1.5
 
 
