@@ -86,7 +86,7 @@ PUBLISH_LOOP_SHARE = 0.2
 LAZY_PUBLISH_NS = 1_000_000_000
 
 
-def _only_counts(step: Step) -> bool:
+def only_counts(step: Step) -> bool:
     """Whether all a step changes for hosts is a count: refusals like ones already listed, or
     re-sent presses answered again (with their acks)."""
     answers = [event for event in step.events if isinstance(event, Answer)]
@@ -163,7 +163,7 @@ class Fanout:
                     pass  # acks follow the commit; answers went first; rulings come with points
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
-            self.publish_soon(now, lazily=_only_counts(step))
+            self.publish_soon(now, lazily=only_counts(step))
         return out
 
     def answer(self, outcome: Outcome) -> list[Output]:

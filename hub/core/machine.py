@@ -41,7 +41,7 @@ from hub.core.events import (
     TutorialJoined,
     WatcherJoined,
 )
-from hub.core.fanout import Fanout
+from hub.core.fanout import Fanout, only_counts
 from hub.core.outputs import (
     Close,
     JournalStep,
@@ -165,7 +165,9 @@ class HubCore:
         self._committed = 0  # the last of them the disk has confirmed (they commit in order)
         # What players were about to be told, held until the steps it rests on are on disk,
         # with the ticket that must be committed first; in the order it was said.
-        self._held: deque[tuple[int, list[Output]]] = deque()
+        # What steps told, held until the step each needs is committed; and whether all the
+        # step changed for hosts was a count (its picture may wait, see Fanout.publish_soon).
+        self._held: deque[tuple[int, list[Output], bool]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
@@ -288,11 +290,11 @@ class HubCore:
         self._committed = max(self._committed, ticket)
         out: list[Output] = []
         while self._held and self._held[0][0] <= self._committed:
-            out.extend(self._held.popleft()[1])
-            # The picture its step asked for (paced, or lazily for a count) was kept back
-            # while this was held: it stays due as asked. If none was (no host was there to
-            # ask for one; one has joined since), one is due at the usual pace.
-            self.fanout.publish_soon(now, lazily=self.fanout.publish_at is not None)
+            _, told, only_counts = self._held.popleft()
+            out.extend(told)
+            # Pictures were kept back while this was held: one is due as its step asked (even
+            # if no host was there to ask: one may have joined since).
+            self.fanout.publish_soon(now, lazily=only_counts)
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
@@ -800,18 +802,19 @@ class HubCore:
         if save is not None and any(isinstance(event, Answer) for event in step.events):
             replayed = all(isinstance(call.input, Tick) for call in step.calls)
             needs = self._tickets - 1 if replayed else self._tickets
-        out = self._hold(told, needs)
+        out = self._hold(told, needs, only_counts(step))
         if save is not None:
             out.append(save)
         return out
 
-    def _hold(self, told: list[Output], needs: int | None) -> list[Output]:
-        """``told`` now, or once step ``needs`` is committed, never before what was held earlier."""
+    def _hold(self, told: list[Output], needs: int | None, counts: bool) -> list[Output]:
+        """``told`` now, or once step ``needs`` is committed, never before what was held earlier;
+        ``counts``: all the step changed for hosts was a count."""
         if not self._held and (
             needs is None or needs <= self._committed or not self.storage.saving
         ):
             return told
-        self._held.append((needs or 0, told))
+        self._held.append((needs or 0, told, counts))
         return []
 
     def _tighten(self, now: int) -> None:
