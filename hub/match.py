@@ -318,6 +318,8 @@ class MatchEngine(RoundEngine):
 
     def apply(self, step: GameInput, now: int) -> list[Event]:
         """Feed one input, round or game: the journal records exactly these."""
+        if not isinstance(step, Press | Tick):
+            self._reshaped += 1  # see RoundEngine.ranking_key
         match step:
             case StartMatch(setup=setup):
                 return self._start(setup, now)

@@ -458,6 +458,7 @@ class RoundEngine:
         # still keeps in its history (a node re-sends a press only until it has its ack, which
         # follows the commit within milliseconds), so the memory does not grow with the night.
         self._seen = _SeenPresses()
+        self._reshaped = 0  # inputs other than presses and ticks (see ranking_key)
         self._early_for_next: list[Outcome] = []
         self._early_more = 0  # refused presses for the next round that were counted, not kept
         # (round, player, flags) of each refusal listed: one of each kind per player and round
@@ -514,9 +515,18 @@ class RoundEngine:
         wait need not cover the links of players who cannot."""
         return player not in self._counted and self.eligible(player)
 
+    @property
+    def ranking_key(self) -> tuple[int, Phase, int]:
+        """Changes whenever a player :meth:`may_still_rank` denied might be allowed again: a new
+        round, another phase, any input but a press or a tick (an undone ruling, a team
+        changed). While it stays, players only drop out."""
+        return self.number, self.phase, self._reshaped
+
     def apply(self, step: EngineInput, now: int) -> list[Event]:
         """Feed one input: the single way into the engine, so that journalling it (see
         :mod:`hub.journal`) records everything that can change the engine's state."""
+        if not isinstance(step, Press | Tick):
+            self._reshaped += 1
         match step:
             case Arm(lead_ns=lead):
                 return self._arm(now, lead)

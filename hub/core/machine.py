@@ -604,6 +604,12 @@ class HubCore:
         self._sessions.pop(session.link, None)
         self._hellos.cancel(session.link)
 
+    def _horizon(self, now: int) -> int:
+        """How long the round waits for presses still in flight, from the players who could
+        still be ranked in it (see :class:`Horizon`)."""
+        engine = self.engine
+        return self.horizon.value(self.roster, now, engine.may_still_rank, engine.ranking_key)
+
     def _leave(self, player: Player) -> None:
         if player.link is not None:
             self.syncs.stop(player.link)
@@ -617,7 +623,7 @@ class HubCore:
         if isinstance(frame, bytes):
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
-            horizon = self.horizon.value(self.roster, now, self.engine.may_still_rank)
+            horizon = self._horizon(now)
             return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
@@ -634,7 +640,7 @@ class HubCore:
                 return self._sync_reply(player, message, now)
             case msg.Press():
                 press = node_press(player, message.press_id, message.at_ns, now, self.trust)
-                horizon = self.horizon.value(self.roster, now, self.engine.may_still_rank)
+                horizon = self._horizon(now)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
                     return [

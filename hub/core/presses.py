@@ -147,14 +147,26 @@ class Horizon:
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
     _delays: list[tuple[int, str]] = field(default_factory=list)  # longest first
     _at: int | None = None
+    # Where in _delays the first player who may still be ranked was last found, and for which
+    # round: within one, players only ever drop out, so a burst of presses never rescans those
+    # already out (a thousand presses would otherwise ask about a million times).
+    _first: int = 0
+    _round: object = None
 
     def stale(self) -> None:
         """A clock moved or a player came or went: recompute at the next press."""
         self._at = None
 
-    def value(self, roster: Roster, now: int, may_rank: Callable[[str], bool] | None = None) -> int:
-        """The horizon for a press arriving at ``now``; ``may_rank`` tells the players whose
-        presses could still be ranked (all of them if not given)."""
+    def value(
+        self,
+        roster: Roster,
+        now: int,
+        may_rank: Callable[[str], bool] | None = None,
+        round_key: object = None,
+    ) -> int:
+        """The horizon for a press arriving at ``now``. ``may_rank`` tells the players whose
+        presses could still be ranked (all of them if not given); ``round_key`` names the state
+        of play it answers for, in which no player who could not be ranked ever can again."""
         if self._at is None or now - self._at > HORIZON_REFRESH_NS:
             delays = []
             for player in roster.online():
@@ -170,7 +182,14 @@ class Horizon:
                     )
             self._delays = sorted(delays, reverse=True)
             self._at = now
-        longest = next(
-            (delay for delay, player in self._delays if may_rank is None or may_rank(player)), 0
-        )
+            self._first = 0
+        first = 0
+        if may_rank is not None:
+            if round_key != self._round:
+                self._round, self._first = round_key, 0
+            first = self._first
+            while first < len(self._delays) and not may_rank(self._delays[first][1]):
+                first += 1
+            self._first = first
+        longest = self._delays[first][0] if first < len(self._delays) else 0
         return adjudication_horizon([longest], self.margin_ns, self.cap_ns)

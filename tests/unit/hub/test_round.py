@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from hub.round import (
     Acknowledge,
     Answer,
+    Arm,
+    AssignTeam,
     Event,
     Outcome,
     PhaseChanged,
@@ -515,3 +517,22 @@ def test_any_sequence_of_events_keeps_the_round_invariants(rules: Rules, program
         if outcomes[0].rank == 1 and outcomes[0].counted:
             first_places[outcomes[0].round].add(key)
     assert all(len(keys) == 1 for keys in first_places.values()), "one winner told per round"
+
+
+def test_players_only_drop_out_of_the_ranking_while_its_key_stays() -> None:
+    """What lets the adjudication horizon skip players for good within a round: presses and
+    ticks only take players out; anything else that could let one back in changes the key."""
+    engine = armed_engine()
+    key = engine.ranking_key
+    assert engine.may_still_rank("alice")
+    engine.press(press("alice", 10, press_id="a1"), now=10 * MS, horizon_ns=100 * MS)
+    assert not engine.may_still_rank("alice")  # counted: another press would be a repeat
+    assert engine.may_still_rank("bob")
+    assert engine.ranking_key == key
+    engine.apply(AssignTeam("bob", "red"), now=20 * MS)
+    assert engine.ranking_key != key
+    key = engine.ranking_key
+    engine.tick(200 * MS)  # decided: another phase
+    assert engine.ranking_key != key
+    engine.apply(Arm(), now=300 * MS)
+    assert engine.may_still_rank("alice")  # a new round: everyone may press again

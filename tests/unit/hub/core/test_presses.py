@@ -86,5 +86,34 @@ def test_the_horizon_leaves_out_players_whose_presses_can_no_longer_be_ranked() 
     client.link, client.rtt_ns = 2, 40 * MS
     assert horizon.value(roster, now=0) == 20 * MS + 2 * MS
     # the tutorial client is locked out (or already counted): the node's link is what counts
-    assert horizon.value(roster, now=1, may_rank=lambda p: p != client.id) == upload + 2 * MS
-    assert horizon.value(roster, now=2, may_rank=lambda p: False) == 2 * MS
+    out = {client.id}
+    assert horizon.value(roster, 1, lambda p: p not in out, round_key=1) == upload + 2 * MS
+    out.add("n")
+    assert horizon.value(roster, 2, lambda p: p not in out, round_key=1) == 2 * MS
+    # another round (or an input that can let players back in): everyone counts again
+    out.clear()
+    assert horizon.value(roster, 3, lambda p: p not in out, round_key=2) == 20 * MS + 2 * MS
+
+
+def test_a_burst_of_presses_asks_about_each_player_about_once() -> None:
+    """A thousand players pressing in one round: each press would otherwise walk past every
+    player already counted, a million questions for the burst."""
+    roster = Roster(FilterSettings())
+    for i in range(1000):
+        client = roster.tutorial()
+        client.link, client.rtt_ns = i + 1, (i + 1) * 10_000  # the last to join, the slowest
+    horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    counted: set[str] = set()
+    asked = 0
+
+    def may_rank(player: str) -> bool:
+        nonlocal asked
+        asked += 1
+        return player not in counted
+
+    by_delay = sorted(roster.online(), key=lambda p: p.rtt_ns or 0, reverse=True)
+    for player in by_delay:  # the slowest links press first: the worst order for the search
+        expected = (player.rtt_ns or 0) // 2 + 2 * MS
+        assert horizon.value(roster, 0, may_rank, round_key=7) == expected
+        counted.add(player.id)
+    assert asked <= 2 * 1000
