@@ -163,10 +163,9 @@ class HubCore:
         self._acks: dict[int, list[Acknowledge]] = {}
         self._tickets = 0  # journal steps handed out to be saved, numbered in order
         self._committed = 0  # the last of them the disk has confirmed (they commit in order)
-        # What players were about to be told, held until the steps it rests on are on disk,
-        # with the ticket that must be committed first; in the order it was said.
-        # What steps told, held until the step each needs is committed; and whether all the
-        # step changed for hosts was a count (its picture may wait, see Fanout.publish_soon).
+        # What players were about to be told, held until the steps it rests on are on disk:
+        # the ticket that must be committed first, what was said (in order), and whether all
+        # its step changed for hosts was a count (its picture may wait: Fanout.publish_soon).
         self._held: deque[tuple[int, list[Output], bool]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
@@ -290,11 +289,11 @@ class HubCore:
         self._committed = max(self._committed, ticket)
         out: list[Output] = []
         while self._held and self._held[0][0] <= self._committed:
-            _, told, only_counts = self._held.popleft()
+            _, told, counts = self._held.popleft()
             out.extend(told)
             # Pictures were kept back while this was held: one is due as its step asked (even
             # if no host was there to ask: one may have joined since).
-            self.fanout.publish_soon(now, lazily=only_counts)
+            self.fanout.publish_soon(now, lazily=counts)
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
