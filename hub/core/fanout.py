@@ -118,8 +118,9 @@ class Fanout:
 
     # --- one step of the game ---
 
-    def step(self, step: Step, now: int) -> list[Output]:
-        """Tell everyone what ``step`` changed, in the order they need to hear it."""
+    def step(self, step: Step, now: int, counts_only: bool) -> list[Output]:
+        """Tell everyone what ``step`` changed, in the order they need to hear it;
+        ``counts_only``: :func:`only_counts` of it (its picture may wait)."""
         # A ruling first: the player hears "Wrong." before the rebound's new round.
         out: list[Output] = [o for ruling in step.rulings for o in self.ruling(ruling)]
         # Then results: the players who pressed are waiting for them. The engine lists a
@@ -163,7 +164,7 @@ class Fanout:
                     pass  # acks follow the commit; answers went first; rulings come with points
         out.extend(Notify(note) for note in step.notes)
         if step.events or step.rulings or step.notes:
-            self.publish_soon(now, lazily=only_counts(step))
+            self.publish_soon(now, lazily=counts_only)
         return out
 
     def answer(self, outcome: Outcome) -> list[Output]:

@@ -793,7 +793,8 @@ class HubCore:
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
                 self._tighten(now)
-        told = self.fanout.step(step, now)
+        counts = only_counts(step)
+        told = self.fanout.step(step, now, counts)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
         save: Save | None = None
         if step.calls or acks:
@@ -807,7 +808,7 @@ class HubCore:
         if save is not None and any(isinstance(event, Answer) for event in step.events):
             replayed = all(isinstance(call.input, Tick) for call in step.calls)
             needs = self._tickets - 1 if replayed else self._tickets
-        out = self._hold(told, needs, only_counts(step))
+        out = self._hold(told, needs, counts)
         if save is not None:
             out.append(save)
         return out
