@@ -413,19 +413,21 @@ class HubCore:
 
     def picture(self, now: int) -> tuple[msg.State, int]:
         """The picture ``/api/state`` serves and 0, or how long to wait for a fresh one (see
-        :meth:`hub.core.fanout.Fanout.picture`). While results wait for the disk, the last
-        picture: a fresh one would show a decision before the players hear it, and before a
-        restart could restore it."""
-        last = self.fanout.last_picture
-        if self._held and last is not None:
-            return last, 0
+        :meth:`hub.core.fanout.Fanout.picture`); while results wait for the disk, the last one."""
+        held = self._held_picture()
+        if held is not None:
+            return held, 0
         return self.fanout.picture(now, self.storage, self._join_view(), self.central)
 
     def _shown(self, now: int) -> msg.State:
-        """The picture a viewer joining gets: built now, but while results wait for the disk the
-        last one (a fresh one would show a decision before the players hear it)."""
-        last = self.fanout.last_picture
-        return last if self._held and last is not None else self.state(now)
+        """The picture a viewer joining gets: built now; while results wait for the disk, the
+        last one."""
+        return self._held_picture() or self.state(now)
+
+    def _held_picture(self) -> msg.State | None:
+        """While results wait for the disk, the last picture (if any): a fresh one would show a
+        decision before the players hear it, and before a restart could restore it."""
+        return self.fanout.last_picture if self._held else None
 
     def history(self, before: int, count: int) -> list[msg.RoundView]:
         """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
