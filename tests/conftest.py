@@ -305,6 +305,10 @@ def write_config(path: Path, text: str) -> Path:
 UNORDERED_KINDS = ("ack", "result")
 
 
+def _matches(frame: dict[str, Any], kind: str, match: dict[str, Any]) -> bool:
+    return frame["type"] == kind and all(frame.get(k) == v for k, v in match.items())
+
+
 class Client:
     """A protocol v1 client: sends messages, waits for frames matching a condition."""
 
@@ -327,7 +331,7 @@ class Client:
         Acks and results passed over by an earlier call are looked at first (see __init__).
         """
         for frame in self._unclaimed:
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+            if _matches(frame, kind, match):
                 self._unclaimed.remove(frame)
                 return frame
         async with asyncio.timeout(timeout):
@@ -336,7 +340,7 @@ class Client:
                 self.received.append(frame)
                 if frame["type"] == "sync":
                     await self.answer_sync(frame)
-                if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                if _matches(frame, kind, match):
                     return frame
                 if frame["type"] in UNORDERED_KINDS:
                     self._unclaimed.append(frame)
@@ -352,7 +356,7 @@ class Client:
         earlier wait read past (a timer frame while waiting for a state picture, say), or the
         next to come."""
         for frame in self.received[mark:]:
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+            if _matches(frame, kind, match):
                 return frame
         return await self.expect(kind, timeout, **match)
 
