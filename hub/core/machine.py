@@ -111,6 +111,10 @@ class Session:
     role: Role | None = None  # None until a hello is accepted (and for tutorial clients)
     player: Player | None = None  # nodes and tutorial clients
     heard: bool = False  # a frame has arrived (the first decides: JSON or plain text)
+    # The link's round trips, measured from its opening: a tutorial client says nothing before
+    # its first buzz, and that buzz is placed by them (see :meth:`HubCore.connect`).
+    pings: RoundTrips = field(default_factory=RoundTrips)
+    pinged_ns: int | None = None  # when the latest of them came back
 
     @property
     def greeted(self) -> bool:
@@ -197,10 +201,16 @@ class HubCore:
         return self._carry(step, now)
 
     def connect(self, link: LinkId, peer: str, upgrade_token: str | None, now: int) -> list[Output]:
-        """A WebSocket opened; it has until the hello deadline to greet."""
+        """A WebSocket opened; it has until the hello deadline to greet.
+
+        It is pinged from now on, not from its greeting: a tutorial client's first ``buzz`` is
+        its greeting, and would otherwise be placed with no round trip at all, while the pings
+        that measure one landed amid the very burst of first presses they should place. A
+        link that greets as a host or a viewer is no longer pinged."""
         self._sessions[link] = Session(link, peer, upgrade_token)
         deadline = round(self.config.limits.hello_timeout_s * NS_PER_S)
         self._hellos.set(link, now + deadline)
+        self.syncs.start_pinging(link, now)
         return []
 
     def receive(self, link: LinkId, frame: str | bytes, now: int) -> list[Output]:
@@ -236,6 +246,7 @@ class HubCore:
         self._hellos.cancel(link)
         if session is None:
             return []
+        self.syncs.stop(link)
         player = session.player
         if player is not None:
             if player.link != link:
@@ -250,20 +261,24 @@ class HubCore:
         return []
 
     def pong(self, link: LinkId, rtt_ns: int, now: int) -> list[Output]:
-        """A player link's round trip, measured by the server's WebSocket ping."""
+        """A link's round trip, measured by the server's WebSocket ping."""
         session = self._sessions.get(link)
-        player = session.player if session is not None else None
-        if player is None or player.link != link:
+        if session is None:
             return []
-        pings = player.pings
+        player = session.player
+        if player is not None and player.link != link:
+            return []
+        pings = session.pings
         low, high = pings.low_ns, pings.high_ns
         steady = low is not None and high is not None and low <= rtt_ns <= max(2 * high, MS)
         pings.add(rtt_ns)
-        player.rtt_ns = pings.low_ns
-        if player.plain:
-            player.last_sync_ns = now
+        session.pinged_ns = now
         self.syncs.pinged(link, steady)
-        self.horizon.stale()
+        if player is not None:
+            player.rtt_ns = pings.low_ns
+            if player.plain:
+                player.last_sync_ns = now
+            self.horizon.stale()
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
@@ -534,8 +549,8 @@ class HubCore:
         # boot: samples from an earlier link say nothing about this one. A fresh burst syncs it
         # within a few tens of milliseconds, and the node holds re-sent presses until then.
         player.clock = self.roster.fresh_clock()
-        player.pings = RoundTrips()
-        player.rtt_ns = player.last_sync_ns = None
+        player.last_sync_ns = None
+        self._measured_by(player, session)
         player.last_seen_ns = now
         self.horizon.stale()
         step = Step()
@@ -564,6 +579,7 @@ class HubCore:
         self, session: Session, hello: msg.Hello, decoded: codec.Decoded, now: int
     ) -> list[Output]:
         session.role = hello.role
+        self.syncs.stop(session.link)  # hosts and viewers are not placed by their round trip
         welcome = msg.Welcome(
             protocol=msg.PROTOCOL_VERSION,
             role=hello.role,
@@ -592,7 +608,8 @@ class HubCore:
         player.link = session.link
         player.last_seen_ns = now
         session.player = player
-        self.syncs.start_tutorial(session.link, now)
+        self._measured_by(player, session)
+        player.last_sync_ns = session.pinged_ns
         self.fanout.publish_soon(now)
         out: list[Output] = [
             Notify(TutorialJoined(player.id, session.peer)),
@@ -600,10 +617,18 @@ class HubCore:
         ]
         return out + self._tutorial_frame(player, first, now)
 
+    def _measured_by(self, player: Player, session: Session) -> None:
+        """A player joining on a link takes the round trips measured on it so far (and only
+        them: an earlier link's path may have been another)."""
+        player.pings = session.pings
+        player.rtt_ns = session.pings.low_ns
+        self.horizon.stale()
+
     def _end(self, session: Session) -> None:
         """Forget a link the hub is closing: frames still in flight from it change nothing."""
         self._sessions.pop(session.link, None)
         self._hellos.cancel(session.link)
+        self.syncs.stop(session.link)
 
     def _horizon(self, now: int) -> int:
         """How long the round waits for presses still in flight, from the players who could

@@ -9,10 +9,11 @@ fit did not predict brings the gap back to ``interval``, and a slow one (a jitte
 it. Every gap is jittered. Outstanding
 requests are remembered per link so that a reply is matched to the request it answers.
 
-Every player link, node or tutorial client, also gets WebSocket pings: a few as it joins, then
-as rarely as its round trip stays put (PING_GAPS_NS). A tutorial client has no clock to sync, so
-its round trip is all that places its presses; a node's round trip is what its link can explain
-whatever its sync replies claim (see :mod:`hub.core.presses`).
+Every link also gets WebSocket pings, from its opening until it greets as a host or a viewer (a
+player's link for its life): a few at first, then as rarely as its round trip stays put
+(PING_GAPS_NS). A tutorial client has no clock to sync, so its round trip is all that places its
+presses; a node's round trip is what its link can explain whatever its sync replies claim (see
+:mod:`hub.core.presses`).
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ class SyncSchedule:
     def start_node(self, link: LinkId, now: int) -> None:
         self._exchanges[link] = _Exchange()
         self.agenda.set(("sync", link), now)
-        self.start_tutorial(link, now)
+        if link not in self._pinging:
+            self.start_pinging(link, now)
 
-    def start_tutorial(self, link: LinkId, now: int) -> None:
+    def start_pinging(self, link: LinkId, now: int) -> None:
         self._pinging[link] = _Pinging()
         self.agenda.set(("ping", link), now)
 

@@ -20,10 +20,8 @@ def tutorial(net: Net, up: int, down: int) -> Station:
     return client
 
 
-def test_a_steady_link_is_pinged_ever_more_rarely() -> None:
-    net = Net.hub(HOST_MODE)
-    tutorial(net, up=2 * MS, down=2 * MS)
-    node(net, "n", up=fixed(MS), down=fixed(MS))
+def pings_counted(net: Net) -> list[Ping]:
+    """Every ping the hub sends from now on, in order."""
     pinged: list[Ping] = []
     carry = net.carry
 
@@ -32,6 +30,14 @@ def test_a_steady_link_is_pinged_ever_more_rarely() -> None:
         carry(outputs)
 
     net.carry = counting  # type: ignore[method-assign]
+    return pinged
+
+
+def test_a_steady_link_is_pinged_ever_more_rarely() -> None:
+    net = Net.hub(HOST_MODE)
+    tutorial(net, up=2 * MS, down=2 * MS)
+    node(net, "n", up=fixed(MS), down=fixed(MS))
+    pinged = pings_counted(net)
     net.run_for(600 * S)
     shortest, longest = PING_GAPS_NS
     # Per link: the joining burst, then gaps of 5, 10, 20, 40 s and 60 s from then on
@@ -68,3 +74,32 @@ def test_one_slow_pong_neither_back_dates_a_tutorial_press_nor_stretches_the_wai
     # The wait is the far node's 40 ms (and the margin), not the slow pong's 150 ms.
     assert decided.wait_ns <= 40 * MS + MARGIN
     assert far.frames("round")
+
+
+def test_a_tutorial_clients_first_buzz_is_placed_by_pings_since_it_connected() -> None:
+    """A tutorial client says nothing before its first ``buzz``: the pings that place it start
+    when it connects, not amid the burst of first presses they should place."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    client = Station(net, up=fixed(4 * MS), down=fixed(2 * MS)).open()
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(300 * MS)
+    client.send("buzz")
+    net.run_for(S)
+    player = next(p for p in net.core.roster if p.plain)
+    row = {r["player"]: r for r in console.last("state")["round"]["results"]}[player.id]
+    assert player.rtt_ns == 6 * MS
+    # Placed half its round trip before it arrived (not at its arrival, as if unmeasured).
+    assert int(row["at_ns"]) == int(row["arrival_ns"]) - 3 * MS
+
+
+def test_hosts_and_viewers_are_not_pinged_once_they_greet() -> None:
+    net = Net.hub(HOST_MODE)
+    pinged = pings_counted(net)
+    console = host(net)
+    net.run_for(600 * S)
+    assert len([p for p in pinged if p.link == console.link]) <= 1  # at most one before its hello
+    client = Station(net, up=fixed(MS), down=fixed(MS)).open()
+    net.run_for(60 * S)
+    assert len([p for p in pinged if p.link == client.link]) >= PING_BURST
