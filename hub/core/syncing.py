@@ -3,11 +3,12 @@
 A node gets a burst of sync requests as it joins (its clock is unknown, and presses it made while
 away wait until it is placed), then one every ``interval`` while its filter converges. As in NTP
 (RFC 5905, section 7.3: the poll interval grows while the clock is stable), the gap then doubles
-with every sample its fit predicted, up to ``max_interval``, for as long as the drift fit stays
-good enough that unknown drift adds at most DRIFT_BUDGET_NS before the next sync; a sample the
-fit did not predict brings the gap back to ``interval``, and a slow one (a jittery link) halves
-it. Every gap is jittered. Outstanding
-requests are remembered per link so that a reply is matched to the request it answers.
+with every fast sample its fit predicted, up to ``max_interval``, for as long as the drift fit
+stays good enough that unknown drift adds little before the next sync; a sample the fit did not
+predict brings the gap back to ``interval``. A link with few fast samples to choose from (Wi-Fi's
+jitter) is synced often all the same: each sample is a chance of a fast one. Every gap is
+jittered. Outstanding requests are remembered per link so that a reply is matched to the request
+it answers.
 
 Every link also gets WebSocket pings, from its opening until it greets as a host or a viewer (a
 player's link for its life): a few at first, then as rarely as its round trip stays put
@@ -38,6 +39,14 @@ PING_GAPS_NS = (5_000_000_000, 60_000_000_000)
 #: How much unknown drift may add to a node's uncertainty between two syncs: the gap grows only
 #: while the fitted drift is known well enough for that (and a round tightens it again).
 DRIFT_BUDGET_NS = 50_000
+#: On a link with plenty of fast samples whose estimate is less sure than that anyway (a busy
+#: host's), drift may add this share of the estimate's own uncertainty instead: 50 µs would hold
+#: a link uncertain by 400 µs to syncing every few seconds, for a gain nobody could see.
+DRIFT_SHARE = 0.25
+#: Fast samples (see FilterSettings.good_delay_slack_ns) an estimate needs to count as having
+#: plenty to choose from: then a slow sample the fit predicted leaves the gap as it is, where
+#: it would otherwise halve it.
+PLENTY_FAST = 4
 #: The gap never exceeds this fraction of the time the clock's fit rests on.
 SPAN_SHARE = 4
 
@@ -144,24 +153,27 @@ class SyncSchedule:
         was close to the fastest (it says something precise about the clock); ``settled``: the
         filter has enough samples from after the link's first seconds to judge the link at all.
         A surprise brings the gap back to ``interval``. A good sample the fit predicted doubles
-        it, as far as the drift budget and ``max_interval`` allow. Any other sample halves it: a
-        jittery link gives few good samples, and its estimate needs many to choose from (as NTP
-        polls more often when its jitter is high).
+        it, as far as the drift budget and ``max_interval`` allow. A slow one halves it when the
+        estimate has few fast samples to choose from (a jittery link: Wi-Fi's, where each sample
+        is a chance of a fast one, as NTP polls more often when its jitter is high), and leaves
+        it where the estimate has plenty (a link slowed now and then, by a busy host).
         """
         exchange = self._exchanges.get(link)
         if exchange is None:
             return self.interval_ns
         current = self._gap(exchange)
         gap = self.interval_ns
+        plenty = estimate.fast_samples >= PLENTY_FAST
         if holds and settled and good:
             drift = estimate.drift_error_ppm
-            limit = round(DRIFT_BUDGET_NS / drift * 1e6) if drift > 0 else self.max_interval_ns
+            budget = max(DRIFT_BUDGET_NS, DRIFT_SHARE * estimate.uncertainty_ns if plenty else 0)
+            limit = round(budget / drift * 1e6) if drift > 0 else self.max_interval_ns
             # A line predicts well only a fraction of the time it was fitted over: its drift
             # error, estimated from few samples, is itself uncertain.
             limit = min(limit, estimate.span_ns // SPAN_SHARE)
             gap = max(gap, min(2 * current, limit, self.max_interval_ns))
         elif holds and settled:
-            gap = max(gap, current // 2)
+            gap = max(gap, current if plenty else current // 2)
         if gap != current and exchange.sent >= self.burst:
             # The next request was scheduled with the old gap when the last one went out.
             self.agenda.set(("sync", link), exchange.last_ns + sync_gap_ns(gap, self.rng))

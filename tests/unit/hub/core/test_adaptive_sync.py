@@ -62,6 +62,30 @@ def test_a_steady_clock_backs_off_to_the_longest_interval_and_stays_within_its_c
     assert claimed < 200 * US  # and what it claims stays tight
 
 
+def test_a_link_slowed_now_and_then_backs_off_too_and_stays_within_its_bound() -> None:
+    """A node on a busy machine (a millisecond of jitter each way) gives a fast sample now and
+    then: the gap grows with them, and the slow samples between, which the fit predicted, do
+    not pull it back down."""
+    net = Net.hub(HOST_MODE)
+    rng = random.Random(3)
+    station = node(
+        net,
+        "busy",
+        drift_ppm=23.0,
+        up=jittered(200 * US, MS, rng),
+        down=jittered(200 * US, MS, rng),
+    )
+    worst = 0.0
+    for _ in range(15 * 60):
+        net.run_for(S)
+        estimate = net.core.roster.players["busy"].clock.estimate
+        assert estimate is not None
+        truth = station.clock() - net.now
+        worst = max(worst, abs(estimate.offset_at(net.now) - truth) / estimate.bound_at(net.now))
+    assert worst <= 1.0
+    assert syncs_between(station, net.now - 300 * S, net.now) <= 300 // 8  # 2 s: about 150
+
+
 def test_a_fixed_interval_stays_available() -> None:
     fixed_clock = ClockSection(sync_interval_s=2.0, max_sync_interval_s=2.0)
     net = Net.hub(dataclasses.replace(HOST_MODE, clock=fixed_clock))
