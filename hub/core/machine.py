@@ -278,7 +278,7 @@ class HubCore:
             player.rtt_ns = pings.low_ns
             if player.plain:
                 player.last_sync_ns = now
-            self.horizon.stale()
+            self.horizon.update(player)
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
@@ -552,7 +552,6 @@ class HubCore:
         player.last_sync_ns = None
         self._measured_by(player, session)
         player.last_seen_ns = now
-        self.horizon.stale()
         step = Step()
         self.referee.place(player.id, hello.team, now, step)
         player.team = self.engine.teams.get(player.id)
@@ -622,7 +621,7 @@ class HubCore:
         them: an earlier link's path may have been another)."""
         player.pings = session.pings
         player.rtt_ns = session.pings.low_ns
-        self.horizon.stale()
+        self.horizon.update(player)
 
     def _end(self, session: Session) -> None:
         """Forget a link the hub is closing: frames still in flight from it change nothing."""
@@ -640,7 +639,7 @@ class HubCore:
         if player.link is not None:
             self.syncs.stop(player.link)
         player.link = None
-        self.horizon.stale()
+        self.horizon.update(player)
 
     # --- frames after the greeting ---
 
@@ -789,7 +788,7 @@ class HubCore:
             self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
         if estimate is None or previous is not None:
             return []
-        self.horizon.stale()
+        self.horizon.update(player)
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting
         # Now it can light its LED on the right instant, and re-send presses it made while
         # away: the hub can place their timestamps at last.

@@ -16,6 +16,7 @@ instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -145,7 +146,8 @@ class Horizon:
     margin_ns: int
     cap_ns: int
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
-    _delays: list[tuple[int, str]] = field(default_factory=list)  # longest first
+    _delays: list[tuple[int, str]] = field(default_factory=list)  # (-delay, id): longest first
+    _delay_of: dict[str, int] = field(default_factory=dict)
     _at: int | None = None
     # Where in _delays the first player who may still be ranked was last found, and for which
     # round: within one, players only ever drop out, so a burst of presses never rescans those
@@ -156,6 +158,35 @@ class Horizon:
     def stale(self) -> None:
         """A clock moved or a player came or went: recompute at the next press."""
         self._at = None
+
+    def update(self, player: Player) -> None:
+        """One player's delay may have changed (it joined, or its round trip moved): place it
+        again, without recomputing everyone's. A thousand tutorial clients joining with their
+        first ``buzz`` would otherwise have every press of the burst go through every player."""
+        if self._at is None:
+            return
+        old = self._delay_of.pop(player.id, None)
+        if old is not None:
+            index = bisect.bisect_left(self._delays, (-old, player.id))
+            del self._delays[index]
+            if index < self._first:
+                self._first -= 1
+        delay = self._delay(player) if player.link is not None else None
+        if delay is not None:
+            index = bisect.bisect_left(self._delays, (-delay, player.id))
+            self._delays.insert(index, (-delay, player.id))
+            self._delay_of[player.id] = delay
+            self._first = min(self._first, index)  # it may be ranked: look again from there
+
+    def _delay(self, player: Player) -> int | None:
+        cap = self.caps_ns.get(player.input)
+        if player.plain:
+            return None if player.rtt_ns is None else _capped(player.rtt_ns // 2, cap)
+        estimate = player.clock.estimate
+        if estimate is None:
+            return None
+        high = player.pings.high_ns
+        return _capped(estimate.upload_ns if high is None else min(estimate.upload_ns, high), cap)
 
     def value(
         self,
@@ -168,19 +199,12 @@ class Horizon:
         presses could still be ranked (all of them if not given); ``round_key`` names the state
         of play it answers for, in which no player who could not be ranked ever can again."""
         if self._at is None or now - self._at > HORIZON_REFRESH_NS:
-            delays = []
-            for player in roster.online():
-                cap = self.caps_ns.get(player.input)
-                if player.plain:
-                    if player.rtt_ns is not None:
-                        delays.append((_capped(player.rtt_ns // 2, cap), player.id))
-                elif (estimate := player.clock.estimate) is not None:
-                    upload = estimate.upload_ns
-                    high = player.pings.high_ns
-                    delays.append(
-                        (_capped(upload if high is None else min(upload, high), cap), player.id)
-                    )
-            self._delays = sorted(delays, reverse=True)
+            self._delay_of = {
+                player.id: delay
+                for player in roster.online()
+                if (delay := self._delay(player)) is not None
+            }
+            self._delays = sorted((-delay, player) for player, delay in self._delay_of.items())
             self._at = now
             self._first = 0
         first = 0
@@ -191,5 +215,5 @@ class Horizon:
             while first < len(self._delays) and not may_rank(self._delays[first][1]):
                 first += 1
             self._first = first
-        longest = self._delays[first][0] if first < len(self._delays) else 0
+        longest = -self._delays[first][0] if first < len(self._delays) else 0
         return adjudication_horizon([longest], self.margin_ns, self.cap_ns)

@@ -3,6 +3,9 @@ the horizon an earlier press could still be in flight."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hub.clock import FilterSettings, SyncSample
 from hub.core.presses import (
     INPUT_UNCERTAINTY_NS,
@@ -117,3 +120,45 @@ def test_a_burst_of_presses_asks_about_each_player_about_once() -> None:
         assert horizon.value(roster, 0, may_rank, round_key=7) == expected
         counted.add(player.id)
     assert asked <= 2 * 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["join", "leave", "pong", "out", "press"]),
+            st.integers(0, 7),  # which client
+            st.integers(0, 60),  # a round trip, ms
+        ),
+        max_size=60,
+    )
+)
+def test_players_placed_one_by_one_give_the_horizon_a_full_recount_would(
+    script: list[tuple[str, int, int]],
+) -> None:
+    """Joins, leaves and round trips that move are placed one player at a time (a burst of a
+    thousand tutorial clients joining with their first buzz would otherwise recount everyone
+    for every press); whatever the order, the horizon is the one counted from scratch."""
+    roster = Roster(FilterSettings())
+    clients = [roster.tutorial() for _ in range(8)]
+    placed = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    out: set[str] = set()
+    key = 0
+    for now, (action, which, rtt_ms) in enumerate(script):
+        client = clients[which]
+        if action == "join":
+            client.link, client.rtt_ns = which + 1, rtt_ms * MS
+        elif action == "leave":
+            client.link = None
+        elif action == "pong":
+            client.rtt_ns = rtt_ms * MS
+        elif action == "out":
+            out.add(client.id)  # counted in this round, or locked out of it
+        else:
+            key += 1  # another round: everyone may be ranked again
+            out.clear()
+        placed.update(client)
+        recount = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+        may_rank = lambda p: p not in out  # noqa: E731
+        expected = recount.value(roster, now, may_rank, round_key=key)
+        assert placed.value(roster, now, may_rank, round_key=key) == expected
