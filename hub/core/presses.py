@@ -16,7 +16,7 @@ instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for
 
 from __future__ import annotations
 
-import bisect
+import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -130,6 +130,9 @@ def tutorial_uncertainty(rtt_ns: int | None) -> int:
     return rtt // 2 + INPUT_UNCERTAINTY_NS[InputKind.TEXT]
 
 
+_RECOUNT = object()  # a round key no state of play has: the heap is built afresh
+
+
 @dataclass
 class Horizon:
     """The longest a press from any connected player who could still be ranked could still be
@@ -146,37 +149,31 @@ class Horizon:
     margin_ns: int
     cap_ns: int
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
-    _delays: list[tuple[int, str]] = field(default_factory=list)  # (-delay, id): longest first
-    _delay_of: dict[str, int] = field(default_factory=dict)
+    _delay_of: dict[str, int] = field(default_factory=dict)  # every online player's delay
+    # (-delay, id), longest first: the players who may still be ranked, and entries gone stale
+    # (a delay since changed, a player gone) left in until they come to the top. Within one
+    # round players only ever drop out, so one found out stays out: a burst of presses never
+    # asks about it again (a thousand presses would otherwise ask about a million times).
+    _heap: list[tuple[int, str]] = field(default_factory=list)
     _at: int | None = None
-    # Where in _delays the first player who may still be ranked was last found, and for which
-    # round: within one, players only ever drop out, so a burst of presses never rescans those
-    # already out (a thousand presses would otherwise ask about a million times).
-    _first: int = 0
-    _round: object = None
+    _round: object = _RECOUNT
 
     def stale(self) -> None:
         """A clock moved or a player came or went: recompute at the next press."""
         self._at = None
 
     def update(self, player: Player) -> None:
-        """One player's delay may have changed (it joined, or its round trip moved): place it
-        again, without recomputing everyone's. A thousand tutorial clients joining with their
-        first ``buzz`` would otherwise have every press of the burst go through every player."""
+        """One player's delay may have changed (it joined, left, or its round trip moved):
+        place it again, without recounting everyone. A thousand tutorial clients joining with
+        their first ``buzz`` would otherwise have every press of the burst recount them all."""
         if self._at is None:
             return
-        old = self._delay_of.pop(player.id, None)
-        if old is not None:
-            index = bisect.bisect_left(self._delays, (-old, player.id))
-            del self._delays[index]
-            if index < self._first:
-                self._first -= 1
         delay = self._delay(player) if player.link is not None else None
-        if delay is not None:
-            index = bisect.bisect_left(self._delays, (-delay, player.id))
-            self._delays.insert(index, (-delay, player.id))
+        if delay is None:
+            self._delay_of.pop(player.id, None)
+        elif self._delay_of.get(player.id) != delay:
             self._delay_of[player.id] = delay
-            self._first = min(self._first, index)  # it may be ranked: look again from there
+            heapq.heappush(self._heap, (-delay, player.id))
 
     def _delay(self, player: Player) -> int | None:
         cap = self.caps_ns.get(player.input)
@@ -204,16 +201,17 @@ class Horizon:
                 for player in roster.online()
                 if (delay := self._delay(player)) is not None
             }
-            self._delays = sorted((-delay, player) for player, delay in self._delay_of.items())
             self._at = now
-            self._first = 0
-        first = 0
-        if may_rank is not None:
-            if round_key != self._round:
-                self._round, self._first = round_key, 0
-            first = self._first
-            while first < len(self._delays) and not may_rank(self._delays[first][1]):
-                first += 1
-            self._first = first
-        longest = -self._delays[first][0] if first < len(self._delays) else 0
+            self._round = _RECOUNT
+        if round_key != self._round:
+            self._heap = [(-delay, player) for player, delay in self._delay_of.items()]
+            heapq.heapify(self._heap)
+            self._round = round_key
+        heap, longest = self._heap, 0
+        while heap:
+            delay, player = heap[0]
+            if self._delay_of.get(player) == -delay and (may_rank is None or may_rank(player)):
+                longest = -delay
+                break
+            heapq.heappop(heap)
         return adjudication_horizon([longest], self.margin_ns, self.cap_ns)

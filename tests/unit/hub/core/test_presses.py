@@ -3,6 +3,8 @@ the horizon an earlier press could still be in flight."""
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +100,18 @@ def test_the_horizon_leaves_out_players_whose_presses_can_no_longer_be_ranked() 
     assert horizon.value(roster, 3, lambda p: p not in out, round_key=2) == 20 * MS + 2 * MS
 
 
+class Counted:
+    """Who is counted in the round, and how often the horizon asked about anyone."""
+
+    def __init__(self) -> None:
+        self.players: set[str] = set()
+        self.asked = 0
+
+    def may_rank(self, player: str) -> bool:
+        self.asked += 1
+        return player not in self.players
+
+
 def test_a_burst_of_presses_asks_about_each_player_about_once() -> None:
     """A thousand players pressing in one round: each press would otherwise walk past every
     player already counted, a million questions for the burst."""
@@ -106,20 +120,31 @@ def test_a_burst_of_presses_asks_about_each_player_about_once() -> None:
         client = roster.tutorial()
         client.link, client.rtt_ns = i + 1, (i + 1) * 10_000  # the last to join, the slowest
     horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
-    counted: set[str] = set()
-    asked = 0
-
-    def may_rank(player: str) -> bool:
-        nonlocal asked
-        asked += 1
-        return player not in counted
-
+    counted = Counted()
     by_delay = sorted(roster.online(), key=lambda p: p.rtt_ns or 0, reverse=True)
     for player in by_delay:  # the slowest links press first: the worst order for the search
         expected = (player.rtt_ns or 0) // 2 + 2 * MS
-        assert horizon.value(roster, 0, may_rank, round_key=7) == expected
-        counted.add(player.id)
-    assert asked <= 2 * 1000
+        assert horizon.value(roster, 0, counted.may_rank, round_key=7) == expected
+        counted.players.add(player.id)
+    assert counted.asked <= 2 * 1000
+
+
+def test_a_burst_of_first_presses_asks_about_each_player_about_once() -> None:
+    """A room of tutorial clients whose first ``buzz`` is their join: each joins (its round
+    trip already measured) and at once presses, in no order of delay."""
+    roster = Roster(FilterSettings())
+    horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    counted = Counted()
+    horizon.value(roster, 0, counted.may_rank, round_key=7)
+    for i in random.Random(4).sample(range(1000), 1000):
+        client = roster.tutorial()
+        client.link, client.rtt_ns = i + 1, (i + 1) * 10_000
+        horizon.update(client)
+        waiting = (p for p in roster.online() if p.id not in counted.players)
+        longest = max((p.rtt_ns or 0) // 2 for p in waiting)
+        assert horizon.value(roster, 0, counted.may_rank, round_key=7) == longest + 2 * MS
+        counted.players.add(client.id)
+    assert counted.asked <= 2 * 1000
 
 
 @settings(max_examples=200, deadline=None)
