@@ -86,6 +86,7 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
     idle = table_rows(text, "### 3. Idle cost")
     assert [(row[0], row[1]) for row in idle] == [
         ("hub, protocol nodes, converging", "5"),
+        ("hub, protocol nodes, backing off", "5"),
         ("hub, protocol nodes", "5"),
         ("hub, plain clients", "5"),
         ("classic server, plain clients", "5"),
