@@ -438,6 +438,7 @@ class RoundEngine:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        self._reshaped = 0  # inputs other than presses and ticks, and fresh starts: ranking_key
         self._fresh(None)
 
     def _fresh(self, boundary_ns: int | None) -> None:
@@ -458,7 +459,7 @@ class RoundEngine:
         # still keeps in its history (a node re-sends a press only until it has its ack, which
         # follows the commit within milliseconds), so the memory does not grow with the night.
         self._seen = _SeenPresses()
-        self._reshaped = 0  # inputs other than presses and ticks (see ranking_key)
+        self._reshaped += 1  # never back to a value an earlier state of play had
         self._early_for_next: list[Outcome] = []
         self._early_more = 0  # refused presses for the next round that were counted, not kept
         # (round, player, flags) of each refusal listed: one of each kind per player and round

@@ -786,9 +786,9 @@ class HubCore:
             slack = player.clock.settings.good_delay_slack_ns
             good = previous is not None and sample.delay_ns - previous.rtt_ns <= slack
             self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
+            self.horizon.update(player)
         if estimate is None or previous is not None:
             return []
-        self.horizon.update(player)
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting
         # Now it can light its LED on the right instant, and re-send presses it made while
         # away: the hub can place their timestamps at last.

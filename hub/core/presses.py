@@ -37,7 +37,8 @@ INPUT_UNCERTAINTY_NS = {
 }
 #: A press from a link whose clock is not known yet (or a tutorial client before its first pong).
 UNKNOWN_RTT_UNCERTAINTY_NS = 10_000_000
-#: The horizon is recomputed at most this often (it is O(players)), and whenever a clock moves.
+#: Every player's delay is counted afresh this often (it is O(players)); in between, a player
+#: whose delay moved (a join, a leave, a sync reply, a pong) is placed again on its own.
 HORIZON_REFRESH_NS = 500_000_000
 
 
@@ -159,7 +160,8 @@ class Horizon:
     _round: object = _RECOUNT
 
     def stale(self) -> None:
-        """A clock moved or a player came or went: recompute at the next press."""
+        """Count every player afresh at the next press (as happens every HORIZON_REFRESH_NS,
+        for the clocks whose estimates moved since)."""
         self._at = None
 
     def update(self, player: Player) -> None:
@@ -174,6 +176,8 @@ class Horizon:
         elif self._delay_of.get(player.id) != delay:
             self._delay_of[player.id] = delay
             heapq.heappush(self._heap, (-delay, player.id))
+            if len(self._heap) > 2 * len(self._delay_of) + 64:  # stale entries pile up: an
+                self._at = None  # idle hub's syncs move delays, and no press clears them
 
     def _delay(self, player: Player) -> int | None:
         cap = self.caps_ns.get(player.input)
@@ -203,6 +207,9 @@ class Horizon:
             }
             self._at = now
             self._round = _RECOUNT
+        if may_rank is None:  # everyone counts (the heap holds only those who may be ranked)
+            longest = max(self._delay_of.values(), default=0)
+            return adjudication_horizon([longest], self.margin_ns, self.cap_ns)
         if round_key != self._round:
             self._heap = [(-delay, player) for player, delay in self._delay_of.items()]
             heapq.heapify(self._heap)
@@ -210,7 +217,7 @@ class Horizon:
         heap, longest = self._heap, 0
         while heap:
             delay, player = heap[0]
-            if self._delay_of.get(player) == -delay and (may_rank is None or may_rank(player)):
+            if self._delay_of.get(player) == -delay and may_rank(player):
                 longest = -delay
                 break
             heapq.heappop(heap)

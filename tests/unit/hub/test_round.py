@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.match import EndMatch, MatchEngine
 from hub.round import (
     Acknowledge,
     Answer,
@@ -536,3 +537,15 @@ def test_players_only_drop_out_of_the_ranking_while_its_key_stays() -> None:
     assert engine.ranking_key != key
     engine.apply(Arm(), now=300 * MS)
     assert engine.may_still_rank("alice")  # a new round: everyone may press again
+
+
+def test_a_new_match_never_brings_back_a_ranking_key_of_the_state_before() -> None:
+    """A match starts the rounds over (round 1 again): were the key to come back too, the
+    horizon would keep skipping a player counted in the earlier round of that number, and the
+    new round would not wait for its press."""
+    engine = MatchEngine(Rules())
+    engine.apply(Arm(), now=0)
+    keys = {engine.ranking_key}
+    engine.apply(EndMatch(), now=10 * MS)
+    engine.apply(Arm(), now=20 * MS)
+    assert engine.ranking_key not in keys

@@ -147,6 +147,24 @@ def test_a_burst_of_first_presses_asks_about_each_player_about_once() -> None:
     assert counted.asked <= 2 * 1000
 
 
+def test_delays_that_keep_moving_between_presses_leave_no_pile_behind() -> None:
+    """An idle hub's syncs and pongs move its nodes' delays all night, and no press comes to
+    clear the entries they leave behind."""
+    roster = Roster(FilterSettings())
+    clients = [roster.tutorial() for _ in range(10)]
+    for link, client in enumerate(clients, 1):
+        client.link, client.rtt_ns = link, MS
+    horizon = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
+    horizon.value(roster, 0, lambda player: True, round_key=1)
+    for i in range(10_000):
+        client = clients[i % 10]
+        client.rtt_ns = (i % 7 + 1) * MS
+        horizon.update(client)
+        assert len(horizon._heap) <= 2 * len(clients) + 65
+    longest = max(c.rtt_ns or 0 for c in clients) // 2
+    assert horizon.value(roster, 1, lambda player: True, round_key=1) == longest + 2 * MS
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
