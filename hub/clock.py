@@ -71,7 +71,7 @@ class ClockEstimate:
     drift_error_ppm: float = 0.0  # how wrong drift_ppm may be: the error grows away from ref_ns
     upload_max_ns: int = 0  # the longest any recent message from the node took (see upload_ns)
     span_ns: int = 0  # the time the samples the fit rests on cover
-    fast_samples: int = 0  # of those, the ones within good_delay_slack_ns of the fastest
+    fast_samples: int = 0  # of those, settled ones within good_delay_slack_ns of the fastest
 
     def offset_at(self, hub_ns: int) -> int:
         return self.offset_ns + round(self.drift_ppm * (hub_ns - self.ref_ns) / 1e6)
@@ -153,7 +153,7 @@ class _Model:
     span: int  # from the first to the last sample used
     cutoff: int  # a sample slower than this takes no part in the fit
     second: int  # the second smallest delay in the window (it sets the fastest sample's bias)
-    fast: int  # samples used within good_delay_slack_ns of the fastest
+    fast: int  # settled samples used within good_delay_slack_ns of the fastest
 
 
 class ClockFilter:
@@ -250,7 +250,7 @@ class ClockFilter:
             sum_x += w * x
             sum_y += w * y
             sum_excess += w * excess
-            fast += excess <= slack
+            fast += p.settled and excess <= slack  # a join's burst: fast, and says little
         n_eff = total * total / total_sq  # as many equally good samples as this
         mx, my = sum_x / total, sum_y / total
         sxx = sxy = syy = w2dx = w2dx2 = 0.0

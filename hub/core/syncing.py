@@ -164,16 +164,16 @@ class SyncSchedule:
         current = self._gap(exchange)
         gap = self.interval_ns
         plenty = estimate.fast_samples >= PLENTY_FAST
+        drift = estimate.drift_error_ppm
+        budget = max(DRIFT_BUDGET_NS, DRIFT_SHARE * estimate.uncertainty_ns if plenty else 0)
+        limit = round(budget / drift * 1e6) if drift > 0 else self.max_interval_ns
+        # A line predicts well only a fraction of the time it was fitted over: its drift error,
+        # estimated from few samples, is itself uncertain.
+        limit = min(limit, estimate.span_ns // SPAN_SHARE, self.max_interval_ns)
         if holds and settled and good:
-            drift = estimate.drift_error_ppm
-            budget = max(DRIFT_BUDGET_NS, DRIFT_SHARE * estimate.uncertainty_ns if plenty else 0)
-            limit = round(budget / drift * 1e6) if drift > 0 else self.max_interval_ns
-            # A line predicts well only a fraction of the time it was fitted over: its drift
-            # error, estimated from few samples, is itself uncertain.
-            limit = min(limit, estimate.span_ns // SPAN_SHARE)
-            gap = max(gap, min(2 * current, limit, self.max_interval_ns))
+            gap = max(gap, min(2 * current, limit))
         elif holds and settled:
-            gap = max(gap, current if plenty else current // 2)
+            gap = max(gap, min(current if plenty else current // 2, limit))
         if gap != current and exchange.sent >= self.burst:
             # The next request was scheduled with the old gap when the last one went out.
             self.agenda.set(("sync", link), exchange.last_ns + sync_gap_ns(gap, self.rng))

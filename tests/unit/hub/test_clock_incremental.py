@@ -223,3 +223,21 @@ def test_only_settled_samples_count_for_the_upload_delay_once_there_are_enough()
     calm = clock.estimate
     assert calm is not None
     assert calm.upload_ns == calm.upload_max_ns == MS
+
+
+def test_a_joining_burst_counts_for_nothing_in_the_fast_samples() -> None:
+    """A link's first exchanges, back to back as it joins, are fast even over Wi-Fi: counted,
+    they would let a jittery link back off as if it had plenty of fast samples to choose from."""
+    clock = ClockFilter(FilterSettings())
+    for i in range(8):  # the join's burst: 20 ms apart, all fast
+        t0 = i * 20 * MS
+        clock.add(SyncSample(t0, t0 + MS, t0 + MS, t0 + 2 * MS))
+    estimate = clock.estimate
+    assert estimate is not None
+    assert estimate.fast_samples == 0
+    for i in range(1, 5):  # then fast ones from after the link's first seconds
+        t0 = 10_000 * MS + i * 2_000 * MS
+        clock.add(SyncSample(t0, t0 + MS, t0 + MS, t0 + 2 * MS))
+    estimate = clock.estimate
+    assert estimate is not None
+    assert estimate.fast_samples == 4
