@@ -622,6 +622,7 @@ class HubCore:
         player.pings = session.pings
         player.rtt_ns = session.pings.low_ns
         self.horizon.update(player)
+        self.syncs.joined(session.link)
 
     def _end(self, session: Session) -> None:
         """Forget a link the hub is closing: frames still in flight from it change nothing."""

@@ -12,9 +12,9 @@ it answers.
 
 Every link also gets WebSocket pings, from its opening until it greets as a host or a viewer (a
 player's link for its life): a few at first, then as rarely as its round trip stays put
-(PING_GAPS_NS). A tutorial client has no clock to sync, so its round trip is all that places its
-presses; a node's round trip is what its link can explain whatever its sync replies claim (see
-:mod:`hub.core.presses`).
+(PING_GAPS_NS), and only at the longest gap while no player has joined on it. A tutorial client
+has no clock to sync, so its round trip is all that places its presses; a node's round trip is
+what its link can explain whatever its sync replies claim (see :mod:`hub.core.presses`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class _Pinging:
 
     sent: int = 0
     gap_ns: int = PING_GAPS_NS[0]
+    # No player on the link yet (a tutorial client that has not buzzed, a page still loading):
+    # after its first pings, only the longest gap. A thousand silent clients would otherwise be
+    # pinged a hundred times a second through their first minute, for presses none has made.
+    waiting: bool = True
 
 
 @dataclass(slots=True)
@@ -97,10 +101,18 @@ class SyncSchedule:
         self.agenda.set(("sync", link), now)
         if link not in self._pinging:
             self.start_pinging(link, now)
+        self.joined(link)
 
     def start_pinging(self, link: LinkId, now: int) -> None:
         self._pinging[link] = _Pinging()
         self.agenda.set(("ping", link), now)
+
+    def joined(self, link: LinkId) -> None:
+        """A player joined on this link: its round trip places presses from now on, and is
+        measured as often as that needs."""
+        pinging = self._pinging.get(link)
+        if pinging is not None:
+            pinging.waiting = False
 
     def stop(self, link: LinkId) -> None:
         self._exchanges.pop(link, None)
@@ -118,7 +130,8 @@ class SyncSchedule:
                 if pinging is not None:
                     pinging.sent += 1
                     burst = pinging.sent < PING_BURST
-                    gap = PING_BURST_GAP_NS if burst else sync_gap_ns(pinging.gap_ns, self.rng)
+                    longest = PING_GAPS_NS[1] if pinging.waiting else pinging.gap_ns
+                    gap = PING_BURST_GAP_NS if burst else sync_gap_ns(longest, self.rng)
                     self.agenda.set(("ping", link), now + gap)
                     pings.append(link)
                 continue
