@@ -10,6 +10,7 @@ import io
 import json
 import sqlite3
 import subprocess
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,7 +59,9 @@ def password_file(tmp_path: Path, postgres: PostgresServer) -> Path:
 
 async def fresh_database(postgres: PostgresServer) -> str:
     """An empty database of its own for one test; returns its address (no password in it)."""
-    name = f"t{abs(hash(asyncio.current_task())) % 10**9}"
+    # Unique for the server's life: a task's hash is its address, which a later test's task
+    # may be given again once the earlier one is freed (it was, once, on a busy machine).
+    name = f"t{uuid.uuid4().hex}"
     admin = await psycopg.AsyncConnection.connect(
         postgres.url, password=postgres.password, autocommit=True
     )
