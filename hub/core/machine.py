@@ -550,6 +550,7 @@ class HubCore:
         # within a few tens of milliseconds, and the node holds re-sent presses until then.
         player.clock = self.roster.fresh_clock()
         player.last_sync_ns = None
+        session.pings, session.pinged_ns = RoundTrips(), None  # see SyncSchedule.start_node
         self._measured_by(player, session)
         player.last_seen_ns = now
         step = Step()
@@ -617,8 +618,8 @@ class HubCore:
         return out + self._tutorial_frame(player, first, now)
 
     def _measured_by(self, player: Player, session: Session) -> None:
-        """A player joining on a link takes the round trips measured on it so far (and only
-        them: an earlier link's path may have been another)."""
+        """A player joining on a link takes the round trips measured on it (and only them: an
+        earlier link's path may have been another)."""
         player.pings = session.pings
         player.rtt_ns = session.pings.low_ns
         self.horizon.update(player)

@@ -97,10 +97,13 @@ class SyncSchedule:
     _pinging: dict[LinkId, _Pinging] = field(default_factory=dict)
 
     def start_node(self, link: LinkId, now: int) -> None:
+        """A node joined: sync it, and measure its round trip afresh with a burst of pings.
+        Those from before its hello are not trusted to bound its claims: a page still loading,
+        or a busy machine, answered them slowly, and the slowest round trip is how early a
+        press from the link may claim to have been made."""
         self._exchanges[link] = _Exchange()
         self.agenda.set(("sync", link), now)
-        if link not in self._pinging:
-            self.start_pinging(link, now)
+        self.start_pinging(link, now)
         self.joined(link)
 
     def start_pinging(self, link: LinkId, now: int) -> None:

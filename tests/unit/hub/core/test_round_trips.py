@@ -108,3 +108,18 @@ def test_hosts_and_viewers_are_not_pinged_once_they_greet_nor_silent_links_often
     joined = node(net, "n", up=fixed(MS), down=fixed(MS))
     net.run_for(40 * S)
     assert len([p for p in pinged if p.link == joined.link]) >= PING_BURST + 2
+
+
+def test_a_nodes_slow_round_trips_from_before_its_hello_do_not_widen_what_it_may_claim() -> None:
+    """A page still loading (or a machine busy with a connect storm) answers its first pings
+    slowly. The slowest recent round trip is how early a press from the link may claim to have
+    been made: those from before the hello must not lend a cheating page 300 ms of credit."""
+    net = Net.hub(HOST_MODE)
+    station = Station(net, up=fixed(MS), down=fixed(MS), pong_hold_ns=300 * MS).open()
+    net.run_for(500 * MS)  # its first pings, answered slowly
+    station.pong_hold_ns = 0
+    station.send({"type": "hello", "protocol": 1, "role": "node", "id": "n", "input": "gpio"})
+    net.run_for(S)
+    player = net.core.roster.players["n"]
+    assert player.pings.high_ns == 2 * MS
+    assert player.rtt_ns == 2 * MS
