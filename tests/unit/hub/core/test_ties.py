@@ -23,11 +23,11 @@ def config(tie_rule: str) -> HubConfig:
     return HubConfig(round=RoundSection(hostless=False, tie_rule=tie_rule))
 
 
-def near_ties(tie_rule: str, rounds: int = 40) -> dict[str, tuple[int, int, int]]:
+def near_ties(tie_rule: str, rounds: int = 40, seed: int = 11) -> dict[str, tuple[int, int, int]]:
     """Rounds where the far node (40 ms each way, Wi-Fi-like jitter) and the near one press
     0.5 ms apart, each first in turn: per truly-first node, (rounds, ranked right, tied)."""
     net = Net.hub(config(tie_rule))
-    rng = random.Random(11)
+    rng = random.Random(seed)
     console = host(net)
     far = node(net, "far", up=jittered(40 * MS, 4 * MS, rng), down=jittered(40 * MS, 4 * MS, rng))
     near = node(net, "near", up=fixed(200 * US), down=fixed(200 * US))
@@ -50,8 +50,12 @@ def near_ties(tie_rule: str, rounds: int = 40) -> dict[str, tuple[int, int, int]
 
 
 def test_the_default_splits_near_ties_by_the_estimate_not_by_the_link() -> None:
-    tally = near_ties("earliest")
-    for name, (rounds, right, tied) in tally.items():
+    """Over four networks: within one, every round rests on the same clock estimate, so one
+    network's rounds are far from independent (their share right moves from 65 % to 100 %
+    between networks that differ only in their draws)."""
+    tallies = [near_ties("earliest", seed=seed) for seed in (11, 12, 13, 14)]
+    for name in ("far", "near"):
+        rounds, right, tied = (sum(t[name][i] for t in tallies) for i in range(3))
         assert tied > rounds // 2, name  # 0.5 ms apart over a jittery link: honestly a tie
         assert right >= 0.7 * rounds, name  # and the truly first is usually first all the same
 
