@@ -284,9 +284,13 @@ class RecordingEngine(MatchEngine):
         return calls
 
     def apply(self, step: GameInput, now: int) -> list[Event]:
+        """Record the input, unless it was a press that only counted (see
+        :meth:`RoundEngine.apply`): a flood of refused presses costs no journal row each."""
         self.changes += 1
-        self._calls.append(Call(step, now))
-        return super().apply(step, now)
+        events = super().apply(step, now)
+        if not self.only_counted:
+            self._calls.append(Call(step, now))
+        return events
 
     def set_base_rules(self, rules: Rules) -> None:
         self.changes += 1

@@ -114,12 +114,13 @@ def restored(
     http: str, oldest: int
 ) -> tuple[int, dict[str, dict[str, Any]], dict[tuple[int, str], list[Shown]]]:
     """The restarted hub's round number, every press it lists from round ``oldest`` on (the
-    picture's rounds, then earlier ones a page at a time from /api/history), by press id; and,
-    for rounds with refusals counted but not listed, the listed ones by round and player (a
-    player's further presses refused the same way are counted, not listed)."""
+    picture's round, then earlier ones a page at a time from /api/history: a picture lists only
+    the first results of its earlier rounds), by press id; and the refusals listed, by round and
+    player (a player's further presses refused the same way are counted, not listed, and a
+    restart keeps the one listed, not the count)."""
     state = _get(f"{http}/api/state")
-    records = [state["round"], *state["history"]]
-    before = min(record["number"] for record in records)
+    records = [state["round"]]
+    before = state["round"]["number"]
     while before > oldest:
         page = _get(f"{http}/api/history?before={before}")["history"]
         if not page:
@@ -129,10 +130,9 @@ def restored(
     shown = {row["press_id"]: row for r in records for row in r["results"] + r["refused"]}
     like: dict[tuple[int, str], list[Shown]] = {}
     for record in records:
-        if record.get("more_refused"):
-            for row in record["refused"]:
-                key = (record["number"], row["player"])
-                like.setdefault(key, []).append((row["rank"], row["flags"], row["behind_ns"]))
+        for row in record["refused"]:
+            key = (record["number"], row["player"])
+            like.setdefault(key, []).append((row["rank"], row["flags"], row["behind_ns"]))
     return state["round"]["number"], shown, like
 
 
