@@ -701,10 +701,14 @@ def match_view(engine: MatchEngine) -> msg.MatchView | None:
 
 
 def log_view(
-    engine: MatchEngine, names: dict[str, str], last: int | None = None
+    engine: MatchEngine,
+    names: dict[str, str],
+    last: int | None = None,
+    buzzes: int | None = None,
 ) -> list[msg.QuestionView]:
     """The game log, question by question, undone entries included (marked); only the ``last``
-    questions if given."""
+    questions if given, and of each round's buzzes only the first ``buzzes`` (and those of
+    players ruled on) if given, the rest counted."""
     names = {**names, **(engine.match.names() if engine.match else {})}
     questions = engine.questions
     if last is not None:
@@ -715,12 +719,22 @@ def log_view(
         if entry.question in shown:
             by_question.setdefault(entry.question, []).append(entry)
     part = engine.format.bonus_part if engine.format else 0
-    return [_question_view(q, by_question.get(q.number, []), names, part) for q in questions]
+    return [
+        _question_view(q, by_question.get(q.number, []), names, part, buzzes) for q in questions
+    ]
 
 
 def _question_view(
-    question: Question, entries: list[Entry], names: dict[str, str], part_value: int
+    question: Question,
+    entries: list[Entry],
+    names: dict[str, str],
+    part_value: int,
+    first: int | None = None,
 ) -> msg.QuestionView:
+    shown = question.buzzes
+    if first is not None:
+        ruled = {(e.round, e.player) for e in entries if isinstance(e, Ruling)}
+        shown = [b for b in shown if b.rank <= first or (b.round, b.player) in ruled]
     bonus = None
     if question.bonus_team is not None:
         bonus = msg.BonusView(
@@ -751,8 +765,9 @@ def _question_view(
                 behind_ns=b.behind_ns,
                 flags=[Flag(flag) for flag in b.flags],
             )
-            for b in question.buzzes
+            for b in shown
         ],
+        more_buzzes=len(question.buzzes) - len(shown),
         answers=[
             msg.AnswerView(
                 seq=e.seq,

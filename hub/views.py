@@ -40,6 +40,9 @@ _ORDINALS = ("First", "Second", "Third")
 #: Free play's log has no end (a question per round, all night): the picture carries the latest
 #: questions, as it carries the latest rounds. A match's log is the match, carried whole.
 FREE_PLAY_LOG_IN_PICTURE = 30
+#: Of each round of a question, the log in a picture lists the first buzzes (and any ruled on),
+#: counting the rest: a room of a thousand would otherwise put a thousand in each question.
+BUZZES_IN_PICTURE = 5
 
 
 def ordinal(rank: int) -> str:
@@ -115,9 +118,15 @@ def round_view(
     phase: Phase,
     names: Mapping[str, str],
     teams: Mapping[str, str],
+    results: int | None = None,
 ) -> RoundView:
+    """The round with every press; or, given ``results``, its first ones only and its refusals
+    counted, not listed (an earlier round in a state picture)."""
     if record is None:
         return RoundView(number=0, state=phase)
+    ranked, refused, more_refused = record.ranked, record.refused, record.more_refused
+    if results is not None:
+        ranked, refused, more_refused = ranked[:results], [], len(refused) + more_refused
     return RoundView(
         number=record.number,
         state=phase,
@@ -126,9 +135,10 @@ def round_view(
         decided_ns=record.decided_ns,
         adjudication_wait_ns=record.adjudication_wait_ns,
         winner=names.get(record.winner.press.player) if record.winner else None,
-        results=[press_view(o, names, teams) for o in record.ranked],
-        refused=[press_view(o, names, teams) for o in record.refused],
-        more_refused=record.more_refused,
+        results=[press_view(o, names, teams) for o in ranked],
+        refused=[press_view(o, names, teams) for o in refused],
+        more_refused=more_refused,
+        more_results=len(record.ranked) - len(ranked),
     )
 
 
@@ -139,15 +149,17 @@ def history_view(
     teams: Mapping[str, str],
     count: int | None = None,
     before: int | None = None,
+    results: int | None = None,
 ) -> list[RoundView]:
     """Earlier rounds, newest first, without the one on display: at most ``count`` of them,
-    numbered below ``before`` if given (a page of history)."""
+    numbered below ``before`` if given (a page of history), each with its first ``results``
+    presses only if given."""
     done = [
         r
         for r in reversed(list(records))
         if r is not current and (before is None or r.number < before)
     ]
-    return [round_view(r, Phase.CLOSED, names, teams) for r in done[:count]]
+    return [round_view(r, Phase.CLOSED, names, teams, results) for r in done[:count]]
 
 
 # --- game play ---
@@ -265,7 +277,12 @@ def game_view(
         ),
         defaults=defaults,
         eligible=sorted(player for player in known if engine.eligible(player)),
-        log=log_view(engine, dict(names), None if engine.match else FREE_PLAY_LOG_IN_PICTURE),
+        log=log_view(
+            engine,
+            dict(names),
+            None if engine.match else FREE_PLAY_LOG_IN_PICTURE,
+            BUZZES_IN_PICTURE,
+        ),
         undo=_undo_text(engine, names),
         last_match=None
         if last_result is None

@@ -326,6 +326,7 @@ class RoundView:
     results: list[PressView] = field(default_factory=list)
     refused: list[PressView] = field(default_factory=list)
     more_refused: int = 0  # refused presses not listed (a player's repeats of one kind)
+    more_results: int = 0  # ranked presses not listed (an earlier round in a state picture)
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,6 +538,7 @@ class QuestionView:
     answers: list[AnswerView]
     bonus: BonusView | None
     awards: list[AwardView]
+    more_buzzes: int = 0  # counted presses not listed (a state picture lists the first few)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,10 @@ from wire.enums import Phase, Role
 #: Earlier rounds in a state picture; older ones are fetched a page at a time (/api/history), so
 #: a picture stays the same size however long the night.
 HISTORY_IN_PICTURE = 10
+#: Of each earlier round, a state picture lists the first results only (the console shows five)
+#: and counts the rest and the refusals: a room of a thousand, or twenty mashers, would
+#: otherwise put every press of ten rounds into every picture. Whole rounds: /api/history.
+HISTORY_RESULTS_IN_PICTURE = 5
 #: A picture served on /api/state is rebuilt when older than this even if nothing was marked as
 #: changed (clock estimates move between pictures).
 PICTURE_MAX_AGE_NS = 1_000_000_000
@@ -329,7 +333,12 @@ class Fanout:
             round=round_view(engine.current, engine.phase, names, engine.teams),
             players=[self.player_view(player, now) for player in self.roster],
             history=history_view(
-                engine.history, engine.current, names, engine.teams, HISTORY_IN_PICTURE
+                engine.history,
+                engine.current,
+                names,
+                engine.teams,
+                HISTORY_IN_PICTURE,
+                results=HISTORY_RESULTS_IN_PICTURE,
             ),
             game=game_view(
                 engine,

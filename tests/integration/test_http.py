@@ -75,6 +75,7 @@ async def test_api_state_reports_round_results_and_roster(
         "results": [],
         "refused": [],
         "more_refused": 0,
+        "more_results": 0,
     }
     assert empty["players"] == []
 

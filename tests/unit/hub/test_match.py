@@ -13,7 +13,7 @@ from hub.config import GameSection, MatchSection
 from hub.core.referee import Referee, Step, team_key
 from hub.formats import CLASSROOM, JEOPARDY, QUIZ_BOWL
 from hub.journal import Call, RecordingEngine
-from hub.match import report
+from hub.match import log_view, report
 from hub.round import PressIn, Rules
 from wire import messages as msg
 from wire.enums import AnswerKind, MatchStatus, Phase
@@ -481,3 +481,23 @@ def test_a_match_fixes_its_teams_and_nothing_arms_on_its_own() -> None:
     buzz(ref, "ann", 1000)
     decide(ref, 1010)
     assert ref.engine.next_deadline is None  # no host-less re-arm over a floor
+
+
+def test_a_pictures_log_lists_each_rounds_first_buzzes_and_those_ruled_on() -> None:
+    """A question a room of a thousand buzzed on must not carry a thousand buzzes into every
+    picture: the first five of each round are listed, with any player ruled on further down."""
+    ref = start("classroom")  # a wrong answer passes the floor down the ranking
+    ok(ref, msg.Arm(), 0)
+    for i, player in enumerate([*RED, *BLUE, *(f"x{i}" for i in range(8))]):
+        buzz(ref, player, 1000 + i)
+    decide(ref, 1100)
+    for second in range(2, 8):
+        ok(ref, msg.Wrong(), second * 1000)  # ranks 1 to 6 wrong
+    ok(ref, msg.Right(), 9000)  # rank 7 right
+    whole = log_view(ref.engine, dict(NAMES))[-1]
+    shown = log_view(ref.engine, dict(NAMES), buzzes=5)[-1]
+    assert [b.rank for b in whole.buzzes] == list(range(1, 13))
+    assert [b.rank for b in shown.buzzes] == list(range(1, 8))
+    assert (shown.more_buzzes, whole.more_buzzes) == (5, 0)
+    assert shown.answers == whole.answers
+    assert len(shown.answers) == 7

@@ -157,3 +157,25 @@ def test_roster_entry_as_data_is_every_field() -> None:
         last_seen_ns=None,
     )
     assert as_data(view) == dataclasses.asdict(view)
+
+
+def test_an_earlier_round_in_a_picture_lists_its_first_results_and_counts_the_rest() -> None:
+    """A round of a thousand players must not put a thousand results into every picture for
+    the next ten rounds: a picture's history lists the first few, a page of history them all."""
+    big = RoundRecord(number=1, armed_ns=0, release_ns=10)
+    for rank in range(1, 1001):
+        big.ranked.append(outcome(rank=rank, behind_ns=rank, reaction_ns=rank, player=f"p{rank}"))
+    big.refused.extend(outcome(flags=frozenset({Flag.EARLY}), player=f"e{i}") for i in range(30))
+    big.more_refused = 70
+    summary = history_view([big], None, {}, {}, results=5)[0]
+    assert [r.rank for r in summary.results] == [1, 2, 3, 4, 5]
+    assert summary.more_results == 995
+    assert summary.refused == []
+    assert summary.more_refused == 100
+    whole = history_view([big], None, {}, {})[0]
+    assert len(whole.results) == 1000
+    assert len(whole.refused) == 30
+    assert (whole.more_results, whole.more_refused) == (0, 70)
+    assert summary == dataclasses.replace(
+        whole, results=whole.results[:5], refused=[], more_results=995, more_refused=100
+    )
