@@ -8,10 +8,12 @@ import contextlib
 import gc
 import logging
 import os
+import queue
 import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 
 from hub import ctl, discovery, exports, notify, tournament
@@ -91,14 +93,33 @@ def load_config(args: argparse.Namespace) -> HubConfig:
     return configfile.override(config, server=server, round=round_, discovery=discovery)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+@contextlib.contextmanager
+def logging_to_stderr(level: str) -> Iterator[None]:
+    """Log lines go to stderr from a thread of their own, every one written by the end.
+
+    The event loop only queues a line: writing it can block (journald behind a slow SD card, a
+    pipe its reader drains late), and the loop is the one answering presses. As with
+    :func:`logging.basicConfig`, nothing changes where logging is already set up.
+    """
     # The library logs every connection; the hub logs them itself, with the player's name.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    queued = QueueHandler(lines)
+    listener = QueueListener(lines, handler)
+    root.addHandler(queued)
+    root.setLevel(level.upper())
+    listener.start()
+    try:
+        yield
+    finally:
+        listener.stop()
+        root.removeHandler(queued)
 
 
 async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> None:
@@ -185,7 +206,11 @@ def run_hub(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"buzzer-hub: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.server.log_level)
+    with logging_to_stderr(config.server.log_level):
+        return _run_hub(args, config)
+
+
+def _run_hub(args: argparse.Namespace, config: HubConfig) -> int:
     log.debug("open files limit: %d", raise_open_files_limit())
     data_dir = None if args.memory_only else config.data_path()
     try:
@@ -288,7 +313,11 @@ def tournament_command(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
-    setup_logging(args.log_level or "info")
+    with logging_to_stderr(args.log_level or "info"):
+        return _tournament(args, parser)
+
+
+def _tournament(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         plan = None
         if args.action in ("check", "setup"):

@@ -3,9 +3,12 @@ thousand nodes fits. (Running a hub from it is tested end to end in tests/integr
 
 from __future__ import annotations
 
+import io
+import logging
 import resource
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,10 @@ import pytest
 from hub import cli
 
 SCRIPT = """
+import io
+import logging
 import resource
+import threading
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 from hub.cli import raise_open_files_limit
 reported = raise_open_files_limit()
@@ -48,3 +54,32 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert err.startswith(f"buzzer-hub: {bad}:2: [server] prot: unknown key")
     assert err.count("\n") == 1
+
+
+def test_a_stalled_stderr_never_holds_up_whoever_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event loop logs; writing can block (journald behind a slow card, an undrained pipe).
+    Lines go out from a thread of their own, and every one is written by the end."""
+
+    class Stalled(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go = threading.Event()
+
+        def write(self, text: str) -> int:
+            assert self.go.wait(10), "never let through"
+            return super().write(text)
+
+    stderr = Stalled()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as in the hub's own process
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    with cli.logging_to_stderr("info"):
+        for number in range(3):
+            logging.getLogger("hub.test").info("line %d", number)  # returns: nothing waits
+        assert stderr.getvalue() == ""
+        stderr.go.set()
+    lines = stderr.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == ["line 0", "line 1", "line 2"]
+    assert " INFO hub.test: " in lines[0]
+    assert root.handlers == []
