@@ -287,6 +287,7 @@ class RecordingEngine(MatchEngine):
         """Record the input, unless it was a press that only counted (see
         :meth:`RoundEngine.apply`): a flood of refused presses costs no journal row each."""
         self.changes += 1
+        self.only_counted = False  # a game input (an award, say) never reaches the round's apply
         events = super().apply(step, now)
         if not self.only_counted:
             self._calls.append(Call(step, now))

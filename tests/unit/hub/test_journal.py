@@ -363,3 +363,14 @@ def test_a_press_that_only_counts_is_not_journaled_but_one_that_restarts_a_locko
     assert_restored(restored, live)
     assert live.current is not None
     assert live.current.refused[-1].flags == frozenset({Flag.LOCKED})
+
+
+def test_a_game_input_after_a_press_that_only_counted_is_journaled() -> None:
+    """Points given by hand never reach the round engine's own input: what the last press said
+    about itself must not leave them out of the journal."""
+    live = RecordingEngine(RULES)
+    for i in range(2):
+        live.press(PressIn("p0", f"p0-{i}", i * MS, i * MS, MS), i * MS, 2 * MS)
+    assert live.only_counted
+    live.apply(Award(5, player="p0"), 3 * MS)
+    assert [call.kind for call in live.take_calls()] == ["press", "award"]
