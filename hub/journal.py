@@ -284,14 +284,9 @@ class RecordingEngine(MatchEngine):
         return calls
 
     def apply(self, step: GameInput, now: int) -> list[Event]:
-        """Record the input, unless it was a press that only counted (see
-        :meth:`RoundEngine.apply`): a flood of refused presses costs no journal row each."""
         self.changes += 1
-        self.only_counted = False  # a game input (an award, say) never reaches the round's apply
-        events = super().apply(step, now)
-        if not self.only_counted:
-            self._calls.append(Call(step, now))
-        return events
+        self._calls.append(Call(step, now))
+        return super().apply(step, now)
 
     def set_base_rules(self, rules: Rules) -> None:
         self.changes += 1

@@ -439,8 +439,6 @@ class RoundEngine:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self._reshaped = 0  # inputs other than presses and ticks, and fresh starts: ranking_key
-        # The last input was a press that changed nothing but a count: see :meth:`apply`.
-        self.only_counted = False
         self._fresh(None)
 
     def _fresh(self, boundary_ns: int | None) -> None:
@@ -527,14 +525,7 @@ class RoundEngine:
 
     def apply(self, step: EngineInput, now: int) -> list[Event]:
         """Feed one input: the single way into the engine, so that journalling it (see
-        :mod:`hub.journal`) records everything that can change the engine's state.
-
-        Afterwards :attr:`only_counted` says whether the input was a press that changed nothing
-        a replay needs: one re-sent, or a refusal counted like one already listed (its lockout,
-        if any, unchanged). A flood of such presses need not be journaled one by one; a restart
-        forgets only how many there were, and their ids (acknowledged: no node sends them again).
-        """
-        self.only_counted = False
+        :mod:`hub.journal`) records everything that can change the engine's state."""
         if not isinstance(step, Press | Tick):
             self._reshaped += 1
         match step:
@@ -667,28 +658,22 @@ class RoundEngine:
         """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
         key = (press.player, press.press_id)
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
-            self.only_counted = True
             known = self._seen.get(key)
             events: list[Event] = [Acknowledge(press.player, press.press_id)]
             if known is not None and known.press.press_id != press.press_id:
                 known = replace(known, press=press)  # one counted like a listed refusal
             return [*events, Answer(known, listed=False)] if known is not None else events
         events = [Acknowledge(press.player, press.press_id)]
-        lock = self._locks.get(press.player)  # an early press may restart it
         outcome = self._classify(press)
         if outcome is not None:
             if press.claimed_ns is not None:
                 outcome = replace(outcome, flags=outcome.flags | {Flag.CLAMPED})
-            listed = self._remember(outcome)
-            self.only_counted = not listed and self._locks.get(press.player) == lock
-            return [*events, Answer(outcome, listed=listed)]
+            return [*events, Answer(outcome, listed=self._remember(outcome))]
         counted = self._counted.get(press.player)
         if counted is not None:
             if isinstance(counted, Outcome):
                 repeat = self._repeat_of(counted, press)
-                listed = self._remember(repeat)
-                self.only_counted = not listed
-                return [*events, Answer(repeat, listed=listed)]
+                return [*events, Answer(repeat, listed=self._remember(repeat))]
             self._seen[key] = None
             self._pending_repeats.append(press)
             return events

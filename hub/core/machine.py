@@ -284,11 +284,8 @@ class HubCore:
     def saved(self, ticket: int, now: int) -> list[Output]:
         """A journal step is committed: its presses are safe, so their nodes may forget them,
         and what was held until it was on disk may be told."""
-        return [*self._release(ticket, now), *self._ack_sends(self._acks.pop(ticket, []))]
-
-    def _ack_sends(self, acks: list[Acknowledge]) -> list[Output]:
-        out: list[Output] = []
-        for ack in acks:
+        out = self._release(ticket, now)
+        for ack in self._acks.pop(ticket, []):
             player = self.roster.get(ack.player)
             if player is not None and player.link is not None and not player.plain:
                 out.append(Send(player.link, codec.encode(msg.Ack(press_id=ack.press_id))))
@@ -820,8 +817,6 @@ class HubCore:
         restart would not restore. A step deciding a round at its deadline rests on the presses
         before it: the restored hub, replaying them, reaches the same decision by itself. Any
         other step rests on itself (a press answered at once, a host's command that decided).
-        A press with nothing to journal (it only counted: a flood's refusals) rests on the steps
-        before it, and its ack waits for them with its answer.
         """
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
@@ -829,20 +824,22 @@ class HubCore:
         counts = only_counts(step)
         told = self.fanout.step(step, now, counts)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
-        if not step.calls:
-            told.extend(self._ack_sends(acks))
-            rests = acks or any(isinstance(event, Answer) for event in step.events)
-            return self._hold(told, self._tickets if rests else None, counts) if told else []
-        self._tickets += 1
-        ticket = self._tickets
-        if acks:
-            self._acks[ticket] = acks
-        save = Save(JournalStep(tuple(step.calls), tuple(step.events), self.engine), ticket)
+        save: Save | None = None
+        if step.calls or acks:
+            self._tickets += 1
+            ticket = self._tickets
+            if acks:
+                self._acks[ticket] = acks
+            journal = JournalStep(tuple(step.calls), tuple(step.events), self.engine)
+            save = Save(journal, ticket)
         needs = None
-        if any(isinstance(event, Answer) for event in step.events):
+        if save is not None and any(isinstance(event, Answer) for event in step.events):
             replayed = all(isinstance(call.input, Tick) for call in step.calls)
-            needs = ticket - 1 if replayed else ticket
-        return [*self._hold(told, needs, counts), save]
+            needs = self._tickets - 1 if replayed else self._tickets
+        out = self._hold(told, needs, counts)
+        if save is not None:
+            out.append(save)
+        return out
 
     def _hold(self, told: list[Output], needs: int | None, counts: bool) -> list[Output]:
         """``told`` now, or once step ``needs`` is committed, never before what was held earlier;

@@ -115,9 +115,9 @@ def restored(
 ) -> tuple[int, dict[str, dict[str, Any]], dict[tuple[int, str], list[Shown]]]:
     """The restarted hub's round number, every press it lists from round ``oldest`` on (the
     picture's round, then earlier ones a page at a time from /api/history: a picture lists only
-    the first results of its earlier rounds), by press id; and the refusals listed, by round and
-    player (a player's further presses refused the same way are counted, not listed, and a
-    restart keeps the one listed, not the count)."""
+    the first results of its earlier rounds), by press id; and, for rounds with refusals counted
+    but not listed, the listed ones by round and player (a player's further presses refused the
+    same way are counted, not listed)."""
     state = _get(f"{http}/api/state")
     records = [state["round"]]
     before = state["round"]["number"]
@@ -130,9 +130,10 @@ def restored(
     shown = {row["press_id"]: row for r in records for row in r["results"] + r["refused"]}
     like: dict[tuple[int, str], list[Shown]] = {}
     for record in records:
-        for row in record["refused"]:
-            key = (record["number"], row["player"])
-            like.setdefault(key, []).append((row["rank"], row["flags"], row["behind_ns"]))
+        if record.get("more_refused"):
+            for row in record["refused"]:
+                key = (record["number"], row["player"])
+                like.setdefault(key, []).append((row["rank"], row["flags"], row["behind_ns"]))
     return state["round"]["number"], shown, like
 
 
