@@ -98,8 +98,10 @@ def logging_to_stderr(level: str) -> Iterator[None]:
     """Log lines go to stderr from a thread of their own, every one written by the end.
 
     The event loop only queues a line: writing it can block (journald behind a slow SD card, a
-    pipe its reader drains late), and the loop is the one answering presses. As with
-    :func:`logging.basicConfig`, nothing changes where logging is already set up.
+    pipe its reader drains late), and the loop is the one answering presses. Lines wait in memory
+    while a write is stuck (the hub's lines are few and throttled: where a stuck stderr used to
+    stop the hub, it now costs some kilobytes a minute). As with :func:`logging.basicConfig`,
+    nothing changes where logging is already set up.
     """
     # The library logs every connection; the hub logs them itself, with the player's name.
     logging.getLogger("websockets").setLevel(logging.WARNING)
