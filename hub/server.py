@@ -210,6 +210,9 @@ class Server:
                 now = time.monotonic_ns()
                 if self.guard.admit(ws, now):
                     self._carry(self.core.receive(link, frame, now))
+                # Frames already read are handed over without a wait: a client's whole burst
+                # would be handled in one go, every other link's frames waiting behind it.
+                await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
@@ -268,9 +271,14 @@ class Server:
         self._carry(self.core.pong(link, round(latency * 1e9), time.monotonic_ns()))
 
     def _schedule(self) -> None:
-        """One timer, at the core's next wake-up."""
+        """One timer, at the core's next wake-up.
+
+        A timer already set for no later stays: moved to each event's new wake-up, a timer that
+        was due would never fire while frames keep coming (they take turns with it). Waking
+        before anything is due costs the core one look.
+        """
         wake = self.core.next_wakeup()
-        if wake == self._wakeup_ns:
+        if self._wakeup_ns is not None and (wake is None or self._wakeup_ns <= wake):
             return
         if self._wakeup is not None:
             self._wakeup.cancel()

@@ -21,8 +21,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import HOST_TOKEN, Client, HubProcess
-from tests.integration.test_security import closed_with, open_stalled_viewer
+from hub.core.events import PressTaken
+from tests.conftest import HOST_TOKEN, Client, HubProcess, InProcessHubs
+from tests.integration.test_security import (
+    closed_with,
+    masked_text_frame,
+    open_stalled_viewer,
+    raw_websocket,
+)
 
 ClientFactory = Callable[..., Any]
 HOST_MODE = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
@@ -182,3 +188,27 @@ async def test_peers_that_ping_and_vanish_cost_a_few_log_lines(
     await press_in_a_round(honest, host, "v")  # the hub is alive and answering
     noisy = [line for line in hub.lines if "asyncio" in line or "Traceback" in line]
     assert len(noisy) <= 5, noisy[:10]
+
+
+async def test_a_backlog_of_frames_on_one_link_takes_turns_with_the_others(
+    run_hub: InProcessHubs,
+) -> None:
+    """A client may send its whole burst of frames at once (200 by default). Handled in one go,
+    they held every other link's frames back for as long: about 25 ms in the junk-frame flood.
+    Each link's frames take turns with the others'."""
+    hub = await run_hub("[limits]\nmessage_burst = 5000\n")  # host-less: round 1 is armed
+    taken: list[PressTaken] = []
+    hub.listen(lambda event: taken.append(event) if isinstance(event, PressTaken) else None)
+    masher = await asyncio.to_thread(raw_websocket, hub.port)
+    honest = await connect(hub.url, compression=None, open_timeout=5)
+    try:
+        masher.sendall(masked_text_frame("buzz") * 3000)  # a tutorial client's 3,000 presses
+        await honest.send("buzz")  # right behind them
+        async with asyncio.timeout(30):
+            await honest.recv()  # its answer: its press was taken
+        mashing = taken[0].player
+        turn = next(i for i, event in enumerate(taken) if event.player != mashing)
+        assert turn < 100, f"the honest press waited for {turn} of the masher's"
+    finally:
+        masher.close()
+        await honest.close()

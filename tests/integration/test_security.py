@@ -282,7 +282,7 @@ async def test_hello_deadline_closes_4400(
     await prompt.expect("ack")
 
 
-def _masked_text_frame(text: str) -> bytes:
+def masked_text_frame(text: str) -> bytes:
     """One client-to-hub text frame, masked as RFC 6455 requires of clients."""
     payload = text.encode()
     mask = os.urandom(4)
@@ -296,8 +296,17 @@ def _masked_text_frame(text: str) -> bytes:
 
 def open_stalled_viewer(port: int) -> socket.socket:
     """A viewer on a raw socket with a tiny receive buffer that greets the hub, then never reads."""
+    sock = raw_websocket(port, receive_buffer=2048)
+    sock.sendall(masked_text_frame('{"type":"hello","protocol":1,"role":"viewer"}'))
+    return sock
+
+
+def raw_websocket(port: int, receive_buffer: int | None = None) -> socket.socket:
+    """A WebSocket connection to the hub on a raw socket, upgraded and nothing more: the test
+    writes its frames as bytes, as many at once as it likes (blocking: call it in a thread)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.settimeout(5)
     sock.connect((LOOPBACK, port))
     key = base64.b64encode(os.urandom(16)).decode()
@@ -313,7 +322,6 @@ def open_stalled_viewer(port: int) -> socket.socket:
         assert chunk, "the hub closed the connection during the handshake"
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head
-    sock.sendall(_masked_text_frame('{"type":"hello","protocol":1,"role":"viewer"}'))
     return sock
 
 
