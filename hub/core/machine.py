@@ -551,6 +551,7 @@ class HubCore:
         player.clock = self.roster.fresh_clock()
         player.last_sync_ns = None
         session.pings, session.pinged_ns = RoundTrips(), None  # see SyncSchedule.start_node
+        self.syncs.start_node(session.link, now)
         self._measured_by(player, session)
         player.last_seen_ns = now
         step = Step()
@@ -570,7 +571,6 @@ class HubCore:
         )
         out.append(Send(session.link, codec.encode(welcome)))
         out.extend(self._warn_unknown(session.link, decoded))
-        self.syncs.start_node(session.link, now)
         out.extend(self._carry(step, now))
         self.fanout.publish_soon(now)
         return out

@@ -100,11 +100,11 @@ class SyncSchedule:
         """A node joined: sync it, and measure its round trip afresh with a burst of pings.
         Those from before its hello are not trusted to bound its claims: a page still loading,
         or a busy machine, answered them slowly, and the slowest round trip is how early a
-        press from the link may claim to have been made."""
+        press from the link may claim to have been made. (Its player is marked
+        :meth:`joined` as it takes the link's round trips.)"""
         self._exchanges[link] = _Exchange()
         self.agenda.set(("sync", link), now)
         self.start_pinging(link, now)
-        self.joined(link)
 
     def start_pinging(self, link: LinkId, now: int) -> None:
         self._pinging[link] = _Pinging()
