@@ -110,11 +110,13 @@ class Hub:
 
 
 class Node:
-    """An honest node: answers clock syncs at once and queues everything else."""
+    """An honest node: answers clock syncs at once and queues everything else (``keeps``
+    False: drops it, as the host does with the pictures it never waits for)."""
 
-    def __init__(self, ws: ClientConnection, node_id: str) -> None:
+    def __init__(self, ws: ClientConnection, node_id: str, *, keeps: bool = True) -> None:
         self.ws = ws
         self.id = node_id
+        self.keeps = keeps
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.task = asyncio.create_task(self._read())
 
@@ -126,7 +128,7 @@ class Node:
                     now = time.monotonic_ns()
                     reply = {"type": "sync_reply", "seq": message["seq"], "t0_ns": message["t0_ns"]}
                     await self.ws.send(json.dumps({**reply, "t1_ns": now, "t2_ns": now}))
-                else:
+                elif self.keeps:
                     self.inbox.put_nowait(message)
 
     async def expect(self, kind: str, **match: Any) -> dict[str, Any]:
@@ -419,7 +421,7 @@ class Game:
             players.append(Node(ws, f"n{i}"))
         for player in players:
             await player.expect("welcome")
-        game = cls(Node(host_ws, "host"), players, random.Random(seed))
+        game = cls(Node(host_ws, "host", keeps=False), players, random.Random(seed))
         for _ in range(5):  # warm-up rounds while the clocks sync
             await game.round()
         return game
