@@ -138,9 +138,12 @@ class LimitsSection:
     # not done) one address may hold (0: no limit); all of them together take at most three
     # quarters of max_connections, so a host and token holders always find room.
     tokenless_per_address: int = 64
+    # A link silent this long is pinged; no pong within as long again, it is closed (1011).
+    keepalive_s: float = 20.0
 
     def __post_init__(self) -> None:
         _positive("max_connections", self.max_connections)
+        _positive("keepalive_s", self.keepalive_s, allow_zero=False)
         _positive("new_ids_burst", self.new_ids_burst, allow_zero=False)
         _positive("new_ids_per_s", self.new_ids_per_s, allow_zero=False)
         _positive("tokenless_per_address", self.tokenless_per_address)

@@ -22,7 +22,7 @@ from typing import Any, assert_never
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import Event
 
@@ -51,25 +51,30 @@ FRAMES_PER_TURN = 16
 
 #: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
+NS_PER_S = 1_000_000_000
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
 
 
 class GuardedConnection(ServerConnection):
     """A connection whose control frames (ping, pong) count in its message budget too: the
-    library answers pings by itself, so a client could otherwise send them without limit."""
+    library answers pings by itself, so a client could otherwise send them without limit. It
+    notes when it last heard anything, for the keepalive (:meth:`Server._keepalive`)."""
 
     guard: Guard | None = None
+    heard_ns = 0
+    unanswered = False  # closed for want of a pong to the keepalive ping
 
     def process_event(self, event: Event) -> None:
-        guard = self.guard
-        if (
-            guard is not None
-            and isinstance(event, Frame)
-            and event.opcode in (Opcode.PING, Opcode.PONG)
-            and not guard.admit(self, time.monotonic_ns())
-        ):
-            return
+        if isinstance(event, Frame):
+            now = self.heard_ns = time.monotonic_ns()
+            guard = self.guard
+            if (
+                guard is not None
+                and event.opcode in (Opcode.PING, Opcode.PONG)
+                and not guard.admit(self, now)
+            ):
+                return
         super().process_event(event)
 
 
@@ -143,8 +148,7 @@ class Server:
                 compression=None,
                 max_size=MAX_CLIENT_FRAME_BYTES,
                 create_connection=self._connection,
-                ping_interval=20,
-                ping_timeout=20,
+                ping_interval=None,  # see _keepalive
                 server_header="buzzer-beater",
             )
 
@@ -210,7 +214,12 @@ class Server:
         tokenless = not self._token_holder(token)
         if tokenless:
             self._tokenless[address] = self._tokenless.get(address, 0) + 1
-        self._carry(self.core.connect(link, peer(ws), token, time.monotonic_ns()))
+        now = time.monotonic_ns()
+        self._carry(self.core.connect(link, peer(ws), token, now))
+        keepalive = None
+        if isinstance(ws, GuardedConnection):
+            ws.heard_ns = now
+            keepalive = asyncio.create_task(self._keepalive(ws))
         handled = 0
         try:
             async for frame in ws:
@@ -223,6 +232,8 @@ class Server:
         except ConnectionClosed:
             pass
         finally:
+            if keepalive is not None:
+                keepalive.cancel()
             del self._links[link]
             if tokenless:
                 left = self._tokenless.pop(address, 1) - 1
@@ -230,7 +241,38 @@ class Server:
                     self._tokenless[address] = left
             code = ws.close_code
             reason = f"close code {code}" if code is not None else "connection lost"
+            if isinstance(ws, GuardedConnection) and ws.unanswered:
+                reason = f"no pong within {self.config.limits.keepalive_s:g} s, close code 1011"
             self._carry(self.core.disconnect(link, reason, time.monotonic_ns()))
+
+    async def _keepalive(self, ws: GuardedConnection) -> None:
+        """The WebSocket library's keepalive, less the pings a link's own frames make needless.
+
+        A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if the pong
+        does not come within as long again: a pulled cable is noticed as soon as before. But any
+        frame shows the peer is there, and most links speak often: a node's sync replies and
+        its pongs to the core's pings, and the firmware pings every 2 s. Pinging those anyway
+        cost a frame each way per link every 20 s, a fifth of an idle hub's work.
+        """
+        interval_ns = round(self.config.limits.keepalive_s * NS_PER_S)
+        while True:
+            quiet_ns = time.monotonic_ns() - ws.heard_ns
+            if quiet_ns < interval_ns:
+                await asyncio.sleep((interval_ns - quiet_ns) / NS_PER_S)
+                continue
+            try:
+                pong = await ws.ping()
+                await asyncio.wait_for(pong, timeout=interval_ns / NS_PER_S)
+            except ConnectionClosed:
+                return
+            except TimeoutError:
+                # As the library's own keepalive: a close frame, then the connection ends
+                # without waiting for the peer's (a pulled cable never sends one).
+                ws.unanswered = True
+                ws.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                ws.send_data()
+                ws.transport.abort()
+                return
 
     # --- carrying the core's outputs out ---
 
