@@ -102,10 +102,14 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     assert cheat["raw_ns"] == claimed  # it did claim release + 1 ms
     assert result.rank == 1
     assert [r["player"] for r in state["round"]["results"]] == ["pi", page_id]
-    assert "clamped" in cheat["flags"]
+    # It never wins unflagged: clamped to what its link can explain, or, where a busy machine
+    # answered one of the page's pings slowly enough for its link to explain the claim, too late
+    # to matter (the round was decided before the press came).
+    assert {"clamped", "late"} & set(cheat["flags"]), cheat["flags"]
     assert state["round"]["adjudication_wait_ns"] <= CAP_MS * MS
     mallory = next(p for p in state["players"] if p["id"] == page_id)
-    assert mallory["clamped"] == 1  # the host sees it counted against the station
+    clamped = "clamped" in cheat["flags"]
+    assert mallory["clamped"] == int(clamped)  # the host sees it counted against the station
     honest = result_of(state, "pi")
     print(
         f"cheating page (syncs held {hold_ms} ms): pressed "
