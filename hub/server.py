@@ -34,7 +34,7 @@ from hub.core.outputs import Broadcast, Close, LinkId, Notify, Output, Ping, Sav
 from hub.gate import Gate
 from hub.guard import Guard, peer
 from hub.http import HISTORY_PAGE, Access, Routes
-from hub.limits import RepeatFilter
+from hub.limits import NS_PER_S, RepeatFilter
 from hub.recorder import Recorder
 from wire import codec
 from wire import messages as msg
@@ -51,7 +51,6 @@ FRAMES_PER_TURN = 16
 
 #: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
-NS_PER_S = 1_000_000_000
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
 
@@ -204,6 +203,7 @@ class Server:
     # --- connections ---
 
     async def _serve(self, ws: ServerConnection) -> None:
+        assert isinstance(ws, GuardedConnection)  # made by this server (create_connection)
         link = next(self._numbers)
         self._links[link] = ws
         request = ws.request
@@ -216,10 +216,8 @@ class Server:
             self._tokenless[address] = self._tokenless.get(address, 0) + 1
         now = time.monotonic_ns()
         self._carry(self.core.connect(link, peer(ws), token, now))
-        keepalive = None
-        if isinstance(ws, GuardedConnection):
-            ws.heard_ns = now
-            keepalive = asyncio.create_task(self._keepalive(ws))
+        ws.heard_ns = now
+        keepalive = asyncio.create_task(self._keepalive(ws))
         handled = 0
         try:
             async for frame in ws:
@@ -232,8 +230,7 @@ class Server:
         except ConnectionClosed:
             pass
         finally:
-            if keepalive is not None:
-                keepalive.cancel()
+            keepalive.cancel()
             del self._links[link]
             if tokenless:
                 left = self._tokenless.pop(address, 1) - 1
@@ -241,7 +238,7 @@ class Server:
                     self._tokenless[address] = left
             code = ws.close_code
             reason = f"close code {code}" if code is not None else "connection lost"
-            if isinstance(ws, GuardedConnection) and ws.unanswered:
+            if ws.unanswered:
                 reason = f"no pong within {self.config.limits.keepalive_s:g} s, close code 1011"
             self._carry(self.core.disconnect(link, reason, time.monotonic_ns()))
 
