@@ -232,24 +232,33 @@ class ClockFilter:
         best = min(used, key=lambda p: p.delay)  # the first of the fastest
         base, last = best.offset, used[-1].mid
         slack = s.good_delay_slack_ns
+        # Slower samples may have spent their extra time in one direction: their offsets can be
+        # biased by up to half the extra, and that does not average away. The fastest sample has
+        # some extra of its own that no sample shows; the gap to the second fastest is the usual
+        # size of it (for independent delays the two are alike). Each sample's bias is thus up to
+        # half of its extra plus that.
+        own = second - min_delay
         xs: list[float] = []  # seconds, relative to the newest used sample
         ys: list[float] = []  # nanoseconds, relative to the fastest sample's offset
         ws: list[float] = []
-        total = total_sq = sum_x = sum_y = sum_excess = 0.0
+        biases: list[float] = []  # nanoseconds
+        total = total_sq = sum_x = sum_y = sum_bias = 0.0
         fast = 0
         for p in used:
             excess = p.delay - min_delay
             w = 1.0 / (1.0 + excess / slack) ** 2
             x = (p.mid - last) / 1e9
             y = float(p.offset - base)
+            b = (excess + own) / 2
             xs.append(x)
             ys.append(y)
             ws.append(w)
+            biases.append(b)
             total += w
             total_sq += w * w
             sum_x += w * x
             sum_y += w * y
-            sum_excess += w * excess
+            sum_bias += w * b
             fast += p.settled and excess <= slack  # a join's burst: fast, and says little
         n_eff = total * total / total_sq  # as many equally good samples as this
         mx, my = sum_x / total, sum_y / total
@@ -266,9 +275,13 @@ class ClockFilter:
         # and a line (offset and drift). Each is a weighted sum of the sample offsets; keep the
         # one that will be surer by the next sync. For each: where it holds best (seconds from
         # the newest sample), its slope (ns per second), its value there (relative to base), the
-        # sum of the squares of its coefficients, the scatter of one sample, its drift error.
+        # sum of the squares of its coefficients, the scatter of one sample, its drift error,
+        # and the bias the samples' own biases can add up to there.
         level_sigma = _scatter(syy / total, n_eff, n_eff - 1)
-        fits = [(mx, 0.0, my, total_sq / (total * total), level_sigma, s.assumed_drift_ppm)]
+        level_coefficients_sq = total_sq / (total * total)
+        fits = [
+            (mx, 0.0, my, level_coefficients_sq, level_sigma, s.assumed_drift_ppm, sum_bias / total)
+        ]
         span = used[-1].mid - used[0].mid
         if n_eff >= 3 and span >= s.min_fit_span_ns and sxx > 0:
             slope = sxy / sxx
@@ -280,25 +293,30 @@ class ClockFilter:
                 )
                 residual_sq = max(syy - slope * sxy, 0.0)
                 sigma = _scatter(residual_sq / total, n_eff, n_eff - 2)
-                slope_se = sigma * math.sqrt(w2dx2)
-                drift_error = 2 * slope_se / sxx / 1000.0  # ppm, two standard errors
-                fits.append((0.0, slope, my - slope * mx, coefficients_sq, sigma, drift_error))
-        # Slower samples may have spent their extra time in one direction: their offsets can be
-        # biased by up to half the extra, and that does not average away. The fastest sample has
-        # some extra of its own that no sample shows; the gap to the second fastest is the usual
-        # size of it (for independent delays the two are alike).
-        bias = (sum_excess / total + (second - min_delay)) / 2
+                slope_se = sigma * math.sqrt(w2dx2) / sxx
+                # The biases do not average away in a slope either: one slow sample far from
+                # the rest (a connect burst, then one late exchange) can tilt the line by its
+                # whole bias over the span, with residuals that look small because the line
+                # passes through it.
+                slope_bias = value_bias = 0.0
+                for w, x, b in zip(ws, xs, biases, strict=True):
+                    lever = w * (x - mx) / sxx
+                    slope_bias += abs(lever) * b
+                    value_bias += abs(w / total - mx * lever) * b
+                drift_error = (2 * slope_se + slope_bias) / 1000.0  # ppm
+                value = my - slope * mx
+                fits.append((0.0, slope, value, coefficients_sq, sigma, drift_error, value_bias))
         ahead = s.choose_at_ns / 1e9
 
-        def uncertainty(fit: tuple[float, float, float, float, float, float]) -> float:
+        def uncertainty(fit: tuple[float, float, float, float, float, float, float]) -> float:
             """Two standard errors (the random part) plus the one-sided bias (which does not
             average away)."""
-            return 2 * fit[4] * math.sqrt(max(fit[3], 0.0)) + bias
+            return 2 * fit[4] * math.sqrt(max(fit[3], 0.0)) + fit[6]
 
         fit = min(fits, key=lambda f: uncertainty(f) + f[5] * (ahead - f[0]) * 1e3)
-        at_x, slope, level, _, _, drift_error = fit
+        at_x, slope, value, _, _, drift_error, _ = fit
         ref = last + round(at_x * 1e9)
-        offset = base + round(level)
+        offset = base + round(value)
         # The worst case, whatever the path does: the fastest sample's offset is within half its
         # round trip of the truth at its time; add how far the estimate is from it there, and
         # what the drift can do between that time and ref.

@@ -197,6 +197,29 @@ def test_drift_of_50_ppm_is_tracked() -> None:
     assert error <= estimate.uncertainty_at(release_hub)
 
 
+def test_one_slow_sample_far_from_the_burst_does_not_tilt_the_clock() -> None:
+    """The connect burst, then one exchange 2.4 s later that spent 1.4 ms more on the way out
+    than back. A line through them put the drift at 233 ppm (with residuals that look small,
+    since it passes through the lone sample), and a press half a second later 0.75 ms off, past
+    both its uncertainty (0.32 ms) and its bound (0.52 ms). Seen in a browser test on a busy
+    machine, where it misplaced a gap by 1.1 ms."""
+    node = NodeClock(offset_ns=123_456_789)
+    burst = [(900, 450), (215, 140), (330, 240), (255, 200), (510, 330), (225, 170), (395, 310)]
+    clock = ClockFilter()
+    start = 10 * S
+    for i, (down_us, up_us) in enumerate(burst):
+        assert clock.add(exchange(node, start + i * 25 * MS, down_us * US, up_us * US))
+    late = start + 2_600 * MS
+    assert clock.add(exchange(node, late, 2_400 * US, 1_000 * US))
+    estimate = clock.estimate
+    assert estimate is not None
+    press = late + 500 * MS
+    error = abs(estimate.offset_at(press) - node.offset_at(press))
+    assert error <= estimate.uncertainty_at(press)
+    assert error <= estimate.bound_at(press)
+    assert abs(estimate.drift_ppm) <= estimate.drift_error_ppm
+
+
 def test_without_a_drift_fit_the_uncertainty_grows_with_time() -> None:
     """Right after the burst the drift is unknown: a later conversion is less certain."""
     node = NodeClock(offset_ns=1 * S, ppm=80.0, epoch_ns=10 * S)

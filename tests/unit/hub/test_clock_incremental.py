@@ -58,7 +58,11 @@ def reference(samples: list[SyncSample], s: FilterSettings, start_ns: int) -> Re
         return math.sqrt(mean_square * n_eff / dof)
 
     own = delays[1] - low if len(delays) > 1 else 0
-    bias = (sum(w * e for w, e in zip(ws, excess, strict=True)) / total + own) / 2
+    biases = [(e + own) / 2 for e in excess]  # what each sample's offset may carry one way
+
+    def bias(coefficients: list[float]) -> float:
+        return sum(abs(c) * b for c, b in zip(coefficients, biases, strict=True))
+
     # (where it holds, slope, level, coefficients, sigma, drift error)
     models = [
         (mx, 0.0, my, [w / total for w in ws], scatter([y - my for y in ys], n_eff - 1), 100.0)
@@ -73,11 +77,13 @@ def reference(samples: list[SyncSample], s: FilterSettings, start_ns: int) -> Re
             residuals = [y - my - slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
             sigma = scatter(residuals, n_eff - 2)
             spread = math.sqrt(sum((w * (x - mx)) ** 2 for w, x in zip(ws, xs, strict=True)))
-            error = 2 * sigma * spread / sxx / 1000
+            # The slope is a weighted sum of the offsets too: its bias adds up the same way.
+            tilt = bias([w * (x - mx) / sxx for w, x in zip(ws, xs, strict=True)])
+            error = (2 * sigma * spread / sxx + tilt) / 1000
             models.append((0.0, slope, my - slope * mx, coefficients, sigma, error))
 
     def uncertainty(m: tuple[float, float, float, list[float], float, float]) -> float:
-        return 2 * m[4] * math.sqrt(sum(c * c for c in m[3])) + bias
+        return 2 * m[4] * math.sqrt(sum(c * c for c in m[3])) + bias(m[3])
 
     chosen = min(models, key=lambda m: uncertainty(m) + m[5] * (s.choose_at_ns / 1e9 - m[0]) * 1e3)
     at_x, slope, level, _, _, error = chosen
