@@ -14,8 +14,10 @@ With ``--soak`` it runs the flood soak instead: one fresh hub (saving on) per ki
 rate limits let through (junk frames, hellos with new station ids, presses under the budget,
 viewers with ``/api/state`` pollers, pings), and a quiet run beside them. Honest players play
 rounds before, during and after each flood; their press-to-result p50/p99 and the hub's resident
-memory are taken in each phase. Bounded: ``--soak-rounds`` rounds a phase, every flood stops with
-its phase (and the hello flood after 3,000 hellos).
+memory are taken in each phase, and afterwards every saved round is read back to count presses
+the busy hub heard too late to rank (a flood must not make it name the wrong winner). Bounded:
+``--soak-rounds`` rounds a phase, every flood stops with its phase (and the hello flood after
+3,000 hellos).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import io
 import json
 import multiprocessing
 import os
@@ -43,6 +46,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from hub.store import export
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -465,6 +470,26 @@ class Soak:
     )
     frames: int = 0
     seconds: float = 0.0
+    ranked: int = 0  # presses ranked in a round, over every phase and repeat
+    late: int = 0  # of them, heard after the announcement though stamped before a ranked press
+    overturned: int = 0  # of those, stamped before the round's first place: a wrong winner
+
+    def count_late(self, data: Path) -> None:
+        """Read the saved rounds as ``buzzer-hub export`` does, and count the presses a busy hub
+        heard too late: a flood must not make the hub name the wrong winner."""
+        out = io.StringIO()
+        export(data, "json", out)
+        presses = json.loads(out.getvalue())["presses"]
+        first = {(p["game"], p["round"]): p["press_ns"] for p in presses if p["rank"] == 1}
+        for press in presses:
+            if press["rank"] is None:
+                continue
+            self.ranked += 1
+            if "late" in press["flags"].split(","):
+                self.late += 1
+                winner = first.get((press["game"], press["round"]))
+                if winner is not None and press["press_ns"] < winner:
+                    self.overturned += 1
 
     def cells(self) -> str:
         out = []
@@ -527,6 +552,7 @@ def soak(args: argparse.Namespace) -> list[Soak]:
                     asyncio.run(soak_phases(hub, kind, args, run))
                 finally:
                     hub.stop()
+                run.count_late(Path(folder) / "data")
             print(f"{run.name}: {run.cells()}", file=sys.stderr, flush=True)
     return runs
 
@@ -544,8 +570,8 @@ def soak_report(runs: list[Soak], args: argparse.Namespace, load: tuple[float, f
         "",
         "| flood | before p50 / p99 ms | during p50 / p99 ms | after p50 / p99 ms "
         "| RSS before / during / after MB | flood frames/s | during p99 vs quiet's during | RSS "
-        "after vs before |",
-        "|---|---|---|---|---|---|---|---|",
+        "after vs before | presses ranked: heard late / stamped before the winner |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         during = percentile(run.phases["during"].latencies, 0.99)
@@ -557,12 +583,16 @@ def soak_report(runs: list[Soak], args: argparse.Namespace, load: tuple[float, f
         lines.append(
             f"| {run.name} | {run.cells()} | {ratio:.2f}x "
             f"{'(met)' if ratio <= 2 else '(**not met**)'}; {during / own:.2f}x its own before "
-            f"| {grew * 100:+.1f} % {'(met)' if grew <= 0.10 else '(**not met**)'} |"
+            f"| {grew * 100:+.1f} % {'(met)' if grew <= 0.10 else '(**not met**)'} "
+            f"| {run.ranked:,}: {run.late} / {run.overturned} |"
         )
     lines += [
         "",
         "Targets (issue 17): honest p99 during any flood within 2x of the quiet run's, and the "
-        "hub's memory back within 10 % of where it was before the flood.",
+        "hub's memory back within 10 % of where it was before the flood. The last column reads "
+        "every round back from the hub's saved results (as `buzzer-hub export` does): presses "
+        "heard after the announcement though stamped before a ranked one (flagged `late`), and "
+        "of those, any stamped before the round's first place (the wrong winner named).",
         "",
         f"Reproduce: `.venv/bin/python bench/flood.py --soak --nodes {args.nodes} "
         f"--soak-rounds {args.soak_rounds} --repeat {args.repeat}` (add `--write` to update "

@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.flood import Soak
 from bench.run import HEADER, SECTION, write_report
+from hub import store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,3 +111,34 @@ def test_report_update_replaces_only_its_own_blocks(tmp_path: Path) -> None:
         f"# Benchmarks\n\n{HEADER[0]}\nrun two\n{HEADER[1]}\n\n## Store\n\nkept\n\n"
         f"{SECTION[0]}\n## Ours\nsecond\n{SECTION[1]}\n"
     )
+
+
+def _outcome(round_: int, press_id: str, at_ns: int, rank: int, flags: str) -> tuple[object, ...]:
+    """A saved press and its outcome, as the hub's journal writes it (store.OUTCOME_UPSERT)."""
+    player = press_id.split("-")[0]
+    wall = 1_700_000_000_000_000_000
+    return (store.CURRENT_GAME, round_, player, press_id, at_ns, at_ns + 500_000, at_ns, 100_000,
+            1, rank, 1_000_000, 0, flags, None, wall)  # fmt: skip
+
+
+def test_flood_soak_reads_late_presses_back_from_the_saved_rounds(tmp_path: Path) -> None:
+    """The soak's fairness column counts, from a real results database: presses flagged late,
+    and of those, the ones stamped before their round's first place (a wrong winner)."""
+    opened = store.Store(tmp_path)
+    opened.open()
+    assert opened._db is not None
+    store.insert_rows(
+        opened._db,
+        store.OUTCOME_UPSERT,
+        [
+            _outcome(1, "a-1", 5_000_000, 1, ""),
+            _outcome(1, "b-1", 4_000_000, 2, "late"),  # stamped first, heard too late
+            _outcome(1, "c-1", 6_000_000, 3, "late,tie"),  # late, yet after the winner
+            _outcome(2, "b-2", 9_000_000, 1, ""),
+            _outcome(2, "a-2", 9_500_000, 2, "tie"),
+        ],
+    )
+    opened.close()
+    soak = Soak("presses")
+    soak.count_late(tmp_path)
+    assert (soak.ranked, soak.late, soak.overturned) == (5, 2, 1)
