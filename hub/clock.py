@@ -29,10 +29,11 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-#: The drift's share of the bound: the fitted drift is wrong by up to two standard errors in
-#: the uncertainty, three in the bound (samples queued behind a busy host are not the normal
-#: scatter the standard error assumes, and the bound is a promise, not an expectation). A fit
-#: without drift scales its assumed drift alike.
+#: The drift's share of the bound: the uncertainty takes the drift error as it is (two standard
+#: errors of the fitted drift, plus the tilt the samples' one-sided biases can give a line), the
+#: bound half as much again, so three standard errors and one and a half times the tilt (samples
+#: queued behind a busy host are not the normal scatter the standard error assumes, and the
+#: bound is a promise, not an expectation). A fit without drift scales its assumed drift alike.
 BOUND_DRIFT_SCALE = 1.5
 
 
