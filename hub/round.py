@@ -342,12 +342,19 @@ class _SeenPresses:
     A dict per player, keyed by press id, rather than one keyed by (player, id) pairs: a pair
     is an object of its own (72 bytes), a third of what a remembered id costs, and a flood of
     presses leaves tens of thousands of ids to remember.
+
+    Each round also lists the ids given an outcome in it, so that forgetting the oldest round at
+    an arm looks only at that round's ids. Looking at every id held instead took 12.6 ms for
+    twenty stations mashing through ten rounds of ten seconds (90,000 ids): a hold on the loop
+    at every arm, just as the players' presses were due.
     """
 
-    __slots__ = ("_by_player",)
+    __slots__ = ("_by_player", "_by_round")
 
     def __init__(self) -> None:
         self._by_player: dict[str, dict[str, Outcome | None]] = {}
+        # Round number -> the ids given an outcome in it, flat: player, press id, player, ...
+        self._by_round: dict[int, list[str]] = {}
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         ids = self._by_player.get(key[0])
@@ -362,19 +369,26 @@ class _SeenPresses:
         if ids is None:
             ids = self._by_player[key[0]] = {}
         ids[key[1]] = outcome
+        if outcome is not None:
+            listed = self._by_round.get(outcome.round)
+            if listed is None:
+                listed = self._by_round[outcome.round] = []
+            listed += key
 
     def forget_before(self, round_number: int) -> None:
         """Forget the presses decided in rounds before ``round_number`` (undecided ones stay)."""
-        kept = {}
-        for player, ids in self._by_player.items():
-            left = {
-                press_id: known
-                for press_id, known in ids.items()
-                if known is None or known.round >= round_number
-            }
-            if left:
-                kept[player] = left
-        self._by_player = kept
+        for number in [number for number in self._by_round if number < round_number]:
+            listed = self._by_round.pop(number)
+            for player, press_id in zip(listed[::2], listed[1::2], strict=True):
+                ids = self._by_player.get(player)
+                if ids is None:
+                    continue
+                known = ids.get(press_id)
+                # An id given a later outcome since (or forgotten already) is not this round's.
+                if known is not None and known.round < round_number:
+                    del ids[press_id]
+                    if not ids:
+                        del self._by_player[player]
 
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._by_player.values())

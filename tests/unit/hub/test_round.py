@@ -21,6 +21,7 @@ from hub.round import (
     RoundEngine,
     Rules,
     TieRule,
+    _SeenPresses,
 )
 from wire.enums import Flag, Phase
 
@@ -549,3 +550,41 @@ def test_a_new_match_never_brings_back_a_ranking_key_of_the_state_before() -> No
     engine.apply(EndMatch(), now=10 * MS)
     engine.apply(Arm(), now=20 * MS)
     assert engine.ranking_key not in keys
+
+
+class _Watched:
+    """An outcome stand-in that counts how often its round is read."""
+
+    reads = 0
+
+    def __init__(self, number: int) -> None:
+        self._round = number
+
+    @property
+    def round(self) -> int:
+        _Watched.reads += 1
+        return self._round
+
+
+def test_forgetting_the_oldest_round_looks_only_at_its_own_press_ids() -> None:
+    """An arm forgets the round leaving the history; a room mashing through long rounds holds
+    tens of thousands of ids, and looking at every one of them held the loop at every arm."""
+    seen = _SeenPresses()
+    for number in range(1, 11):
+        for i in range(100):
+            seen[(f"p{i % 20}", f"r{number}-{i}")] = _Watched(number)  # type: ignore[assignment]
+    seen[("p0", "waiting")] = None  # a press still waiting for its decision
+    seen[("p1", "r1-1")] = _Watched(5)  # type: ignore[assignment]  # judged again, in round 5
+    _Watched.reads = 0
+    seen.forget_before(2)
+    assert _Watched.reads <= 100  # round 1's ids, not the 900 kept
+    assert ("p0", "r1-0") not in seen
+    assert ("p1", "r1-1") in seen  # its outcome is round 5's now
+    assert ("p0", "waiting") in seen
+    assert ("p0", "r2-0") in seen
+    assert len(seen) == 1 + 1 + 900
+    seen.forget_before(6)
+    assert ("p1", "r1-1") not in seen
+    assert ("p0", "r5-0") not in seen
+    assert ("p0", "r6-0") in seen
+    assert len(seen) == 1 + 500
