@@ -51,6 +51,11 @@ FRAMES_PER_TURN = 16
 
 #: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
+#: How long a closing connection waits for the peer's close frame before the hub drops it. The
+#: library's 10 s held every stop and restart that long while one station was unplugged or
+#: frozen (a live peer answers within milliseconds); one dropped instead sees its connection
+#: lost rather than 1001, and reconnects all the same.
+CLOSE_TIMEOUT_S = 2.0
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
 
@@ -148,6 +153,7 @@ class Server:
                 max_size=MAX_CLIENT_FRAME_BYTES,
                 create_connection=self._connection,
                 ping_interval=None,  # see _keepalive
+                close_timeout=CLOSE_TIMEOUT_S,
                 server_header="buzzer-beater",
             )
 

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 from hub.core.events import BrowserPlayers, Decided, Left, NodeJoined, Refused
 from hub.embed import RunningHub
+from hub.server import CLOSE_TIMEOUT_S
 from tests.conftest import HOST_TOKEN, LOOPBACK, Client, HubProcess, InProcessHubs
 from wire.enums import InputKind
 
@@ -292,6 +293,25 @@ async def test_sigterm_closes_every_connection_with_1001_and_exits_0(
     log = await asyncio.to_thread(hub.final_log)
     assert log[-1].endswith(" INFO hub: stopped"), log[-3:]
     assert [line for line in log if "shutting down: closing 3 connections" in line]
+
+
+async def test_an_unplugged_station_does_not_hold_up_a_restart(
+    start_hub: Callable[..., HubProcess], client_factory: ClientFactory
+) -> None:
+    """A station that no longer reads (a pulled cable, a frozen Pi) never answers the close
+    frame: the hub gives up on it after CLOSE_TIMEOUT_S rather than the library's 10 s, while a
+    live station still hears 1001."""
+    hub = start_hub()
+    live = await node(client_factory, hub, "desk-1")
+    frozen = await node(client_factory, hub, "desk-2")
+    frozen.ws.transport.pause_reading()  # its close frame is never read, never answered
+    assert hub.proc is not None
+    hub.proc.send_signal(signal.SIGTERM)
+    assert await closed_with(live) == 1001
+    # Well under the 10 s it took, with room for a busy machine.
+    assert await asyncio.to_thread(hub.proc.wait, CLOSE_TIMEOUT_S + 4) == 0
+    log = await asyncio.to_thread(hub.final_log)
+    assert log[-1].endswith(" INFO hub: stopped"), log[-3:]
 
 
 async def test_sigint_also_stops_cleanly(start_hub: Callable[..., HubProcess]) -> None:
