@@ -51,11 +51,14 @@ FRAMES_PER_TURN = 16
 
 #: A player link's ping that has not come back by then is given up (the next one may).
 PONG_TIMEOUT_S = 5.0
-#: How long a closing connection waits for the peer's close frame before the hub drops it. The
-#: library's 10 s held every stop and restart that long while one station was unplugged or
-#: frozen (a live peer answers within milliseconds); one dropped instead sees its connection
-#: lost rather than 1001, and reconnects all the same.
+#: How long any closing connection (a stop's 1001, a refusal's 4401...) waits for the peer to
+#: answer the close frame before the hub drops it. The library's 10 s held every stop and
+#: restart that long while one station was unplugged or frozen; a live peer answers within
+#: milliseconds. A peer only slow still gets the close frame (the kernel delivers what was
+#: sent); one that never does (a pulled cable) sees its connection lost, and reconnects.
 CLOSE_TIMEOUT_S = 2.0
+#: A stop waits this much longer for every connection to end, then drops those left.
+STOP_GRACE_S = 1.0
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
 
@@ -181,7 +184,17 @@ class Server:
             return
         log.info("shutting down: closing %d connections", len(self.websockets.connections))
         self.websockets.close(close_connections=True)
-        await self.websockets.wait_closed()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S + STOP_GRACE_S):
+                await self.websockets.wait_closed()
+        except TimeoutError:
+            # Frames queued for a peer that stopped reading are drained before its close even
+            # starts, and no close timeout covers that: it is dropped instead.
+            stuck = [ws for ws in self.websockets.all_connections if ws.transport is not None]
+            log.warning("shutting down: dropping %d connections that do not read", len(stuck))
+            for ws in stuck:
+                ws.transport.abort()
+            await self.websockets.wait_closed()
         if self._wakeup is not None:
             self._wakeup.cancel()
         for task in list(self._background):
