@@ -433,6 +433,7 @@ rule_sets = st.builds(
     tie_rule=st.sampled_from(list(TieRule)),
     adjudication_cap_ns=st.sampled_from([50 * MS, 500 * MS]),
     auto_arm_after_ns=st.sampled_from([None, 0, 300 * MS]),
+    history_rounds=st.sampled_from([1, 2, 50]),  # short ones forget press ids within a program
 )
 
 
