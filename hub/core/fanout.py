@@ -5,7 +5,8 @@
 - Every node: the round as it should show it (``round``), with the release instant in that
   node's own clock; the node offered the floor: an ``offer``; the ruled node: the ``ruling``.
 - Hosts and viewers: rulings and timer notices at once, and the whole ``state`` picture, paced:
-  a burst of presses must not cost one full picture each.
+  a burst of presses must not cost one full picture each (and none is built while a round waits
+  for presses in flight: see ``HubCore._pictures_wait``).
 """
 
 from __future__ import annotations

@@ -356,14 +356,25 @@ class HubCore:
             out.append(Send(link, codec.encode(msg.Sync(seq=seq, t0_ns=now))))
         out.extend(Ping(link) for link in pings)
         deadline = self._engine_deadline()
-        if deadline is not None and deadline <= now:
+        ticked = deadline is not None and deadline <= now
+        if ticked:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
         if self._sweep_at is not None and now >= self._sweep_at:
             self._sweep_at = now + ROSTER_SWEEP_NS
             self._sweep(now)
-        if not self._held:  # a picture would show what players have not been told yet
+        # A picture waits for the next wake-up after what this one tells players (a decision
+        # goes out before its picture is built), and while a round waits for presses in flight.
+        if not (ticked or self._pictures_wait()):
             out.extend(self.fanout.publish(now, self.storage, self._join_view(), self.central))
         return out
+
+    def _pictures_wait(self) -> bool:
+        """Whether a state picture now must wait. While steps are held for the disk it would
+        show what players have not been told yet. While a round waits for presses still in
+        flight (its adjudication wait, at most ``adjudication_cap_ms``) it would be stale once
+        the round is decided, and building it (a millisecond or more with a full room, several
+        on a Pi) would hold up the very presses and decision the round is waiting for."""
+        return bool(self._held) or self.engine.deadline_ns is not None
 
     def _sweep(self, now: int) -> None:
         """Offline players leave the list after a while (their scores and results stay): what
@@ -395,7 +406,7 @@ class HubCore:
         for when in (
             self._hellos.next(),
             self.syncs.next(),
-            None if self._held else self.fanout.publish_at,
+            None if self._pictures_wait() else self.fanout.publish_at,
             self._sweep_at,
         ):
             if when is not None and (wake is None or when < wake):
