@@ -362,12 +362,9 @@ class HubCore:
         if self._sweep_at is not None and now >= self._sweep_at:
             self._sweep_at = now + ROSTER_SWEEP_NS
             self._sweep(now)
-        # A picture waits for the next wake-up after what this one sends that cannot wait: a
-        # decision goes out before its picture is built, and a sync leaves as close as it can to
-        # the t0 it carries (a picture built in between would make every sync of the wake look
-        # slower one way than the other, which no filter can tell from the path). And none while
-        # a round waits for presses in flight.
-        if not (ticked or syncs or self._pictures_wait()):
+        # A picture waits for the next wake-up after what this one tells players (a decision
+        # goes out before its picture is built), and while a round waits for presses in flight.
+        if not (ticked or self._pictures_wait()):
             out.extend(self.fanout.publish(now, self.storage, self._join_view(), self.central))
         return out
 

@@ -82,25 +82,3 @@ def test_no_picture_is_built_while_a_round_waits_for_presses_in_flight(saving: b
     assert shown
     assert shown[0]["hub_ns"] >= deadline
     assert shown[0]["round"]["state"] == "decided"
-
-
-def test_a_wake_up_that_sends_clock_syncs_leaves_the_picture_to_the_next() -> None:
-    """A sync carries the instant it was made; a picture built before it leaves would make the
-    downlink look slower than the uplink in every sync of that wake-up, which no filter can tell
-    from the path. A late wake-up that finds both due sends the syncs, then builds the picture."""
-    net = Net.hub(HubConfig(round=RoundSection(hostless=False)))
-    host(net)
-    node(net, "n1", up=fixed(MS), down=fixed(MS))
-    net.run_for(2 * S)
-    core = net.core
-    due = core.syncs.next()
-    assert due is not None
-    core.fanout.publish_soon(net.now, at_once=True)  # something for hosts to see, due now
-    late = max(due, net.now) + 5 * MS  # a busy loop wakes late: both are due
-    syncing = core.timer(late)
-    assert [o for o in syncing if isinstance(o, Send) and '"type":"sync"' in o.frame]
-    assert not [o for o in syncing if isinstance(o, Broadcast) and o.picture]
-    assert core.next_wakeup() == core.fanout.publish_at  # the picture at once after them
-    then = core.timer(late)
-    assert [o for o in then if isinstance(o, Broadcast) and o.picture]
-    assert not [o for o in then if isinstance(o, Send) and '"type":"sync"' in o.frame]
