@@ -240,6 +240,7 @@ def check_gaps(results: dict[str, dict[str, Any]], bounds: dict[str, int]) -> No
     for name in ("bob", "cat"):
         truth = round((OFFSETS_MS["ann"] - OFFSETS_MS[name]) * 1e6)
         stated = sum(bounds[n] + results[n]["uncertainty_ns"] for n in (name, "ann"))
+        assert stated < truth / 2, (name, stated)  # still tells a wrong gap from a right one
         assert abs(results[name]["behind_ns"] - truth) <= stated, (name, results[name], stated)
 
 
