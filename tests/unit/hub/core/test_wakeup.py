@@ -17,7 +17,7 @@ def recomputed(core: HubCore) -> int | None:
         core._hellos.next(),
         core.syncs.next(),
         core.engine.next_deadline,
-        None if core._held or core.engine.deadline_ns is not None else core.fanout.publish_at,
+        None if core._pictures_wait() else core.fanout.publish_at,
         core._sweep_at,
     ]
     due = [t for t in times if t is not None]
