@@ -23,9 +23,10 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub import centraldb
 from hub.config import TournamentSection
@@ -42,6 +43,8 @@ from wire.messages import CentralView, PairingView, PlayerEntry, TeamEntry
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+
+T = TypeVar("T")
 
 log = logging.getLogger("hub.central")
 
@@ -76,6 +79,10 @@ class CentralLink:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sqlite: sqlite3.Connection | None = None
+        # Every use of the room's SQLite connection, its close included, runs on this one
+        # thread, in order: a stop cancels the task awaiting a query, not the query, and closing
+        # the connection under a query still running crashed the process.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="central-sqlite")
         self._delivered = 0  # how far the database has this room's outbox, as last heard
         self._view = offline(settings, "connecting to the results database")
         self._why = "connecting to the results database"  # why the link is down, for the console
@@ -95,6 +102,10 @@ class CentralLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._on_reader(self._close_sqlite)  # after any query still running
+        self._reader.shutdown(wait=False)
+
+    def _close_sqlite(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
@@ -132,7 +143,7 @@ class CentralLink:
         try:
             async with asyncio.timeout(timeout):
                 await centraldb.migrate(conn)
-            source = await asyncio.to_thread(self._source)
+            source = await self._on_reader(self._source)
             settings = self.settings
             beats = 0
             async with asyncio.timeout(timeout):
@@ -143,7 +154,7 @@ class CentralLink:
             log.info("central: connected to the results database at %s", settings.where())
             while True:
                 self._wake.clear()
-                pending = await asyncio.to_thread(self._pending)
+                pending = await self._on_reader(self._pending)
                 if pending.rows:
                     async with asyncio.timeout(timeout):
                         self._delivered = await centraldb.push(
@@ -179,6 +190,9 @@ class CentralLink:
 
     # --- the room's side (SQLite, on a worker thread) ---
 
+    async def _on_reader(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reader, work)
+
     def _db(self) -> sqlite3.Connection:
         if self._sqlite is None:
             self._sqlite = connect(self.database, read_only=True)
@@ -204,7 +218,7 @@ class CentralLink:
         if why != self._why:
             log.debug("central: %s", why)
         self._why = why
-        waiting = await asyncio.to_thread(self._waiting)
+        waiting = await self._on_reader(self._waiting)
         message = f"{_waiting(waiting) if waiting else 'nothing waiting to sync'}: {why}"
         self._emit(
             replace(
@@ -213,7 +227,7 @@ class CentralLink:
         )
 
     async def _report(self, connected: bool, schedule: list[PairingView]) -> None:
-        waiting = await asyncio.to_thread(self._waiting)
+        waiting = await self._on_reader(self._waiting)
         self._why = "connecting to the results database"
         message = _waiting(waiting) if waiting else "results synced"
         self._emit(
