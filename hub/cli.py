@@ -8,12 +8,10 @@ import contextlib
 import gc
 import logging
 import os
-import queue
 import resource
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 
 from hub import ctl, discovery, exports, notify, tournament
@@ -22,6 +20,7 @@ from hub.auth import TokenFileError, load_or_create_host_token
 from hub.central import describe
 from hub.config import DEFAULT_PORT, HubConfig, TournamentSection
 from hub.embed import running_hub
+from hub.logwriter import BatchedLineWriter
 from hub.store import StoreError, export, read_match
 from wire import configfile
 from wire.browse import find_hubs
@@ -95,13 +94,14 @@ def load_config(args: argparse.Namespace) -> HubConfig:
 
 @contextlib.contextmanager
 def logging_to_stderr(level: str) -> Iterator[None]:
-    """Log lines go to stderr from a thread of their own, every one written by the end.
+    """Log lines go to stderr from a thread of their own (:mod:`hub.logwriter`), every one
+    written by the end.
 
-    The event loop only queues a line: writing it can block (journald behind a slow SD card, a
-    pipe its reader drains late), and the loop is the one answering presses. Lines wait in memory
-    while a write is stuck (the hub's lines are few and throttled: where a stuck stderr used to
-    stop the hub, it now costs some kilobytes a minute). As with :func:`logging.basicConfig`,
-    nothing changes where logging is already set up.
+    The event loop only hands a line over: writing it can block (journald behind a slow SD
+    card, a pipe its reader drains late), and the loop is the one answering presses. Lines wait
+    in memory while a write is stuck (the hub's lines are few and throttled: where a stuck stderr
+    used to stop the hub, it now costs some kilobytes a minute). As with
+    :func:`logging.basicConfig`, nothing changes where logging is already set up.
     """
     # The library logs every connection; the hub logs them itself, with the player's name.
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -109,19 +109,23 @@ def logging_to_stderr(level: str) -> Iterator[None]:
     if root.handlers:
         yield
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    queued = QueueHandler(lines)
-    listener = QueueListener(lines, handler)
-    root.addHandler(queued)
+    # A line shows its time, level, logger and message, nothing else: leave out what a record
+    # would otherwise gather for each line (the caller's frame, thread and process ids; the
+    # "Optimization" section of the logging HOWTO).
+    lean = {"_srcfile": None, "logThreads": False, "logProcesses": False}
+    lean["logMultiprocessing"] = False
+    saved = {name: getattr(logging, name) for name in lean}
+    vars(logging).update(lean)
+    writer = BatchedLineWriter(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(writer)
     root.setLevel(level.upper())
-    listener.start()
     try:
         yield
     finally:
-        listener.stop()
-        root.removeHandler(queued)
+        root.removeHandler(writer)
+        writer.close()
+        vars(logging).update(saved)
 
 
 async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> None:

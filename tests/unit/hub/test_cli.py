@@ -83,3 +83,19 @@ def test_a_stalled_stderr_never_holds_up_whoever_logs(monkeypatch: pytest.Monkey
     assert [line.split(": ", 1)[1] for line in lines] == ["line 0", "line 1", "line 2"]
     assert " INFO hub.test: " in lines[0]
     assert root.handlers == []
+
+
+def test_a_log_line_gathers_only_what_it_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each record would otherwise look up its caller's frame and ask the kernel for the
+    process id; the hub's lines show neither, and the process's settings come back after."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    before = logging._srcfile, logging.logProcesses, logging.logThreads
+    seen: list[logging.LogRecord] = []
+    logger = logging.getLogger("hub.test")
+    monkeypatch.setattr(logger, "filters", [seen.append])
+    with cli.logging_to_stderr("info"):
+        logger.info("a line")
+    assert [(r.process, r.thread, r.funcName) for r in seen] == [(None, None, "(unknown function)")]
+    assert (logging._srcfile, logging.logProcesses, logging.logThreads) == before
