@@ -110,6 +110,7 @@ class Server:
         self._numbers = itertools.count(1)
         self._wakeup: asyncio.TimerHandle | None = None
         self._wakeup_ns: int | None = None
+        self._carrying = 0  # _carry calls under way (one inside another)
         self._background: set[asyncio.Task[Any]] = set()
         self._tokenless: dict[str, int] = {}  # open connections without a token, per address
         self._served: tuple[msg.State | None, dict[Access, bytes]] = (None, {})
@@ -294,6 +295,16 @@ class Server:
     # --- carrying the core's outputs out ---
 
     def _carry(self, outputs: list[Output]) -> None:
+        self._carrying += 1
+        try:
+            self._carry_each(outputs)
+        finally:
+            self._carrying -= 1
+        # Once, after all: carrying a step out can carry more (a save done at once, in memory).
+        if not self._carrying:
+            self._schedule()
+
+    def _carry_each(self, outputs: list[Output]) -> None:
         for output in outputs:
             match output:
                 case Send(link=link, frame=frame):
@@ -318,7 +329,6 @@ class Server:
                     self.on_event(event)
                 case _:
                     assert_never(output)
-        self._schedule()
 
     def _acker(self, ticket: int) -> Callable[[], None]:
         """What runs on the loop once a journal step is committed: its acks go out."""
