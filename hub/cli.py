@@ -115,12 +115,12 @@ def logging_to_stderr(level: str) -> Iterator[None]:
     lean = {"_srcfile": None, "logThreads": False, "logProcesses": False}
     lean["logMultiprocessing"] = False
     saved = {name: getattr(logging, name) for name in lean}
-    vars(logging).update(lean)
     writer = BatchedLineWriter(sys.stderr)
     writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(writer)
     root.setLevel(level.upper())
     try:
+        vars(logging).update(lean)
         yield
     finally:
         root.removeHandler(writer)

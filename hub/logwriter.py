@@ -28,7 +28,7 @@ class BatchedLineWriter(logging.Handler):
     """A handler that formats on the caller's thread and writes from its own, in batches.
 
     Every line handed in is written by the time :meth:`close` returns. A write that fails
-    (stderr closed) loses that batch, not the hub.
+    (stderr closed, or none at all) loses that batch, not the hub nor the lines after it.
     """
 
     def __init__(self, stream: TextIO, gather_s: float = GATHER_S) -> None:
@@ -81,5 +81,7 @@ class BatchedLineWriter(logging.Handler):
         try:
             self._stream.write("\n".join(batch) + "\n")
             self._stream.flush()
-        except (OSError, ValueError):  # stderr gone (closed, a broken pipe): nowhere to say so
+        except Exception:
+            # stderr gone (closed, a broken pipe, none at all): nowhere to say so, and the
+            # writer must live on, or every later line would pile up in memory unwritten.
             pass

@@ -88,6 +88,8 @@ async def test_a_ping_flood_counts_in_the_message_budget(
     await console.expect("welcome")
     await console.ws.close()
     await press_in_a_round(honest, host, "p")  # connected before the flood: unaffected
+    # Lines come in order: once the round's decision is logged, every refusal's line is in.
+    await asyncio.to_thread(hub.wait_for_log, r"round \d+ decided")
     assert len([line for line in hub.lines if "hub.guard: dropped" in line]) == 1
     assert len([line for line in hub.lines if "just dropped for flooding" in line]) == 1
 

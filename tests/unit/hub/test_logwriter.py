@@ -7,6 +7,8 @@ import io
 import logging
 import threading
 
+import pytest
+
 from hub.logwriter import BatchedLineWriter
 
 
@@ -57,7 +59,11 @@ def test_a_burst_of_lines_is_written_in_a_batch_not_line_by_line() -> None:
     assert stream.writes == 2  # the line that woke the writer, then everything that gathered
 
 
-def test_a_write_that_fails_loses_its_batch_and_the_writer_goes_on() -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [BrokenPipeError("stderr's reader is gone"), AttributeError("no stderr at all (2>&-)")],
+)
+def test_a_write_that_fails_loses_its_batch_and_the_writer_goes_on(failure: Exception) -> None:
     class Broken(io.StringIO):
         def __init__(self) -> None:
             super().__init__()
@@ -66,7 +72,7 @@ def test_a_write_that_fails_loses_its_batch_and_the_writer_goes_on() -> None:
         def write(self, text: str) -> int:
             if not self.failed.is_set():
                 self.failed.set()
-                raise BrokenPipeError("stderr's reader is gone")
+                raise failure
             return super().write(text)
 
     stream = Broken()
