@@ -36,7 +36,9 @@ class BatchedLineWriter(logging.Handler):
         self._stream = stream
         self._gather_s = gather_s
         self._lines: list[str] = []
-        self._waiting = threading.Condition(threading.Lock())
+        # Re-entrant: a finalizer the collector runs inside this lock may log (asyncio's
+        # "Task was destroyed but it is pending!"), and must not wait on its own thread.
+        self._waiting = threading.Condition(threading.RLock())
         self._closing = False
         self._thread = threading.Thread(target=self._write_batches, name="log-writer", daemon=True)
         self._thread.start()

@@ -82,3 +82,20 @@ def test_a_write_that_fails_loses_its_batch_and_the_writer_goes_on(failure: Exce
     writer.handle(record("kept"))
     writer.close()
     assert stream.getvalue() == "kept\n"
+
+
+def test_a_line_logged_inside_the_writers_own_lock_does_not_deadlock() -> None:
+    """The collector may run a finalizer that logs in the middle of an emit, on that thread."""
+    stream = io.StringIO()
+    writer = BatchedLineWriter(stream, gather_s=0)
+
+    def nested() -> None:
+        with writer._waiting:  # as if an emit were interrupted by the finalizer
+            writer.handle(record("from a finalizer"))
+
+    thread = threading.Thread(target=nested, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the nested line waited on its own thread's lock"
+    writer.close()
+    assert stream.getvalue() == "from a finalizer\n"
