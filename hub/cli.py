@@ -112,8 +112,7 @@ def logging_to_stderr(level: str) -> Iterator[None]:
     # A line shows its time, level, logger and message, nothing else: leave out what a record
     # would otherwise gather for each line (the caller's frame, thread and process ids; the
     # "Optimization" section of the logging HOWTO).
-    lean = {"_srcfile": None, "logThreads": False, "logProcesses": False}
-    lean["logMultiprocessing"] = False
+    lean = dict(_srcfile=None, logThreads=False, logProcesses=False, logMultiprocessing=False)
     saved = {name: getattr(logging, name) for name in lean}
     writer = BatchedLineWriter(sys.stderr)
     writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
