@@ -449,9 +449,10 @@ class Fanout:
         storage: msg.StorageView,
         join: msg.JoinView,
         central: msg.CentralView | None = None,
+        by: int | None = None,
     ) -> list[Output]:
-        """The picture, if one is due."""
-        if self.publish_at is None or now < self.publish_at:
+        """The picture, if one is due by ``by`` (default ``now``)."""
+        if self.publish_at is None or (now if by is None else by) < self.publish_at:
             return []
         self.publish_at = None
         self._last_publish_ns = now
