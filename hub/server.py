@@ -12,6 +12,7 @@ when it next needs to act.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ from websockets.protocol import Event
 from hub.auth import request_token, tokens_match
 from hub.config import HubConfig
 from hub.core.events import HubEvent, Listening, Stopped
-from hub.core.machine import HubCore
+from hub.core.machine import EARLY_WAKE_NS, HubCore
 from hub.core.outputs import Broadcast, Close, LinkId, Notify, Output, Ping, Save, Send
 from hub.gate import Gate
 from hub.guard import Guard, peer
@@ -49,8 +50,8 @@ log = logging.getLogger("hub")
 #: wrong, likely as a frame that came right behind another was stamped a loop turn late.
 FRAMES_PER_TURN = 16
 
-#: A player link's ping that has not come back by then is given up (the next one may).
-PONG_TIMEOUT_S = 5.0
+#: A round-trip ping whose pong has not come back by then is given up (the next one may).
+PONG_TIMEOUT_NS = 5_000_000_000
 #: How long any closing connection (a stop's 1001, a refusal's 4401...) waits for the peer to
 #: answer the close frame before the hub drops it. The library's 10 s held every stop and
 #: restart that long while one station was unplugged or frozen; a live peer answers within
@@ -66,11 +67,32 @@ LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
 class GuardedConnection(ServerConnection):
     """A connection whose control frames (ping, pong) count in its message budget too: the
     library answers pings by itself, so a client could otherwise send them without limit. It
-    notes when it last heard anything, for the keepalive (:meth:`Server._keepalive`)."""
+    notes when it last heard anything, for the keepalive (:meth:`Server._keepalive`), and times
+    the core's round-trip pings on the hub's own clock.
+
+    The library times a ping with the event loop's clock, which on uvloop counts whole
+    milliseconds: a loopback round trip came out as 0, a LAN's as 0, 1 or 2 ms, and a tutorial
+    client's press is placed by half of it. Here a round trip runs from just before the ping is
+    written to the moment its pong's frame is read, in nanoseconds, and reaches the core at once.
+    """
 
     guard: Guard | None = None
     heard_ns = 0
     unanswered = False  # closed for want of a pong to the keepalive ping
+    link: LinkId = 0
+    on_round_trip: Callable[[LinkId, int, int], None] | None = None  # (link, rtt_ns, now)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._round_trips: dict[bytes, int] = {}  # payload -> sent at, for pings still out
+
+    def expect_pong(self, payload: bytes, now: int) -> None:
+        """A round-trip ping with ``payload`` is about to go out."""
+        out = self._round_trips
+        for old, sent in list(out.items()):  # one every few seconds at most: a handful
+            if now - sent > PONG_TIMEOUT_NS:
+                del out[old]  # given up
+        out[payload] = now
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame):
@@ -82,6 +104,10 @@ class GuardedConnection(ServerConnection):
                 and not guard.admit(self, now)
             ):
                 return
+            if event.opcode is Opcode.PONG and self._round_trips:
+                sent = self._round_trips.pop(bytes(event.data), None)
+                if sent is not None and now - sent <= PONG_TIMEOUT_NS and self.on_round_trip:
+                    self.on_round_trip(self.link, now - sent, now)
         super().process_event(event)
 
 
@@ -104,7 +130,12 @@ class Server:
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
         # A connection class of this server's own, so that each knows this server's guard.
-        self._connection = type("Connection", (GuardedConnection,), {"guard": self.guard})
+        self._connection = type(
+            "Connection",
+            (GuardedConnection,),
+            {"guard": self.guard, "on_round_trip": self._round_trip},
+        )
+        self._ping_payloads = itertools.count(1)
         self.websockets: WebSocketServer | None = None
         self._links: dict[LinkId, ServerConnection] = {}
         self._numbers = itertools.count(1)
@@ -224,7 +255,7 @@ class Server:
 
     async def _serve(self, ws: ServerConnection) -> None:
         assert isinstance(ws, GuardedConnection)  # made by this server (create_connection)
-        link = next(self._numbers)
+        link = ws.link = next(self._numbers)
         self._links[link] = ws
         request = ws.request
         token = None
@@ -275,7 +306,9 @@ class Server:
         interval_ns = round(self.config.limits.keepalive_s * NS_PER_S)
         while True:
             quiet_ns = time.monotonic_ns() - ws.heard_ns
-            if quiet_ns < interval_ns:
+            # Woken a little early (see EARLY_WAKE_NS), it pings now: sleeping for the rest
+            # woke it again and again, for up to a couple of milliseconds, every interval.
+            if quiet_ns < interval_ns - EARLY_WAKE_NS:
                 await asyncio.sleep((interval_ns - quiet_ns) / NS_PER_S)
                 continue
             try:
@@ -319,7 +352,8 @@ class Server:
                         self._spawn(ws.close(code, reason))
                 case Ping(link=link):
                     if (ws := self._links.get(link)) is not None:
-                        self._spawn(self._ping(link, ws))
+                        assert isinstance(ws, GuardedConnection)
+                        self._spawn(self._ping(ws))
                 case Save(record=record, ticket=ticket):
                     if ticket is None:
                         self.recorder.write(record, None)
@@ -338,13 +372,15 @@ class Server:
         """What runs on the loop if the store refuses a journal step on its own."""
         return lambda: self._carry(self.core.lost(ticket, time.monotonic_ns()))
 
-    async def _ping(self, link: LinkId, ws: ServerConnection) -> None:
-        try:
-            waiter = await ws.ping()
-            latency = await asyncio.wait_for(waiter, timeout=PONG_TIMEOUT_S)
-        except (ConnectionClosed, TimeoutError):
-            return
-        self._carry(self.core.pong(link, round(latency * 1e9), time.monotonic_ns()))
+    async def _ping(self, ws: GuardedConnection) -> None:
+        """A round-trip ping; its pong reaches the core from the connection, as it is read."""
+        payload = next(self._ping_payloads).to_bytes(8, "big")  # never one still out
+        ws.expect_pong(payload, time.monotonic_ns())
+        with contextlib.suppress(ConnectionClosed):
+            await ws.ping(payload)
+
+    def _round_trip(self, link: LinkId, rtt_ns: int, now: int) -> None:
+        self._carry(self.core.pong(link, rtt_ns, now))
 
     def _schedule(self) -> None:
         """One timer, at the core's next wake-up.

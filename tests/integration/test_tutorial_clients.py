@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from hub.core.events import Decided
 from hub.embed import RunningHub
@@ -187,3 +189,34 @@ async def test_any_other_text_is_a_name_greeted_byte_for_byte(run_hub: InProcess
             assert await recv_text(client) == f"Hello {name}!"
         await client.send(b"\x01")
         assert (await recv_text(client)).startswith("Send text: buzz")
+
+
+class PingNoticing(ClientConnection):
+    """A client connection that notices the first ping it answers (the library answers it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pinged = asyncio.Event()
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pinged.set()
+        super().process_event(event)
+
+
+async def test_the_hubs_pings_measure_a_tutorial_clients_round_trip(
+    run_hub: InProcessHubs,
+) -> None:
+    """A tutorial client has no clock to sync: the round trip the hub's own WebSocket pings
+    measure is all that places its presses, and the host sees it."""
+    hub = await run_hub(MIXED)
+    options: dict[str, Any] = {"ping_interval": None, "create_connection": PingNoticing}
+    async with connect(hub.url, **options) as carol:
+        assert isinstance(carol, PingNoticing)
+        await asyncio.wait_for(carol.pinged.wait(), timeout=10)  # the hub pings as a link opens
+        # Its pong went out before the name: the hub takes the pong first, then answers.
+        await carol.send("Carol")
+        assert await recv_text(carol) == "Hello Carol!"
+        view = {p["name"]: p for p in state_of(hub)["players"]}["Carol"]
+        assert view["rtt_ns"] is not None
+        assert 0 < view["rtt_ns"] < 5_000 * MS
