@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, assert_never
@@ -107,7 +108,10 @@ class GuardedConnection(ServerConnection):
             if event.opcode is Opcode.PONG and self._round_trips:
                 sent = self._round_trips.pop(bytes(event.data), None)
                 if sent is not None and now - sent <= PONG_TIMEOUT_NS and self.on_round_trip:
-                    self.on_round_trip(self.link, now - sent, now)
+                    try:
+                        self.on_round_trip(self.link, now - sent, now)
+                    except Exception:  # a fault of ours must not cost the player the link
+                        log.exception("round trip of link %d not taken", self.link)
         super().process_event(event)
 
 
@@ -135,7 +139,6 @@ class Server:
             (GuardedConnection,),
             {"guard": self.guard, "on_round_trip": self._round_trip},
         )
-        self._ping_payloads = itertools.count(1)
         self.websockets: WebSocketServer | None = None
         self._links: dict[LinkId, ServerConnection] = {}
         self._numbers = itertools.count(1)
@@ -304,11 +307,12 @@ class Server:
         20 s (for a room of idle plain clients, half the hub's CPU).
         """
         interval_ns = round(self.config.limits.keepalive_s * NS_PER_S)
+        # Woken a little early (see EARLY_WAKE_NS), it pings then: sleeping for the rest woke it
+        # again and again, for up to a couple of milliseconds, every interval.
+        quiet_enough_ns = max(interval_ns - EARLY_WAKE_NS, interval_ns // 2)
         while True:
             quiet_ns = time.monotonic_ns() - ws.heard_ns
-            # Woken a little early (see EARLY_WAKE_NS), it pings now: sleeping for the rest
-            # woke it again and again, for up to a couple of milliseconds, every interval.
-            if quiet_ns < interval_ns - EARLY_WAKE_NS:
+            if quiet_ns < quiet_enough_ns:
                 await asyncio.sleep((interval_ns - quiet_ns) / NS_PER_S)
                 continue
             try:
@@ -374,7 +378,7 @@ class Server:
 
     async def _ping(self, ws: GuardedConnection) -> None:
         """A round-trip ping; its pong reaches the core from the connection, as it is read."""
-        payload = next(self._ping_payloads).to_bytes(8, "big")  # never one still out
+        payload = os.urandom(8)  # unguessable: a pong sent ahead of its ping is no sample
         ws.expect_pong(payload, time.monotonic_ns())
         with contextlib.suppress(ConnectionClosed):
             await ws.ping(payload)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from hub.config import GameSection, HubConfig, RoundSection
 from hub.core.machine import EARLY_WAKE_NS, HubCore
-from hub.core.outputs import Send
-from tests.support.simulation import MS, Net, S, fixed, host, node, press
+from hub.core.outputs import Broadcast, Close, Send
+from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 
 
 def recomputed(core: HubCore) -> int | None:
@@ -126,3 +126,41 @@ def test_woken_a_little_early_the_core_does_what_is_due_but_the_deadline_waits()
     net.carry(waiting)
     net.run_until(deadline + 10 * MS)  # decided at its time, and the result delivered
     assert near.last("result")["rank"] == 1
+
+
+def test_woken_a_little_early_a_greeting_deadline_a_picture_and_the_sweep_are_done() -> None:
+    """The other jobs that may be done a little early, each woken for just before its time."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)))
+    core = net.core
+    console = host(net)
+    node(net, "n1", up=fixed(MS), down=fixed(MS))
+    net.run_for(5 * S)
+
+    mute = Station(net).open()  # never greets
+    deadline = core._hellos.next()
+    assert deadline is not None
+    net.run_until(deadline - EARLY_WAKE_NS - 1)
+    assert mute.closed is None
+    early = core.timer(deadline - EARLY_WAKE_NS)
+    assert [o for o in early if isinstance(o, Close) and o.link == mute.link]
+    net.now = deadline - EARLY_WAKE_NS
+    net.carry(early)
+
+    console.send({"type": "arm"})  # something for the host to see, shown at once
+    net.run_for(MS)
+    node(net, "n2", up=fixed(MS), down=fixed(MS))  # and more, paced after that picture
+    net.run_for(2 * MS)
+    due = core.fanout.publish_at
+    assert due is not None
+    assert due > net.now + EARLY_WAKE_NS
+    net.run_until(due - EARLY_WAKE_NS - 1)
+    early = core.timer(due - EARLY_WAKE_NS)
+    assert [o for o in early if isinstance(o, Broadcast) and o.picture]
+
+    sweep = core._sweep_at
+    assert sweep is not None
+    net.run_until(sweep - EARLY_WAKE_NS - 1)
+    assert core._sweep_at == sweep
+    core.timer(sweep - EARLY_WAKE_NS)
+    assert core._sweep_at is not None
+    assert core._sweep_at > sweep

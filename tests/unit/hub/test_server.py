@@ -1,0 +1,90 @@
+"""The server times the core's round-trip pings itself: from just before a ping is written to the
+moment its pong's frame is read. Frames are fed to a connection here, with no socket, and the
+clock is the test's."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+
+from hub import server
+from hub.server import PONG_TIMEOUT_NS, GuardedConnection
+
+MS = 1_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000 * MS
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(server.time, "monotonic_ns", fake)
+    return fake
+
+
+async def connection(taken: list[tuple[int, int, int]]) -> GuardedConnection:
+    """A connection past its handshake, link 7, whose round trips land in ``taken``."""
+    ws = GuardedConnection(ServerProtocol(), None)  # type: ignore[arg-type]
+    ws.request = object()  # type: ignore[assignment]  # past the handshake: frames from now on
+    ws.link = 7
+    ws.on_round_trip = lambda link, rtt, now: taken.append((link, rtt, now))
+    return ws
+
+
+def pong(payload: bytes) -> Frame:
+    return Frame(Opcode.PONG, payload)
+
+
+async def test_a_pong_gives_the_round_trip_to_the_nanosecond_once(clock: Clock) -> None:
+    taken: list[tuple[int, int, int]] = []
+    ws = await connection(taken)
+    ws.expect_pong(b"ping-one", clock.now)
+    clock.now += 345_678  # a third of a millisecond: uvloop's clock would say 0 or 1 ms
+    ws.process_event(pong(b"ping-one"))
+    assert taken == [(7, 345_678, clock.now)]
+    clock.now += MS
+    ws.process_event(pong(b"ping-one"))  # the same pong again: no second sample
+    ws.process_event(pong(b"unknown!"))  # nothing the hub sent (or the keepalive's own)
+    assert len(taken) == 1
+
+
+async def test_a_pong_later_than_the_timeout_is_no_sample_and_old_pings_are_forgotten(
+    clock: Clock,
+) -> None:
+    taken: list[tuple[int, int, int]] = []
+    ws = await connection(taken)
+    ws.expect_pong(b"slow-one", clock.now)
+    clock.now += PONG_TIMEOUT_NS + 1
+    ws.process_event(pong(b"slow-one"))
+    assert taken == []
+    for n in range(100):  # a peer that never answers: the pings out stay a handful
+        ws.expect_pong(n.to_bytes(8, "big"), clock.now)
+        clock.now += PONG_TIMEOUT_NS // 4
+    assert len(ws._round_trips) <= 5
+    ws.process_event(pong((99).to_bytes(8, "big")))  # the latest is still timed
+    assert taken == [(7, PONG_TIMEOUT_NS // 4, clock.now)]
+
+
+async def test_a_fault_taking_a_round_trip_does_not_cost_the_link(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = await connection([])
+
+    def broken(link: int, rtt: int, now: int) -> None:
+        raise RuntimeError("a bug")
+
+    ws.on_round_trip = broken
+    ws.expect_pong(b"ping-two", clock.now)
+    clock.now += MS
+    with caplog.at_level(logging.ERROR, logger="hub"):
+        ws.process_event(pong(b"ping-two"))  # does not raise into the library's reader
+    assert any("round trip of link 7 not taken" in r.getMessage() for r in caplog.records)
