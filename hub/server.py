@@ -140,7 +140,7 @@ class Server:
             {"guard": self.guard, "on_round_trip": self._round_trip},
         )
         self.websockets: WebSocketServer | None = None
-        self._links: dict[LinkId, ServerConnection] = {}
+        self._links: dict[LinkId, GuardedConnection] = {}
         self._numbers = itertools.count(1)
         self._wakeup: asyncio.TimerHandle | None = None
         self._wakeup_ns: int | None = None
@@ -356,7 +356,6 @@ class Server:
                         self._spawn(ws.close(code, reason))
                 case Ping(link=link):
                     if (ws := self._links.get(link)) is not None:
-                        assert isinstance(ws, GuardedConnection)
                         self._spawn(self._ping(ws))
                 case Save(record=record, ticket=ticket):
                     if ticket is None:
