@@ -32,7 +32,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 async def connection(taken: list[tuple[int, int, int]]) -> GuardedConnection:
-    """A connection past its handshake, link 7, whose round trips land in ``taken``."""
+    """A connection past its handshake, link 7, whose round trips land in ``taken`` (made in a
+    coroutine: a connection belongs to the running loop)."""
     ws = GuardedConnection(ServerProtocol(), None)  # type: ignore[arg-type]
     ws.request = object()  # type: ignore[assignment]  # past the handshake: frames from now on
     ws.link = 7
