@@ -12,7 +12,6 @@ when it next needs to act.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -26,7 +25,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 from hub.auth import request_token, tokens_match
 from hub.config import HubConfig
@@ -356,7 +355,7 @@ class Server:
                         self._spawn(ws.close(code, reason))
                 case Ping(link=link):
                     if (ws := self._links.get(link)) is not None:
-                        self._spawn(self._ping(ws))
+                        self._ping(ws)
                 case Save(record=record, ticket=ticket):
                     if ticket is None:
                         self.recorder.write(record, None)
@@ -375,12 +374,18 @@ class Server:
         """What runs on the loop if the store refuses a journal step on its own."""
         return lambda: self._carry(self.core.lost(ticket, time.monotonic_ns()))
 
-    async def _ping(self, ws: GuardedConnection) -> None:
-        """A round-trip ping; its pong reaches the core from the connection, as it is read."""
+    def _ping(self, ws: GuardedConnection) -> None:
+        """A round-trip ping, written at once; its pong reaches the core from the connection as
+        it is read. Written through the protocol, not the library's ``ping()``, which keeps a
+        future for every ping until a pong comes: from a peer that never answers, and speaks
+        often enough never to be closed by the keepalive, that was one more every few seconds
+        for as long as it stayed."""
+        if ws.protocol.state is not State.OPEN:
+            return  # closing: no round trip to measure
         payload = os.urandom(8)  # unguessable: a pong sent ahead of its ping is no sample
         ws.expect_pong(payload, time.monotonic_ns())
-        with contextlib.suppress(ConnectionClosed):
-            await ws.ping(payload)
+        ws.protocol.send_ping(payload)
+        ws.send_data()
 
     def _round_trip(self, link: LinkId, rtt_ns: int, now: int) -> None:
         self._carry(self.core.pong(link, rtt_ns, now))

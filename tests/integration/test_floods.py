@@ -214,3 +214,46 @@ async def test_a_backlog_of_frames_on_one_link_takes_turns_with_the_others(
     finally:
         masher.close()
         await honest.close()
+
+
+def _pings_read(sock: socket.socket, count: int) -> int:
+    """Read the hub's frames (never answering one) until ``count`` pings came; how many frames
+    there were in all. Blocking: call it in a thread."""
+    frames = pings = 0
+    while pings < count:
+        head = _exactly(sock, 2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", _exactly(sock, 2))[0]
+        _exactly(sock, length)
+        frames += 1
+        pings += head[0] & 0x0F == 0x9
+    return frames
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the hub closed the connection"
+        data += chunk
+    return data
+
+
+async def test_a_peer_that_never_answers_pings_leaves_nothing_behind_per_ping(
+    run_hub: InProcessHubs,
+) -> None:
+    """The hub pings every link for its round trip. A peer that never answers, yet speaks often
+    enough never to be closed by the keepalive, must not make the hub keep something for every
+    ping for as long as it stays: the library's ``ping()`` kept a future for each until a pong."""
+    hub = await run_hub("")
+    mute = await asyncio.to_thread(raw_websocket, hub.port)
+    try:
+        await asyncio.to_thread(mute.sendall, masked_text_frame("Mute"))  # a tutorial client
+        frames = await asyncio.to_thread(_pings_read, mute, 3)  # the first three, unanswered
+        assert frames >= 4  # its greeting too
+        [link] = hub.server._links.values()
+        assert link.pending_pings == {}
+        assert len(link._round_trips) == 3  # the hub's own, given up after 5 s
+    finally:
+        mute.close()
