@@ -383,9 +383,14 @@ class Server:
         if ws.protocol.state is not State.OPEN:
             return  # closing: no round trip to measure
         payload = os.urandom(8)  # unguessable: a pong sent ahead of its ping is no sample
-        ws.expect_pong(payload, time.monotonic_ns())
-        ws.protocol.send_ping(payload)
-        ws.send_data()
+        sent = time.monotonic_ns()
+        try:
+            ws.protocol.send_ping(payload)
+            ws.send_data()
+        except Exception:  # as broadcast does: a write that fails loses this ping, nothing else
+            log.debug("round-trip ping to link %d not written", ws.link, exc_info=True)
+            return
+        ws.expect_pong(payload, sent)  # no pong is read before this returns to the loop
 
     def _round_trip(self, link: LinkId, rtt_ns: int, now: int) -> None:
         self._carry(self.core.pong(link, rtt_ns, now))

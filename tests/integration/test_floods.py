@@ -216,19 +216,17 @@ async def test_a_backlog_of_frames_on_one_link_takes_turns_with_the_others(
         await honest.close()
 
 
-def _pings_read(sock: socket.socket, count: int) -> int:
-    """Read the hub's frames (never answering one) until ``count`` pings came; how many frames
-    there were in all. Blocking: call it in a thread."""
-    frames = pings = 0
+def _pings_read(sock: socket.socket, count: int) -> None:
+    """Read the hub's frames, never answering one, until ``count`` pings came. Blocking: call
+    it in a thread."""
+    pings = 0
     while pings < count:
         head = _exactly(sock, 2)
         length = head[1] & 0x7F
         if length == 126:
             length = struct.unpack("!H", _exactly(sock, 2))[0]
         _exactly(sock, length)
-        frames += 1
         pings += head[0] & 0x0F == 0x9
-    return frames
 
 
 def _exactly(sock: socket.socket, size: int) -> bytes:
@@ -250,8 +248,7 @@ async def test_a_peer_that_never_answers_pings_leaves_nothing_behind_per_ping(
     mute = await asyncio.to_thread(raw_websocket, hub.port)
     try:
         await asyncio.to_thread(mute.sendall, masked_text_frame("Mute"))  # a tutorial client
-        frames = await asyncio.to_thread(_pings_read, mute, 3)  # the first three, unanswered
-        assert frames >= 4  # its greeting too
+        await asyncio.to_thread(_pings_read, mute, 3)  # the first three, unanswered
         [link] = hub.server._links.values()
         assert link.pending_pings == {}
         assert len(link._round_trips) == 3  # the hub's own, given up after 5 s
