@@ -86,13 +86,13 @@ class GuardedConnection(ServerConnection):
         super().__init__(*args, **kwargs)
         self._round_trips: dict[bytes, int] = {}  # payload -> sent at, for pings still out
 
-    def expect_pong(self, payload: bytes, now: int) -> None:
-        """A round-trip ping with ``payload`` is about to go out."""
+    def expect_pong(self, payload: bytes, sent_ns: int) -> None:
+        """A round-trip ping with ``payload`` went out at ``sent_ns``: time its pong."""
         out = self._round_trips
         for old, sent in list(out.items()):  # one every few seconds at most: a handful
-            if now - sent > PONG_TIMEOUT_NS:
+            if sent_ns - sent > PONG_TIMEOUT_NS:
                 del out[old]  # given up
-        out[payload] = now
+        out[payload] = sent_ns
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame):
