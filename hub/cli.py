@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hub import ctl, discovery, exports, notify, tournament
 from hub import loop as hub_loop
-from hub.auth import TokenFileError, load_or_create_host_token
+from hub.auth import TOKEN_FILE, TokenFileError, load_or_create_host_token
 from hub.central import describe
 from hub.config import DEFAULT_PORT, HubConfig, TournamentSection
 from hub.embed import running_hub
@@ -197,10 +197,13 @@ def raise_open_files_limit() -> int:
 
 
 def _host_token(config: HubConfig) -> str:
-    """The token kept in the data directory, made at the first start and printed once."""
+    """The token kept in the data directory, made at the first start and printed once; later
+    starts say where it is, for a host who restarts the hub another day."""
     token, created = load_or_create_host_token(config.data_path())
     if created:
         log.info("new host token (kept in %s): %s", config.data_path(), token)
+    else:
+        log.info("host token: in %s", config.data_path() / TOKEN_FILE)
     return token
 
 

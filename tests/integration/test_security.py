@@ -436,3 +436,5 @@ async def test_generated_host_token_is_private_and_shown_once(tmp_path: Path) ->
     second = await asyncio.to_thread(_run_until_console, data)
     assert not [line for line in second if token in line]
     assert token_file.read_text().strip() == token
+    # A host restarting the hub another day is told where the token is, not the token.
+    assert any(f"host token: in {token_file}" in line for line in second)
