@@ -449,10 +449,11 @@ class Fanout:
         storage: msg.StorageView,
         join: msg.JoinView,
         central: msg.CentralView | None = None,
-        by: int | None = None,
+        *,
+        by: int,
     ) -> list[Output]:
-        """The picture, if one is due by ``by`` (default ``now``)."""
-        if self.publish_at is None or (now if by is None else by) < self.publish_at:
+        """The picture, if one is due by ``by``."""
+        if self.publish_at is None or by < self.publish_at:
             return []
         self.publish_at = None
         self._last_publish_ns = now

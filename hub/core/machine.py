@@ -375,7 +375,7 @@ class HubCore:
         # goes out before its picture is built), and while a round waits for presses in flight.
         if not (ticked or self._pictures_wait()):
             join = self._join_view()
-            out.extend(self.fanout.publish(now, self.storage, join, self.central, soon))
+            out.extend(self.fanout.publish(now, self.storage, join, self.central, by=soon))
         return out
 
     def _pictures_wait(self) -> bool:

@@ -123,12 +123,12 @@ class SyncSchedule:
         self.agenda.cancel(("sync", link))
         self.agenda.cancel(("ping", link))
 
-    def due(self, now: int, by: int | None = None) -> tuple[list[tuple[LinkId, int]], list[LinkId]]:
+    def due(self, now: int, by: int) -> tuple[list[tuple[LinkId, int]], list[LinkId]]:
         """The syncs to send now, as (link, seq) with t0 = ``now``, and the links to ping: those
-        due by ``by`` (default ``now``), a little early being as good as on time."""
+        due by ``by``, a little early being as good as on time."""
         syncs: list[tuple[LinkId, int]] = []
         pings: list[LinkId] = []
-        for kind, link in self.agenda.pop_due(now if by is None else by):
+        for kind, link in self.agenda.pop_due(by):
             if kind == "ping":
                 pinging = self._pinging.get(link)
                 if pinging is not None:
