@@ -42,6 +42,13 @@ from firmware import discovery
 from firmware.config import AUTO_HUB, NodeConfig
 from firmware.events import Connected, NodeEvent
 from firmware.feedback import Feedback
+from firmware.keepalive import (
+    LOST_HUB_S,
+    PING_INTERVAL_S,
+    PING_TIMEOUT_S,
+    UNWATCHED_PING_INTERVAL_S,
+    WatchedConnection,
+)
 from firmware.state import (
     Action,
     AnswerSync,
@@ -119,6 +126,7 @@ class Link:
         self._rng = rng or random.Random()
         self._outgoing: asyncio.Queue[Outgoing] | None = None  # the open connection's
         self._timer: asyncio.TimerHandle | None = None
+        self._told_unwatched = False
 
     # --- carrying out the core's decisions ---
 
@@ -264,12 +272,14 @@ class Link:
                 ssl=tls,
                 open_timeout=HELLO_TIMEOUT_S,
                 compression=None,
-                ping_interval=2,
-                ping_timeout=3,
+                create_connection=WatchedConnection,  # a lost hub: see firmware.keepalive
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
                 close_timeout=1,
                 max_size=2**20,
             ) as ws:
                 self._opened = True
+                self._tell_unwatched(ws)
                 if found is not None:
                     now = self.clock()
                     self.carry(self.state.hub_found(found[0], url, found[1], now), now)
@@ -300,6 +310,16 @@ class Link:
             return Outage(f"no answer from {url} within {HELLO_TIMEOUT_S:.0f} s")
         except OSError as exc:
             return Outage(f"cannot reach {url}: {_os_reason(exc)}")
+
+    def _tell_unwatched(self, ws: ClientConnection) -> None:
+        """Say once if this system's kernel cannot watch the link (the node pings more often)."""
+        unwatched = ws.unwatched if isinstance(ws, WatchedConnection) else None
+        if unwatched is not None and not self._told_unwatched:
+            self._told_unwatched = True
+            self._say(
+                f"Note: pinging the hub every {UNWATCHED_PING_INTERVAL_S:g} s to notice if it is"
+                f" lost ({unwatched.strerror or unwatched}); on Linux the kernel does it for free."
+            )
 
     async def _session(self, ws: ClientConnection, url: str, input_kind: InputKind) -> None:
         """Hello, welcome, then every frame to the core until the connection ends."""
@@ -343,6 +363,13 @@ class Link:
 
 
 def _closed_reason(exc: ConnectionClosed) -> str:
+    if isinstance(exc.__cause__, TimeoutError):  # the kernel gave up: see firmware.keepalive
+        return (
+            f"the hub stopped answering (nothing for {LOST_HUB_S:g} s); check its power, its"
+            " cable or the Wi-Fi"
+        )
+    if exc.rcvd is None and exc.sent is not None and exc.sent.code == CloseCode.INTERNAL_ERROR:
+        return "the hub's program stopped answering pings; restart buzzer-hub if it stays away"
     if exc.rcvd is None:
         return "the connection to the hub was lost"
     code, text = exc.rcvd.code, exc.rcvd.reason

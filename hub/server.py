@@ -301,7 +301,7 @@ class Server:
         A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if the pong
         does not come within as long again: a pulled cable is noticed as soon as before. But any
         frame shows the peer is there, and most links speak often: a node's sync replies and
-        its pongs to the core's pings, the firmware's pings every 2 s, a tutorial client's
+        its pongs to the core's pings, the firmware's pings every 20 s, a tutorial client's
         library pinging on its own. Pinging those anyway cost a frame each way per link every
         20 s (for a room of idle plain clients, half the hub's CPU).
         """

@@ -1,4 +1,5 @@
-"""Discovery at a venue, for real: hubs and nodes in network namespaces whose network changes.
+"""Discovery and links at a venue, for real: hubs and nodes in network namespaces whose network
+changes.
 
 Each test builds its own small LAN of namespaces and veth pairs (10.230.0.0/16 inside them; see
 tests/support/netns.py), starts a real ``buzzer-hub`` in one and a real ``buzzer-node
@@ -7,6 +8,7 @@ the hub boots before the router gives it an address, its address changes, it sit
 network the node cannot reach, it serves TLS. In each the node must find the hub and reach it,
 which the node's own console proves: it names the address it found, then prints the greeting the
 hub welcomed it with. The hub's discovery lines are its operator's news, and are checked as such.
+And a cable comes out: the node must say so within seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from firmware.keepalive import LOST_HUB_S, PING_INTERVAL_S
 from tests.conftest import HubProcess, console_script
 from tests.support.netns import Netns, NodeProcess, ip, kill_all, start_node_process
 
@@ -183,4 +186,23 @@ def test_a_tls_hub_is_announced_as_such_and_the_node_connects_with_wss(
     node = node_in(*AUTO, "--cafile", str(cert))
     found_at(node, f"wss://{HUB}:{hub.port}")
     welcomed(node)
+    assert node.stop() == 0
+
+
+def test_a_pulled_cable_is_noticed_within_seconds_and_the_hub_is_not_pinged_for_it(
+    venue: Venue, start_hub: Any, node_in: Any
+) -> None:
+    """The hub's cable comes out. The station's kernel, whose probes the hub's kernel answered,
+    notices within LOST_HUB_S; its WebSocket ping, once every PING_INTERVAL_S, would take that
+    long and more. The console says what to check."""
+    assert PING_INTERVAL_S > 2 * LOST_HUB_S  # else this would not tell the two apart
+    venue.hub_address(HUB)
+    hub = hub_in(venue, start_hub)
+    node = node_in("--hub", f"ws://{HUB}:{hub.port}", "--id", "box1", "--input", "gpio")
+    welcomed(node)
+    since = len(node.lines)
+    ip("-n", venue.hub_ns, "link", "set", venue.hub_dev, "down")  # the hub's end of the cable
+    lost = node.wait_for_line(r"^Hub unreachable: ", timeout=2 * LOST_HUB_S, since=since)
+    assert lost.startswith("Hub unreachable: the hub stopped answering (nothing for 5 s)")
+    assert "check its power, its cable or the Wi-Fi" in lost
     assert node.stop() == 0

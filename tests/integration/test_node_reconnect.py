@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from firmware.config import ConnectionSection, GpioSection, NodeConfig, NodeSection
+from firmware.keepalive import LOST_HUB_S
 from firmware.node import (
     Acked,
     Connected,
@@ -216,6 +217,29 @@ async def test_a_hub_shutting_down_cleanly_is_reported_and_rejoined(
     assert "Hub unreachable: the hub is shutting down. Retrying every second or so." in lines
     assert back.greeting == "Hello calm!"
     assert any(line.startswith("Hello calm! Back in touch after") for line in lines)
+
+
+async def test_a_hub_that_stalls_for_seconds_keeps_its_stations(
+    start_hub: Any, start_node: Any, mock_pins: Any
+) -> None:
+    """A hub frozen longer than a 2 s ping and its 3 s timeout allowed (a slow SD card, a long
+    garbage collection) keeps its stations: the kernel that watches the link answers for the
+    hub's machine, and the station's WebSocket ping is rare and patient."""
+    hub = start_hub(config=HOSTLESS)
+    node = await start_node(hub.url, "patient", button_pin="GPIO17", led_pin="GPIO27")
+    await node.wait_for(Connected)
+    await synced(hub, "patient")
+    mark = node.mark()
+    hub.proc.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(TimeoutError):
+            await node.wait_for(Disconnected, after=mark, timeout=LOST_HUB_S + 2)
+    finally:
+        hub.proc.send_signal(signal.SIGCONT)
+    press = await click(mock_pins.pin("GPIO17"), node)
+    await node.wait_for(Acked, lambda e: e.press_id == press.press_id, after=mark)
+
+    assert not [e for e in node.events(mark) if isinstance(e, Connected | Disconnected)]
 
 
 async def test_a_hub_checking_tokens_before_the_upgrade_admits_the_node_and_refuses_a_wrong_one(

@@ -1,0 +1,115 @@
+"""How a station notices a lost hub: its kernel's keepalive, the WebSocket ping only as a backstop
+(and as before where the kernel cannot help)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from firmware.keepalive import (
+    IDLE_S,
+    LOST_HUB_S,
+    PING_INTERVAL_S,
+    PING_TIMEOUT_S,
+    PROBE_INTERVAL_S,
+    UNWATCHED_PING_INTERVAL_S,
+    UNWATCHED_PING_TIMEOUT_S,
+    WatchedConnection,
+    watch,
+)
+
+linux_only = pytest.mark.skipif(
+    not hasattr(socket, "TCP_USER_TIMEOUT"), reason="the kernel's TCP options are Linux's"
+)
+
+
+def options(sock: socket.socket) -> dict[str, int]:
+    tcp = socket.IPPROTO_TCP
+    return {
+        "keepalive": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        "idle_s": sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
+        "interval_s": sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
+        "probes": sock.getsockopt(tcp, socket.TCP_KEEPCNT),
+        "user_timeout_ms": sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
+    }
+
+
+@linux_only
+def test_the_kernel_gives_up_on_a_silent_hub_after_the_lost_hub_time() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        watch(sock)
+        set_ = options(sock)
+    assert set_ == {
+        "keepalive": 1,
+        "idle_s": IDLE_S,
+        "interval_s": PROBE_INTERVAL_S,
+        "probes": 3,
+        "user_timeout_ms": round(LOST_HUB_S * 1000),
+    }
+    # The probes alone would end the link at the same moment as the user timeout.
+    assert set_["idle_s"] + set_["probes"] * set_["interval_s"] == LOST_HUB_S
+
+
+def test_a_connection_without_a_socket_cannot_be_watched() -> None:
+    with pytest.raises(OSError, match="no socket"):
+        watch(None)
+
+
+@pytest.fixture
+async def server_url() -> AsyncIterator[str]:
+    """A WebSocket server on loopback that only reads."""
+
+    async def read(ws: ServerConnection) -> None:
+        async for _ in ws:
+            pass
+
+    async with serve(read, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}"
+
+
+async def open_watched(url: str) -> ClientConnection:
+    return await connect(
+        url,
+        create_connection=WatchedConnection,
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
+    )
+
+
+@linux_only
+async def test_a_watched_connection_pings_rarely_and_its_socket_is_watched(
+    server_url: str,
+) -> None:
+    ws = await open_watched(server_url)
+    try:
+        assert isinstance(ws, WatchedConnection)
+        assert ws.unwatched is None
+        assert (ws.ping_interval, ws.ping_timeout) == (PING_INTERVAL_S, PING_TIMEOUT_S)
+        sock = ws.transport.get_extra_info("socket")
+        assert options(sock)["user_timeout_ms"] == round(LOST_HUB_S * 1000)
+        assert ws.keepalive_task is not None  # the backstop ping still runs
+    finally:
+        await ws.close()
+
+
+async def test_where_the_kernel_cannot_watch_the_station_pings_often(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(socket, "TCP_USER_TIMEOUT", raising=False)  # as on a system without it
+    ws = await open_watched(server_url)
+    try:
+        assert isinstance(ws, WatchedConnection)
+        assert ws.unwatched is not None
+        assert "TCP_USER_TIMEOUT" in str(ws.unwatched)
+        assert (ws.ping_interval, ws.ping_timeout) == (
+            UNWATCHED_PING_INTERVAL_S,
+            UNWATCHED_PING_TIMEOUT_S,
+        )
+        assert UNWATCHED_PING_INTERVAL_S + UNWATCHED_PING_TIMEOUT_S <= LOST_HUB_S
+    finally:
+        await ws.close()
