@@ -4,7 +4,9 @@ It answers the hub's clock sync from its own clock (the machine's monotonic cloc
 of the caller's choosing, as a separate board would have) and presses at instants the benchmark
 chooses. Because the benchmark picks the instant, it knows the true press time exactly and can
 score the hub against it. A benchmark needs many of these in one process, which the firmware (GPIO
-and LEDs, one node per process) is not built for.
+and LEDs, one node per process) is not built for. Its link is the firmware's: the kernel watches
+it and the WebSocket ping is as rare (:mod:`firmware.keepalive`), so an idle room costs the hub
+here what a room of stations does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+from firmware.keepalive import PING_INTERVAL_S, PING_TIMEOUT_S, WatchedConnection
 
 PROTOCOL = 1
 
@@ -42,7 +46,14 @@ class SimNode:
         return time.monotonic_ns() + self.offset_ns
 
     async def connect(self, timeout: float = 5.0) -> SimNode:
-        self._ws = await connect(self.url, compression=None, open_timeout=timeout)
+        self._ws = await connect(
+            self.url,
+            compression=None,
+            open_timeout=timeout,
+            create_connection=WatchedConnection,
+            ping_interval=PING_INTERVAL_S,
+            ping_timeout=PING_TIMEOUT_S,
+        )
         hello = {"type": "hello", "protocol": PROTOCOL, "role": "node", "id": self.id}
         await self._ws.send(json.dumps({**hello, "name": self.name, "input": "gpio"}))
         async with asyncio.timeout(timeout):

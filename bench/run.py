@@ -45,6 +45,7 @@ import websockets
 
 from bench.harness import Host, Server, Usage, plain_reset, start_baseline, start_hub
 from bench.load import Fleet, Outcome, raise_open_files_limit
+from firmware.keepalive import IDLE_S, PING_INTERVAL_S
 from hub import loop as hub_loop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -742,8 +743,9 @@ still short; *backing off* from {plan.idle_settled_s:g} s after; and from {plan.
 after, once the gaps have had time to reach their longest (the figure the targets use: the
 median of {plan.steady_windows} windows back to back, since one window's figure moves with how
 syncs and pings fall into it). The
-simulated nodes keep the WebSocket library's keepalive ping every 20 s; the real firmware pings
-the hub every 2 s (to notice a lost hub within 5 s), which this table does not include.
+simulated nodes' link is the firmware's (`firmware.keepalive`): a WebSocket ping every
+{PING_INTERVAL_S:g} s, and TCP keepalive probes every {IDLE_S:g} s while the hub is quiet, which
+the hub's kernel answers (they are not in the hub process's CPU).
 
 {idle_table(idle)}
 
