@@ -50,6 +50,9 @@ log = logging.getLogger("hub")
 #: wrong, likely as a frame that came right behind another was stamped a loop turn late.
 FRAMES_PER_TURN = 16
 
+#: How many times per ``keepalive_s`` the keepalive looks at every link (see Server._keepalive):
+#: a quiet link is pinged after ``keepalive_s`` to a quarter more, and closed as long after.
+KEEPALIVE_LOOKS = 4
 #: A round-trip ping whose pong has not come back by then is given up (the next one may).
 PONG_TIMEOUT_NS = 5_000_000_000
 #: How long any closing connection (a stop's 1001, a refusal's 4401...) waits for the peer to
@@ -78,6 +81,7 @@ class GuardedConnection(ServerConnection):
 
     guard: Guard | None = None
     heard_ns = 0
+    keepalive_pinged_ns: int | None = None  # the keepalive's ping not yet answered by a frame
     unanswered = False  # closed for want of a pong to the keepalive ping
     link: LinkId = 0
     on_round_trip: Callable[[LinkId, int, int], None] | None = None  # (link, rtt_ns, now)
@@ -210,6 +214,7 @@ class Server:
                 if attempt == 10:
                     raise
                 self.websockets = await listen(0)
+        self._spawn(self._keepalive())
         self.on_event(Listening(tuple(self.addresses)))
 
     async def stop(self) -> None:
@@ -270,7 +275,6 @@ class Server:
         now = time.monotonic_ns()
         self._carry(self.core.connect(link, peer(ws), token, now))
         ws.heard_ns = now
-        keepalive = asyncio.create_task(self._keepalive(ws))
         handled = 0
         try:
             async for frame in ws:
@@ -283,7 +287,6 @@ class Server:
         except ConnectionClosed:
             pass
         finally:
-            keepalive.cancel()
             del self._links[link]
             if tokenless:
                 left = self._tokenless.pop(address, 1) - 1
@@ -295,38 +298,48 @@ class Server:
                 reason = f"no pong within {self.config.limits.keepalive_s:g} s, close code 1011"
             self._carry(self.core.disconnect(link, reason, time.monotonic_ns()))
 
-    async def _keepalive(self, ws: GuardedConnection) -> None:
-        """The WebSocket library's keepalive, less the pings a link's own frames make needless.
+    async def _keepalive(self) -> None:
+        """The WebSocket library's keepalive, less the pings a link's own frames make needless,
+        and with one timer for every link rather than one each.
 
-        A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if the pong
-        does not come within as long again: a pulled cable is noticed as soon as before. But any
-        frame shows the peer is there, and most links speak often: a node's sync replies and
-        its pongs to the core's pings, the firmware's pings every 20 s, a tutorial client's
-        library pinging on its own. Pinging those anyway cost a frame each way per link every
-        20 s (for a room of idle plain clients, half the hub's CPU).
+        A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if nothing comes
+        back within as long again: a pulled cable is noticed as soon as before. But any frame
+        shows the peer is there, and most links speak often: a node's sync replies and its
+        pongs to the core's pings, the firmware's pings every 20 s, a tutorial client's library
+        pinging on its own. Pinging those anyway cost a frame each way per link every 20 s (for
+        a room of idle plain clients, half the hub's CPU). The links are looked at
+        KEEPALIVE_LOOKS times per ``keepalive_s``: a timer per link woke the hub once per link
+        and interval, a wake-up of its own each, which at idle cost more than the looking.
         """
         interval_ns = round(self.config.limits.keepalive_s * NS_PER_S)
-        # Woken a little early (see EARLY_WAKE_NS), it pings then: sleeping for the rest woke it
-        # again and again, for up to a couple of milliseconds, every interval.
-        quiet_enough_ns = max(interval_ns - EARLY_WAKE_NS, interval_ns // 2)
         while True:
-            quiet_ns = time.monotonic_ns() - ws.heard_ns
-            if quiet_ns < quiet_enough_ns:
-                await asyncio.sleep((interval_ns - quiet_ns) / NS_PER_S)
-                continue
-            try:
-                pong = await ws.ping()
-                await asyncio.wait_for(pong, timeout=interval_ns / NS_PER_S)
-            except ConnectionClosed:
-                return
-            except TimeoutError:
-                # As the library's own keepalive: a close frame, then the connection ends
-                # without waiting for the peer's (a pulled cable never sends one).
-                ws.unanswered = True
-                ws.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                ws.send_data()
-                ws.transport.abort()
-                return
+            await asyncio.sleep(interval_ns / KEEPALIVE_LOOKS / NS_PER_S)
+            now = time.monotonic_ns()
+            for ws in list(self._links.values()):
+                try:
+                    self._keep_alive(ws, now, interval_ns)
+                except Exception:  # one link's fault must not end the keepalive for all
+                    log.exception("keepalive of link %d failed", ws.link)
+
+    def _keep_alive(self, ws: GuardedConnection, now: int, interval_ns: int) -> None:
+        """Ping ``ws`` if it went quiet; close it if it has not answered its ping."""
+        pinged = ws.keepalive_pinged_ns
+        if pinged is not None and ws.heard_ns >= pinged:
+            pinged = ws.keepalive_pinged_ns = None  # it answered
+        if pinged is None:
+            if now - ws.heard_ns >= interval_ns - EARLY_WAKE_NS:
+                self._keepalive_ping(ws, now)
+        elif now - pinged >= interval_ns - EARLY_WAKE_NS:
+            # As the library's own keepalive: a close frame, then the connection ends without
+            # waiting for the peer's (a pulled cable never sends one).
+            ws.unanswered = True
+            ws.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            ws.send_data()
+            ws.transport.abort()
+
+    def _keepalive_ping(self, ws: GuardedConnection, now: int) -> None:
+        if self._send_ping(ws, os.urandom(4), "keepalive"):  # any frame back shows it is there
+            ws.keepalive_pinged_ns = now
 
     # --- carrying the core's outputs out ---
 
@@ -376,21 +389,26 @@ class Server:
 
     def _ping(self, ws: GuardedConnection) -> None:
         """A round-trip ping, written at once; its pong reaches the core from the connection as
-        it is read. Written through the protocol, not the library's ``ping()``, which keeps a
-        future for every ping until a pong comes: from a peer that never answers, and speaks
-        often enough never to be closed by the keepalive, that was one more every few seconds
-        for as long as it stayed."""
-        if ws.protocol.state is not State.OPEN:
-            return  # closing: no round trip to measure
+        it is read."""
         payload = os.urandom(8)  # unguessable: a pong sent ahead of its ping is no sample
         sent = time.monotonic_ns()
+        if self._send_ping(ws, payload, "round-trip"):
+            ws.expect_pong(payload, sent)  # no pong is read before this returns to the loop
+
+    def _send_ping(self, ws: GuardedConnection, payload: bytes, what: str) -> bool:
+        """Write a ping through the protocol, at once; False if the link is closing or the write
+        failed. Not the library's ``ping()``, which keeps a future for every ping until a pong
+        comes: from a peer that never answers, and speaks often enough never to be closed by the
+        keepalive, that was one more every few seconds for as long as it stayed."""
+        if ws.protocol.state is not State.OPEN:
+            return False  # closing: nothing to measure or keep alive
         try:
             ws.protocol.send_ping(payload)
             ws.send_data()
         except Exception:  # as broadcast does: a write that fails loses this ping, nothing else
-            log.debug("round-trip ping to link %d not written", ws.link, exc_info=True)
-            return
-        ws.expect_pong(payload, sent)  # no pong is read before this returns to the loop
+            log.debug("%s ping to link %d not written", what, ws.link, exc_info=True)
+            return False
+        return True
 
     def _round_trip(self, link: LinkId, rtt_ns: int, now: int) -> None:
         self._carry(self.core.pong(link, rtt_ns, now))

@@ -4,6 +4,7 @@ own frames show it is there is not pinged at all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -95,3 +96,21 @@ async def _next_error(ws: ClientConnection) -> str:
         if '"type":"error"' in str(frame):
             return str(frame)
     raise AssertionError("the link closed")
+
+
+async def test_the_keepalive_is_one_timer_however_many_links(run_hub: InProcessHubs) -> None:
+    """Every link is looked at by one task: a task (and a timer) per link woke an idle hub once
+    per link and interval, each a wake-up of its own."""
+    hub = await run_hub(KEEPALIVE)
+    viewer = '{"type":"hello","protocol":1,"role":"viewer"}'
+    async with contextlib.AsyncExitStack() as links:
+        for _ in range(20):
+            ws = await links.enter_async_context(connect(hub.url, ping_interval=None))
+            await ws.send(viewer)
+            await ws.recv()  # welcomed: served by the hub
+        keepalives = [
+            task
+            for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "Server._keepalive"
+        ]
+        assert len(keepalives) == 1
