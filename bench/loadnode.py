@@ -18,7 +18,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from firmware.keepalive import PING_INTERVAL_S, PING_TIMEOUT_S, WatchedConnection
+from firmware.keepalive import WATCHED
 
 PROTOCOL = 1
 
@@ -50,9 +50,7 @@ class SimNode:
             self.url,
             compression=None,
             open_timeout=timeout,
-            create_connection=WatchedConnection,
-            ping_interval=PING_INTERVAL_S,
-            ping_timeout=PING_TIMEOUT_S,
+            **WATCHED,
         )
         hello = {"type": "hello", "protocol": PROTOCOL, "role": "node", "id": self.id}
         await self._ws.send(json.dumps({**hello, "name": self.name, "input": "gpio"}))

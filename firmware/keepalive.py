@@ -27,7 +27,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-#: A lost hub is noticed within this long of its last acknowledgement.
+#: A lost hub is noticed this long after the station last heard from it, or, if the station sent
+#: something since (a press, a sync reply), this long after the oldest of that: 5 to 10 s.
 LOST_HUB_S = 5.0
 #: Silence from the hub before the first probe, and then between probes.
 IDLE_S = 2
@@ -58,9 +59,8 @@ def watch(sock: Any) -> None:
 
 class WatchedConnection(ClientConnection):
     """A connection to the hub that its kernel watches from the start (before the opening
-    handshake, and before the library's keepalive picks its interval). Pass with
-    ``create_connection=WatchedConnection, ping_interval=PING_INTERVAL_S,
-    ping_timeout=PING_TIMEOUT_S``."""
+    handshake, and before the library's keepalive picks its interval). Open it with
+    ``connect(url, **WATCHED)``."""
 
     unwatched: OSError | None = None  # why the kernel could not watch it: pinged often instead
 
@@ -72,3 +72,11 @@ class WatchedConnection(ClientConnection):
             self.unwatched = exc
             self.ping_interval = UNWATCHED_PING_INTERVAL_S
             self.ping_timeout = UNWATCHED_PING_TIMEOUT_S
+
+
+#: ``connect()``'s options for a station's link to its hub.
+WATCHED: dict[str, Any] = {
+    "create_connection": WatchedConnection,
+    "ping_interval": PING_INTERVAL_S,
+    "ping_timeout": PING_TIMEOUT_S,
+}

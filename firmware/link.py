@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import random
 import socket
 import time
@@ -42,13 +43,7 @@ from firmware import discovery
 from firmware.config import AUTO_HUB, NodeConfig
 from firmware.events import Connected, NodeEvent
 from firmware.feedback import Feedback
-from firmware.keepalive import (
-    LOST_HUB_S,
-    PING_INTERVAL_S,
-    PING_TIMEOUT_S,
-    UNWATCHED_PING_INTERVAL_S,
-    WatchedConnection,
-)
+from firmware.keepalive import UNWATCHED_PING_INTERVAL_S, WATCHED, WatchedConnection
 from firmware.state import (
     Action,
     AnswerSync,
@@ -272,11 +267,9 @@ class Link:
                 ssl=tls,
                 open_timeout=HELLO_TIMEOUT_S,
                 compression=None,
-                create_connection=WatchedConnection,  # a lost hub: see firmware.keepalive
-                ping_interval=PING_INTERVAL_S,
-                ping_timeout=PING_TIMEOUT_S,
                 close_timeout=1,
                 max_size=2**20,
+                **WATCHED,  # how a lost hub is noticed: see firmware.keepalive
             ) as ws:
                 self._opened = True
                 self._tell_unwatched(ws)
@@ -295,7 +288,7 @@ class Link:
         except InvalidURI:
             raise NodeFatal(f"{url!r} is not a hub address; use ws://HOST:PORT") from None
         except ConnectionClosed as exc:
-            return Outage(_closed_reason(exc), exc.rcvd.code if exc.rcvd else None)
+            return Outage(closed_reason(exc), exc.rcvd.code if exc.rcvd else None)
         except InvalidStatus as exc:
             status = exc.response.status_code
             reason = (
@@ -362,14 +355,22 @@ class Link:
                 await ws.send(codec.encode(message))
 
 
-def _closed_reason(exc: ConnectionClosed) -> str:
-    if isinstance(exc.__cause__, TimeoutError):  # the kernel gave up: see firmware.keepalive
-        return (
-            f"the hub stopped answering (nothing for {LOST_HUB_S:g} s); check its power, its"
-            " cable or the Wi-Fi"
-        )
+#: How a kernel reports a peer that stopped answering (see firmware.keepalive): the timeout, or
+#: an unreachable host or network that it heard of meanwhile (a router's ICMP, a failed ARP).
+SILENT_PEER_ERRNOS = frozenset({errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+
+def closed_reason(exc: ConnectionClosed) -> str:
+    """Why a connection to the hub ended, in words a host can act on."""
     if exc.rcvd is None and exc.sent is not None and exc.sent.code == CloseCode.INTERNAL_ERROR:
-        return "the hub's program stopped answering pings; restart buzzer-hub if it stays away"
+        # This station's ping went unanswered (the library then gives up on the close as well).
+        return (
+            "the hub did not answer a ping in time; check its power, its cable or the Wi-Fi,"
+            " or restart buzzer-hub"
+        )
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno in SILENT_PEER_ERRNOS:
+        return "the hub stopped answering; check its power, its cable or the Wi-Fi"
     if exc.rcvd is None:
         return "the connection to the hub was lost"
     code, text = exc.rcvd.code, exc.rcvd.reason

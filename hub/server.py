@@ -151,6 +151,7 @@ class Server:
         self._background: set[asyncio.Task[Any]] = set()
         self._tokenless: dict[str, int] = {}  # open connections without a token, per address
         self._served: tuple[msg.State | None, dict[Access, bytes]] = (None, {})
+        self._keeping_alive: asyncio.Task[None] | None = None
 
     # --- lifecycle ---
 
@@ -214,13 +215,15 @@ class Server:
                 if attempt == 10:
                     raise
                 self.websockets = await listen(0)
-        self._spawn(self._keepalive())
+        self._keeping_alive = asyncio.create_task(self._keepalive())
         self.on_event(Listening(tuple(self.addresses)))
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) so clients know to reconnect."""
         if self.websockets is None:
             return
+        if self._keeping_alive is not None:
+            self._keeping_alive.cancel()  # links closing with 1001 are no keepalive's to fail
         log.info("shutting down: closing %d connections", len(self.websockets.connections))
         self.websockets.close(close_connections=True)
         try:
@@ -303,7 +306,7 @@ class Server:
         and with one timer for every link rather than one each.
 
         A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if nothing comes
-        back within as long again: a pulled cable is noticed as soon as before. But any frame
+        back within as long again (each up to a quarter longer: see below). But any frame
         shows the peer is there, and most links speak often: a node's sync replies and its
         pongs to the core's pings, the firmware's pings every 20 s, a tutorial client's library
         pinging on its own. Pinging those anyway cost a frame each way per link every 20 s (for
@@ -329,7 +332,7 @@ class Server:
         if pinged is None:
             if now - ws.heard_ns >= interval_ns - EARLY_WAKE_NS:
                 self._keepalive_ping(ws, now)
-        elif now - pinged >= interval_ns - EARLY_WAKE_NS:
+        elif now - pinged >= interval_ns - EARLY_WAKE_NS and ws.protocol.state is State.OPEN:
             # As the library's own keepalive: a close frame, then the connection ends without
             # waiting for the peer's (a pulled cable never sends one).
             ws.unanswered = True

@@ -193,16 +193,21 @@ def test_a_pulled_cable_is_noticed_within_seconds_and_the_hub_is_not_pinged_for_
     venue: Venue, start_hub: Any, node_in: Any
 ) -> None:
     """The hub's cable comes out. The station's kernel, whose probes the hub's kernel answered,
-    notices within LOST_HUB_S; its WebSocket ping, once every PING_INTERVAL_S, would take that
-    long and more. The console says what to check."""
-    assert PING_INTERVAL_S > 2 * LOST_HUB_S  # else this would not tell the two apart
+    notices within LOST_HUB_S, or twice that if the station's own ping went out meanwhile (the
+    kernel then waits for it instead); the ping alone, every PING_INTERVAL_S, would take longer,
+    and would be reported as an unanswered ping. The console says what to check."""
+    assert PING_INTERVAL_S > 3 * LOST_HUB_S
     venue.hub_address(HUB)
     hub = hub_in(venue, start_hub)
     node = node_in("--hub", f"ws://{HUB}:{hub.port}", "--id", "box1", "--input", "gpio")
     welcomed(node)
     since = len(node.lines)
     ip("-n", venue.hub_ns, "link", "set", venue.hub_dev, "down")  # the hub's end of the cable
-    lost = node.wait_for_line(r"^Hub unreachable: ", timeout=2 * LOST_HUB_S, since=since)
-    assert lost.startswith("Hub unreachable: the hub stopped answering (nothing for 5 s)")
-    assert "check its power, its cable or the Wi-Fi" in lost
+    lost = node.wait_for_line(r"^Hub unreachable: ", timeout=3 * LOST_HUB_S, since=since)
+    # The kernel's verdict (a timeout, or an unreachable host it heard of), not a ping's.
+    assert lost == (
+        "Hub unreachable: the hub stopped answering; check its power, its cable or the Wi-Fi."
+        " Retrying every second or so."
+    )
+    assert not [line for line in node.lines if line.startswith("Note: pinging the hub")]
     assert node.stop() == 0

@@ -12,6 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 from hub.core.events import Left
+from hub.server import Server
 from tests.conftest import InProcessHubs
 from tests.integration.test_security import masked_text_frame, raw_websocket
 
@@ -111,6 +112,6 @@ async def test_the_keepalive_is_one_timer_however_many_links(run_hub: InProcessH
         keepalives = [
             task
             for task in asyncio.all_tasks()
-            if getattr(task.get_coro(), "__qualname__", "") == "Server._keepalive"
+            if getattr(task.get_coro(), "__qualname__", "") == Server._keepalive.__qualname__
         ]
         assert len(keepalives) == 1

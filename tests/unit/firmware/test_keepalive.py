@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close, CloseCode
 
 from firmware.keepalive import (
     IDLE_S,
@@ -18,9 +21,11 @@ from firmware.keepalive import (
     PROBE_INTERVAL_S,
     UNWATCHED_PING_INTERVAL_S,
     UNWATCHED_PING_TIMEOUT_S,
+    WATCHED,
     WatchedConnection,
     watch,
 )
+from firmware.link import closed_reason
 
 linux_only = pytest.mark.skipif(
     not hasattr(socket, "TCP_USER_TIMEOUT"), reason="the kernel's TCP options are Linux's"
@@ -73,12 +78,7 @@ async def server_url() -> AsyncIterator[str]:
 
 
 async def open_watched(url: str) -> ClientConnection:
-    return await connect(
-        url,
-        create_connection=WatchedConnection,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_TIMEOUT_S,
-    )
+    return await connect(url, **WATCHED)
 
 
 @linux_only
@@ -113,3 +113,40 @@ async def test_where_the_kernel_cannot_watch_the_station_pings_often(
         assert UNWATCHED_PING_INTERVAL_S + UNWATCHED_PING_TIMEOUT_S <= LOST_HUB_S
     finally:
         await ws.close()
+
+
+def closed(
+    *, sent: int | None = None, rcvd: int | None = None, cause: BaseException | None = None
+) -> ConnectionClosed:
+    exc = ConnectionClosed(
+        None if rcvd is None else Close(rcvd, ""), None if sent is None else Close(sent, "")
+    )
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        TimeoutError(errno.ETIMEDOUT, "Connection timed out"),  # the kernel gave up
+        OSError(errno.EHOSTUNREACH, "No route to host"),  # and heard why meanwhile
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+    ],
+)
+def test_a_hub_the_kernel_gave_up_on_is_reported_as_gone_silent(cause: OSError) -> None:
+    assert closed_reason(closed(cause=cause)) == (
+        "the hub stopped answering; check its power, its cable or the Wi-Fi"
+    )
+
+
+def test_an_unanswered_ping_is_reported_as_such_whatever_the_close_then_timed_out() -> None:
+    # The library fails the link with 1011, then gives up waiting for the hub to close it too.
+    timed_out = TimeoutError("timed out while closing connection")
+    reason = closed_reason(closed(sent=CloseCode.INTERNAL_ERROR, cause=timed_out))
+    assert reason.startswith("the hub did not answer a ping in time;")
+    assert closed_reason(closed(cause=timed_out)) == "the connection to the hub was lost"
+
+
+def test_a_hub_closing_the_link_is_reported_by_its_code() -> None:
+    assert closed_reason(closed(rcvd=CloseCode.GOING_AWAY)) == "the hub is shutting down"
+    assert closed_reason(closed(rcvd=4429)) == "the hub closed the connection (4429)"
