@@ -43,10 +43,10 @@ def watch(sock: Any) -> None:
     """Have the kernel notice a hub that stopped answering on this TCP connection within
     :data:`LOST_HUB_S`; ``OSError`` where it cannot. (``sock``: a socket, or the
     ``TransportSocket`` asyncio hands out for one.)"""
-    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
-    missing = [name for name in options if not hasattr(socket, name)]
     if sock is None:
         raise OSError("the connection has no socket of its own")
+    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
+    missing = [name for name in options if not hasattr(socket, name)]
     if missing:
         raise OSError(f"this system's TCP has no {', '.join(missing)}")
     probes = round((LOST_HUB_S - IDLE_S) / PROBE_INTERVAL_S)

@@ -320,11 +320,11 @@ class Server:
             now = time.monotonic_ns()
             for ws in list(self._links.values()):
                 try:
-                    self._keep_alive(ws, now, interval_ns)
+                    self._keepalive_look(ws, now, interval_ns)
                 except Exception:  # one link's fault must not end the keepalive for all
                     log.exception("keepalive of link %d failed", ws.link)
 
-    def _keep_alive(self, ws: GuardedConnection, now: int, interval_ns: int) -> None:
+    def _keepalive_look(self, ws: GuardedConnection, now: int, interval_ns: int) -> None:
         """Ping ``ws`` if it went quiet; close it if it has not answered its ping."""
         pinged = ws.keepalive_pinged_ns
         if pinged is not None and ws.heard_ns >= pinged:
