@@ -269,6 +269,9 @@ class Link:
                 compression=None,
                 close_timeout=1,
                 max_size=2**20,
+                # A hub is on the LAN: never through a web proxy that the environment names
+                # (https_proxy on a laptop from an office), which cannot reach it.
+                proxy=None,
                 **WATCHED,  # how a lost hub is noticed: see firmware.keepalive
             ) as ws:
                 self._opened = True

@@ -108,7 +108,9 @@ async def run(
     except TLSConfigError as exc:
         raise ControlError(str(exc)) from None
     try:
-        async with asyncio.timeout(TIMEOUT_S), connect(url, compression=None, ssl=tls) as ws:
+        # Straight to the hub, never through a web proxy the environment names (see node.md).
+        direct = connect(url, compression=None, ssl=tls, proxy=None)
+        async with asyncio.timeout(TIMEOUT_S), direct as ws:
             hello = msg.Hello(protocol=msg.PROTOCOL_VERSION, role=Role.HOST, token=token or None)
             await ws.send(codec.encode(hello))
             state = await _next_state(ws)

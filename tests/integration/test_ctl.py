@@ -88,6 +88,20 @@ async def test_token_may_come_from_the_environment(run_hub: InProcessHubs) -> No
     assert json.loads(out)["round"]["state"] == "idle"
 
 
+#: A web proxy the environment names, as on a laptop from an office, where nothing listens.
+DEAD_PROXY = "http://127.0.0.1:9"
+
+
+async def test_a_web_proxy_in_the_environment_is_not_used_to_reach_the_hub(
+    run_hub: InProcessHubs,
+) -> None:
+    hub = await run_hub(HOST_MODE)
+    proxies = {name: DEAD_PROXY for name in ("http_proxy", "https_proxy", "all_proxy")}
+    code, out, err = await ctl(hub.url, "status", "--token", HOST_TOKEN, env=proxies)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["round"]["state"] == "idle"
+
+
 async def test_wrong_or_missing_token_is_one_line_and_exit_1(run_hub: InProcessHubs) -> None:
     hub = await run_hub(HOST_MODE)
     for args in (("--token", "nope", "arm"), ("status",)):

@@ -242,6 +242,19 @@ async def test_a_hub_that_stalls_for_seconds_keeps_its_stations(
     assert not [e for e in node.events(mark) if isinstance(e, Connected | Disconnected)]
 
 
+async def test_a_node_reaches_its_hub_directly_whatever_web_proxy_is_set(
+    start_hub: Any, start_node: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop from an office names a web proxy in its environment; the hub is on the LAN,
+    where no proxy could reach it (here nothing listens at the proxy's address at all)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    hub = start_hub(config=HOSTLESS)
+    node = await start_node(hub.url, "office", led_pin="")
+    connected = await node.wait_for(Connected, timeout=10)
+    assert connected.greeting == "Hello office!"
+
+
 async def test_a_hub_checking_tokens_before_the_upgrade_admits_the_node_and_refuses_a_wrong_one(
     start_hub: Any, start_node: Any, mock_pins: Any
 ) -> None:
