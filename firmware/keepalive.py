@@ -40,8 +40,8 @@ UNWATCHED_PING_INTERVAL_S, UNWATCHED_PING_TIMEOUT_S = 2.0, 3.0
 
 
 def watch(sock: Any) -> None:
-    """Have the kernel notice a hub that stopped answering on this TCP connection within
-    :data:`LOST_HUB_S`; ``OSError`` where it cannot. (``sock``: a socket, or the
+    """Have the kernel notice a hub that stopped answering on this TCP connection (see
+    :data:`LOST_HUB_S`); ``OSError`` where it cannot. (``sock``: a socket, or the
     ``TransportSocket`` asyncio hands out for one.)"""
     if sock is None:
         raise OSError("the connection has no socket of its own")
@@ -74,9 +74,12 @@ class WatchedConnection(ClientConnection):
             self.ping_timeout = UNWATCHED_PING_TIMEOUT_S
 
 
-#: ``connect()``'s options for a station's link to its hub.
+#: ``connect()``'s options for a station's link to its hub. Never through a web proxy that the
+#: environment names (``https_proxy`` on a laptop from an office): the hub is on the LAN, where
+#: such a proxy cannot reach it, and the kernel would watch the link to the proxy instead.
 WATCHED: dict[str, Any] = {
     "create_connection": WatchedConnection,
     "ping_interval": PING_INTERVAL_S,
     "ping_timeout": PING_TIMEOUT_S,
+    "proxy": None,
 }

@@ -269,10 +269,7 @@ class Link:
                 compression=None,
                 close_timeout=1,
                 max_size=2**20,
-                # A hub is on the LAN: never through a web proxy that the environment names
-                # (https_proxy on a laptop from an office), which cannot reach it.
-                proxy=None,
-                **WATCHED,  # how a lost hub is noticed: see firmware.keepalive
+                **WATCHED,  # direct, and how a lost hub is noticed: see firmware.keepalive
             ) as ws:
                 self._opened = True
                 self._tell_unwatched(ws)
@@ -360,25 +357,32 @@ class Link:
 
 #: How a kernel reports a peer that stopped answering (see firmware.keepalive): the timeout, or
 #: an unreachable host or network that it heard of meanwhile (a router's ICMP, a failed ARP).
-SILENT_PEER_ERRNOS = frozenset({errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH})
+SILENT_PEER_ERRNOS = frozenset(
+    {errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
+)
+#: The reason the WebSocket library gives a 1011 close when a ping goes unanswered.
+PING_TIMEOUT_REASON = "keepalive ping timeout"
 
 
 def closed_reason(exc: ConnectionClosed) -> str:
     """Why a connection to the hub ended, in words a host can act on."""
-    if exc.rcvd is None and exc.sent is not None and exc.sent.code == CloseCode.INTERNAL_ERROR:
+    sent, rcvd = exc.sent, exc.rcvd
+    if rcvd is None and sent is not None and sent.reason == PING_TIMEOUT_REASON:
         # This station's ping went unanswered (the library then gives up on the close as well).
         return (
             "the hub did not answer a ping in time; check its power, its cable or the Wi-Fi,"
             " or restart buzzer-hub"
         )
     cause = exc.__cause__
-    if isinstance(cause, OSError) and cause.errno in SILENT_PEER_ERRNOS:
+    if rcvd is None and isinstance(cause, OSError) and cause.errno in SILENT_PEER_ERRNOS:
         return "the hub stopped answering; check its power, its cable or the Wi-Fi"
-    if exc.rcvd is None:
+    if rcvd is None:
         return "the connection to the hub was lost"
-    code, text = exc.rcvd.code, exc.rcvd.reason
+    code, text = rcvd.code, rcvd.reason
     if code == CloseCode.GOING_AWAY:
         return "the hub is shutting down"
+    if code == CloseCode.INTERNAL_ERROR and text == PING_TIMEOUT_REASON:
+        return "the hub heard nothing from this station for too long; check this station's network"
     return f"the hub closed the connection ({code}{': ' + text if text else ''})"
 
 

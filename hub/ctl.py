@@ -312,7 +312,11 @@ def export(url: str, token: str, args: argparse.Namespace | None, cafile: str | 
     request = urllib.request.Request(address, headers={"Authorization": f"Bearer {token}"})
     try:
         tls = context_for(url, cafile)
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=tls) as response:
+        # Straight to the hub, as for ctl's other commands: a proxy would also see the token.
+        direct = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
+        )
+        with direct.open(request, timeout=TIMEOUT_S) as response:
             body = response.read().decode()
     except urllib.error.HTTPError as exc:
         reason = exc.read().decode(errors="replace").strip()

@@ -73,6 +73,8 @@ def loop_of(request: pytest.FixtureRequest) -> str | None:
 
 HOST_TOKEN = "test-host-token"
 LOOPBACK = "127.0.0.1"
+#: The environment's proxy settings that a WebSocket or HTTP client may follow.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "ws_proxy", "wss_proxy", "socks_proxy")
 BIN = Path(sys.executable).parent
 
 

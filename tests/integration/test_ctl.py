@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.core.events import Armed, Commanded
-from tests.conftest import HOST_TOKEN, Client, InProcessHubs, console_script
+from tests.conftest import HOST_TOKEN, PROXY_VARIABLES, Client, InProcessHubs, console_script
 
 HOST_MODE = "[round]\nhostless = false\nrelease_lead_ms = 0\n"
 
@@ -88,18 +88,25 @@ async def test_token_may_come_from_the_environment(run_hub: InProcessHubs) -> No
     assert json.loads(out)["round"]["state"] == "idle"
 
 
-#: A web proxy the environment names, as on a laptop from an office, where nothing listens.
-DEAD_PROXY = "http://127.0.0.1:9"
+#: Proxies the environment names, as on a laptop from an office, at a port where nothing listens;
+#: none is bypassed for the hub's address.
+DEAD_PROXIES = {
+    **{name: "http://127.0.0.1:9" for name in PROXY_VARIABLES},
+    "no_proxy": "",
+    "NO_PROXY": "",
+}
 
 
-async def test_a_web_proxy_in_the_environment_is_not_used_to_reach_the_hub(
+async def test_a_proxy_in_the_environment_is_not_used_to_reach_the_hub(
     run_hub: InProcessHubs,
 ) -> None:
     hub = await run_hub(HOST_MODE)
-    proxies = {name: DEAD_PROXY for name in ("http_proxy", "https_proxy", "all_proxy")}
-    code, out, err = await ctl(hub.url, "status", "--token", HOST_TOKEN, env=proxies)
+    code, out, err = await ctl(hub.url, "status", "--token", HOST_TOKEN, env=DEAD_PROXIES)
     assert (code, err) == (0, "")
     assert json.loads(out)["round"]["state"] == "idle"
+    # export goes over HTTP: the hub itself answers (no match has been played yet).
+    code, out, err = await ctl(hub.url, "export", "--token", HOST_TOKEN, env=DEAD_PROXIES)
+    assert err.startswith("buzzer-hub ctl: the hub refused:"), err
 
 
 async def test_wrong_or_missing_token_is_one_line_and_exit_1(run_hub: InProcessHubs) -> None:

@@ -28,7 +28,7 @@ from firmware.node import (
     Sent,
 )
 from hub import ctl
-from tests.conftest import HOST_TOKEN
+from tests.conftest import HOST_TOKEN, PROXY_VARIABLES
 from tests.support.buttons import click
 from wire.codec import as_data
 
@@ -247,8 +247,10 @@ async def test_a_node_reaches_its_hub_directly_whatever_web_proxy_is_set(
 ) -> None:
     """A laptop from an office names a web proxy in its environment; the hub is on the LAN,
     where no proxy could reach it (here nothing listens at the proxy's address at all)."""
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
+    for name in PROXY_VARIABLES:
         monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):  # nothing bypasses them, not even loopback
+        monkeypatch.delenv(name, raising=False)
     hub = start_hub(config=HOSTLESS)
     node = await start_node(hub.url, "office", led_pin="")
     connected = await node.wait_for(Connected, timeout=10)

@@ -25,7 +25,7 @@ from firmware.keepalive import (
     WatchedConnection,
     watch,
 )
-from firmware.link import closed_reason
+from firmware.link import PING_TIMEOUT_REASON, closed_reason
 
 linux_only = pytest.mark.skipif(
     not hasattr(socket, "TCP_USER_TIMEOUT"), reason="the kernel's TCP options are Linux's"
@@ -116,13 +116,18 @@ async def test_where_the_kernel_cannot_watch_the_station_pings_often(
 
 
 def closed(
-    *, sent: int | None = None, rcvd: int | None = None, cause: BaseException | None = None
+    *,
+    sent: Close | None = None,
+    rcvd: Close | None = None,
+    cause: BaseException | None = None,
 ) -> ConnectionClosed:
-    exc = ConnectionClosed(
-        None if rcvd is None else Close(rcvd, ""), None if sent is None else Close(sent, "")
-    )
+    both = rcvd is not None and sent is not None
+    exc = ConnectionClosed(rcvd, sent, rcvd_then_sent=True if both else None)
     exc.__cause__ = cause
     return exc
+
+
+PING_TIMED_OUT = Close(CloseCode.INTERNAL_ERROR, PING_TIMEOUT_REASON)
 
 
 @pytest.mark.parametrize(
@@ -142,11 +147,20 @@ def test_a_hub_the_kernel_gave_up_on_is_reported_as_gone_silent(cause: OSError) 
 def test_an_unanswered_ping_is_reported_as_such_whatever_the_close_then_timed_out() -> None:
     # The library fails the link with 1011, then gives up waiting for the hub to close it too.
     timed_out = TimeoutError("timed out while closing connection")
-    reason = closed_reason(closed(sent=CloseCode.INTERNAL_ERROR, cause=timed_out))
+    reason = closed_reason(closed(sent=PING_TIMED_OUT, cause=timed_out))
     assert reason.startswith("the hub did not answer a ping in time;")
     assert closed_reason(closed(cause=timed_out)) == "the connection to the hub was lost"
+    other = Close(CloseCode.INTERNAL_ERROR, "")  # this station's own fault, not a ping's
+    assert closed_reason(closed(sent=other)) == "the connection to the hub was lost"
 
 
 def test_a_hub_closing_the_link_is_reported_by_its_code() -> None:
-    assert closed_reason(closed(rcvd=CloseCode.GOING_AWAY)) == "the hub is shutting down"
-    assert closed_reason(closed(rcvd=4429)) == "the hub closed the connection (4429)"
+    going_away = Close(CloseCode.GOING_AWAY, "")
+    gone_silent = TimeoutError(errno.ETIMEDOUT, "Connection timed out")
+    assert closed_reason(closed(rcvd=going_away)) == "the hub is shutting down"
+    assert closed_reason(closed(rcvd=going_away, cause=gone_silent)) == "the hub is shutting down"
+    assert closed_reason(closed(rcvd=Close(4429, ""))) == "the hub closed the connection (4429)"
+    # The hub's own keepalive heard nothing from this station: the station's network, not the hub.
+    assert closed_reason(closed(rcvd=PING_TIMED_OUT, sent=PING_TIMED_OUT)) == (
+        "the hub heard nothing from this station for too long; check this station's network"
+    )
