@@ -138,8 +138,8 @@ class LimitsSection:
     # not done) one address may hold (0: no limit); all of them together take at most three
     # quarters of max_connections, so a host and token holders always find room.
     tokenless_per_address: int = 64
-    # A link silent this long is pinged; nothing back within as long again, it is closed (1011);
-    # each wait may run a quarter longer (the hub looks at its links four times per interval).
+    # A link silent this long (to a quarter longer: the hub looks four times per interval) is
+    # pinged; with nothing back within as long again, it is closed (1011).
     keepalive_s: float = 20.0
 
     def __post_init__(self) -> None:

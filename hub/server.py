@@ -306,7 +306,7 @@ class Server:
         and with one timer for every link rather than one each.
 
         A link that went quiet for ``keepalive_s`` is pinged, and closed (1011) if nothing comes
-        back within as long again (each up to a quarter longer: see below). But any frame
+        back within as long again (the silence may run a quarter longer: see below). But any frame
         shows the peer is there, and most links speak often: a node's sync replies and its
         pongs to the core's pings, the firmware's pings every 20 s, a tutorial client's library
         pinging on its own. Pinging those anyway cost a frame each way per link every 20 s (for
