@@ -330,8 +330,9 @@ class Server:
         if pinged is not None and ws.heard_ns >= pinged:
             pinged = ws.keepalive_pinged_ns = None  # it answered
         if pinged is None:
-            if now - ws.heard_ns >= interval_ns - EARLY_WAKE_NS:
-                self._keepalive_ping(ws, now)
+            quiet = now - ws.heard_ns >= interval_ns - EARLY_WAKE_NS
+            if quiet and self._send_ping(ws, os.urandom(4), "keepalive"):  # any frame answers
+                ws.keepalive_pinged_ns = now
         elif now - pinged >= interval_ns - EARLY_WAKE_NS and ws.protocol.state is State.OPEN:
             # As the library's own keepalive: a close frame, then the connection ends without
             # waiting for the peer's (a pulled cable never sends one).
@@ -339,10 +340,6 @@ class Server:
             ws.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             ws.send_data()
             ws.transport.abort()
-
-    def _keepalive_ping(self, ws: GuardedConnection, now: int) -> None:
-        if self._send_ping(ws, os.urandom(4), "keepalive"):  # any frame back shows it is there
-            ws.keepalive_pinged_ns = now
 
     # --- carrying the core's outputs out ---
 
