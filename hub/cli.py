@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import resource
@@ -14,7 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from hub import ctl, discovery, exports, notify, tournament
+from hub import ctl, discovery, exports, heap, notify, tournament
 from hub import loop as hub_loop
 from hub.auth import TOKEN_FILE, TokenFileError, load_or_create_host_token
 from hub.central import describe
@@ -141,7 +140,8 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
         log.info("host console: %s://%s:%d/", scheme, host, hub.port)
         # systemd (Type=notify): ready only now that the port listens; pings from this loop.
         notifier.ready(f"listening on {', '.join(hub.addresses)}")
-        settle_heap()
+        heap.settle()
+        tidying = asyncio.create_task(heap.keep_tidy(hub.core.in_play))
         interval = notify.watchdog_interval_s()
         pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
         notify.install_stall_handler(loop)
@@ -157,6 +157,7 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
             announcing = asyncio.create_task(announcer.run())
         await stop.wait()
         notifier.stopping()
+        tidying.cancel()
         if pinger is not None:
             pinger.cancel()
         if announcing is not None:
@@ -164,19 +165,6 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
             with contextlib.suppress(asyncio.CancelledError):
                 await announcing
     notifier.close()
-
-
-def settle_heap() -> None:
-    """Leave what the hub holds at its start out of every later full garbage collection.
-
-    The modules, the config and the restored state live as long as the process, yet a full
-    collection walks every object the collector tracks: with a thousand players connected it
-    stopped the loop for over 100 ms on a laptop core, and came, as full collections do, in the
-    middle of a busy round. Frozen, they are still freed by reference counting; only cycles among
-    them would stay, and at the start there are none worth a pause (one collection first).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def raise_open_files_limit() -> int:

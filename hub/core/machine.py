@@ -90,6 +90,9 @@ TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 #: again until its time, the hub spent four of every five wake-ups doing nothing at idle. The
 #: round's deadline is the exception: it is met exactly, a wait for presses still in flight.
 EARLY_WAKE_NS = 2 * MS
+#: A round stays in play this long after its last press: stragglers of a burst are still being
+#: answered, and the host may be about to judge or re-arm.
+IN_PLAY_AFTER_PRESS_NS = 5 * 1_000_000_000
 
 
 @dataclass
@@ -181,6 +184,7 @@ class HubCore:
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
+        self._pressed_ns: int | None = None  # the last press taken, for in_play
         # The engine's next deadline, and the engine and change count it was worked out for.
         self._deadline: int | None = None
         self._deadline_of: RecordingEngine | None = None
@@ -431,6 +435,14 @@ class HubCore:
             self._deadline = engine.next_deadline
             self._deadline_of, self._deadline_at = engine, engine.changes
         return self._deadline
+
+    def in_play(self, now: int) -> bool:
+        """Whether a pause of the loop now could cost a player: a round armed, or presses taken
+        lately. Work that may stop the loop for a while (a full garbage collection) waits for
+        neither."""
+        if self.engine.phase is Phase.ARMED:
+            return True
+        return self._pressed_ns is not None and now - self._pressed_ns < IN_PLAY_AFTER_PRESS_NS
 
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""
@@ -825,6 +837,7 @@ class HubCore:
         return [Notify(synced), Send(player.link, codec.encode(self.fanout.round_update(player)))]
 
     def _press(self, press: Press, now: int) -> list[Output]:
+        self._pressed_ns = now
         taken = PressTaken(press.press.player, press.press.press_id, press.press.at_ns, now)
         return [Notify(taken), *self._carry(self.referee.feed(press, now), now)]
 

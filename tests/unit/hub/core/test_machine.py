@@ -7,7 +7,8 @@ import dataclasses
 import itertools
 
 from hub.config import ClockSection, HubConfig, LimitsSection, RoundSection, ServerSection
-from hub.core.events import Commanded, Decided, Left, NodeJoined, Refused, Synced
+from hub.core.events import Commanded, Decided, Left, NodeJoined, PressTaken, Refused, Synced
+from hub.core.machine import IN_PLAY_AFTER_PRESS_NS
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 from wire import messages as msg
 from wire.enums import CloseCode
@@ -294,3 +295,24 @@ def test_every_refusal_of_a_message_echoes_its_ref() -> None:
         ("already_greeted", "v2"),
     ]
     assert (box.last("error")["code"], box.last("error")["ref"]) == ("not_allowed", "b1")
+
+
+def test_a_round_is_in_play_while_armed_and_for_a_while_after_its_last_press() -> None:
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    alice = node(net, "a")
+    net.run_for(S)
+    assert not net.core.in_play(net.now)  # connected and syncing: nothing to disturb
+    console.send({"type": "arm"})
+    net.run_for(200 * MS)
+    assert net.core.in_play(net.now)  # armed, nobody pressed yet
+    press(alice, net.now, "a.1")
+    net.run_for(S)
+    assert net.of(Decided)
+    (taken,) = net.of(PressTaken)
+    pressed = taken.arrival_ns
+    assert net.core.in_play(net.now)  # decided, but stragglers may still be answered
+    net.run_for(pressed + IN_PLAY_AFTER_PRESS_NS - net.now - MS)
+    assert net.core.in_play(net.now)
+    net.run_for(2 * MS)
+    assert not net.core.in_play(net.now)
