@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, assert_never
 
@@ -65,13 +66,20 @@ CLOSE_TIMEOUT_S = 2.0
 STOP_GRACE_S = 1.0
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
+#: The frames that end a message (a continuation ends a fragmented one).
+MESSAGE_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
 class GuardedConnection(ServerConnection):
     """A connection whose control frames (ping, pong) count in its message budget too: the
     library answers pings by itself, so a client could otherwise send them without limit. It
-    notes when it last heard anything, for the keepalive (:meth:`Server._keepalive`), and times
-    the core's round-trip pings on the hub's own clock.
+    notes when it last heard anything, for the keepalive (:meth:`Server._keepalive`), times
+    the core's round-trip pings on the hub's own clock, and notes when each message was read.
+
+    A message is handled by the connection's task, after whatever else the loop was doing: with a
+    hundred nodes, a sync reply waited 0.6 ms at p90 and 8 ms at worst between being read and
+    being handled. Placed by the moment it was read (:meth:`arrived_ns`), that wait no longer
+    counts as the node's upload delay, which sets how long every round waits for presses.
 
     The library times a ping with the event loop's clock, which on uvloop counts whole
     milliseconds: a loopback round trip came out as 0, a LAN's as 0, 1 or 2 ms, and a tutorial
@@ -89,6 +97,11 @@ class GuardedConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._round_trips: dict[bytes, int] = {}  # payload -> sent at, for pings still out
+        self._arrivals: deque[int] = deque()  # when each message not yet taken was read
+
+    def arrived_ns(self) -> int | None:
+        """When the message just taken from the connection had its last frame read."""
+        return self._arrivals.popleft() if self._arrivals else None
 
     def expect_pong(self, payload: bytes, sent_ns: int) -> None:
         """A round-trip ping with ``payload`` went out at ``sent_ns``: time its pong."""
@@ -108,7 +121,9 @@ class GuardedConnection(ServerConnection):
                 and not guard.admit(self, now)
             ):
                 return
-            if event.opcode is Opcode.PONG and self._round_trips:
+            if event.fin and event.opcode in MESSAGE_OPCODES:
+                self._arrivals.append(now)  # a message is complete: taken in this order
+            elif event.opcode is Opcode.PONG and self._round_trips:
                 sent = self._round_trips.pop(bytes(event.data), None)
                 if sent is not None and now - sent <= PONG_TIMEOUT_NS and self.on_round_trip:
                     try:
@@ -281,9 +296,9 @@ class Server:
         handled = 0
         try:
             async for frame in ws:
-                now = time.monotonic_ns()
+                now, arrived = time.monotonic_ns(), ws.arrived_ns()
                 if self.guard.admit(ws, now):
-                    self._carry(self.core.receive(link, frame, now))
+                    self._carry(self.core.receive(link, frame, now, arrived))
                 handled += 1
                 if handled % FRAMES_PER_TURN == 0:
                     await asyncio.sleep(0)  # the other links' turn

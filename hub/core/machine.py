@@ -224,20 +224,27 @@ class HubCore:
         self.syncs.start_pinging(link, now)
         return []
 
-    def receive(self, link: LinkId, frame: str | bytes, now: int) -> list[Output]:
+    def receive(
+        self, link: LinkId, frame: str | bytes, now: int, arrived_ns: int | None = None
+    ) -> list[Output]:
+        """A frame from ``link``, taken at ``now``. ``arrived_ns``: when it was read from the
+        socket, if earlier (frames read together wait their turn behind one another's handling,
+        milliseconds in a busy moment). The clock samples and presses it carries are placed by
+        it: that wait is the hub's own, no delay of the network or the player."""
         session = self._sessions.get(link)
         if session is None:
             return []
+        arrived = now if arrived_ns is None else min(arrived_ns, now)
         player = session.player
         if player is not None and player.plain:
             player.last_seen_ns = now
-            return self._tutorial_frame(player, frame, now)
+            return self._tutorial_frame(player, frame, now, arrived)
         if not session.greeted:
             # The first frame decides for the connection's life: JSON, or the tutorial's text.
             first = not session.heard
             session.heard = True
             if first and isinstance(frame, str) and not plain.speaks_json(frame):
-                return self._join_tutorial(session, frame, now)
+                return self._join_tutorial(session, frame, now, arrived)
             return self._greet(session, frame, now)
         decoded = codec.decode_client(frame)
         if isinstance(decoded, codec.ProtocolError):
@@ -247,7 +254,7 @@ class HubCore:
         out = self._warn_unknown(link, decoded)
         if player is not None:
             player.last_seen_ns = now
-            out.extend(self._node_message(player, message, now))
+            out.extend(self._node_message(player, message, now, arrived))
         else:
             out.extend(self._watcher_message(session, message, now))
         return out
@@ -629,7 +636,7 @@ class HubCore:
         self.fanout.watchers[session.link] = hello.role
         return out
 
-    def _join_tutorial(self, session: Session, first: str, now: int) -> list[Output]:
+    def _join_tutorial(self, session: Session, first: str, now: int, arrived: int) -> list[Output]:
         self._hellos.cancel(session.link)
         if not self._new_id_allowed(session.address, now):  # each one is a new roster entry
             self._end(session)
@@ -648,7 +655,7 @@ class HubCore:
             Notify(TutorialJoined(player.id, session.peer)),
             Save(RosterEntry(player.id, player.name, player.input, player.team)),
         ]
-        return out + self._tutorial_frame(player, first, now)
+        return out + self._tutorial_frame(player, first, now, arrived)
 
     def _measured_by(self, player: Player, session: Session) -> None:
         """A player joining on a link takes the round trips measured on it (and only them: an
@@ -678,13 +685,15 @@ class HubCore:
 
     # --- frames after the greeting ---
 
-    def _tutorial_frame(self, player: Player, frame: str | bytes, now: int) -> list[Output]:
+    def _tutorial_frame(
+        self, player: Player, frame: str | bytes, now: int, arrived: int
+    ) -> list[Output]:
         assert player.link is not None
         if isinstance(frame, bytes):
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
             horizon = self._horizon(now)
-            return self._press(Press(tutorial_press(player, now, self.trust), horizon), now)
+            return self._press(Press(tutorial_press(player, arrived, self.trust), horizon), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
         self.fanout.publish_soon(now)
@@ -693,13 +702,15 @@ class HubCore:
             Send(player.link, plain.hello(frame)),
         ]
 
-    def _node_message(self, player: Player, message: msg.ClientMessage, now: int) -> list[Output]:
+    def _node_message(
+        self, player: Player, message: msg.ClientMessage, now: int, arrived: int
+    ) -> list[Output]:
         assert player.link is not None
         match message:
             case msg.SyncReply():
-                return self._sync_reply(player, message, now)
+                return self._sync_reply(player, message, now, arrived)
             case msg.Press():
-                press = node_press(player, message.press_id, message.at_ns, now, self.trust)
+                press = node_press(player, message.press_id, message.at_ns, arrived, self.trust)
                 horizon = self._horizon(now)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
@@ -803,7 +814,9 @@ class HubCore:
                 out.append(Notify(Left(player.id, "node", "refused by the host")))
         return out
 
-    def _sync_reply(self, player: Player, reply: msg.SyncReply, now: int) -> list[Output]:
+    def _sync_reply(
+        self, player: Player, reply: msg.SyncReply, now: int, arrived: int
+    ) -> list[Output]:
         assert player.link is not None
         if not self.syncs.answer(player.link, reply.seq, reply.t0_ns):
             warning = msg.Warning(
@@ -812,7 +825,7 @@ class HubCore:
             )
             return [Send(player.link, codec.encode(warning))]
         previous = player.clock.estimate
-        sample = SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, now)
+        sample = SyncSample(reply.t0_ns, reply.t1_ns, reply.t2_ns, arrived)
         player.clock.add(sample)
         player.last_sync_ns = now
         estimate = player.clock.estimate
@@ -838,7 +851,9 @@ class HubCore:
 
     def _press(self, press: Press, now: int) -> list[Output]:
         self._pressed_ns = now
-        taken = PressTaken(press.press.player, press.press.press_id, press.press.at_ns, now)
+        taken = PressTaken(
+            press.press.player, press.press.press_id, press.press.at_ns, press.press.arrival_ns
+        )
         return [Notify(taken), *self._carry(self.referee.feed(press, now), now)]
 
     # --- carrying a step out ---

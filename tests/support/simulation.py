@@ -53,6 +53,10 @@ class Net:
     core: HubCore
     now: int = START_NS
     commit_ns: int = 0
+    # A busy hub handles a frame this long after reading it; ``tells_arrival``: whether the
+    # core is told when it was read (as the server does), or only when it is handled.
+    handling_lag_ns: int = 0
+    tells_arrival: bool = True
     events: list[HubEvent] = field(default_factory=list)
     _queue: list[tuple[int, int, Callable[[], None]]] = field(default_factory=list)
     _order: itertools.count[int] = field(default_factory=itertools.count)
@@ -187,7 +191,15 @@ class Station:
         self.net.at(self.net.now + delay, lambda: self._arrive(link, text))
 
     def _arrive(self, link: int, text: str) -> None:
-        self.net.carry(self.net.core.receive(link, text, self.net.now))
+        net, read = self.net, self.net.now
+        if not net.handling_lag_ns:
+            net.carry(net.core.receive(link, text, read))
+            return
+        arrived = read if net.tells_arrival else None
+        net.at(
+            read + net.handling_lag_ns,
+            lambda: net.carry(net.core.receive(link, text, net.now, arrived)),
+        )
 
     def receive(self, frame: str) -> None:
         try:

@@ -4,7 +4,9 @@ clock is the test's."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 
 import pytest
 from websockets.frames import Frame, Opcode
@@ -89,3 +91,25 @@ async def test_a_fault_taking_a_round_trip_does_not_cost_the_link(
     with caplog.at_level(logging.ERROR, logger="hub"):
         ws.process_event(pong(b"ping-two"))  # does not raise into the library's reader
     assert any("round trip of link 7 not taken" in r.getMessage() for r in caplog.records)
+
+
+async def test_each_message_is_stamped_when_its_last_frame_was_read(clock: Clock) -> None:
+    ws = await connection([])
+    ours, theirs = socket.socketpair()  # a transport for the messages to queue on
+    await asyncio.get_running_loop().connect_accepted_socket(lambda: ws, ours)
+    ws.process_event(Frame(Opcode.TEXT, b"sync reply"))
+    read_first = clock.now
+    clock.now += MS
+    ws.process_event(Frame(Opcode.TEXT, b'{"type":', fin=False))  # a fragmented message
+    clock.now += MS
+    ws.process_event(Frame(Opcode.PING, b"keep"))  # control frames are no message of their own
+    ws.process_event(pong(b"none"))
+    clock.now += MS
+    ws.process_event(Frame(Opcode.CONT, b'"press"}'))
+    read_second = clock.now
+    clock.now += 10 * MS  # the loop handles them later, one after the other
+    assert [await ws.recv(), ws.arrived_ns()] == ["sync reply", read_first]
+    assert [await ws.recv(), ws.arrived_ns()] == ['{"type":"press"}', read_second]
+    assert ws.arrived_ns() is None  # nothing read that was not taken
+    ws.transport.abort()
+    theirs.close()

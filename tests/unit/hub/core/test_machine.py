@@ -316,3 +316,45 @@ def test_a_round_is_in_play_while_armed_and_for_a_while_after_its_last_press() -
     assert net.core.in_play(net.now)
     net.run_for(2 * MS)
     assert not net.core.in_play(net.now)
+
+
+def test_a_frame_handled_late_is_placed_by_when_it_was_read() -> None:
+    """The hub's own wait to handle a frame is no upload delay of the node's: counted as one, it
+    would lengthen every round's wait for presses in flight."""
+    uploads, errors = {}, {}
+    for tells in (True, False):
+        net = Net.hub(HOST_MODE, handling_lag_ns=5 * MS, tells_arrival=tells)
+        console = host(net)
+        alice = node(net, "a", up=fixed(MS), down=fixed(MS), offset_ns=3 * S)
+        net.run_for(5 * S)
+        estimate = net.core.roster.players["a"].clock.estimate
+        assert estimate is not None
+        uploads[tells] = estimate.upload_ns
+        console.send({"type": "arm"})
+        net.run_for(S)
+        made = net.now
+        press(alice, made, "a.1")
+        net.run_for(S)
+        (taken,) = net.of(PressTaken)
+        assert taken.arrival_ns == made + MS + (0 if tells else 5 * MS)
+        errors[tells] = taken.at_ns - made
+    assert uploads[True] <= 1.2 * MS
+    assert abs(errors[True]) <= 0.2 * MS
+    # What the test guards against: half the wait taken for the upload, half for the clock.
+    assert uploads[False] >= 3 * MS
+    assert errors[False] >= 2 * MS
+
+
+def test_a_tutorial_buzz_handled_late_is_placed_by_when_it_was_read() -> None:
+    net = Net.hub(HOST_MODE, handling_lag_ns=5 * MS)
+    console = host(net)
+    bob = Station(net, up=fixed(MS), down=fixed(MS)).open()
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(S)
+    made = net.now
+    bob.send("buzz")
+    net.run_for(S)
+    (taken,) = net.of(PressTaken)
+    assert taken.arrival_ns == made + MS  # read then, handled 5 ms later
+    assert taken.at_ns <= made + MS
