@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -120,6 +121,7 @@ async def run(config: NodeConfig) -> None:
 
 async def _run(config: NodeConfig) -> None:
     node = Node(config)
+    freeze_start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, node.stop)
@@ -130,6 +132,21 @@ async def _run(config: NodeConfig) -> None:
     else:
         print(f"Buzzer node {node.id} ({node.name}) connecting to {node.url}", flush=True)
     await node.run()
+
+
+def freeze_start() -> None:
+    """Leave what the station holds at its start (the libraries, its pins) out of every later
+    full garbage collection.
+
+    A full collection walks every object the collector tracks: in a node after its start, 33,000
+    of them, 11 ms on a laptop core and several times that on a Pi Zero. It comes when the
+    objects that outlived younger collections have grown by a quarter, which early in a
+    station's life can be any moment, a press on its way to the hub or a clock sample among
+    them. Frozen, those objects are still freed by reference counting; one collection first, so
+    that no cycle is frozen in.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def wiring(argv: Sequence[str]) -> int:
