@@ -141,7 +141,7 @@ async def serve(config: HubConfig, host_token: str, data_dir: Path | None) -> No
         # systemd (Type=notify): ready only now that the port listens; pings from this loop.
         notifier.ready(f"listening on {', '.join(hub.addresses)}")
         heap.settle()
-        tidying = asyncio.create_task(heap.keep_tidy(hub.core.in_play))
+        tidying = asyncio.create_task(heap.keep_tidy(hub.core.play))
         interval = notify.watchdog_interval_s()
         pinger = asyncio.create_task(notify.watchdog(notifier, interval)) if interval else None
         notify.install_stall_handler(loop)

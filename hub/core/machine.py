@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import assert_never
 
 from hub.auth import tokens_match
@@ -90,9 +91,17 @@ TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 #: again until its time, the hub spent four of every five wake-ups doing nothing at idle. The
 #: round's deadline is the exception: it is met exactly, a wait for presses still in flight.
 EARLY_WAKE_NS = 2 * MS
-#: A round stays in play this long after its last press: stragglers of a burst are still being
-#: answered, and the host may be about to judge or re-arm.
-IN_PLAY_AFTER_PRESS_NS = 5 * 1_000_000_000
+#: Presses count as lately taken this long: stragglers of a burst are still being answered, and
+#: the host may be about to judge or re-arm.
+PRESSING_FOR_NS = 5 * 1_000_000_000
+
+
+class Play(Enum):
+    """What a pause of the hub's loop would land in (:meth:`HubCore.play`)."""
+
+    QUIET = "quiet"  # no round armed, no press lately
+    ARMED = "armed"  # a round waits for presses
+    PRESSING = "pressing"  # presses taken in the last few seconds: a burst may be under way
 
 
 @dataclass
@@ -443,13 +452,12 @@ class HubCore:
             self._deadline_of, self._deadline_at = engine, engine.changes
         return self._deadline
 
-    def in_play(self, now: int) -> bool:
-        """Whether a pause of the loop now could cost a player: a round armed, or presses taken
-        lately. Work that may stop the loop for a while (a full garbage collection) waits for
-        neither."""
-        if self.engine.phase is Phase.ARMED:
-            return True
-        return self._pressed_ns is not None and now - self._pressed_ns < IN_PLAY_AFTER_PRESS_NS
+    def play(self, now: int) -> Play:
+        """How much a pause of the loop now could cost the players, for work that may stop it a
+        while (a full garbage collection): presses taken lately, a round armed, or neither."""
+        if self._pressed_ns is not None and now - self._pressed_ns < PRESSING_FOR_NS:
+            return Play.PRESSING
+        return Play.ARMED if self.engine.phase is Phase.ARMED else Play.QUIET
 
     def published(self, cost_ns: int) -> None:
         """How long the last state picture took the server to build and send."""
@@ -677,6 +685,13 @@ class HubCore:
         engine = self.engine
         return self.horizon.value(self.roster, now, engine.may_still_rank, engine.ranking_key)
 
+    def _horizon_for(self, now: int, arrived: int) -> int:
+        """The horizon for a press read at ``arrived`` and handled at ``now``. A press is placed
+        by when it was read, but frames read with it may still wait behind it to be handled, as
+        long as it waited: the round must not be decided before they are, so the wait counts
+        from its handling."""
+        return self._horizon(now) + (now - arrived)
+
     def _leave(self, player: Player) -> None:
         if player.link is not None:
             self.syncs.stop(player.link)
@@ -692,7 +707,7 @@ class HubCore:
         if isinstance(frame, bytes):
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
-            horizon = self._horizon(now)
+            horizon = self._horizon_for(now, arrived)
             return self._press(Press(tutorial_press(player, arrived, self.trust), horizon), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
@@ -711,7 +726,7 @@ class HubCore:
                 return self._sync_reply(player, message, now, arrived)
             case msg.Press():
                 press = node_press(player, message.press_id, message.at_ns, arrived, self.trust)
-                horizon = self._horizon(now)
+                horizon = self._horizon_for(now, arrived)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
                     return [

@@ -8,7 +8,7 @@ import itertools
 
 from hub.config import ClockSection, HubConfig, LimitsSection, RoundSection, ServerSection
 from hub.core.events import Commanded, Decided, Left, NodeJoined, PressTaken, Refused, Synced
-from hub.core.machine import IN_PLAY_AFTER_PRESS_NS
+from hub.core.machine import PRESSING_FOR_NS, Play
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 from wire import messages as msg
 from wire.enums import CloseCode
@@ -297,25 +297,24 @@ def test_every_refusal_of_a_message_echoes_its_ref() -> None:
     assert (box.last("error")["code"], box.last("error")["ref"]) == ("not_allowed", "b1")
 
 
-def test_a_round_is_in_play_while_armed_and_for_a_while_after_its_last_press() -> None:
+def test_the_core_tells_whether_a_pause_would_land_in_a_round_or_a_burst() -> None:
     net = Net.hub(HOST_MODE)
     console = host(net)
     alice = node(net, "a")
     net.run_for(S)
-    assert not net.core.in_play(net.now)  # connected and syncing: nothing to disturb
+    assert net.core.play(net.now) is Play.QUIET  # connected and syncing: nothing to disturb
     console.send({"type": "arm"})
     net.run_for(200 * MS)
-    assert net.core.in_play(net.now)  # armed, nobody pressed yet
+    assert net.core.play(net.now) is Play.ARMED  # nobody pressed yet
     press(alice, net.now, "a.1")
     net.run_for(S)
     assert net.of(Decided)
     (taken,) = net.of(PressTaken)
-    pressed = taken.arrival_ns
-    assert net.core.in_play(net.now)  # decided, but stragglers may still be answered
-    net.run_for(pressed + IN_PLAY_AFTER_PRESS_NS - net.now - MS)
-    assert net.core.in_play(net.now)
+    assert net.core.play(net.now) is Play.PRESSING  # decided; stragglers may still come
+    net.run_for(taken.arrival_ns + PRESSING_FOR_NS - net.now - MS)
+    assert net.core.play(net.now) is Play.PRESSING
     net.run_for(2 * MS)
-    assert not net.core.in_play(net.now)
+    assert net.core.play(net.now) is Play.QUIET
 
 
 def test_a_frame_handled_late_is_placed_by_when_it_was_read() -> None:
@@ -358,3 +357,26 @@ def test_a_tutorial_buzz_handled_late_is_placed_by_when_it_was_read() -> None:
     (taken,) = net.of(PressTaken)
     assert taken.arrival_ns == made + MS  # read then, handled 5 ms later
     assert taken.at_ns <= made + MS
+
+
+def test_a_round_waits_for_presses_read_with_the_first_that_still_wait_to_be_handled() -> None:
+    """Frames read together are handled one after another: the first press handled must not
+    close the round on its own because it waited, while an earlier press read with it waits
+    behind it."""
+    net = Net.hub(HOST_MODE, handling_lag_ns=5 * MS)
+    console = host(net)
+    near = Station(net, up=fixed(MS), down=fixed(MS)).open()
+    far = Station(net, up=fixed(3 * MS), down=fixed(3 * MS)).open()
+    net.run_for(S)
+    console.send({"type": "arm"})
+    net.run_for(S)
+    pressed = net.now
+    far.send("buzz")  # made 1 ms before near's, arrives 1 ms after it
+    net.run_for(MS)
+    near.send("buzz")
+    net.run_for(S)
+    near_taken, far_taken = net.of(PressTaken)  # near's was read first, and handled first
+    assert (near_taken.arrival_ns, far_taken.arrival_ns) == (pressed + 2 * MS, pressed + 3 * MS)
+    assert far_taken.at_ns < near_taken.at_ns
+    (decided,) = net.of(Decided)
+    assert decided.winner == far_taken.player
