@@ -110,8 +110,12 @@ class Node:
         boot: str | None = None,
         finder: Finder | None = None,
         local: LocalAddresses | None = None,
+        on_open: Callable[[], None] | None = None,
     ) -> None:
+        """``on_open``: called once the station's inputs and outputs are open, before it first
+        connects (the station's command freezes its start-up heap then)."""
         self.config = config
+        self.on_open = on_open
         self.clock = clock
         self.console = console
         self.pin_factory = pin_factory
@@ -222,6 +226,8 @@ class Node:
                 await self._show_setup_error()
                 raise
             self.sources = opened.sources
+            if self.on_open is not None:
+                self.on_open()
             for problem in problems + opened.problems:
                 self._emit(InputProblem(problem))
             if problems or opened.problems:

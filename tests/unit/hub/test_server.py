@@ -4,11 +4,10 @@ clock is the test's."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 
 import pytest
+from websockets.asyncio.messages import Assembler
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
@@ -95,8 +94,7 @@ async def test_a_fault_taking_a_round_trip_does_not_cost_the_link(
 
 async def test_each_message_is_stamped_when_its_last_frame_was_read(clock: Clock) -> None:
     ws = await connection([])
-    ours, theirs = socket.socketpair()  # a transport for the messages to queue on
-    await asyncio.get_running_loop().connect_accepted_socket(lambda: ws, ours)
+    ws.recv_messages = Assembler()  # where the messages queue (as a real connection makes it)
     ws.process_event(Frame(Opcode.TEXT, b"sync reply"))
     read_first = clock.now
     clock.now += MS
@@ -111,5 +109,3 @@ async def test_each_message_is_stamped_when_its_last_frame_was_read(clock: Clock
     assert [await ws.recv(), ws.arrived_ns()] == ["sync reply", read_first]
     assert [await ws.recv(), ws.arrived_ns()] == ['{"type":"press"}', read_second]
     assert ws.arrived_ns() is None  # nothing read that was not taken
-    ws.transport.abort()
-    theirs.close()
