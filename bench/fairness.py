@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
+from bench.harness import direct
 from bench.loadnode import SimNode
 from tests.support.delay_proxy import Link, ProcessDelayProxy
 
@@ -114,7 +115,7 @@ class Host:
 
     @classmethod
     async def open(cls, url: str) -> Host:
-        ws = await connect(url, compression=None)
+        ws = await direct(url)
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "host", "token": TOKEN}))
         return cls(ws)
 

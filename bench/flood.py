@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.harness import direct
 from hub.store import export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,13 +148,13 @@ class Node:
 async def play(url: str, nodes: int, rounds: int, seed: int) -> list[float]:
     """Play ``rounds`` rounds; the winner's press-to-result latency of each, in ms."""
     rng = random.Random(seed)
-    host_ws = await connect(url, compression=None)
+    host_ws = await direct(url)
     await host_ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "host",
                                    "token": HOST_TOKEN}))  # fmt: skip
     host = Node(host_ws, "host")
     players = []
     for i in range(nodes):
-        ws = await connect(url, compression=None)
+        ws = await direct(url)
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"n{i}"}))
         players.append(Node(ws, f"n{i}"))
     for player in players:
@@ -201,7 +202,7 @@ async def flood(url: str, stop: Any, flooding: Any, counts: Any) -> None:
     rng = random.Random(1)
     while not stop.is_set():
         try:
-            async with connect(url, compression=None, open_timeout=5) as ws:
+            async with direct(url, open_timeout=5) as ws:
                 await ws.send('{"type":"hello","protocol":1,"role":"node","id":"flooder"}')
                 flooding.set()
                 reader = asyncio.create_task(_discard(ws))
@@ -248,7 +249,7 @@ async def flood_hellos(url: str, stop: Any, flooding: Any, counts: Any) -> None:
         if stop.is_set():
             return
         try:
-            async with connect(url, compression=None, open_timeout=5) as ws:
+            async with direct(url, open_timeout=5) as ws:
                 hello = {"type": "hello", "protocol": 1, "role": "node", "id": f"fake-{number}"}
                 await ws.send(json.dumps(hello))
                 await ws.recv()
@@ -261,7 +262,7 @@ async def flood_presses(url: str, stop: Any, flooding: Any, counts: Any) -> None
     """Twenty nodes pressing 45 times a second each: just under the 50-a-second budget."""
     nodes = []
     for i in range(20):
-        ws = await connect(url, compression=None)
+        ws = await direct(url)
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"m{i}"}))
         nodes.append(Node(ws, f"m{i}"))
     flooding.set()
@@ -296,7 +297,7 @@ async def flood_viewers(url: str, stop: Any, flooding: Any, counts: Any) -> None
     viewers = []
     for _ in range(100):
         try:
-            ws = await connect(url, compression=None, max_size=None, open_timeout=5)
+            ws = await direct(url, max_size=None, open_timeout=5)
         except (OSError, InvalidStatus, TimeoutError):
             counts[1] += 1
             continue
@@ -321,7 +322,7 @@ async def flood_pings(url: str, stop: Any, flooding: Any, counts: Any) -> None:
     """WebSocket pings as fast as they go (the library answers each), reconnecting when cut."""
     while not stop.is_set():
         try:
-            async with connect(url, compression=None, open_timeout=5) as ws:
+            async with direct(url, open_timeout=5) as ws:
                 await ws.send('{"type":"hello","protocol":1,"role":"viewer"}')
                 flooding.set()
                 reader = asyncio.create_task(_discard(ws))
@@ -413,13 +414,13 @@ class Game:
 
     @classmethod
     async def open(cls, url: str, nodes: int, seed: int) -> Game:
-        host_ws = await connect(url, compression=None, max_size=None)
+        host_ws = await direct(url, max_size=None)
         await host_ws.send(
             json.dumps({"type": "hello", "protocol": 1, "role": "host", "token": HOST_TOKEN})
         )
         players = []
         for i in range(nodes):
-            ws = await connect(url, compression=None)
+            ws = await direct(url)
             await ws.send(
                 json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"n{i}"})
             )

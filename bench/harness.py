@@ -64,6 +64,13 @@ def usage(pid: int) -> Usage:
     return Usage(cpu, rss, peak)
 
 
+def direct(url: str, **options: Any) -> connect:
+    """A client connection straight to ``url``, uncompressed as the classic tutorial's, and never
+    through a web proxy the environment names (websockets follows one by default): the proxy
+    would be measured instead of the server, or refuse the loopback address outright."""
+    return connect(url, compression=None, proxy=None, **options)
+
+
 class Server:
     """A server subprocess that prints ``listening on HOST:PORT`` on stderr or stdout."""
 
@@ -143,7 +150,7 @@ class Host:
 
     @classmethod
     async def open(cls, url: str) -> Host:
-        ws = await connect(url, compression=None, max_size=None)
+        ws = await direct(url, max_size=None)
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "host", "token": TOKEN}))
         return cls(ws)
 
@@ -178,6 +185,6 @@ class Host:
 
 async def plain_reset(url: str) -> None:
     """Start a new round on the baseline server."""
-    async with connect(url, compression=None) as ws:
+    async with direct(url) as ws:
         await ws.send("reset")
         await ws.recv()

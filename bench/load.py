@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
+from bench.harness import direct
 from bench.loadnode import SimNode
 
 #: Connections each worker opens at once: enough to fill the hub's listen backlog quickly, few
@@ -68,7 +69,7 @@ class PlainClient:
         self._ws: ClientConnection | None = None
 
     async def connect(self) -> PlainClient:
-        self._ws = await connect(self.url, compression=None, open_timeout=30)
+        self._ws = await direct(self.url, open_timeout=30)
         return self
 
     async def press(self, instant_ns: int, press_id: str) -> Outcome:

@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+
+from bench.harness import direct
 
 HUB = str(Path(sys.executable).parent / "buzzer-hub")
 CONFIG = """
@@ -106,7 +108,7 @@ def start_hub(config: Path, data: Path, memory_only: bool) -> tuple[subprocess.P
 async def measure(port: int, rounds: int, nodes_count: int) -> tuple[list[int], list[int]]:
     nodes = []
     for i in range(nodes_count):
-        ws = await connect(f"ws://127.0.0.1:{port}", compression=None)
+        ws = await direct(f"ws://127.0.0.1:{port}")
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "role": "node", "id": f"n{i}"}))
         nodes.append(Node(ws, f"n{i}"))
     readers = [asyncio.create_task(node.run()) for node in nodes]

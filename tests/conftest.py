@@ -139,6 +139,21 @@ class InProcessHubs:
             await self.stop(self._running[-1][0])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_proxies() -> Iterator[None]:
+    """Test traffic goes to 127.0.0.1 only: a web proxy named in the environment (a CI runner's,
+    a laptop's from the office) would otherwise carry the tests' own clients, and every process
+    they start, to it. Tests about proxies set them for themselves."""
+    names = [*PROXY_VARIABLES, "all_proxy", "no_proxy"]
+    saved = {
+        name: os.environ.pop(name)
+        for name in (*names, *(n.upper() for n in names))
+        if name in os.environ
+    }
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture
 async def run_hub(tmp_path: Path) -> AsyncIterator[InProcessHubs]:
     """Run hubs in this test's event loop; see :class:`InProcessHubs`."""
