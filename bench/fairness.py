@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from bench.harness import direct
+from bench.harness import direct, direct_http
 from bench.loadnode import SimNode
 from tests.support.delay_proxy import Link, ProcessDelayProxy
 
@@ -98,7 +97,7 @@ class Hub:
 
     def snapshot(self) -> dict[str, Any]:
         """The hub's state as served on /api/state."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/state", timeout=5) as r:
+        with direct_http.open(f"http://127.0.0.1:{self.port}/api/state", timeout=5) as r:
             state: dict[str, Any] = json.load(r)
         return state
 

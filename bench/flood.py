@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,10 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench.harness import direct
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import direct, direct_http
 from hub.store import export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,7 +287,7 @@ def _poll_state(url: str, stop: Any, counts: Any) -> None:
     http = url.replace("ws://", "http://") + "/api/state"
     while not stop.is_set():
         try:
-            with urllib.request.urlopen(http, timeout=5) as response:
+            with direct_http.open(http, timeout=5) as response:
                 response.read()
             counts[0] += 1
         except OSError:

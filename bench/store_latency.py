@@ -32,6 +32,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench.harness import direct
 
 HUB = str(Path(sys.executable).parent / "buzzer-hub")

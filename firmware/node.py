@@ -227,7 +227,10 @@ class Node:
                 raise
             self.sources = opened.sources
             if self.on_open is not None:
-                self.on_open()
+                try:
+                    self.on_open()
+                except Exception as exc:  # what it does is for speed only: carry on without
+                    self.console(f"Start-up step skipped ({type(exc).__name__}: {exc}).")
             for problem in problems + opened.problems:
                 self._emit(InputProblem(problem))
             if problems or opened.problems:

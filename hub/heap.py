@@ -97,7 +97,7 @@ async def keep_tidy(
     cancelled. One wake-up a minute at idle, one every few seconds while a round is in play.
 
     A fault here must not end it: the collector would then never collect the oldest generation
-    again. It is logged, and the next collection tried a minute later.
+    again. It is logged, and the collection tried again when next due.
     """
     tidy = tidy or Tidy(time.monotonic_ns())
     now = time.monotonic_ns()
@@ -110,5 +110,5 @@ async def keep_tidy(
             freed, took = full_collection()
             log.debug("full garbage collection: %d objects freed in %.1f ms", freed, took / 1e6)
         except Exception:
-            log.exception("full garbage collection failed; trying again in a minute")
+            log.exception("full garbage collection failed; it is tried again later")
         now = tidy.last_ns = time.monotonic_ns()

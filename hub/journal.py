@@ -143,7 +143,10 @@ class Call:
                 "synced": p.synced,
                 "claimed_ns": p.claimed_ns,
             }
-            return _ENCODER.encode({"press": press, "horizon_ns": step.horizon_ns})
+            body = {"press": press, "horizon_ns": step.horizon_ns}
+            if step.settled_ns is not None:  # left out, as older entries do: it is None
+                body["settled_ns"] = step.settled_ns
+            return _ENCODER.encode(body)
         body = {name: getattr(step, name) for name in _field_names(type(step))}
         if isinstance(step, StartMatch):
             body["setup"] = step.setup.data()
@@ -207,7 +210,10 @@ class Call:
                 arrival_ns=step.press.arrival_ns + delta_ns,
                 claimed_ns=None if claimed is None else claimed + delta_ns,  # hub clock too
             )
-            step = dataclasses.replace(step, press=press)
+            settled = step.settled_ns
+            step = dataclasses.replace(
+                step, press=press, settled_ns=None if settled is None else settled + delta_ns
+            )
         return Call(step, self.now_ns + delta_ns)
 
 
@@ -222,7 +228,7 @@ _NONE = type(None)
 #: type would otherwise fail later, in the engine or in a match's result, after the restore.
 _CHECKS: dict[str, dict[str, tuple[type, ...]]] = {
     "arm": {"lead_ns": (int, _NONE)},
-    "press": {"press": (PressIn,), "horizon_ns": (int,)},
+    "press": {"press": (PressIn,), "horizon_ns": (int,), "settled_ns": (int, _NONE)},
     "right": {"points": (int, _NONE), "power": (bool,)},
     "wrong": {"mode": (ReboundMode, _NONE), "points": (int, _NONE)},
     "team": {"player": (str,), "team": (str, _NONE)},

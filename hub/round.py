@@ -237,11 +237,18 @@ class Arm:
 
 @dataclass(frozen=True, slots=True)
 class Press:
-    """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
+    """Take one press; ``horizon_ns``: how long an earlier one could still be in flight.
+
+    ``settled_ns``: the hub has handled every message it read before this instant (None: every
+    one read before now). Messages read together are handled one after another, so when this
+    press is handled, presses read with it (earlier, perhaps) may still wait their turn: the
+    round may be decided on this press only if its deadline has passed by then too.
+    """
 
     KIND: ClassVar[str] = "press"
     press: PressIn
     horizon_ns: int = 0
+    settled_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,8 +553,8 @@ class RoundEngine:
         match step:
             case Arm(lead_ns=lead):
                 return self._arm(now, lead)
-            case Press(press=press, horizon_ns=horizon):
-                return self._press(press, now, horizon)
+            case Press(press=press, horizon_ns=horizon, settled_ns=settled):
+                return self._press(press, now, horizon, settled)
             case Tick():
                 return self._tick(now)
             case Reset():
@@ -572,8 +579,10 @@ class RoundEngine:
     def arm(self, now: int, lead_ns: int | None = None) -> list[Event]:
         return self.apply(Arm(lead_ns), now)
 
-    def press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
-        return self.apply(Press(press, horizon_ns), now)
+    def press(
+        self, press: PressIn, now: int, horizon_ns: int = 0, settled_ns: int | None = None
+    ) -> list[Event]:
+        return self.apply(Press(press, horizon_ns, settled_ns), now)
 
     def tick(self, now: int) -> list[Event]:
         return self.apply(Tick(), now)
@@ -671,7 +680,9 @@ class RoundEngine:
 
     # --- presses ---
 
-    def _press(self, press: PressIn, now: int, horizon_ns: int = 0) -> list[Event]:
+    def _press(
+        self, press: PressIn, now: int, horizon_ns: int = 0, settled_ns: int | None = None
+    ) -> list[Event]:
         """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
         key = (press.player, press.press_id)
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
@@ -700,7 +711,7 @@ class RoundEngine:
             ranked = self._rank_after_decision(press)
             self._remember(ranked)
             return [*events, Answer(ranked)]
-        return events + self._collect(press, now, horizon_ns)
+        return events + self._collect(press, now, horizon_ns, settled_ns)
 
     def _classify(self, press: PressIn) -> Outcome | None:
         """An outcome for a press that cannot be counted, or None if it competes."""
@@ -730,7 +741,9 @@ class RoundEngine:
         flags = {Flag.EARLY} if early and not held else {Flag.LOCKED}
         return Outcome(upcoming, press, flags=frozenset(flags), lockout_ns=lockout)
 
-    def _collect(self, press: PressIn, now: int, horizon_ns: int) -> list[Event]:
+    def _collect(
+        self, press: PressIn, now: int, horizon_ns: int, settled_ns: int | None
+    ) -> list[Event]:
         """Hold a competing press until nothing earlier can still arrive."""
         bisect.insort(self._pending, press, key=lambda p: p.at_ns)
         if self._first_arrival_ns is None:
@@ -746,9 +759,9 @@ class RoundEngine:
         if press.claimed_ns is not None:
             wanted = min(wanted, press.arrival_ns + horizon)
         self.deadline_ns = wanted if self.deadline_ns is None else min(self.deadline_ns, wanted)
-        if self.deadline_ns <= now:
+        if self.deadline_ns <= (now if settled_ns is None else min(now, settled_ns)):
             return self._decide(now)
-        return []
+        return []  # the deadline's tick decides (once everything read before it is handled)
 
     def _decide(self, now: int) -> list[Event]:
         record = self.current

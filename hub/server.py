@@ -29,6 +29,7 @@ from websockets.http11 import Request
 from websockets.protocol import Event, State
 
 from hub.auth import request_token, tokens_match
+from hub.backlog import Backlog, Read
 from hub.config import HubConfig
 from hub.core.events import HubEvent, Listening, Stopped
 from hub.core.machine import EARLY_WAKE_NS, HubCore
@@ -79,7 +80,8 @@ class GuardedConnection(ServerConnection):
     A message is handled by the connection's task, after whatever else the loop was doing: with a
     hundred nodes, a sync reply waited 0.6 ms at p90 and 8 ms at worst between being read and
     being handled. Placed by the moment it was read (:meth:`arrived_ns`), that wait no longer
-    counts as the node's upload delay, which sets how long every round waits for presses.
+    counts as the node's upload delay, which sets how long every round waits for presses. Every
+    message read is also in the server's :class:`~hub.backlog.Backlog` until it is handled.
 
     The library times a ping with the event loop's clock, which on uvloop counts whole
     milliseconds: a loopback round trip came out as 0, a LAN's as 0, 1 or 2 ms, and a tutorial
@@ -88,6 +90,7 @@ class GuardedConnection(ServerConnection):
     """
 
     guard: Guard | None = None
+    backlog: Backlog | None = None
     heard_ns = 0
     keepalive_pinged_ns: int | None = None  # the keepalive's ping not yet answered by a frame
     unanswered = False  # closed for want of a pong to the keepalive ping
@@ -97,11 +100,21 @@ class GuardedConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._round_trips: dict[bytes, int] = {}  # payload -> sent at, for pings still out
-        self._arrivals: deque[int] = deque()  # when each message not yet taken was read
+        self._arrivals: deque[Read] = deque()  # each message not yet taken, as read
 
     def arrived_ns(self) -> int | None:
-        """When the message just taken from the connection had its last frame read."""
-        return self._arrivals.popleft() if self._arrivals else None
+        """When the message just taken from the connection had its last frame read; from now
+        on it counts as handled."""
+        if not self._arrivals:
+            return None
+        entry = self._arrivals.popleft()
+        entry.handled = True
+        return entry.at_ns
+
+    def drop_unread(self) -> None:
+        """The connection has ended: messages read and never taken will not be handled."""
+        while self._arrivals:
+            self._arrivals.popleft().handled = True
 
     def expect_pong(self, payload: bytes, sent_ns: int) -> None:
         """A round-trip ping with ``payload`` went out at ``sent_ns``: time its pong."""
@@ -121,8 +134,9 @@ class GuardedConnection(ServerConnection):
                 and not guard.admit(self, now)
             ):
                 return
-            if event.fin and event.opcode in MESSAGE_OPCODES:
-                self._arrivals.append(now)  # a message is complete: taken in this order
+            if event.fin and event.opcode in MESSAGE_OPCODES:  # a message is complete
+                backlog = self.backlog
+                self._arrivals.append(Read(now) if backlog is None else backlog.read(now))
             elif event.opcode is Opcode.PONG and self._round_trips:
                 sent = self._round_trips.pop(bytes(event.data), None)
                 if sent is not None and now - sent <= PONG_TIMEOUT_NS and self.on_round_trip:
@@ -151,11 +165,12 @@ class Server:
         self.guard = Guard(
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
+        self.backlog = Backlog()
         # A connection class of this server's own, so that each knows this server's guard.
         self._connection = type(
             "Connection",
             (GuardedConnection,),
-            {"guard": self.guard, "on_round_trip": self._round_trip},
+            {"guard": self.guard, "backlog": self.backlog, "on_round_trip": self._round_trip},
         )
         self.websockets: WebSocketServer | None = None
         self._links: dict[LinkId, GuardedConnection] = {}
@@ -298,13 +313,15 @@ class Server:
             async for frame in ws:
                 now, arrived = time.monotonic_ns(), ws.arrived_ns()
                 if self.guard.admit(ws, now):
-                    self._carry(self.core.receive(link, frame, now, arrived))
+                    settled = self.backlog.settled_ns()
+                    self._carry(self.core.receive(link, frame, now, arrived, settled))
                 handled += 1
                 if handled % FRAMES_PER_TURN == 0:
                     await asyncio.sleep(0)  # the other links' turn
         except ConnectionClosed:
             pass
         finally:
+            ws.drop_unread()
             del self._links[link]
             if tokenless:
                 left = self._tokenless.pop(address, 1) - 1
@@ -449,7 +466,7 @@ class Server:
     def _wake(self) -> None:
         self._wakeup = self._wakeup_ns = None
         now = time.monotonic_ns()
-        outputs = self.core.timer(now)
+        outputs = self.core.timer(now, self.backlog.settled_ns())
         pictures = any(isinstance(o, Broadcast) and o.picture for o in outputs)
         self._carry(outputs)
         if pictures:

@@ -402,7 +402,7 @@ async def client_factory() -> AsyncIterator[Callable[..., Any]]:
     opened: list[ClientConnection] = []
 
     async def open_client(url: str, **hello: Any) -> Client:
-        ws = await connect(url, compression=None, open_timeout=5)
+        ws = await connect(url, compression=None, open_timeout=5, proxy=None)
         opened.append(ws)
         client = Client(ws)
         if hello:

@@ -91,6 +91,9 @@ TUTORIAL_OFFLINE_KEPT_NS = 60 * 1_000_000_000
 #: again until its time, the hub spent four of every five wake-ups doing nothing at idle. The
 #: round's deadline is the exception: it is met exactly, a wait for presses still in flight.
 EARLY_WAKE_NS = 2 * MS
+#: A round's deadline that has come while frames read before it still wait to be handled is
+#: looked at again this often (a press among them decides it as it is handled).
+HELD_LOOK_AGAIN_NS = 1 * MS
 #: Presses count as lately taken this long: stragglers of a burst are still being answered, and
 #: the host may be about to judge or re-arm.
 PRESSING_FOR_NS = 5 * 1_000_000_000
@@ -193,7 +196,8 @@ class HubCore:
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
-        self._pressed_ns: int | None = None  # the last press taken, for in_play
+        self._pressed_ns: int | None = None  # the last press taken, for play()
+        self._look_again_at: int | None = None  # a due deadline held for frames still waiting
         # The engine's next deadline, and the engine and change count it was worked out for.
         self._deadline: int | None = None
         self._deadline_of: RecordingEngine | None = None
@@ -234,26 +238,37 @@ class HubCore:
         return []
 
     def receive(
-        self, link: LinkId, frame: str | bytes, now: int, arrived_ns: int | None = None
+        self,
+        link: LinkId,
+        frame: str | bytes,
+        now: int,
+        arrived_ns: int | None = None,
+        settled_ns: int | None = None,
     ) -> list[Output]:
-        """A frame from ``link``, taken at ``now``. ``arrived_ns``: when it was read from the
-        socket, if earlier (frames read together wait their turn behind one another's handling,
-        milliseconds in a busy moment). The clock samples and presses it carries are placed by
-        it: that wait is the hub's own, no delay of the network or the player."""
+        """A frame from ``link``, taken at ``now``.
+
+        ``arrived_ns``: when it was read from the socket, if earlier (frames read together wait
+        their turn behind one another's handling, milliseconds in a busy moment). The clock
+        samples and presses it carries are placed by it: that wait is the hub's own, no delay
+        of the network or the player. ``settled_ns``: every other frame read before then has
+        been handled (None: every one read before ``now``); a round is decided on a press only
+        once its deadline has passed by then too (see :class:`hub.round.Press`).
+        """
         session = self._sessions.get(link)
         if session is None:
             return []
         arrived = now if arrived_ns is None else min(arrived_ns, now)
+        settled_ns = self._settled(now, settled_ns)
         player = session.player
         if player is not None and player.plain:
             player.last_seen_ns = now
-            return self._tutorial_frame(player, frame, now, arrived)
+            return self._tutorial_frame(player, frame, now, arrived, settled_ns)
         if not session.greeted:
             # The first frame decides for the connection's life: JSON, or the tutorial's text.
             first = not session.heard
             session.heard = True
             if first and isinstance(frame, str) and not plain.speaks_json(frame):
-                return self._join_tutorial(session, frame, now, arrived)
+                return self._join_tutorial(session, frame, now, arrived, settled_ns)
             return self._greet(session, frame, now)
         decoded = codec.decode_client(frame)
         if isinstance(decoded, codec.ProtocolError):
@@ -263,7 +278,7 @@ class HubCore:
         out = self._warn_unknown(link, decoded)
         if player is not None:
             player.last_seen_ns = now
-            out.extend(self._node_message(player, message, now, arrived))
+            out.extend(self._node_message(player, message, now, arrived, settled_ns))
         else:
             out.extend(self._watcher_message(session, message, now))
         return out
@@ -366,10 +381,12 @@ class HubCore:
         """A host's command, as the console sends it; a refusal comes back as a Notify."""
         return self._host_command(None, peer, message, now)
 
-    def timer(self, now: int) -> list[Output]:
+    def timer(self, now: int, settled_ns: int | None = None) -> list[Output]:
         """Everything due by ``now``: greeting deadlines, syncs and pings, the round's own
         deadline, the next state picture; all but the deadline also when due a little later
-        (:data:`EARLY_WAKE_NS`)."""
+        (:data:`EARLY_WAKE_NS`). ``settled_ns``: every frame read before then has been handled
+        (None: every one read before ``now``). The round's deadline waits for that as well: a
+        press read before it may still wait its turn to be handled."""
         out: list[Output] = []
         soon = now + EARLY_WAKE_NS
         timeout = self.config.limits.hello_timeout_s
@@ -385,7 +402,11 @@ class HubCore:
             out.append(Send(link, codec.encode(msg.Sync(seq=seq, t0_ns=now))))
         out.extend(Ping(link) for link in pings)
         deadline = self._engine_deadline()
-        ticked = deadline is not None and deadline <= now
+        settled_ns = self._settled(now, settled_ns)
+        handled = now if settled_ns is None else min(now, settled_ns)
+        ticked = deadline is not None and deadline <= handled
+        held = deadline is not None and deadline <= now and not ticked
+        self._look_again_at = now + HELD_LOOK_AGAIN_NS if held else None
         if ticked:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
         if self._sweep_at is not None and soon >= self._sweep_at:
@@ -397,6 +418,12 @@ class HubCore:
             join = self._join_view()
             out.extend(self.fanout.publish(now, self.storage, join, self.central, by=soon))
         return out
+
+    def _settled(self, now: int, settled_ns: int | None) -> int | None:
+        """Until when the server says every frame read was handled, held to at most the
+        adjudication cap before ``now``: a frame left that long (or one that never will be, by
+        a fault) holds no round up for longer than any round may wait."""
+        return None if settled_ns is None else max(settled_ns, now - self.horizon.cap_ns)
 
     def _pictures_wait(self) -> bool:
         """Whether a state picture now must wait. While steps are held for the disk it would
@@ -433,6 +460,8 @@ class HubCore:
         part is cheap: the agendas' heads, and the engine's deadline as of its last change.
         """
         wake = self._engine_deadline()
+        if wake is not None and self._look_again_at is not None:
+            wake = max(wake, self._look_again_at)  # held for frames still waiting to be handled
         for when in (
             self._hellos.next(),
             self.syncs.next(),
@@ -644,7 +673,9 @@ class HubCore:
         self.fanout.watchers[session.link] = hello.role
         return out
 
-    def _join_tutorial(self, session: Session, first: str, now: int, arrived: int) -> list[Output]:
+    def _join_tutorial(
+        self, session: Session, first: str, now: int, arrived: int, settled: int | None
+    ) -> list[Output]:
         self._hellos.cancel(session.link)
         if not self._new_id_allowed(session.address, now):  # each one is a new roster entry
             self._end(session)
@@ -663,7 +694,7 @@ class HubCore:
             Notify(TutorialJoined(player.id, session.peer)),
             Save(RosterEntry(player.id, player.name, player.input, player.team)),
         ]
-        return out + self._tutorial_frame(player, first, now, arrived)
+        return out + self._tutorial_frame(player, first, now, arrived, settled)
 
     def _measured_by(self, player: Player, session: Session) -> None:
         """A player joining on a link takes the round trips measured on it (and only them: an
@@ -685,13 +716,6 @@ class HubCore:
         engine = self.engine
         return self.horizon.value(self.roster, now, engine.may_still_rank, engine.ranking_key)
 
-    def _horizon_for(self, now: int, arrived: int) -> int:
-        """The horizon for a press read at ``arrived`` and handled at ``now``. A press is placed
-        by when it was read, but frames read with it may still wait behind it to be handled, as
-        long as it waited: the round must not be decided before they are, so the wait counts
-        from its handling."""
-        return self._horizon(now) + (now - arrived)
-
     def _leave(self, player: Player) -> None:
         if player.link is not None:
             self.syncs.stop(player.link)
@@ -701,14 +725,14 @@ class HubCore:
     # --- frames after the greeting ---
 
     def _tutorial_frame(
-        self, player: Player, frame: str | bytes, now: int, arrived: int
+        self, player: Player, frame: str | bytes, now: int, arrived: int, settled: int | None
     ) -> list[Output]:
         assert player.link is not None
         if isinstance(frame, bytes):
             return [Send(player.link, plain.BINARY_HINT)]
         if frame == plain.BUZZ:
-            horizon = self._horizon_for(now, arrived)
-            return self._press(Press(tutorial_press(player, arrived, self.trust), horizon), now)
+            press = tutorial_press(player, arrived, self.trust)
+            return self._press(Press(press, self._horizon(now), settled), now)
         if frame.isprintable():
             self.roster.rename(player, frame[: msg.NAME_MAX_CHARS])
         self.fanout.publish_soon(now)
@@ -718,7 +742,12 @@ class HubCore:
         ]
 
     def _node_message(
-        self, player: Player, message: msg.ClientMessage, now: int, arrived: int
+        self,
+        player: Player,
+        message: msg.ClientMessage,
+        now: int,
+        arrived: int,
+        settled: int | None,
     ) -> list[Output]:
         assert player.link is not None
         match message:
@@ -726,7 +755,7 @@ class HubCore:
                 return self._sync_reply(player, message, now, arrived)
             case msg.Press():
                 press = node_press(player, message.press_id, message.at_ns, arrived, self.trust)
-                horizon = self._horizon_for(now, arrived)
+                horizon = self._horizon(now)
                 if not press_fits(press, horizon):
                     session = self._sessions[player.link]
                     return [
@@ -735,7 +764,7 @@ class HubCore:
                     ]
                 if press.claimed_ns is not None:
                     player.clamped += 1
-                return self._press(Press(press, horizon), now)
+                return self._press(Press(press, horizon, settled), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]
             case (

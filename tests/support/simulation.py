@@ -53,10 +53,12 @@ class Net:
     core: HubCore
     now: int = START_NS
     commit_ns: int = 0
-    # A busy hub handles a frame this long after reading it; ``tells_arrival``: whether the
-    # core is told when it was read (as the server does), or only when it is handled.
+    # A busy hub handles a frame this long after reading it (plus the station's own
+    # ``handled_after_ns``); ``tells_arrival``: whether the core is told when it was read and
+    # until when every frame read was handled (as the server does), or neither.
     handling_lag_ns: int = 0
     tells_arrival: bool = True
+    _unhandled: list[int] = field(default_factory=list)  # when each frame waiting was read
     events: list[HubEvent] = field(default_factory=list)
     _queue: list[tuple[int, int, Callable[[], None]]] = field(default_factory=list)
     _order: itertools.count[int] = field(default_factory=itertools.count)
@@ -92,7 +94,7 @@ class Net:
                 action()
             elif wake is not None and wake <= until:
                 self.now = max(self.now, wake)
-                self.carry(self.core.timer(self.now))
+                self.carry(self.core.timer(self.now, self.settled_ns()))
             else:
                 break
         self.now = max(self.now, until)
@@ -147,6 +149,10 @@ class Net:
         self.carry(self.core.connect(link, f"sim:{link}", None, self.now))
         return link
 
+    def settled_ns(self) -> int | None:
+        """When the oldest frame read and not yet handled was read (None: none waits)."""
+        return min(self._unhandled) if self._unhandled and self.tells_arrival else None
+
     def of(self, kind: type[Any]) -> list[Any]:
         """The events of one kind, in order."""
         return [event for event in self.events if isinstance(event, kind)]
@@ -172,6 +178,7 @@ class Station:
     answers_syncs: bool = True
     sync_hold_ns: int = 0  # how long it sits on a sync before answering (and what it claims)
     pong_hold_ns: int = 0  # how long its WebSocket stack sits on a ping (a modified one)
+    handled_after_ns: int = 0  # how much longer than others its frames wait in the hub
 
     def clock(self, hub_ns: int | None = None) -> int:
         """This station's clock reading at hub time ``hub_ns`` (default: now)."""
@@ -192,14 +199,20 @@ class Station:
 
     def _arrive(self, link: int, text: str) -> None:
         net, read = self.net, self.net.now
-        if not net.handling_lag_ns:
+        lag = net.handling_lag_ns + self.handled_after_ns
+        if not lag:
             net.carry(net.core.receive(link, text, read))
             return
-        arrived = read if net.tells_arrival else None
-        net.at(
-            read + net.handling_lag_ns,
-            lambda: net.carry(net.core.receive(link, text, net.now, arrived)),
-        )
+        net._unhandled.append(read)
+
+        def handle() -> None:
+            net._unhandled.remove(read)
+            if net.tells_arrival:
+                net.carry(net.core.receive(link, text, net.now, read, net.settled_ns()))
+            else:
+                net.carry(net.core.receive(link, text, net.now))
+
+        net.at(read + lag, handle)
 
     def receive(self, frame: str) -> None:
         try:

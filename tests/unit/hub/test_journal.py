@@ -46,7 +46,7 @@ from hub.round import (
 )
 from hub.views import history_view, round_view
 from wire.codec import as_data
-from wire.enums import ReboundMode
+from wire.enums import Phase, ReboundMode
 
 MS = 1_000_000
 RULES = Rules(auto_arm_after_ns=50 * MS, lockout_ns=None)
@@ -106,7 +106,8 @@ def drive(engine: RecordingEngine, plan: list[tuple[str, int, int, int]]) -> Non
                 f"p{player}", f"p{player}-{len(sent)}", now + skew, now, 1 * MS, claimed_ns=claim
             )
             sent.append(press)
-            engine.press(press, now, 2 * MS)
+            # Every other press handled while frames read 1.5 ms before it still waited.
+            engine.press(press, now, 2 * MS, settled_ns=now - 1_500_000 if player % 2 else None)
         elif kind == "resend":
             engine.press(sent[player % len(sent)], now, 2 * MS)
         elif kind == "tick":
@@ -138,6 +139,26 @@ def test_shifting_every_input_time_shifts_the_state_and_changes_no_decision(plan
     live = RecordingEngine(RULES)
     drive(live, plan)
     calls = live.take_calls()
+    moved, _ = journal.replay(RULES, ((None, c.shifted(delta)) for c in calls))
+    assert picture(moved, delta) == picture(live)
+
+
+@pytest.mark.parametrize("delta", [-(10**12), 10**12])
+def test_a_press_held_for_frames_still_waiting_is_held_the_same_after_a_reboot(delta: int) -> None:
+    """A press handled while frames read before its deadline still waited does not decide the
+    round; replayed in another boot's clock, the instant it waited for moves with the rest."""
+    live = RecordingEngine(RULES)
+    live.arm(1_000 * MS)
+    release = live.current.release_ns if live.current else 0
+    made = release + 5 * MS
+    held = live.press(PressIn("p0", "p0-1", made, made + MS, MS), made + 4 * MS, 2 * MS, made)
+    assert held  # taken,
+    assert live.phase is Phase.ARMED  # not decided: what was read before it still waits
+    live.tick(made + 5 * MS)
+    calls = live.take_calls()
+    shifted = calls[1].shifted(delta).input
+    assert isinstance(shifted, Press)
+    assert shifted.settled_ns == made + delta
     moved, _ = journal.replay(RULES, ((None, c.shifted(delta)) for c in calls))
     assert picture(moved, delta) == picture(live)
 
@@ -191,6 +212,7 @@ def test_journal_entries_survive_their_text_form() -> None:
         AssignTeam("a", None),
         GiveFloor("a"),
         Press(dataclasses.replace(press, claimed_ns=4), 5),
+        Press(press, 5, settled_ns=11),
         Right(15, power=True),
         Wrong(None, -5),
         ReadQuestion(),

@@ -12,6 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from hub import server
+from hub.backlog import Backlog
 from hub.server import PONG_TIMEOUT_NS, GuardedConnection
 
 MS = 1_000_000
@@ -109,3 +110,27 @@ async def test_each_message_is_stamped_when_its_last_frame_was_read(clock: Clock
     assert [await ws.recv(), ws.arrived_ns()] == ["sync reply", read_first]
     assert [await ws.recv(), ws.arrived_ns()] == ['{"type":"press"}', read_second]
     assert ws.arrived_ns() is None  # nothing read that was not taken
+
+
+async def test_the_backlog_waits_for_every_message_read_until_it_is_taken_or_dropped(
+    clock: Clock,
+) -> None:
+    backlog = Backlog()
+    first, second = await connection([]), await connection([])
+    for ws in (first, second):
+        ws.backlog = backlog
+        ws.recv_messages = Assembler()
+    first.process_event(Frame(Opcode.TEXT, b"press"))
+    read_first = clock.now
+    clock.now += MS
+    second.process_event(Frame(Opcode.TEXT, b"sync reply"))
+    second.process_event(Frame(Opcode.TEXT, b"another"))
+    assert backlog.settled_ns() == read_first
+    await second.recv()
+    second.arrived_ns()  # handled before the first connection's: the first still holds it
+    assert backlog.settled_ns() == read_first
+    await first.recv()
+    first.arrived_ns()
+    assert backlog.settled_ns() == read_first + MS  # second's other message still waits
+    second.drop_unread()  # its connection ended: it never will be handled
+    assert backlog.settled_ns() is None

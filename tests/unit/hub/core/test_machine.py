@@ -380,3 +380,46 @@ def test_a_round_waits_for_presses_read_with_the_first_that_still_wait_to_be_han
     assert far_taken.at_ns < near_taken.at_ns
     (decided,) = net.of(Decided)
     assert decided.winner == far_taken.player
+
+
+def test_a_burst_handled_one_frame_after_another_is_decided_only_once_all_are_handled() -> None:
+    """Twenty presses read within a millisecond are handled 0.2 ms apart, the earliest made
+    last: by the time it is handled the round's deadline has long passed, yet it must win."""
+    winners = {}
+    for tells in (True, False):
+        net = Net.hub(HOST_MODE, tells_arrival=tells)
+        console = host(net)
+        stations = [
+            node(net, f"n{k:02}", up=fixed(MS), down=fixed(MS), handled_after_ns=k * 200_000)
+            for k in range(20)
+        ]
+        net.run_for(5 * S)
+        console.send({"type": "arm"})
+        net.run_for(S)
+        start = net.now
+        for k, station in enumerate(stations):  # n19 first, n00 last, 40 µs apart
+            press(station, start + (19 - k) * 40_000, f"n{k:02}.1")
+        net.run_for(S)
+        (decided,) = net.of(Decided)
+        winners[tells] = decided.winner
+    assert winners[True] == "n19"
+    assert winners[False] != "n19"  # decided before the earliest press was handled
+
+
+def test_a_frame_that_stays_unhandled_holds_a_round_up_no_longer_than_the_cap() -> None:
+    config = with_(HOST_MODE, round=RoundSection(hostless=False, adjudication_cap_ms=100))
+    net = Net.hub(config)
+    console = host(net)
+    fast = node(net, "fast", up=fixed(MS), down=fixed(MS))
+    stuck = node(net, "stuck", up=fixed(MS), down=fixed(MS))
+    net.run_for(5 * S)
+    console.send({"type": "arm"})
+    net.run_for(S)
+    stuck.handled_after_ns = S  # its next frame waits a second to be handled
+    stuck.send({"type": "status"})
+    net.run_for(MS)
+    press(fast, net.now, "fast.1")
+    net.run_for(2 * S)
+    (decided,) = net.of(Decided)
+    assert decided.winner == "fast"
+    assert decided.wait_ns <= 110 * MS  # the cap, not the second the stuck frame waited
