@@ -35,11 +35,13 @@ class Backlog:
         self._reads.append(entry)
         return entry
 
-    def settled_ns(self) -> int | None:
+    def settled_ns(self, floor_ns: int) -> int | None:
         """When the oldest message still waiting was read: every one read before has been
-        handled. None: none waits. Handled entries are dropped from the front as they come
+        handled. None: none waits. A message read before ``floor_ns`` no longer counts, handled
+        or not: one left unhandled by a fault must not hold every later round (the server
+        passes the adjudication cap's age). Entries are dropped from the front as they come
         to it, so a burst costs one step per message."""
         reads = self._reads
-        while reads and reads[0].handled:
+        while reads and (reads[0].handled or reads[0].at_ns < floor_ns):
             reads.popleft()
         return reads[0].at_ns if reads else None

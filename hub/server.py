@@ -112,9 +112,14 @@ class GuardedConnection(ServerConnection):
         return entry.at_ns
 
     def drop_unread(self) -> None:
-        """The connection has ended: messages read and never taken will not be handled."""
+        """Messages read and never taken will not be handled: the connection has ended, or its
+        task has (by a fault)."""
         while self._arrivals:
             self._arrivals.popleft().handled = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.drop_unread()
 
     def expect_pong(self, payload: bytes, sent_ns: int) -> None:
         """A round-trip ping with ``payload`` went out at ``sent_ns``: time its pong."""
@@ -135,7 +140,9 @@ class GuardedConnection(ServerConnection):
             ):
                 return
             if event.fin and event.opcode in MESSAGE_OPCODES:  # a message is complete
-                backlog = self.backlog
+                # Only while open does the server's task take messages: frames sent ahead of
+                # the handshake's answer (which may refuse it) or after the end never count.
+                backlog = self.backlog if self.protocol.state is State.OPEN else None
                 self._arrivals.append(Read(now) if backlog is None else backlog.read(now))
             elif event.opcode is Opcode.PONG and self._round_trips:
                 sent = self._round_trips.pop(bytes(event.data), None)
@@ -166,6 +173,7 @@ class Server:
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
         self.backlog = Backlog()
+        self._cap_ns = round(config.round.adjudication_cap_ms * NS_PER_S / 1000)
         # A connection class of this server's own, so that each knows this server's guard.
         self._connection = type(
             "Connection",
@@ -313,7 +321,7 @@ class Server:
             async for frame in ws:
                 now, arrived = time.monotonic_ns(), ws.arrived_ns()
                 if self.guard.admit(ws, now):
-                    settled = self.backlog.settled_ns()
+                    settled = self.backlog.settled_ns(now - self._cap_ns)
                     self._carry(self.core.receive(link, frame, now, arrived, settled))
                 handled += 1
                 if handled % FRAMES_PER_TURN == 0:
@@ -466,7 +474,7 @@ class Server:
     def _wake(self) -> None:
         self._wakeup = self._wakeup_ns = None
         now = time.monotonic_ns()
-        outputs = self.core.timer(now, self.backlog.settled_ns())
+        outputs = self.core.timer(now, self.backlog.settled_ns(now - self._cap_ns))
         pictures = any(isinstance(o, Broadcast) and o.picture for o in outputs)
         self._carry(outputs)
         if pictures:

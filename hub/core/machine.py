@@ -197,7 +197,8 @@ class HubCore:
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
         self._pressed_ns: int | None = None  # the last press taken, for play()
-        self._look_again_at: int | None = None  # a due deadline held for frames still waiting
+        # A due deadline held for frames still waiting to be handled, and when to look again.
+        self._look_again: tuple[int, int] | None = None
         # The engine's next deadline, and the engine and change count it was worked out for.
         self._deadline: int | None = None
         self._deadline_of: RecordingEngine | None = None
@@ -258,7 +259,6 @@ class HubCore:
         if session is None:
             return []
         arrived = now if arrived_ns is None else min(arrived_ns, now)
-        settled_ns = self._settled(now, settled_ns)
         player = session.player
         if player is not None and player.plain:
             player.last_seen_ns = now
@@ -385,8 +385,9 @@ class HubCore:
         """Everything due by ``now``: greeting deadlines, syncs and pings, the round's own
         deadline, the next state picture; all but the deadline also when due a little later
         (:data:`EARLY_WAKE_NS`). ``settled_ns``: every frame read before then has been handled
-        (None: every one read before ``now``). The round's deadline waits for that as well: a
-        press read before it may still wait its turn to be handled."""
+        (None: every one read before ``now``). The engine's deadlines (the round's decision, a
+        re-arm, a game timer) wait for that as well: a press read before one may still wait its
+        turn to be handled. The server counts no message read longer ago than the cap."""
         out: list[Output] = []
         soon = now + EARLY_WAKE_NS
         timeout = self.config.limits.hello_timeout_s
@@ -402,11 +403,11 @@ class HubCore:
             out.append(Send(link, codec.encode(msg.Sync(seq=seq, t0_ns=now))))
         out.extend(Ping(link) for link in pings)
         deadline = self._engine_deadline()
-        settled_ns = self._settled(now, settled_ns)
         handled = now if settled_ns is None else min(now, settled_ns)
         ticked = deadline is not None and deadline <= handled
-        held = deadline is not None and deadline <= now and not ticked
-        self._look_again_at = now + HELD_LOOK_AGAIN_NS if held else None
+        self._look_again = None
+        if deadline is not None and deadline <= now and not ticked:  # held: see next_wakeup
+            self._look_again = (deadline, now + HELD_LOOK_AGAIN_NS)
         if ticked:
             out.extend(self._carry(self.referee.feed(Tick(), now), now))
         if self._sweep_at is not None and soon >= self._sweep_at:
@@ -418,12 +419,6 @@ class HubCore:
             join = self._join_view()
             out.extend(self.fanout.publish(now, self.storage, join, self.central, by=soon))
         return out
-
-    def _settled(self, now: int, settled_ns: int | None) -> int | None:
-        """Until when the server says every frame read was handled, held to at most the
-        adjudication cap before ``now``: a frame left that long (or one that never will be, by
-        a fault) holds no round up for longer than any round may wait."""
-        return None if settled_ns is None else max(settled_ns, now - self.horizon.cap_ns)
 
     def _pictures_wait(self) -> bool:
         """Whether a state picture now must wait. While steps are held for the disk it would
@@ -460,8 +455,8 @@ class HubCore:
         part is cheap: the agendas' heads, and the engine's deadline as of its last change.
         """
         wake = self._engine_deadline()
-        if wake is not None and self._look_again_at is not None:
-            wake = max(wake, self._look_again_at)  # held for frames still waiting to be handled
+        if self._look_again is not None and wake == self._look_again[0]:
+            wake = max(wake, self._look_again[1])  # held for frames still waiting to be handled
         for when in (
             self._hellos.next(),
             self.syncs.next(),

@@ -150,8 +150,11 @@ class Net:
         return link
 
     def settled_ns(self) -> int | None:
-        """When the oldest frame read and not yet handled was read (None: none waits)."""
-        return min(self._unhandled) if self._unhandled and self.tells_arrival else None
+        """When the oldest frame read and not yet handled was read (None: none waits), none
+        read longer ago than the adjudication cap counting, as the server's backlog does."""
+        floor = self.now - self.core.horizon.cap_ns
+        waiting = [read for read in self._unhandled if read >= floor]
+        return min(waiting) if waiting and self.tells_arrival else None
 
     def of(self, kind: type[Any]) -> list[Any]:
         """The events of one kind, in order."""

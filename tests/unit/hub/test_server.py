@@ -9,6 +9,7 @@ import logging
 import pytest
 from websockets.asyncio.messages import Assembler
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from hub import server
@@ -120,17 +121,36 @@ async def test_the_backlog_waits_for_every_message_read_until_it_is_taken_or_dro
     for ws in (first, second):
         ws.backlog = backlog
         ws.recv_messages = Assembler()
+        ws.protocol.state = State.OPEN
     first.process_event(Frame(Opcode.TEXT, b"press"))
     read_first = clock.now
     clock.now += MS
     second.process_event(Frame(Opcode.TEXT, b"sync reply"))
     second.process_event(Frame(Opcode.TEXT, b"another"))
-    assert backlog.settled_ns() == read_first
+    assert backlog.settled_ns(0) == read_first
     await second.recv()
     second.arrived_ns()  # handled before the first connection's: the first still holds it
-    assert backlog.settled_ns() == read_first
+    assert backlog.settled_ns(0) == read_first
     await first.recv()
     first.arrived_ns()
-    assert backlog.settled_ns() == read_first + MS  # second's other message still waits
+    assert backlog.settled_ns(0) == read_first + MS  # second's other message still waits
     second.drop_unread()  # its connection ended: it never will be handled
-    assert backlog.settled_ns() is None
+    assert backlog.settled_ns(0) is None
+
+
+async def test_messages_sent_ahead_of_the_handshake_or_after_the_end_hold_nothing(
+    clock: Clock,
+) -> None:
+    """Frames pipelined behind an upgrade request are parsed before the hub answers it, and
+    the answer may be a refusal: the server's task never takes them."""
+    backlog = Backlog()
+    ws = await connection([])
+    ws.backlog = backlog
+    ws.recv_messages = Assembler()
+    ws.process_event(Frame(Opcode.TEXT, b"ahead of the handshake"))  # still connecting
+    assert backlog.settled_ns(0) is None
+    ws.protocol.state = State.OPEN
+    ws.process_event(Frame(Opcode.TEXT, b"press"))
+    assert backlog.settled_ns(0) == clock.now
+    ws.drop_unread()  # the connection's task ended by a fault, the connection still open
+    assert backlog.settled_ns(0) is None
