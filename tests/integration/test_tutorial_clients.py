@@ -4,7 +4,9 @@ test's event loop)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -222,3 +224,34 @@ async def test_the_hubs_pings_measure_a_tutorial_clients_round_trip(
         assert 0 < view["rtt_ns"] < 5_000 * MS
         # Timed in nanoseconds: the library's figure, on uvloop, is whole milliseconds.
         assert view["rtt_ns"] % MS != 0
+
+
+async def test_a_frame_sent_ahead_of_a_refused_handshake_holds_no_round(
+    run_hub: InProcessHubs,
+) -> None:
+    """A frame pipelined behind an upgrade request is read before the hub answers it. Refused,
+    the connection never has it handled: it must not count as a message still waiting, or every
+    later round would wait the whole cap (500 ms) for it."""
+    hub = await run_hub("[round]\nrelease_lead_ms = 0\n")  # host-less: armed as it starts
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Origin: http://elsewhere.example\r\n\r\n"  # a foreign page: refused with 403
+    )
+    mask, payload = os.urandom(4), b"buzz"
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask
+    frame += bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    writer.write(request.encode() + frame)  # one write: the frame is parsed with the request
+    await writer.drain()
+    async with asyncio.timeout(5):
+        status = await reader.readline()
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 403")
+    mark = hub.events.mark()
+    async with connect(hub.url) as alice:
+        await alice.send("buzz")
+        assert await recv_text(alice) == "First place!"
+    decided = await hub.events.wait_for(Decided, after=mark)
+    assert decided.wait_ns < 250 * MS  # the horizon: a few ms, whatever the machine's load
