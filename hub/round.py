@@ -684,6 +684,11 @@ class RoundEngine:
         self, press: PressIn, now: int, horizon_ns: int = 0, settled_ns: int | None = None
     ) -> list[Event]:
         """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
+        window = self.buzz_deadline
+        if window is not None and press.earliest_ns >= window:
+            # Made after the buzz window ran out: its tick was held for messages still being
+            # handled (hub.backlog). The question died at the window's end, as it would have.
+            return self._tick_game(window) + self._press(press, now, horizon_ns, settled_ns)
         key = (press.player, press.press_id)
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
             known = self._seen.get(key)

@@ -112,13 +112,20 @@ class GuardedConnection(ServerConnection):
         return entry.at_ns
 
     def drop_unread(self) -> None:
-        """Messages read and never taken will not be handled: the connection has ended, or its
-        task has (by a fault)."""
+        """Messages read and never taken will not be handled: the connection has ended or is
+        ending, or its task has (by a fault)."""
         while self._arrivals:
             self._arrivals.popleft().handled = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self.drop_unread()
+
+    def set_connection_exc(self, exc: BaseException | None) -> None:
+        """The library refused a message it had read (invalid UTF-8, too many fragments) and is
+        closing: it waits up to CLOSE_TIMEOUT_S for the peer before the task hears of it, and a
+        peer that never answers must not hold every round that long."""
+        super().set_connection_exc(exc)
         self.drop_unread()
 
     def expect_pong(self, payload: bytes, sent_ns: int) -> None:

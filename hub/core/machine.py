@@ -423,9 +423,10 @@ class HubCore:
     def _pictures_wait(self) -> bool:
         """Whether a state picture now must wait. While steps are held for the disk it would
         show what players have not been told yet. While a round waits for presses still in
-        flight (its adjudication wait, at most ``adjudication_cap_ms``) it would be stale once
-        the round is decided, and building it (a millisecond or more with a full room, several
-        on a Pi) would hold up the very presses and decision the round is waiting for."""
+        flight (its adjudication wait: ``adjudication_cap_ms`` at most, plus what the hub read
+        and has yet to handle) it would be stale once the round is decided, and building it (a
+        millisecond or more with a full room, several on a Pi) would hold up the very presses
+        and decision the round is waiting for."""
         return bool(self._held) or self.engine.deadline_ns is not None
 
     def _sweep(self, now: int) -> None:

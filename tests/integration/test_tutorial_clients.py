@@ -226,6 +226,23 @@ async def test_the_hubs_pings_measure_a_tutorial_clients_round_trip(
         assert view["rtt_ns"] % MS != 0
 
 
+def upgrade_request(origin: str | None = None) -> bytes:
+    """A WebSocket upgrade request written by hand, for what a library would not send."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = f"Origin: {origin}\r\n" if origin else ""
+    return (
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def masked_text(payload: bytes) -> bytes:
+    """One client text frame carrying ``payload`` as it is, valid UTF-8 or not."""
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask
+    return frame + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 async def test_a_frame_sent_ahead_of_a_refused_handshake_holds_no_round(
     run_hub: InProcessHubs,
 ) -> None:
@@ -234,16 +251,9 @@ async def test_a_frame_sent_ahead_of_a_refused_handshake_holds_no_round(
     later round would wait the whole cap (500 ms) for it."""
     hub = await run_hub("[round]\nrelease_lead_ms = 0\n")  # host-less: armed as it starts
     reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = (
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        "Origin: http://elsewhere.example\r\n\r\n"  # a foreign page: refused with 403
-    )
-    mask, payload = os.urandom(4), b"buzz"
-    frame = bytes([0x81, 0x80 | len(payload)]) + mask
-    frame += bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    writer.write(request.encode() + frame)  # one write: the frame is parsed with the request
+    # A foreign page's origin is refused with 403; the frame goes in the same write, so it is
+    # parsed with the request.
+    writer.write(upgrade_request(origin="http://elsewhere.example") + masked_text(b"buzz"))
     await writer.drain()
     async with asyncio.timeout(5):
         status = await reader.readline()
@@ -254,4 +264,28 @@ async def test_a_frame_sent_ahead_of_a_refused_handshake_holds_no_round(
         await alice.send("buzz")
         assert await recv_text(alice) == "First place!"
     decided = await hub.events.wait_for(Decided, after=mark)
+    assert decided.wait_ns < 250 * MS  # the horizon: a few ms, whatever the machine's load
+
+
+async def test_a_message_the_hub_refuses_as_invalid_text_holds_no_round(
+    run_hub: InProcessHubs,
+) -> None:
+    """A text message that is not UTF-8 is refused once its task takes it, and the connection
+    closes; a peer that never answers the close keeps it open 2 s more. Read before a press's
+    deadline, it must not hold the round while it lasts."""
+    hub = await run_hub("[round]\nrelease_lead_ms = 0\n")  # host-less: armed as it starts
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    writer.write(upgrade_request())
+    await writer.drain()
+    async with asyncio.timeout(5):
+        status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 101")
+    mark = hub.events.mark()
+    async with connect(hub.url) as alice:
+        writer.write(masked_text(b"\xff\xfe"))  # and the connection is left open
+        await writer.drain()
+        await alice.send("buzz")
+        assert await recv_text(alice) == "First place!"
+    decided = await hub.events.wait_for(Decided, after=mark)
+    writer.close()
     assert decided.wait_ns < 250 * MS  # the horizon: a few ms, whatever the machine's load

@@ -6,8 +6,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from hub.config import ClockSection, HubConfig, LimitsSection, RoundSection, ServerSection
-from hub.core.events import Commanded, Decided, Left, NodeJoined, PressTaken, Refused, Synced
+from hub.config import (
+    ClockSection,
+    GameSection,
+    HubConfig,
+    LimitsSection,
+    RoundSection,
+    ServerSection,
+)
+from hub.core.events import (
+    Commanded,
+    Decided,
+    Left,
+    NodeJoined,
+    PressTaken,
+    Refused,
+    Synced,
+    TimerRang,
+)
 from hub.core.machine import PRESSING_FOR_NS, Play
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 from wire import messages as msg
@@ -406,14 +422,22 @@ def test_a_burst_handled_one_frame_after_another_is_decided_only_once_all_are_ha
     assert winners[False] != "n19"  # decided before the earliest press was handled
 
 
-def test_a_frame_that_stays_unhandled_holds_a_round_up_no_longer_than_the_cap() -> None:
-    config = with_(HOST_MODE, round=RoundSection(hostless=False, adjudication_cap_ms=100))
+def armed_beside_a_stuck_station(config: HubConfig, presser: str) -> tuple[Net, Station, Station]:
+    """Two synced nodes (1 ms each way), one to press and one whose next frame the test will
+    leave waiting in the hub, and the round just armed."""
     net = Net.hub(config)
     console = host(net)
-    fast = node(net, "fast", up=fixed(MS), down=fixed(MS))
+    pressing = node(net, presser, up=fixed(MS), down=fixed(MS))
     stuck = node(net, "stuck", up=fixed(MS), down=fixed(MS))
     net.run_for(5 * S)
     console.send({"type": "arm"})
+    net.run_for(10 * MS)
+    return net, pressing, stuck
+
+
+def test_a_frame_that_stays_unhandled_holds_a_round_up_no_longer_than_the_cap() -> None:
+    config = with_(HOST_MODE, round=RoundSection(hostless=False, adjudication_cap_ms=100))
+    net, fast, stuck = armed_beside_a_stuck_station(config, "fast")
     net.run_for(S)
     stuck.handled_after_ns = S  # its next frame waits a second to be handled
     stuck.send({"type": "status"})
@@ -423,3 +447,21 @@ def test_a_frame_that_stays_unhandled_holds_a_round_up_no_longer_than_the_cap() 
     (decided,) = net.of(Decided)
     assert decided.winner == "fast"
     assert decided.wait_ns <= 110 * MS  # the cap, not the second the stuck frame waited
+
+
+def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is_held() -> None:
+    """The window's end is an engine deadline held, like a decision, while a message read before
+    it waits to be handled; a press made after it, handled meanwhile, must not win."""
+    config = with_(HOST_MODE, game=GameSection(buzz_window_s=1.0))
+    net, late, stuck = armed_beside_a_stuck_station(config, "late")
+    current = net.core.engine.current
+    assert current is not None
+    window_end = current.release_ns + S
+    net.run_until(window_end - 3 * MS)
+    stuck.handled_after_ns = 100 * MS
+    stuck.send({"type": "status"})  # read 2 ms before the window ends, handled 100 ms later
+    net.run_until(window_end + 2 * MS)
+    press(late, window_end + 5 * MS, "late.1")
+    net.run_for(2 * S)
+    assert not net.of(Decided)
+    assert net.of(TimerRang)  # the window ran out, as without the held message
