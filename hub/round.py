@@ -684,11 +684,6 @@ class RoundEngine:
         self, press: PressIn, now: int, horizon_ns: int = 0, settled_ns: int | None = None
     ) -> list[Event]:
         """Take one press; ``horizon_ns``: how long an earlier one could still be in flight."""
-        window = self.buzz_deadline
-        if window is not None and press.earliest_ns >= window:
-            # Made after the buzz window ran out: its tick was held for messages still being
-            # handled (hub.backlog). The question died at the window's end, as it would have.
-            return self._tick_game(window) + self._press(press, now, horizon_ns, settled_ns)
         key = (press.player, press.press_id)
         if key in self._seen:  # the same press re-sent after a reconnect: never count it twice
             known = self._seen.get(key)
@@ -728,6 +723,11 @@ class RoundEngine:
         if self._closed_ns is not None and waiting and made < self._closed_ns:
             # made while the round still took presses, heard after it closed: too late for it,
             # and not early for the next one either
+            return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
+        window = self.buzz_deadline
+        if window is not None and made >= window:
+            # made after the buzz window ran out, while its end waits for messages read before
+            # it to be handled (hub.backlog): too late, yet one of those may still be in time
             return Outcome(number, press, flags=frozenset({Flag.CLOSED}))
         upcoming = self._rounds + 1 if waiting else number
         early = waiting or (self.current is not None and made < self.current.release_ns)

@@ -465,3 +465,18 @@ def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is
     net.run_for(2 * S)
     assert not net.of(Decided)
     assert net.of(TimerRang)  # the window ran out, as without the held message
+
+
+def test_a_press_in_the_window_still_waiting_to_be_handled_wins_over_one_made_after_it() -> None:
+    config = with_(HOST_MODE, game=GameSection(buzz_window_s=1.0))
+    net, late, slow = armed_beside_a_stuck_station(config, "late")
+    current = net.core.engine.current
+    assert current is not None
+    window_end = current.release_ns + S
+    net.run_until(window_end - 3 * MS)
+    slow.handled_after_ns = 100 * MS
+    press(slow, window_end - 2 * MS, "stuck.1")  # in time, read 1 ms before the end
+    press(late, window_end + 5 * MS, "late.1")  # too late, handled long before the other
+    net.run_for(2 * S)
+    (decided,) = net.of(Decided)
+    assert decided.winner == "stuck"
