@@ -180,7 +180,7 @@ class Server:
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
         self.backlog = Backlog()
-        self._cap_ns = round(config.round.adjudication_cap_ms * NS_PER_S / 1000)
+        self._cap_ns = core.horizon.cap_ns  # no message read longer ago is waited for
         # A connection class of this server's own, so that each knows this server's guard.
         self._connection = type(
             "Connection",

@@ -5,22 +5,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-import weakref
 from typing import Any
 
 from firmware.cli import freeze_start
 from firmware.config import GpioSection, NodeConfig, NodeSection
 from firmware.node import Node
-
-
-class Cycle:
-    def __init__(self) -> None:
-        self.me = self
+from tests.support.garbage import unreachable_cycle
 
 
 def test_what_a_station_holds_is_frozen_after_one_collection() -> None:
     before = gc.get_freeze_count()
-    garbage = weakref.ref(Cycle())  # only a collection frees it: frozen, it would stay
+    garbage = unreachable_cycle()
     try:
         freeze_start()
         assert garbage() is None

@@ -7,11 +7,11 @@ import asyncio
 import gc
 import sys
 import time
-import weakref
 
 from hub import heap
 from hub.core.machine import Play
 from hub.heap import Tidy
+from tests.support.garbage import unreachable_cycle
 
 S = 1_000_000_000
 
@@ -34,14 +34,9 @@ def test_it_sleeps_until_one_is_due_then_looks_again_every_few_seconds() -> None
     assert tidy.next_look(100 * S) == 100 * S + heap.LOOK_AGAIN_NS
 
 
-class Cycle:
-    def __init__(self) -> None:
-        self.me = self
-
-
 def test_settling_frees_cycles_then_freezes_the_start_and_takes_full_collections() -> None:
     thresholds = gc.get_threshold()
-    garbage = weakref.ref(Cycle())  # only a collection frees it: frozen, it would stay
+    garbage = unreachable_cycle()
     try:
         ours = heap.settle()
         assert garbage() is None
