@@ -125,6 +125,18 @@ class RunningHub:
             await self.central.stop()
         await self.server.stop()
 
+    async def saved(self) -> None:
+        """Return once every step the hub has taken so far is on disk: its file, read now,
+        holds them (a writer thread saves them behind the loop, which goes on meanwhile)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def committed() -> None:
+            if not done.done():  # the waiter may have given up
+                done.set_result(None)
+
+        self.recorder.after_queued(committed)
+        await done
+
     def _central_status(self, status: msg.CentralView, delivered: int) -> None:
         self.server.carry(self.core.central_changed(status, delivered, time.monotonic_ns()))
 

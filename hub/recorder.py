@@ -125,6 +125,14 @@ class Recorder:
         """A match's saved result (None: the latest); None when nothing is saved."""
         return None if self.store is None else self.store.match_report(number)
 
+    def after_queued(self, done: Callable[[], None]) -> None:
+        """``done`` runs on the loop once every record written so far is committed (at once,
+        in memory)."""
+        if self.store is None:
+            done()
+        else:
+            self.store.after_queued(done)
+
     def close(self) -> None:
         """Finish every queued write, then close the database and release the lock."""
         if self.store is not None:

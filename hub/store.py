@@ -783,6 +783,11 @@ class Store:
         outbox = any(sql.startswith("INSERT INTO outbox") for sql, _ in matches)
         self._queue.put(_Job(build, done, outbox, lost))
 
+    def after_queued(self, done: Callable[[], None]) -> None:
+        """``done`` runs on the loop once everything queued so far is on disk (or given up on):
+        for an embedder that reads the file itself, such as the results of a match just ended."""
+        self._write([], done)
+
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
         self._write(

@@ -273,7 +273,8 @@ class Room:
             await events.wait_for(BonusPartScored, after=mark)
 
     async def synced(self, timeout: float = 20.0) -> CentralChanged:
-        """Wait until every saved change of this room is in the results database."""
+        """Wait until every change of this room so far is in the results database."""
+        await asyncio.wait_for(self.hub.saved(), timeout)  # its outbox, read next, holds them
         return await self.hub.events.wait_for(
             CentralChanged,
             lambda e: e.connected and e.waiting == 0 and e.delivered >= self.outbox_size(),

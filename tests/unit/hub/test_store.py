@@ -176,6 +176,33 @@ async def test_a_failed_commit_acknowledges_nothing_and_saving_recovers_by_itsel
     assert restored.number == 1  # the retried entry is in the journal, once
 
 
+async def test_after_queued_waits_for_what_was_queued_before_it(tmp_path: Path) -> None:
+    """An embedder reading the file once ``after_queued`` calls back finds every step queued
+    before: held here behind a commit that keeps failing until the disk is back."""
+    s = store.Store(tmp_path)
+    s.open()
+    engine, _ = s.restore(RULES, now_ns=0, wall_ns=0)
+    statuses: asyncio.Queue[store.StorageStatus] = asyncio.Queue()
+    s.on_status = statuses.put_nowait
+    assert s._db is not None
+    writable = s._db
+    s._db = store.connect(tmp_path / store.DATABASE_NAME, read_only=True)  # as above
+    s.start(asyncio.get_running_loop())
+    s.record(engine.take_calls(), engine.arm(0), engine, None)
+    written = asyncio.Event()
+    s.after_queued(written.set)
+    assert not (await asyncio.wait_for(statuses.get(), 5)).saving
+    assert not written.is_set()
+    s._db = writable
+    await asyncio.wait_for(written.wait(), 5)
+    db = sqlite3.connect(tmp_path / store.DATABASE_NAME)
+    try:
+        assert db.execute("SELECT number FROM rounds").fetchall() == [(1,)]
+    finally:
+        db.close()
+    s.close()
+
+
 def test_export_csv_and_json_read_back(tmp_path: Path) -> None:
     rows = [
         {c: None for c in store.EXPORT_COLUMNS} | {"round": 1, "rank": 1, "name": 'Ada, "A"'},
