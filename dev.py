@@ -69,13 +69,27 @@ def run_hub(args: list[str]) -> int:
     os.execv(command[0], command)
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's options for the suite: two workers where there are two cores, each taking
+    whole files (a file's fixtures, such as its PostgreSQL server, are set up once).
+
+    Much of the suite's time is waiting (hubs restarting, nodes reconnecting, browsers loading),
+    which two workers overlap; more would leave the hubs, nodes and browsers the tests start
+    without a core of their own. Arguments that choose otherwise (``-n 0``: one process, as for
+    ``--pdb``) are left alone."""
+    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "no:xdist")
+    if (os.cpu_count() or 1) < 2 or any(arg.startswith(chosen) for arg in args):
+        return []
+    return ["--numprocesses", "2", "--dist", "loadfile"]
+
+
 def run_tests(args: list[str]) -> int:
     ensure_venv(("test",))
     steps = [
         ("ruff", [str(BIN / "ruff"), "check", "."]),
         ("ruff format", [str(BIN / "ruff"), "format", "--check", "."]),
         ("mypy", [str(BIN / "mypy")]),
-        ("pytest", [str(BIN / "python"), "-m", "pytest", *args]),
+        ("pytest", [str(BIN / "python"), "-m", "pytest", *parallel(args), *args]),
     ]
     failed = []
     for name, command in steps:

@@ -415,7 +415,7 @@ async def test_a_classroom_round_with_thirty_player_pages(
     runs a classroom match: no penalty, the question passes down the line, a point a question,
     an early press locked out of the next question."""
     hub = await run_hub(CLASSROOM_CONFIG)
-    pages = [await new_page(390, 640) for _ in range(STUDENTS)]
+    pages = await asyncio.gather(*(new_page(390, 640) for _ in range(STUDENTS)))
     ids = [await join(pages[i], hub.http, f"Student {i + 1}", table_of(i)) for i in range(5)]
     for batch in range(5, STUDENTS, 5):
         ids += await asyncio.gather(
