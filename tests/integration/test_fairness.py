@@ -13,6 +13,9 @@ uncertainties, a clock offset within its bound. The presses are 20 ms apart,
 far below the slow link's 150 ms and far above what the hub is unsure of on a quiet machine; on a
 busy one its uncertainty grows, and the hub must then say so (a tie, a late press): such a round
 is played again.
+
+The last test holds the hub's loop on each press, as a busy Pi's would be in a burst: a round is
+decided only once every press read before its deadline has been handled (hub/backlog.py).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from typing import Any
 import pytest
 
 from firmware.node import Node, Pressed, Released, Resulted, SyncAnswered
-from hub.core.events import Armed, Decided, Synced
+from hub.core.events import Armed, Decided, PressTaken, Synced
 from hub.embed import RunningHub
 from tests.conftest import InProcessHubs, state_of
+from tests.e2e.conftest import FakeClockNode
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
 from wire import messages as msg
 
@@ -208,3 +212,60 @@ async def test_a_slow_link_press_made_20_ms_earlier_wins_where_arrival_order_fai
     assert slow_row["arrival_ns"] - played.slow_true_ns >= ONE_WAY_NS
     assert slow_row["uncertainty_ns"] > 0
     assert slow_row["flags"] == []
+
+
+# A host arms; the hub waits 15 ms beyond the links' own delays (the presses below are made up
+# to 10 ms before they are sent), its cap far off; presses that old are not moved later.
+BURST_CONFIG = """
+[round]
+hostless = false
+release_lead_ms = 0
+adjudication_margin_ms = 15
+adjudication_cap_ms = 3000
+
+[trust]
+allowance_ms = 100
+"""
+BURST_NODES = 6
+HANDLING_S = 0.02  # what each press costs the hub here, as a burst on a busy Pi might
+
+
+async def test_a_burst_the_hub_handles_slower_than_its_horizon_ranks_the_earliest_first(
+    run_hub: InProcessHubs,
+) -> None:
+    """Presses read in one turn of the loop are handled one after another; the earliest made is
+    read last, and each takes the hub 20 ms: the round's deadline passes while they wait. It is
+    still decided only once the hub has handled every press it had read before the deadline:
+    the earliest wins and none is ranked late (a hub that decided on the second press it
+    handled named the fifth made the winner)."""
+    hub = await run_hub(BURST_CONFIG)
+    mark = hub.events.mark()
+    hub.command(msg.Arm())  # before the nodes join: their presses come well after the release
+    armed = await hub.events.wait_for(Armed, after=mark)
+    nodes = [
+        await FakeClockNode(hub.url, f"n{index}", f"Node {index}").join()
+        for index in range(BURST_NODES)
+    ]
+    try:
+        for node in nodes:
+            await hub.events.wait_for(Synced, lambda e, n=node.id: e.player == n)
+
+        def slow_hub(event: object) -> None:
+            if isinstance(event, PressTaken):
+                time.sleep(HANDLING_S)  # the loop held, as by work, not waiting on anything
+
+        hub.listen(slow_hub)
+        # Written in one go, latest first, while the hub (on this loop) cannot read: it reads
+        # them in its next turn, in that order, so the earliest is handled last.
+        made = time.monotonic_ns() - 9 * MS
+        assert made > armed.release_ns  # the nodes' joins and syncs took longer than that
+        for index in reversed(range(BURST_NODES)):
+            await nodes[index].press(made + index * 3 * MS // 2)
+        decided = await hub.events.wait_for(Decided, after=mark, timeout=10)
+        assert decided.winner == "n0"
+        results = state_of(hub)["round"]["results"]
+        assert [row["player"] for row in results] == [f"n{i}" for i in range(BURST_NODES)]
+        assert not [row for row in results if "late" in row["flags"]]
+    finally:
+        for node in nodes:
+            await node.leave()
