@@ -58,6 +58,50 @@ def too_slow(buffered_bytes: int, limit_bytes: int) -> bool:
     return limit_bytes > 0 and buffered_bytes > limit_bytes
 
 
+@dataclass(slots=True)
+class RunOfJoins:
+    """Tutorial clients joining, one log line per ``interval_ns``; the others are summed in one
+    line once the interval is over.
+
+    A tutorial client's first ``buzz`` is its greeting, so a room of them joins within the burst
+    of their first presses: a line each was more of the hub's work in that burst than the joins
+    themselves, and a thousand lines in a Pi's journal. Each join is still told, at debug level.
+    """
+
+    interval_ns: int
+    count: int = 0  # joins since the last line, not yet in one
+    first: str = ""
+    last: str = ""
+    _line_ns: int | None = None  # when the last line was written
+
+    def loud(self, player: str, now_ns: int) -> bool:
+        """Whether this join gets a line of its own (else it is counted for the next sum)."""
+        line = self._line_ns
+        if self.count == 0 and (line is None or now_ns - line >= self.interval_ns):
+            self._line_ns = now_ns
+            return True
+        self.first = self.first or player
+        self.last = player
+        self.count += 1
+        return False
+
+    @property
+    def due_ns(self) -> int | None:
+        """When the joins counted are to be summed (None: none are)."""
+        if self.count == 0 or self._line_ns is None:
+            return None
+        return self._line_ns + self.interval_ns
+
+    def summed(self, now_ns: int) -> tuple[int, str, str] | None:
+        """The joins counted, once their interval is over: how many, the first and the last."""
+        due = self.due_ns
+        if due is None or now_ns < due:
+            return None
+        run = (self.count, self.first, self.last)
+        self._line_ns, self.count, self.first, self.last = now_ns, 0, "", ""
+        return run
+
+
 class LogThrottle:
     """At most one log line per key (say, an address and a refusal) per interval.
 

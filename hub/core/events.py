@@ -46,12 +46,30 @@ class NodeJoined:
 
 @dataclass(frozen=True, slots=True)
 class TutorialJoined:
-    level: ClassVar[int] = INFO
     player: str
     peer: str
+    quiet: bool = False  # one of many within a second: at debug level (see TutorialJoins)
+
+    @property
+    def level(self) -> int:
+        return DEBUG if self.quiet else INFO
 
     def describe(self) -> str:
         return f"plain-text client {self.player} joined from {self.peer}"
+
+
+@dataclass(frozen=True, slots=True)
+class TutorialJoins:
+    """The tutorial clients that joined quietly in the second after a logged one, in a line."""
+
+    level: ClassVar[int] = INFO
+    count: int
+    first: str
+    last: str
+
+    def describe(self) -> str:
+        which = self.first if self.count == 1 else f"{self.first} to {self.last}"
+        return f"{self.count} more plain-text client(s) joined: {which} (each at debug level)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +404,7 @@ HubEvent = (
     Listening
     | NodeJoined
     | TutorialJoined
+    | TutorialJoins
     | WatcherJoined
     | Left
     | Refused

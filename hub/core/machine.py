@@ -40,6 +40,7 @@ from hub.core.events import (
     StorageChanged,
     Synced,
     TutorialJoined,
+    TutorialJoins,
     WatcherJoined,
 )
 from hub.core.fanout import Fanout, only_counts
@@ -59,7 +60,7 @@ from hub.core.referee import Referee, Step
 from hub.core.roster import Known, Player, Roster
 from hub.core.syncing import NS_PER_S, SyncSchedule, fit_holds
 from hub.journal import RecordingEngine, press_fits
-from hub.limits import LogThrottle, TokenBucket
+from hub.limits import LogThrottle, RunOfJoins, TokenBucket
 from hub.match import report
 from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
 from hub.views import history_view
@@ -75,6 +76,8 @@ BAD_TIME = (
 )
 #: A refusal is logged once per address and kind this often; the next line counts the rest.
 REFUSAL_LOG_INTERVAL_NS = 10 * 1_000_000_000
+#: A tutorial client's join is logged at most once this often; the next line sums the others.
+JOIN_LOG_INTERVAL_NS = 1_000_000_000
 #: Addresses whose new-id budgets are remembered; past it, the full (unused) budgets are dropped.
 ADDRESSES_KEPT = 4096
 TOO_MANY_IDS = "too many new station ids from this address; a node keeps its id across reconnects"
@@ -194,6 +197,7 @@ class HubCore:
         # its step changed for hosts was a count (its picture may wait: Fanout.publish_soon).
         self._held: deque[tuple[int, list[Output], bool]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
+        self._joins = RunOfJoins(JOIN_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
         self._sweep_at: int | None = None
         self._pressed_ns: int | None = None  # the last press taken, for play()
@@ -413,6 +417,9 @@ class HubCore:
         if self._sweep_at is not None and soon >= self._sweep_at:
             self._sweep_at = now + ROSTER_SWEEP_NS
             self._sweep(now)
+        joins = self._joins.summed(soon)
+        if joins is not None:
+            out.append(Notify(TutorialJoins(*joins)))
         # A picture waits for the next wake-up after what this one tells players (a decision
         # goes out before its picture is built), and while a round waits for presses in flight.
         if not (ticked or self._pictures_wait()):
@@ -463,6 +470,7 @@ class HubCore:
             self.syncs.next(),
             None if self._pictures_wait() else self.fanout.publish_at,
             self._sweep_at,
+            self._joins.due_ns,
         ):
             if when is not None and (wake is None or when < wake):
                 wake = when
@@ -687,7 +695,7 @@ class HubCore:
         player.last_sync_ns = session.pinged_ns
         self.fanout.publish_soon(now)
         out: list[Output] = [
-            Notify(TutorialJoined(player.id, session.peer)),
+            Notify(TutorialJoined(player.id, session.peer, not self._joins.loud(player.id, now))),
             Save(RosterEntry(player.id, player.name, player.input, player.team)),
         ]
         return out + self._tutorial_frame(player, first, now, arrived, settled)

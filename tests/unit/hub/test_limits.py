@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from hub.config import LimitsSection
-from hub.limits import NS_PER_S, LogThrottle, TokenBucket, room_for_connection, too_slow
+from hub.limits import (
+    NS_PER_S,
+    LogThrottle,
+    RunOfJoins,
+    TokenBucket,
+    room_for_connection,
+    too_slow,
+)
 
 
 def test_bucket_allows_the_burst_then_refuses() -> None:
@@ -72,3 +79,18 @@ def test_log_throttle_stays_bounded() -> None:
     for i in range(100):
         assert throttle.allow(i, 0) == 0
     assert len(throttle._last) <= 8
+
+
+def test_a_run_of_joins_is_one_line_then_a_sum_once_the_interval_is_over() -> None:
+    joins = RunOfJoins(interval_ns=100)
+    assert joins.loud("a", 0)
+    assert joins.due_ns is None  # nothing to sum yet
+    assert [joins.loud(p, t) for p, t in (("b", 10), ("c", 20), ("d", 99))] == [False] * 3
+    assert joins.due_ns == 100
+    assert joins.summed(99) is None
+    assert joins.summed(100) == (3, "b", "d")
+    assert joins.summed(300) is None  # summed once
+    assert not joins.loud("e", 150)  # within an interval of the sum: the run goes on
+    assert joins.summed(199) is None
+    assert joins.summed(200) == (1, "e", "e")
+    assert joins.loud("f", 300)  # a quiet interval since: a line of its own again

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from logging import DEBUG, INFO
 
 from hub.config import (
     ClockSection,
@@ -23,8 +24,10 @@ from hub.core.events import (
     Refused,
     Synced,
     TimerRang,
+    TutorialJoined,
+    TutorialJoins,
 )
-from hub.core.machine import PRESSING_FOR_NS, Play
+from hub.core.machine import JOIN_LOG_INTERVAL_NS, PRESSING_FOR_NS, Play
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 from wire import messages as msg
 from wire.enums import CloseCode
@@ -251,6 +254,31 @@ def test_tutorial_clients_get_the_classic_replies_byte_for_byte() -> None:
     assert carol.heard[1] == "Response time: 0.12 sec slower."
     decided = net.of(Decided)
     assert decided[0].name == "Dave"
+
+
+def test_a_room_of_tutorial_clients_joining_at_once_is_logged_in_two_lines() -> None:
+    """Their first ``buzz`` greets: a line for the first, then one summing the rest once the
+    second is over; each join is still told, at debug level. A later join has its own line."""
+    net = Net.hub(with_(HubConfig(), round=RoundSection(hostless=True, release_lead_ms=0)))
+    clients = [Station(net).open() for _ in range(50)]
+    net.run_for(S)
+    for client in clients:
+        client.send("buzz")
+    net.run_for(JOIN_LOG_INTERVAL_NS // 2)
+    joined = net.of(TutorialJoined)
+    assert len(joined) == 50
+    assert [event.level for event in joined] == [INFO] + [DEBUG] * 49
+    assert not net.of(TutorialJoins)  # the second is not over
+    net.run_for(JOIN_LOG_INTERVAL_NS)
+    (summed,) = net.of(TutorialJoins)
+    assert (summed.count, summed.first, summed.last) == (49, joined[1].player, joined[-1].player)
+    assert summed.level == INFO
+    late = Station(net).open()
+    net.run_for(S)
+    late.send("buzz")
+    net.run_for(S)
+    assert net.of(TutorialJoined)[-1].level == INFO
+    assert len(net.of(TutorialJoins)) == 1
 
 
 def test_every_sync_reply_must_match_an_outstanding_sync() -> None:
