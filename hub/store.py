@@ -790,18 +790,7 @@ class Store:
 
     def save_player(self, player_id: str, name: str, input_kind: str, team: str | None) -> None:
         """Remember a player in the roster (nothing waits for it)."""
-        self._write(
-            [
-                (
-                    "INSERT INTO players (id, name, input, team, seen_wall_ns) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = "
-                    "excluded.name, input = excluded.input, team = excluded.team, "
-                    "seen_wall_ns = excluded.seen_wall_ns",
-                    (player_id, name, input_kind, team, time.time_ns()),
-                )
-            ],
-            None,
-        )
+        self._write([(PLAYER_UPSERT, (player_id, name, input_kind, team, time.time_ns()))], None)
 
     def _write(self, statements: list[Statement], done: Callable[[], None] | None) -> None:
         """Queue statements; ``done`` runs on the loop once they are committed (at once when
@@ -987,9 +976,10 @@ class Store:
 
     def _transaction(self, db: sqlite3.Connection, jobs: list[_Job]) -> None:
         """One transaction for a batch. Rows of the press path's statements (journal, press,
-        outcome, round) are gathered across the batch and written with one ``executemany``
-        each, in their order; any other statement first writes what was gathered, so that
-        everything keeps the order it was queued in where order can matter."""
+        outcome, round, and the players a room's first burst brings) are gathered across the
+        batch and written a few statements each, in their order; any other statement first
+        writes what was gathered, so that everything keeps the order it was queued in where
+        order can matter."""
         gathered: dict[str, list[Sequence[Any]]] = {}
 
         def flush() -> None:
@@ -1095,6 +1085,12 @@ OUTCOME_UPSERT = (
     "WHERE presses.round IS NULL OR presses.round = excluded.round"
 )
 
+PLAYER_UPSERT = (
+    "INSERT INTO players (id, name, input, team, seen_wall_ns) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, input = excluded.input, "
+    "team = excluded.team, seen_wall_ns = excluded.seen_wall_ns"
+)
+
 PRESS_INSERT = (
     "INSERT OR IGNORE INTO presses (game, round, player, press_id, at_ns, arrival_ns, raw_ns, "
     "uncertainty_ns, synced, wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -1144,7 +1140,7 @@ def _values_for(sql: str, count: int) -> str:
 
 #: Statements whose rows can be written together across a batch: each touches its own table, and
 #: among a press's two rows the upsert wins whichever comes first (the insert only fills a gap).
-GATHERED = frozenset({JOURNAL_INSERT, PRESS_INSERT, OUTCOME_UPSERT, ROUND_UPSERT})
+GATHERED = frozenset({JOURNAL_INSERT, PRESS_INSERT, OUTCOME_UPSERT, ROUND_UPSERT, PLAYER_UPSERT})
 
 
 def _press_columns(press: PressIn) -> tuple[object, ...]:

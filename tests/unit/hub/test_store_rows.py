@@ -74,3 +74,25 @@ def test_a_statement_that_is_not_one_row_of_placeholders_is_refused() -> None:
     db = sqlite3.connect(":memory:")
     with pytest.raises(ValueError, match="single-row INSERT"):
         store.insert_rows(db, "INSERT INTO t (a) VALUES (1)", [(1,)])
+
+
+def test_players_together_land_as_players_one_by_one(tmp_path: Path) -> None:
+    """A room's first burst brings its tutorial clients' rows among its presses' (and a name
+    typed right after a join renames a row written in the same statement)."""
+    rng = random.Random(7)
+    players = [
+        (f"text-{rng.randrange(8)}", f"Player {rng.randrange(99)}", "text", None, n)
+        for n in range(300)
+    ]
+    first, one_by_one = _database(tmp_path / "a")
+    second, together = _database(tmp_path / "b")
+    try:
+        one_by_one.executemany(store.PLAYER_UPSERT, players)
+        store.insert_rows(together, store.PLAYER_UPSERT, players)
+        query = "SELECT * FROM players ORDER BY rowid"
+        expected = one_by_one.execute(query).fetchall()
+        assert len(expected) == len({p[0] for p in players})
+        assert together.execute(query).fetchall() == expected
+    finally:
+        first.close()
+        second.close()
