@@ -77,8 +77,10 @@ def parallel(args: list[str]) -> list[str]:
     which two workers overlap; more would leave the hubs, nodes and browsers the tests start
     without a core of their own. Arguments that choose otherwise (``-n 0``: one process, as for
     ``--pdb``) are left alone."""
-    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "no:xdist")
-    if (os.cpu_count() or 1) < 2 or any(arg.startswith(chosen) for arg in args):
+    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "--trace", "no:xdist", "-pno:xdist")
+    affinity = getattr(os, "sched_getaffinity", None)  # the cores this process may use (Linux)
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    if cores < 2 or any(arg.startswith(chosen) for arg in args):
         return []
     return ["--numprocesses", "2", "--dist", "loadfile"]
 

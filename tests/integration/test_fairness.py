@@ -214,13 +214,13 @@ async def test_a_slow_link_press_made_20_ms_earlier_wins_where_arrival_order_fai
     assert slow_row["flags"] == []
 
 
-# A host arms; the hub waits 15 ms beyond the links' own delays (the presses below are made up
-# to 10 ms before they are sent), its cap far off; presses that old are not moved later.
+# A host arms; the hub waits 20 ms beyond the links' own delays (the presses below are made up
+# to 16 ms before they are sent), its cap far off; presses that old are not moved later.
 BURST_CONFIG = """
 [round]
 hostless = false
 release_lead_ms = 0
-adjudication_margin_ms = 15
+adjudication_margin_ms = 20
 adjudication_cap_ms = 3000
 
 [trust]
@@ -250,18 +250,23 @@ async def test_a_burst_the_hub_handles_slower_than_its_horizon_ranks_the_earlies
         for node in nodes:
             await hub.events.wait_for(Synced, lambda e, n=node.id: e.player == n)
 
+        handled: list[str] = []
+
         def slow_hub(event: object) -> None:
             if isinstance(event, PressTaken):
+                handled.append(event.player)
                 time.sleep(HANDLING_S)  # the loop held, as by work, not waiting on anything
 
         hub.listen(slow_hub)
         # Written in one go, latest first, while the hub (on this loop) cannot read: it reads
         # them in its next turn, in that order, so the earliest is handled last.
-        made = time.monotonic_ns() - 9 * MS
+        # 3 ms apart: far more than the clocks' offsets are unsure of on loopback.
+        made = time.monotonic_ns() - 16 * MS
         assert made > armed.release_ns  # the nodes' joins and syncs took longer than that
         for index in reversed(range(BURST_NODES)):
-            await nodes[index].press(made + index * 3 * MS // 2)
+            await nodes[index].press(made + index * 3 * MS)
         decided = await hub.events.wait_for(Decided, after=mark, timeout=10)
+        assert handled == [f"n{i}" for i in reversed(range(BURST_NODES))]  # the earliest last
         assert decided.winner == "n0"
         results = state_of(hub)["round"]["results"]
         assert [row["player"] for row in results] == [f"n{i}" for i in range(BURST_NODES)]
