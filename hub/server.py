@@ -180,7 +180,7 @@ class Server:
             limits.messages_per_s, limits.message_burst, limits.send_buffer_kb * 1024
         )
         self.backlog = Backlog()
-        self._cap_ns = core.horizon.cap_ns  # no message read longer ago is waited for
+        self._cap_ns = core.horizon.cap_ns  # see _settled
         # A connection class of this server's own, so that each knows this server's guard.
         self._connection = type(
             "Connection",
@@ -328,8 +328,7 @@ class Server:
             async for frame in ws:
                 now, arrived = time.monotonic_ns(), ws.arrived_ns()
                 if self.guard.admit(ws, now):
-                    settled = self.backlog.settled_ns(now - self._cap_ns)
-                    self._carry(self.core.receive(link, frame, now, arrived, settled))
+                    self._carry(self.core.receive(link, frame, now, arrived, self._settled(now)))
                 handled += 1
                 if handled % FRAMES_PER_TURN == 0:
                     await asyncio.sleep(0)  # the other links' turn
@@ -478,10 +477,15 @@ class Server:
             delay = max(0.0, (wake - time.monotonic_ns()) / 1e9)
             self._wakeup = asyncio.get_running_loop().call_later(delay, self._wake)
 
+    def _settled(self, now: int) -> int | None:
+        """Until when every message read has been handled, for the core's decisions; none read
+        longer ago than the adjudication cap is waited for."""
+        return self.backlog.settled_ns(now - self._cap_ns)
+
     def _wake(self) -> None:
         self._wakeup = self._wakeup_ns = None
         now = time.monotonic_ns()
-        outputs = self.core.timer(now, self.backlog.settled_ns(now - self._cap_ns))
+        outputs = self.core.timer(now, self._settled(now))
         pictures = any(isinstance(o, Broadcast) and o.picture for o in outputs)
         self._carry(outputs)
         if pictures:

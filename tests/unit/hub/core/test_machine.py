@@ -477,9 +477,9 @@ def test_a_frame_that_stays_unhandled_holds_a_round_up_no_longer_than_the_cap() 
     assert decided.wait_ns <= 110 * MS  # the cap, not the second the stuck frame waited
 
 
-def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is_held() -> None:
-    """The window's end is an engine deadline held, like a decision, while a message read before
-    it waits to be handled; a press made after it, handled meanwhile, must not win."""
+def a_buzz_window_about_to_end() -> tuple[Net, Station, Station, int]:
+    """A round with a one-second buzz window, 3 ms before it ends; the stuck station's messages
+    are handled 100 ms after they are read from now on. Returns the window's end too."""
     config = with_(HOST_MODE, game=GameSection(buzz_window_s=1.0))
     net, late, stuck = armed_beside_a_stuck_station(config, "late")
     current = net.core.engine.current
@@ -487,6 +487,13 @@ def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is
     window_end = current.release_ns + S
     net.run_until(window_end - 3 * MS)
     stuck.handled_after_ns = 100 * MS
+    return net, late, stuck, window_end
+
+
+def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is_held() -> None:
+    """The window's end is an engine deadline held, like a decision, while a message read before
+    it waits to be handled; a press made after it, handled meanwhile, must not win."""
+    net, late, stuck, window_end = a_buzz_window_about_to_end()
     stuck.send({"type": "status"})  # read 2 ms before the window ends, handled 100 ms later
     net.run_until(window_end + 2 * MS)
     press(late, window_end + 5 * MS, "late.1")
@@ -496,13 +503,7 @@ def test_a_press_made_after_the_buzz_window_ran_out_cannot_win_while_its_tick_is
 
 
 def test_a_press_in_the_window_still_waiting_to_be_handled_wins_over_one_made_after_it() -> None:
-    config = with_(HOST_MODE, game=GameSection(buzz_window_s=1.0))
-    net, late, slow = armed_beside_a_stuck_station(config, "late")
-    current = net.core.engine.current
-    assert current is not None
-    window_end = current.release_ns + S
-    net.run_until(window_end - 3 * MS)
-    slow.handled_after_ns = 100 * MS
+    net, late, slow, window_end = a_buzz_window_about_to_end()
     press(slow, window_end - 2 * MS, "stuck.1")  # in time, read 1 ms before the end
     press(late, window_end + 5 * MS, "late.1")  # too late, handled long before the other
     net.run_for(2 * S)
