@@ -205,6 +205,10 @@ def tally(scripts: tuple[Script, ...] | list[Script]) -> Tally:
 # --- a room: a hub in the tournament and its stations ---
 
 
+#: How long after the light a scripted player presses.
+PRESS_AFTER_LIGHT_NS = 20_000_000
+
+
 @dataclass
 class Room:
     id: str
@@ -251,16 +255,21 @@ class Room:
         events = self.hub.events
         mark = events.mark()
         self.hub.command(msg.Arm(force=True))
-        await events.wait_for(Armed, after=mark)
+        armed = await events.wait_for(Armed, after=mark)
         for station, kind in tossup.buzzes:
+            # The player presses a moment after the light: pressed at its very instant, a
+            # station's clock, placed within its uncertainty (a millisecond on a busy machine),
+            # put the press before it once, and the hub rightly called it early.
+            at = armed.release_ns + PRESS_AFTER_LIGHT_NS
+            await asyncio.sleep(max(0, at - time.monotonic_ns()) / 1e9)  # the player's moment
             mark = events.mark()
-            await self.nodes[station].press(time.monotonic_ns())
+            await self.nodes[station].press(max(at, time.monotonic_ns()))
             await events.wait_for(Decided, lambda e, s=station: e.winner == s, after=mark)
             mark = events.mark()
             if kind == "neg":
                 self.hub.command(msg.Wrong())
                 await events.wait_for(RulingGiven, lambda e: not e.correct, after=mark)
-                await events.wait_for(Armed, after=mark)  # the rebound, for the other team
+                armed = await events.wait_for(Armed, after=mark)  # the rebound, for the other team
             else:
                 self.hub.command(msg.Right(power=kind == "power" or None))
                 await events.wait_for(RulingGiven, lambda e: e.correct, after=mark)
