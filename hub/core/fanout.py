@@ -120,6 +120,9 @@ class Fanout:
     _publish_cost_ns: int = 0
     _picture: msg.State | None = None  # the last picture built, for /api/state
     _changed: bool = True  # something changed since that picture
+    #: A decision whose round frames to the nodes are still to go out (its instant), and the
+    #: step the core holds them for (see :meth:`step`).
+    rounds_due: int | None = None
 
     # --- one step of the game ---
 
@@ -131,11 +134,17 @@ class Fanout:
         # Then results: the players who pressed are waiting for them. The engine lists a
         # decision's phase change before its answers, and announcing it costs a frame to every
         # node: at 1,000 nodes that put the winner's result some 60 ms behind the decision.
+        # Building those frames took as long again before any result could be written (7 ms
+        # at 1,000 nodes), so a decision's are built once its results are out: the core asks
+        # for them at its next wake-up, due at once (:meth:`decided_rounds`).
         for event in step.events:
             if isinstance(event, Answer):
                 out.extend(self.answer(event.outcome))
         for event in step.events:
             match event:
+                case PhaseChanged(phase=Phase.DECIDED):
+                    out.append(Notify(self.note(event, now)))
+                    self.rounds_due = now
                 case PhaseChanged():
                     out.extend(self.announce(event, now))
                 case FloorChanged():
@@ -193,23 +202,36 @@ class Fanout:
 
     def announce(self, change: PhaseChanged, now: int) -> list[Output]:
         """Every node's round, in its own clock; and the event for the log."""
-        note: HubEvent
+        return [Notify(self.note(change, now)), *self.rounds()]
+
+    def note(self, change: PhaseChanged, now: int) -> HubEvent:
+        """A phase change as the log tells it."""
         if change.phase is Phase.ARMED and change.release_ns is not None:
-            note = Armed(change.round, change.release_ns, change.release_ns - now)
-        elif change.phase is Phase.DECIDED and change.winner is not None:
+            return Armed(change.round, change.release_ns, change.release_ns - now)
+        if change.phase is Phase.DECIDED and change.winner is not None:
             winner = change.winner
-            note = Decided(
+            return Decided(
                 change.round,
                 winner.press.player,
                 self.name_of(winner.press.player),
                 winner.reaction_ns or 0,
                 change.adjudication_wait_ns or 0,
             )
-        else:
-            note = PhaseEntered(change.round, change.phase)
-        out: list[Output] = [Notify(note)]
+        return PhaseEntered(change.round, change.phase)
+
+    def decided_rounds(self) -> list[Output]:
+        """A decision's round frames to the nodes, if they are still to go out."""
+        if self.rounds_due is None:
+            return []
+        return self.rounds()
+
+    def rounds(self) -> list[Output]:
+        """Every node's round as it stands, in its own clock. These frames tell the whole
+        round, so they stand in for any a decision still had to send."""
+        self.rounds_due = None
         # Nodes whose round reads the same (no release instant of their own: a decision, a
         # reset, or not synced) share one frame, encoded once and written in one broadcast.
+        out: list[Output] = []
         groups: dict[msg.RoundUpdate, list[LinkId]] = {}
         for player in self.roster.online():
             if not player.plain and player.link is not None:

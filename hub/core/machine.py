@@ -386,13 +386,18 @@ class HubCore:
         return self._host_command(None, peer, message, now)
 
     def timer(self, now: int, settled_ns: int | None = None) -> list[Output]:
-        """Everything due by ``now``: greeting deadlines, syncs and pings, the round's own
-        deadline, the next state picture; all but the deadline also when due a little later
-        (:data:`EARLY_WAKE_NS`). ``settled_ns``: every frame read before then has been handled
-        (None: every one read before ``now``). The engine's deadlines (the round's decision, a
-        re-arm, a game timer) wait for that as well: a press read before one may still wait its
-        turn to be handled. The server counts no message read longer ago than the cap."""
+        """Everything due by ``now``: a decision's round frames, greeting deadlines, syncs and
+        pings, the round's own deadline, the next state picture; all but the deadline also when
+        due a little later (:data:`EARLY_WAKE_NS`). ``settled_ns``: every frame read before then
+        has been handled (None: every one read before ``now``). The engine's deadlines (the
+        round's decision, a re-arm, a game timer) wait for that as well: a press read before one
+        may still wait its turn to be handled. The server counts no message read longer ago
+        than the cap."""
+        # A decision's round frames first: its results went out at the decision (or wait in
+        # ``_held`` for the disk, and these behind them).
         out: list[Output] = []
+        if rounds := self.fanout.decided_rounds():
+            out = self._hold(rounds, None, False)
         soon = now + EARLY_WAKE_NS
         timeout = self.config.limits.hello_timeout_s
         for link in self._hellos.pop_due(soon):
@@ -466,6 +471,7 @@ class HubCore:
         if self._look_again is not None and wake == self._look_again[0]:
             wake = max(wake, self._look_again[1])  # held for frames still waiting to be handled
         for when in (
+            self.fanout.rounds_due,
             self._hellos.next(),
             self.syncs.next(),
             None if self._pictures_wait() else self.fanout.publish_at,

@@ -270,3 +270,15 @@ def press(station: Station, at_hub_ns: int, press_id: str, delay_ns: int | None 
         station.send(frame, delay_ns)
 
     station.net.at(at_hub_ns, made)
+
+
+def armed_and_pressed(net: Net, console: Station, presser: Station) -> int:
+    """The console arms a round (its picture goes out) and ``presser`` presses ("near-1"): the
+    round's deadline, once the press is in and the round waits for slower links."""
+    console.send({"type": "arm"})
+    net.run_for(200 * MS)
+    press(presser, net.now, "near-1")
+    net.run_for(MS)
+    deadline = net.core.engine.deadline_ns
+    assert deadline is not None
+    return deadline

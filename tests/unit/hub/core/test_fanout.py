@@ -12,9 +12,19 @@ from hub.core.fanout import (
     PUBLISH_LOOP_SHARE,
     publish_gap_ns,
 )
-from hub.core.outputs import Broadcast, Send
-from tests.support.simulation import MS, Net, S, fixed, host, node, press
-from wire.messages import StorageView
+from hub.core.outputs import Broadcast, Output, Send
+from tests.support.simulation import (
+    MS,
+    Net,
+    S,
+    Station,
+    armed_and_pressed,
+    fixed,
+    host,
+    node,
+    press,
+)
+from wire.messages import Arm, StorageView
 
 
 def test_small_pictures_go_out_at_twenty_a_second() -> None:
@@ -82,3 +92,81 @@ def test_no_picture_is_built_while_a_round_waits_for_presses_in_flight(saving: b
     assert shown
     assert shown[0]["hub_ns"] >= deadline
     assert shown[0]["round"]["state"] == "decided"
+
+
+def decided_room(commit_ns: int) -> tuple[Net, Station, Station, int]:
+    """A room of three nodes with a round armed and one press in, waiting for the far link:
+    the net, the presser, an idle node, and the round's deadline."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=commit_ns)
+    console = host(net)
+    near = node(net, "near", up=fixed(MS), down=fixed(MS))
+    idle = node(net, "idle", up=fixed(MS), down=fixed(MS))
+    node(net, "far", up=fixed(30 * MS), down=fixed(MS))  # the round waits for its link
+    net.run_for(5 * S)
+    deadline = armed_and_pressed(net, console, near)
+    net.run_until(deadline - 1)
+    return net, near, idle, deadline
+
+
+def rounds_in(outputs: list[Output]) -> list[Output]:
+    return [o for o in outputs if isinstance(o, Send | Broadcast) and '"type":"round"' in o.frame]
+
+
+def results_in(outputs: list[Output]) -> list[Output]:
+    return [o for o in outputs if isinstance(o, Send) and '"type":"result"' in o.frame]
+
+
+def test_a_decisions_results_go_out_before_its_round_frames_are_built() -> None:
+    """Building every node's round frame cost as much as the rest of a decision (7 ms at 1,000
+    nodes), and the winner's result waited for it: the frames are built at the next wake-up,
+    due at once, after the results are written."""
+    net, near, idle, deadline = decided_room(commit_ns=0)
+    deciding = net.core.timer(deadline)
+    assert len(results_in(deciding)) == 1
+    assert rounds_in(deciding) == []  # not built yet
+    assert (net.core.next_wakeup() or deadline + 1) <= deadline  # due at once
+    following = net.core.timer(deadline)
+    frames = rounds_in(following)
+    assert frames
+    net.now = deadline
+    net.carry(deciding + following)
+    net.run_for(10 * MS)
+    assert near.last("result")["rank"] == 1
+    for station in (near, idle):
+        assert station.last("round")["state"] == "decided"
+        assert station.last("round")["winner"] == "near"
+    assert rounds_in(net.core.timer(deadline)) == []  # once
+
+
+def test_a_decisions_round_frames_never_go_out_before_its_results_wait_for_the_disk() -> None:
+    """A round frame names the winner: while the results wait for their step to be saved, the
+    frames built meanwhile wait behind them."""
+    net, near, idle, deadline = decided_room(commit_ns=60 * MS)
+    deciding = net.core.timer(deadline)
+    assert results_in(deciding) == []  # the press it rests on is not on disk yet
+    following = net.core.timer(deadline)
+    assert rounds_in(following) == []  # held behind the results
+    net.now = deadline
+    net.carry(deciding + following)
+    idle_rounds = len(idle.frames("round"))
+    net.run_for(100 * MS)  # the commit: results, then the frames
+    assert near.last("result")["rank"] == 1
+    assert len(idle.frames("round")) == idle_rounds + 1
+    assert idle.last("round")["state"] == "decided"
+    result_at = next(i for i, f in enumerate(near.heard) if f.get("type") == "result")
+    decided_at = next(
+        i for i, f in enumerate(near.heard) if f.get("type") == "round" and f["state"] == "decided"
+    )
+    assert result_at < decided_at
+
+
+def test_a_round_armed_before_a_decisions_frames_went_out_is_all_the_nodes_are_sent() -> None:
+    """The frames tell the whole round as it stands, so a newer round's stand in for the
+    decision's still to be built: no node is shown a decided round after the next is armed."""
+    net, _, idle, deadline = decided_room(commit_ns=0)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))
+    net.carry(net.core.command(Arm(), deadline))
+    assert rounds_in(net.core.timer(deadline)) == []
+    net.run_for(10 * MS)
+    assert idle.last("round")["state"] == "armed"

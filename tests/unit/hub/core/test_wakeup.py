@@ -10,12 +10,23 @@ from hypothesis import strategies as st
 from hub.config import GameSection, HubConfig, RoundSection
 from hub.core.machine import EARLY_WAKE_NS, HubCore
 from hub.core.outputs import Broadcast, Close, Send
-from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
+from tests.support.simulation import (
+    MS,
+    Net,
+    S,
+    Station,
+    armed_and_pressed,
+    fixed,
+    host,
+    node,
+    press,
+)
 
 
 def recomputed(core: HubCore) -> int | None:
     """The wake-up by its definition, every part asked afresh."""
     times = [
+        core.fanout.rounds_due,
         core._hellos.next(),
         core.syncs.next(),
         core.engine.next_deadline,
@@ -112,12 +123,7 @@ def test_woken_a_little_early_the_core_does_what_is_due_but_the_deadline_waits()
         assert after is None or after > wake  # what was due by then is done
         net.carry(early)
         net.run_for(0)
-    console.send({"type": "arm"})
-    net.run_for(200 * MS)
-    press(near, net.now, "near-1")
-    net.run_for(MS)
-    deadline = net.core.engine.deadline_ns
-    assert deadline is not None
+    deadline = armed_and_pressed(net, console, near)
     assert deadline - net.now > EARLY_WAKE_NS
     net.run_until(deadline - EARLY_WAKE_NS)
     waiting = net.core.timer(deadline - 1)
