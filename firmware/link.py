@@ -38,6 +38,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State
 
 from firmware import discovery
 from firmware.config import AUTO_HUB, NodeConfig
@@ -70,7 +71,7 @@ Clock = Callable[[], int]
 Finder = Callable[[str], Awaitable[list[FoundHub]]]
 #: This station's LAN addresses, read at each search; a test can pass its own.
 LocalAddresses = Callable[[], list[LanAddress]]
-#: What the writer sends: a message, or a sync reply still to be stamped as it leaves.
+#: What goes to the hub: a message, or a sync reply still to be stamped as it leaves.
 Outgoing = msg.Hello | msg.Press | AnswerSync
 
 HELLO_TIMEOUT_S = 5.0
@@ -119,7 +120,7 @@ class Link:
         self._local = local or lan_addresses
         self._opened = False  # the current attempt's WebSocket opened: the hub was reached
         self._rng = rng or random.Random()
-        self._outgoing: asyncio.Queue[Outgoing] | None = None  # the open connection's
+        self._open: ClientConnection | None = None  # the connection frames go out on
         self._timer: asyncio.TimerHandle | None = None
         self._told_unwatched = False
 
@@ -153,10 +154,26 @@ class Link:
                     assert_never(action)
 
     def _write(self, item: Outgoing) -> None:
-        # Between a connection's end and the core hearing of it nothing is queued: the core
-        # sends again what it sent on a lost link, once the next one is up.
-        if self._outgoing is not None:
-            self._outgoing.put_nowait(item)
+        """Write at once, in the order the core decided; a sync reply gets its send instant
+        last thing before it leaves.
+
+        Not through ``send()``: a coroutine needs a task, and a press handed to a writer task
+        left a turn of the loop later, behind whatever else was ready (the LED's flicker
+        first). A press's time on the way counts in how long every round must wait for it.
+        Between a connection's end and the core hearing of it nothing is written: the core
+        sends again what it sent on a lost link, once the next one is up."""
+        ws = self._open
+        if ws is None or ws.protocol.state is not State.OPEN:
+            return
+        message: msg.Message
+        if isinstance(item, AnswerSync):
+            t2 = self.clock()
+            message = msg.SyncReply(seq=item.seq, t0_ns=item.t0_ns, t1_ns=item.t1_ns, t2_ns=t2)
+        else:
+            message = item
+        ws.protocol.send_text(codec.encode(message).encode())
+        with contextlib.suppress(OSError, RuntimeError):  # the connection is ending: the
+            ws.send_data()  # reader sees the end and reports it
 
     def _wake_at(self, at_ns: int | None, now: int) -> None:
         if self._timer is not None:
@@ -316,9 +333,7 @@ class Link:
 
     async def _session(self, ws: ClientConnection, url: str, input_kind: InputKind) -> None:
         """Hello, welcome, then every frame to the core until the connection ends."""
-        outgoing: asyncio.Queue[Outgoing] = asyncio.Queue()
-        writer = asyncio.get_running_loop().create_task(self._writer(ws, outgoing))
-        self._outgoing = outgoing
+        self._open = ws
         try:
             now = self.clock()
             self.carry(self.state.opened(now, input_kind), now)
@@ -337,22 +352,7 @@ class Link:
                 now = self.clock()  # first thing: a sync request's arrival instant
                 self.carry(self.state.receive(codec.decode_hub(frame), now), now)
         finally:
-            self._outgoing = None
-            writer.cancel()
-
-    async def _writer(self, ws: ClientConnection, outgoing: asyncio.Queue[Outgoing]) -> None:
-        """Sends in the order the core decided; a sync reply gets its send instant last thing."""
-        with contextlib.suppress(ConnectionClosed):  # the reader sees the end and reports it
-            while True:
-                item = await outgoing.get()
-                if isinstance(item, AnswerSync):
-                    t2 = self.clock()  # last thing before the frame leaves
-                    message: msg.Message = msg.SyncReply(
-                        seq=item.seq, t0_ns=item.t0_ns, t1_ns=item.t1_ns, t2_ns=t2
-                    )
-                else:
-                    message = item
-                await ws.send(codec.encode(message))
+            self._open = None
 
 
 #: How a kernel reports a peer that stopped answering (see firmware.keepalive): the timeout, or

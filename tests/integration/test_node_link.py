@@ -1,0 +1,54 @@
+"""The station's link to a real hub in this event loop: when a press is written.
+
+A press is written to the socket as it is made, in the same turn of the loop: a press waiting a
+turn behind whatever else was ready (the LED's flicker) counts in how long every round must wait
+for presses in flight. The hub serves in the test's own loop, so its side of the connection can
+be looked at while the loop is held: whatever the kernel has for it then was written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import time
+from typing import Any
+
+from firmware.node import Node, Pressed, Resulted
+from hub.core.events import Synced
+from hub.embed import RunningHub
+
+
+def hub_side(hub: RunningHub, node: Node) -> int:
+    """The file descriptor of the hub's end of ``node``'s connection."""
+    ws = node.link._open
+    assert ws is not None
+    ours = ws.transport.get_extra_info("socket").getsockname()
+    for conn in hub.server._links.values():
+        theirs = conn.transport.get_extra_info("socket")
+        if theirs.getpeername() == ours:
+            return int(theirs.fileno())
+    raise AssertionError("the hub has no connection from this node")
+
+
+def readable(fd: int, timeout: float) -> bool:
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+async def test_a_press_is_written_in_the_same_turn_of_the_loop_as_it_is_made(
+    run_hub: Any, start_node: Any
+) -> None:
+    hub = await run_hub(memory_only=True)
+    node = await start_node(hub.url, "alice")
+    await hub.events.wait_for(Synced, lambda e: e.player == "alice")
+    peer = hub_side(hub, node)
+    for _ in range(1000):  # the hub reads what was written so far (a sync reply, a pong)
+        if not readable(peer, 0):
+            break
+        await asyncio.sleep(0)
+    assert not readable(peer, 0)
+    mark = node.mark()
+    node.press(time.monotonic_ns(), "gpio")  # as the button's edge, once confirmed, calls it
+    assert readable(peer, 5.0)  # and the loop has not turned since: it was written at once
+    pressed = await node.wait_for(Pressed, after=mark)
+    # The hub read it and answered it (early or not: the round does not matter here).
+    await node.wait_for(Resulted, lambda e: e.result.press_id == pressed.press_id, after=mark)
