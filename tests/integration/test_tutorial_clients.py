@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,10 +100,15 @@ async def test_nodes_and_tutorial_clients_share_one_round_and_agree_on_it(
         assert isinstance(release_a, int)
         assert isinstance(release_b, int)
 
-        # Bob's press is sent first, Alice's arrives later but was made earlier: she wins.
-        await bob.send(type="press", press_id="b1", at_ns=release_b + 20 * MS)
+        # Bob's press is sent first, Alice's arrives later but was made earlier: she wins. Both
+        # were made after the release and moments ago, however long the sync took: a claim
+        # older than the trust allowance (400 ms) is placed where its link allows instead.
+        alice_at = max(release_a + 5 * MS, time.monotonic_ns() - 30 * MS)  # the shared clock
+        await bob.send(
+            type="press", press_id="b1", at_ns=alice_at - release_a + release_b + 15 * MS
+        )
         await bob.expect("ack", press_id="b1")
-        await alice.send(type="press", press_id="a1", at_ns=release_a + 5 * MS)
+        await alice.send(type="press", press_id="a1", at_ns=alice_at)
         await alice.expect("ack", press_id="a1")
         # Carol, a tutorial client, buzzes now: at least 40 ms after the release (the nodes'
         # clock sync took that long), so after both nodes' presses.
