@@ -127,6 +127,8 @@ class Node:
             token=config.node.token,
             hub_name=config.node.hub_name,
             resync_flush_ns=round(config.connection.resync_flush_ms * MS),
+            # A button's press counts once held confirm_ms: the hub waits that much longer.
+            press_lead_ns=round(config.gpio.confirm_ms * MS) if "gpio" in config.node.inputs else 0,
         )
         self.state = NodeState(setup, boot)
         self.link = Link(

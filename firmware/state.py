@@ -137,6 +137,7 @@ class Setup:
     hub_name: str = ""  # with hub = "auto": only the hub announced under this name
     resync_flush_ns: int = RESYNC_FLUSH_NS
     resend_after_ns: int = RESEND_AFTER_NS
+    press_lead_ns: int = 0  # a press leaves no sooner after its edge (a button's confirmation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class NodeState:
             name=self.setup.name,
             input=input_kind,
             token=self.setup.token or None,
+            press_lead_ns=self.setup.press_lead_ns or None,
         )
         return [Send(hello)]
 

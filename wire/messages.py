@@ -75,6 +75,9 @@ class Hello(Message):
     input: InputKind | None = None
     token: str | None = field(default=None, metadata=spec(max_len=TOKEN_MAX_CHARS))
     team: str | None = field(default=None, metadata=NAME)
+    # How long after its instant a press of this station leaves it, at least (a button's
+    # confirmation window): the hub waits that much longer for presses still on their way.
+    press_lead_ns: int | None = field(default=None, metadata=spec(min=0, max=NS_MAX))
     ref: str | None = field(default=None, metadata=REF)
 
 

@@ -297,7 +297,7 @@ class HubCore:
         if player is not None:
             if player.link != link:
                 return []  # already replaced by a newer link
-            self._leave(player)
+            self._leave(player, now)
             kind = "client" if player.plain else "node"
             self.fanout.publish_soon(now)
             return [Notify(Left(player.id, kind, reason))]
@@ -324,7 +324,7 @@ class HubCore:
             player.rtt_ns = pings.low_ns
             if player.plain:
                 player.last_sync_ns = now
-            self.horizon.update(player)
+            self.horizon.update(player, now)
         return []
 
     def saved(self, ticket: int, now: int) -> list[Output]:
@@ -622,12 +622,15 @@ class HubCore:
                 Close(session.link, CloseCode.RATE_LIMITED, "too many new station ids"),
             ]
         player = self.roster.node(hello.id, hello.name, hello.input)
+        # What a press may spend on the node is bounded by the allowance for it (Trust): a
+        # lead beyond that would only let a station make every round wait.
+        player.press_lead_ns = min(hello.press_lead_ns or 0, self.trust.margin_ns)
         out: list[Output] = []
         previous = player.link
         if previous is not None:
             # A node that rebooted or lost its link comes back before the old link times out.
             # Take over at once; the old link may be dead, so its close is not waited for.
-            self._leave(player)
+            self._leave(player, now)
             self._sessions.pop(previous, None)
             out.append(Close(previous, CloseCode.REPLACED, "replaced by a newer connection"))
         session.player = player
@@ -639,7 +642,7 @@ class HubCore:
         player.last_sync_ns = None
         session.pings, session.pinged_ns = RoundTrips(), None  # see SyncSchedule.start_node
         self.syncs.start_node(session.link, now)
-        self._measured_by(player, session)
+        self._measured_by(player, session, now)
         player.last_seen_ns = now
         step = Step()
         self.referee.place(player.id, hello.team, now, step)
@@ -697,7 +700,7 @@ class HubCore:
         player.link = session.link
         player.last_seen_ns = now
         session.player = player
-        self._measured_by(player, session)
+        self._measured_by(player, session, now)
         player.last_sync_ns = session.pinged_ns
         self.fanout.publish_soon(now)
         out: list[Output] = [
@@ -706,12 +709,12 @@ class HubCore:
         ]
         return out + self._tutorial_frame(player, first, now, arrived, settled)
 
-    def _measured_by(self, player: Player, session: Session) -> None:
+    def _measured_by(self, player: Player, session: Session, now: int) -> None:
         """A player joining on a link takes the round trips measured on it (and only them: an
         earlier link's path may have been another)."""
         player.pings = session.pings
         player.rtt_ns = session.pings.low_ns
-        self.horizon.update(player)
+        self.horizon.update(player, now)
         self.syncs.joined(session.link)
 
     def _end(self, session: Session) -> None:
@@ -726,11 +729,11 @@ class HubCore:
         engine = self.engine
         return self.horizon.value(self.roster, now, engine.may_still_rank, engine.ranking_key)
 
-    def _leave(self, player: Player) -> None:
+    def _leave(self, player: Player, now: int) -> None:
         if player.link is not None:
             self.syncs.stop(player.link)
         player.link = None
-        self.horizon.update(player)
+        self.horizon.update(player, now)
 
     # --- frames after the greeting ---
 
@@ -774,6 +777,9 @@ class HubCore:
                     ]
                 if press.claimed_ns is not None:
                     player.clamped += 1
+                elif press.synced:  # how long it took, for the rounds after this one
+                    player.press_delays.add(arrived - press.at_ns, now)
+                    self.horizon.update(player, now)
                 return self._press(Press(press, horizon, settled), now)
             case msg.Hello():
                 return [self._already_greeted(player.link, message.ref)]
@@ -861,7 +867,7 @@ class HubCore:
         for player in list(self.roster.online()):
             if player.input is InputKind.BROWSER and player.link is not None:
                 link = player.link
-                self._leave(player)
+                self._leave(player, now)
                 self._sessions.pop(link, None)
                 out.append(Send(link, refusal))
                 out.append(Close(link, CloseCode.INPUT_REFUSED, BROWSER_REFUSED[:120]))
@@ -888,7 +894,7 @@ class HubCore:
             slack = player.clock.settings.good_delay_slack_ns
             good = previous is not None and sample.delay_ns - previous.rtt_ns <= slack
             self.syncs.adapt(player.link, holds, good, estimate, player.clock.settled)
-            self.horizon.update(player)
+            self.horizon.update(player, now)
         if estimate is None or previous is not None:
             return []
         self.fanout.publish_soon(now)  # the host sees the node turn synced without waiting

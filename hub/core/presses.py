@@ -141,8 +141,14 @@ class Horizon:
 
     Each player counts with its upload delay (a node) or half its round trip (a tutorial
     client), held to what its pings show and to its kind's cap: one node cannot make every
-    round wait longer than that, whatever its sync replies claim. A player whose press can no
-    longer change the round (locked out of it, or already counted in it) is not waited for:
+    round wait longer than that, whatever its sync replies claim. A node's time before a press
+    leaves it, which no exchange sees, counts too: the least it says in its hello (a button's
+    confirmation window; no more than the allowance for that time), and how long its recent
+    presses took if longer (:class:`hub.clock.PressDelays`; only presses the link explains
+    count). A liar gains at most that allowance, and never more than its kind's cap.
+
+    A player whose press can no longer change the round (locked out of it, or already counted
+    in it) is not waited for:
     twenty stations mashing between rounds, locked out by their early presses, made every
     honest round wait for their links, which the hub's own work on their presses had slowed.
     """
@@ -164,13 +170,13 @@ class Horizon:
         for the clocks whose estimates moved since)."""
         self._at = None
 
-    def update(self, player: Player) -> None:
+    def update(self, player: Player, now: int) -> None:
         """One player's delay may have changed (it joined, left, or its round trip moved):
         place it again, without recounting everyone. A thousand tutorial clients joining with
         their first ``buzz`` would otherwise have every press of the burst recount them all."""
         if self._at is None:
             return
-        delay = self._delay(player) if player.link is not None else None
+        delay = self._delay(player, now) if player.link is not None else None
         if delay is None:
             self._delay_of.pop(player.id, None)
         elif self._delay_of.get(player.id) != delay:
@@ -179,7 +185,7 @@ class Horizon:
             if len(self._heap) > 2 * len(self._delay_of) + 64:  # stale entries pile up: an
                 self._at = None  # idle hub's syncs move delays, and no press clears them
 
-    def _delay(self, player: Player) -> int | None:
+    def _delay(self, player: Player, now: int) -> int | None:
         cap = self.caps_ns.get(player.input)
         if player.plain:
             return None if player.rtt_ns is None else _capped(player.rtt_ns // 2, cap)
@@ -187,7 +193,11 @@ class Horizon:
         if estimate is None:
             return None
         high = player.pings.high_ns
-        return _capped(estimate.upload_ns if high is None else min(estimate.upload_ns, high), cap)
+        upload = player.press_lead_ns + (
+            estimate.upload_ns if high is None else min(estimate.upload_ns, high)
+        )
+        pressed = player.press_delays.high_ns(now)
+        return _capped(upload if pressed is None else max(upload, pressed), cap)
 
     def value(
         self,
@@ -203,7 +213,7 @@ class Horizon:
             self._delay_of = {
                 player.id: delay
                 for player in roster.online()
-                if (delay := self._delay(player)) is not None
+                if (delay := self._delay(player, now)) is not None
             }
             self._at = now
             self._round = _RECOUNT

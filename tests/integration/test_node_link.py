@@ -52,3 +52,16 @@ async def test_a_press_is_written_in_the_same_turn_of_the_loop_as_it_is_made(
     pressed = await node.wait_for(Pressed, after=mark)
     # The hub read it and answered it (early or not: the round does not matter here).
     await node.wait_for(Resulted, lambda e: e.result.press_id == pressed.press_id, after=mark)
+
+
+async def test_a_button_station_tells_the_hub_how_long_its_presses_take_to_count(
+    run_hub: Any, start_node: Any
+) -> None:
+    """A press counts once the line stayed active ``confirm_ms``, so it leaves that long after
+    its edge at least: the hub waits that much longer for it."""
+    hub = await run_hub(memory_only=True)
+    await start_node(hub.url, "button", confirm_ms=3.5)
+    await hub.events.wait_for(Synced, lambda e: e.player == "button")
+    button = hub.core.roster.get("button")
+    assert button is not None
+    assert button.press_lead_ns == 3_500_000

@@ -128,6 +128,13 @@ def test_the_hello_introduces_the_station() -> None:
     )
 
 
+def test_a_button_stations_hello_says_how_long_its_presses_take_to_count() -> None:
+    setup = Setup(node_id="desk-1", name="Alice", press_lead_ns=1 * MS)
+    [send] = of(Send, NodeState(setup, boot="b00t").opened(T0, InputKind.GPIO))
+    assert isinstance(send.message, msg.Hello)
+    assert send.message.press_lead_ns == 1 * MS
+
+
 def test_before_the_welcome_only_errors_count_and_the_led_stays_dark() -> None:
     state = NodeState(SETUP, boot="b00t")
     assert state.receive(hub(round_(1, Phase.ARMED, T0)), T0) == []

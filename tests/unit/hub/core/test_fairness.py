@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from hub.config import HubConfig, RoundSection
-from hub.core.events import Decided, Synced
+from hub.core.events import Armed, Decided, Synced
+from hub.core.presses import Trust
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 
 HOST_MODE = HubConfig(round=RoundSection(hostless=False))
@@ -16,10 +17,11 @@ FAST_OFFSET_NS = -5_008 * MS - 98_765  # the fast node's 5 s behind
 
 
 def armed(net: Net, console: Station) -> int:
-    """Arm a round and let the release pass; return the release instant (hub clock)."""
+    """Arm a round and let the release pass; return the release instant (hub clock). From the
+    hub's event: the hosts' picture of a second round may still be on its way."""
     console.send({"type": "arm"})
     net.run_for(300 * MS)
-    return int(console.last("state")["round"]["release_ns"])
+    return net.of(Armed)[-1].release_ns
 
 
 def results(console: Station) -> dict[str, dict[str, object]]:
@@ -179,3 +181,94 @@ def test_a_tutorial_client_is_placed_half_its_round_trip_before_arrival() -> Non
     row = decided["results"][0]
     assert row["at_ns"] == sent  # arrival (sent + 20 ms) minus half the 40 ms round trip
     assert row["flags"] == ["unsynced"]
+
+
+#: A station whose presses leave this long after their edge: a button's confirmation window and
+#: a slow board's own work, which no sync exchange sees.
+LEAD_NS = 4 * MS
+
+
+def test_a_station_slow_to_send_its_presses_is_waited_for_once_one_has_shown_it() -> None:
+    """The round waited for each node's link and a 2 ms margin. A station whose presses spend
+    4 ms on the board before they leave arrives after that: a press it made 1.5 ms before
+    another station's lost to it. Its first press shows how long its presses take, and every
+    round after waits that long."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    slow = node(net, "slow", up=fixed(MS), down=fixed(MS))
+    fast = node(net, "fast", up=fixed(MS), down=fixed(MS))
+    net.run_for(3 * S)
+    release = armed(net, console)
+    press(slow, release + 400 * MS, "slow.1", delay_ns=LEAD_NS + MS)  # alone: it wins
+    net.run_for(S)
+    assert net.of(Decided)[-1].winner == "slow"
+    release = armed(net, console)
+    slow_at = release + 400 * MS
+    press(slow, slow_at, "slow.2", delay_ns=LEAD_NS + MS)
+    press(fast, slow_at + 1_500_000, "fast.2")  # arrives 2.5 ms before the slow one
+    net.run_for(S)
+    rows = results(console)
+    assert rows["slow"]["rank"] == 1
+    assert rows["fast"]["rank"] == 2
+    assert "late" not in rows["slow"]["flags"]
+    assert net.of(Decided)[-1].winner == "slow"
+
+
+def test_a_press_held_up_past_what_its_link_explains_lengthens_no_round() -> None:
+    """A press the hub clamps (a liar's claim, or one sent again seconds later) says nothing of
+    how long the station's presses take; and one press's delay is forgotten after a minute."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    station = node(net, "n", up=fixed(MS), down=fixed(MS))
+    net.run_for(3 * S)
+    core = net.core
+    usual = core.horizon.value(core.roster, net.now)
+    release = armed(net, console)
+    press(station, release + 400 * MS, "n.1", delay_ns=3 * S)
+    net.run_for(4 * S)
+    assert console.last("state")["round"]["results"][0]["flags"] == ["clamped"]
+    assert core.horizon.value(core.roster, net.now) == usual
+    release = armed(net, console)
+    press(station, release + 400 * MS, "n.2", delay_ns=LEAD_NS + MS)
+    net.run_for(S)
+    core.horizon.stale()
+    assert core.horizon.value(core.roster, net.now) == usual + LEAD_NS
+    net.run_for(61 * S)
+    core.horizon.stale()
+    assert core.horizon.value(core.roster, net.now) == usual
+
+
+def slow_to_send(net: Net, lead_ns: int) -> Station:
+    """A node whose hello says its presses leave ``lead_ns`` after their instant."""
+    station = Station(net, up=fixed(MS), down=fixed(MS)).open()
+    hello = {"type": "hello", "protocol": 1, "role": "node", "id": "slow", "input": "gpio"}
+    station.send({**hello, "press_lead_ns": lead_ns})
+    return station
+
+
+def test_a_station_that_says_its_presses_leave_late_is_waited_for_from_its_first() -> None:
+    """A button's confirmation window is known before any press: the station says it."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    slow = slow_to_send(net, LEAD_NS)
+    fast = node(net, "fast", up=fixed(MS), down=fixed(MS))
+    net.run_for(3 * S)
+    release = armed(net, console)
+    slow_at = release + 400 * MS
+    press(slow, slow_at, "slow.1", delay_ns=LEAD_NS + MS)
+    press(fast, slow_at + 1_500_000, "fast.1")
+    net.run_for(S)
+    rows = results(console)
+    assert (rows["slow"]["rank"], rows["fast"]["rank"]) == (1, 2)
+
+
+def test_a_lead_beyond_the_allowance_for_it_makes_no_round_wait_longer() -> None:
+    net = Net.hub(HOST_MODE)
+    node(net, "other", up=fixed(MS), down=fixed(MS))
+    net.run_for(3 * S)
+    core = net.core
+    usual = core.horizon.value(core.roster, net.now)
+    slow_to_send(net, 60 * MS)
+    net.run_for(3 * S)
+    core.horizon.stale()
+    assert core.horizon.value(core.roster, net.now) == usual + Trust().margin_ns

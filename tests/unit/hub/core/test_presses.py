@@ -139,7 +139,7 @@ def test_a_burst_of_first_presses_asks_about_each_player_about_once() -> None:
     for i in random.Random(4).sample(range(1000), 1000):
         client = roster.tutorial()
         client.link, client.rtt_ns = i + 1, (i + 1) * 10_000
-        horizon.update(client)
+        horizon.update(client, 0)
         waiting = (p for p in roster.online() if p.id not in counted.players)
         longest = max((p.rtt_ns or 0) // 2 for p in waiting)
         assert horizon.value(roster, 0, counted.may_rank, round_key=7) == longest + 2 * MS
@@ -159,7 +159,7 @@ def test_delays_that_keep_moving_between_presses_leave_no_pile_behind() -> None:
     for i in range(10_000):
         client = clients[i % 10]
         client.rtt_ns = (i % 7 + 1) * MS
-        horizon.update(client)
+        horizon.update(client, 0)
         assert len(horizon._heap) <= 2 * len(clients) + 65
     longest = max(c.rtt_ns or 0 for c in clients) // 2
     assert horizon.value(roster, 1, lambda player: True, round_key=1) == longest + 2 * MS
@@ -200,7 +200,7 @@ def test_players_placed_one_by_one_give_the_horizon_a_full_recount_would(
         else:
             key += 1  # another round: everyone may be ranked again
             out.clear()
-        placed.update(client)
+        placed.update(client, now)
         recount = Horizon(margin_ns=2 * MS, cap_ns=500 * MS)
         may_rank = lambda p: p not in out  # noqa: E731
         expected = recount.value(roster, now, may_rank, round_key=key)
