@@ -154,8 +154,8 @@ class Link:
                     assert_never(action)
 
     def _write(self, item: Outgoing) -> None:
-        """Write at once, in the order the core decided; a sync reply gets its send instant
-        last thing before it leaves.
+        """Write at once, in the order the core decided; a sync reply and a press get their
+        send instant last thing before they leave.
 
         Not through ``send()``: a coroutine needs a task, and a press handed to a writer task
         left a turn of the loop later, behind whatever else was ready (the LED's flicker
@@ -169,6 +169,8 @@ class Link:
         if isinstance(item, AnswerSync):
             t2 = self.clock()
             message = msg.SyncReply(seq=item.seq, t0_ns=item.t0_ns, t1_ns=item.t1_ns, t2_ns=t2)
+        elif isinstance(item, msg.Press):
+            message = replace(item, sent_ns=self.clock())  # its time on this station
         else:
             message = item
         ws.protocol.send_text(codec.encode(message).encode())

@@ -413,29 +413,30 @@ class RoundTrips:
         return len(self._rtts)
 
 
-class PressDelays:
-    """How long a node's recent presses took from their instant to the hub.
+class PressLeads:
+    """How long a node's recent presses spent on it before they left (its own clock: the send
+    instant the press frame carries, less the press instant).
 
-    A sync exchange measures the link alone. A press also spends time on the node before it
-    leaves: a button's confirmation window (a press counts once the line stayed active a
-    millisecond), then the station's own work. On this project's test machine that was 1.6 ms
-    of a firmware press's 2.1 ms, more than the link; a slower board takes longer. A round
-    waiting only for the link and a 2 ms margin decided as the first press came in, with no time
-    left for another station's earlier press still on its way. Only the last few count, and
-    none older than ``kept_ns``: one press read late while the hub itself was stalled must not
-    lengthen every round for the rest of the night.
+    A sync exchange measures the link alone. A press also spends time on the node: a button's
+    confirmation window (a press counts once the line stayed active a millisecond), then the
+    station's own work. On this project's test machine that was 1.6 ms of a firmware press's
+    2.1 ms to the hub, more than the link; a slower board takes longer. A round that waited only
+    for the link and a 2 ms margin was decided as the first press came in, with no time left for
+    another station's earlier press still on its way. Only the last few count, and none older
+    than ``kept_ns``: a station stalled once (a collection) must not lengthen every round for
+    the rest of the night. Measured on the node, so the hub's own delays in reading never count.
     """
 
     def __init__(self, window: int = 4, kept_ns: int = 60_000_000_000) -> None:
-        self._delays: deque[tuple[int, int]] = deque(maxlen=window)  # (when, delay)
+        self._leads: deque[tuple[int, int]] = deque(maxlen=window)  # (when, lead)
         self._kept_ns = kept_ns
 
-    def add(self, delay_ns: int, now: int) -> None:
-        self._delays.append((now, max(0, delay_ns)))
+    def add(self, lead_ns: int, now: int) -> None:
+        self._leads.append((now, max(0, lead_ns)))
 
     def high_ns(self, now: int) -> int | None:
-        """The longest recent press delay, if any press is recent enough."""
-        recent = [delay for when, delay in self._delays if now - when <= self._kept_ns]
+        """The longest recent lead, if any press is recent enough."""
+        recent = [lead for when, lead in self._leads if now - when <= self._kept_ns]
         return max(recent) if recent else None
 
 

@@ -87,6 +87,9 @@ class Press(Message):
     press_id: str = field(metadata=spec(pattern=ID_PATTERN))
     at_ns: int = field(metadata=NS)
     round: int | None = field(default=None, metadata=COUNT)
+    # When the frame left the node, in its clock: the press's time on the station (a button's
+    # confirmation, the station's own work), which the hub waits for in later rounds.
+    sent_ns: int | None = field(default=None, metadata=NS)
     ref: str | None = field(default=None, metadata=REF)
 
 

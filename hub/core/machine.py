@@ -777,8 +777,9 @@ class HubCore:
                     ]
                 if press.claimed_ns is not None:
                     player.clamped += 1
-                elif press.synced:  # how long it took, for the rounds after this one
-                    player.press_delays.add(arrived - press.at_ns, now)
+                elif message.sent_ns is not None:  # its time on the node, for later rounds
+                    lead = min(message.sent_ns - message.at_ns, self.trust.margin_ns)
+                    player.press_leads.add(lead, now)
                     self.horizon.update(player, now)
                 return self._press(Press(press, horizon, settled), now)
             case msg.Hello():

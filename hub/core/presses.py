@@ -142,10 +142,10 @@ class Horizon:
     Each player counts with its upload delay (a node) or half its round trip (a tutorial
     client), held to what its pings show and to its kind's cap: one node cannot make every
     round wait longer than that, whatever its sync replies claim. A node's time before a press
-    leaves it, which no exchange sees, counts too: the least it says in its hello (a button's
-    confirmation window; no more than the allowance for that time), and how long its recent
-    presses took if longer (:class:`hub.clock.PressDelays`; only presses the link explains
-    count). A liar gains at most that allowance, and never more than its kind's cap.
+    leaves it, which no exchange sees, counts on top: the least its hello says (a button's
+    confirmation window), or what its recent presses spent on it if longer
+    (:class:`hub.clock.PressLeads`; only presses the link explains count). Neither counts for
+    more than the allowance for that time, so a liar gains at most that.
 
     A player whose press can no longer change the round (locked out of it, or already counted
     in it) is not waited for:
@@ -193,11 +193,9 @@ class Horizon:
         if estimate is None:
             return None
         high = player.pings.high_ns
-        upload = player.press_lead_ns + (
-            estimate.upload_ns if high is None else min(estimate.upload_ns, high)
-        )
-        pressed = player.press_delays.high_ns(now)
-        return _capped(upload if pressed is None else max(upload, pressed), cap)
+        upload = estimate.upload_ns if high is None else min(estimate.upload_ns, high)
+        lead = max(player.press_lead_ns, player.press_leads.high_ns(now) or 0)
+        return _capped(upload + lead, cap)
 
     def value(
         self,

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from hub.clock import ClockFilter, FilterSettings, PressDelays, RoundTrips
+from hub.clock import ClockFilter, FilterSettings, PressLeads, RoundTrips
 from hub.core.outputs import LinkId
 from hub.names import clean, distinct
 from wire.enums import InputKind
@@ -34,8 +34,8 @@ class Player:
     link: LinkId | None = None
     rtt_ns: int | None = None  # the fastest recent ping round trip (see pings)
     pings: RoundTrips = field(default_factory=RoundTrips)
-    press_delays: PressDelays = field(default_factory=PressDelays)  # a node's, arrival - instant
     press_lead_ns: int = 0  # a node's presses leave it no sooner after their instant (its hello)
+    press_leads: PressLeads = field(default_factory=PressLeads)  # what its presses showed
     clamped: int = 0  # presses that claimed an instant earlier than the link can explain
     last_seen_ns: int | None = None
     last_sync_ns: int | None = None

@@ -272,7 +272,12 @@ function onRound(round) {
 function flush() {
   clearTimeout(flushTimer);
   flushed = true;
-  for (const item of outbox) send({ type: "press", press_id: item.press_id, at_ns: item.at_ns });
+  for (const item of outbox) sendPress(item);
+}
+
+/** A press, with when it leaves: the time it spent here is time the hub waits for it. */
+function sendPress(item) {
+  send({ type: "press", press_id: item.press_id, at_ns: item.at_ns, sent_ns: nowNs() });
 }
 
 function closed(event) {
@@ -326,6 +331,8 @@ function press(atNs) {
   const item = { press_id: `${profile.id}-${BOOT}-${pressCount}`, at_ns: atNs, boot: BOOT };
   outbox.push(item);
   save(OUTBOX_KEY, outbox);
+  // Until the hub has synced this link's clock, the press waits with the others (flush).
+  if (flushed) sendPress(item);
   // Proof the press registered, at once, whatever the link is doing.
   const buzzer = $("buzzer");
   buzzer.classList.add("flash");
@@ -333,8 +340,6 @@ function press(atNs) {
   vibrate(30);
   view.pressedRound = view.round.number;
   view.acked = false;
-  // Until the hub has synced this link's clock, the press waits with the others (flush).
-  if (flushed) send({ type: "press", press_id: item.press_id, at_ns: item.at_ns });
   render();
 }
 

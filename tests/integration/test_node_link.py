@@ -47,11 +47,18 @@ async def test_a_press_is_written_in_the_same_turn_of_the_loop_as_it_is_made(
         await asyncio.sleep(0)
     assert not readable(peer, 0)
     mark = node.mark()
-    node.press(time.monotonic_ns(), "gpio")  # as the button's edge, once confirmed, calls it
+    # As the button's edge calls it once confirmed, here 2 ms after the edge.
+    node.press(time.monotonic_ns() - 2_000_000, "gpio")
     assert readable(peer, 5.0)  # and the loop has not turned since: it was written at once
     pressed = await node.wait_for(Pressed, after=mark)
-    # The hub read it and answered it (early or not: the round does not matter here).
+    # The hub read it and answered it (early or not: the round does not matter here), and
+    # knows from the frame how long the press spent on the station.
     await node.wait_for(Resulted, lambda e: e.result.press_id == pressed.press_id, after=mark)
+    alice = hub.core.roster.get("alice")
+    assert alice is not None
+    lead = alice.press_leads.high_ns(time.monotonic_ns())
+    assert lead is not None
+    assert 2_000_000 <= lead <= hub.core.trust.margin_ns
 
 
 async def test_a_button_station_tells_the_hub_how_long_its_presses_take_to_count(

@@ -261,13 +261,24 @@ def host(net: Net, **fields: Any) -> Station:
     return station
 
 
-def press(station: Station, at_hub_ns: int, press_id: str, delay_ns: int | None = None) -> None:
+def press(
+    station: Station,
+    at_hub_ns: int,
+    press_id: str,
+    delay_ns: int | None = None,
+    lead_ns: int | None = None,
+) -> None:
     """The button goes down at hub time ``at_hub_ns``: stamped then, sent then (taking
-    ``delay_ns`` to arrive, if given, instead of the link's usual delay)."""
+    ``delay_ns`` to arrive, if given, instead of the link's usual delay); or, with ``lead_ns``,
+    sent that much later, saying when (``sent_ns``), as the firmware does."""
 
     def made() -> None:
         frame = {"type": "press", "press_id": press_id, "at_ns": station.clock()}
-        station.send(frame, delay_ns)
+        if lead_ns is None:
+            station.send(frame, delay_ns)
+            return
+        net = station.net
+        net.at(net.now + lead_ns, lambda: station.send({**frame, "sent_ns": station.clock()}))
 
     station.net.at(at_hub_ns, made)
 

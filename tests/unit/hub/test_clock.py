@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.clock import ClockFilter, FilterSettings, PressDelays, SyncSample, adjudication_horizon
+from hub.clock import ClockFilter, FilterSettings, PressLeads, SyncSample, adjudication_horizon
 
 MS = 1_000_000
 US = 1_000
@@ -285,16 +285,16 @@ def test_horizon_with_no_synced_node_is_the_margin() -> None:
     assert adjudication_horizon([], 2 * MS, 500 * MS) == 2 * MS
 
 
-def test_a_stations_press_delay_is_its_longest_of_the_last_few_within_a_minute() -> None:
-    delays = PressDelays(window=4, kept_ns=60 * S)
-    assert delays.high_ns(0) is None
-    delays.add(9 * MS, 0)  # one slow press (the hub was stalled as it came in)
+def test_a_stations_press_lead_is_its_longest_of_the_last_few_within_a_minute() -> None:
+    leads = PressLeads(window=4, kept_ns=60 * S)
+    assert leads.high_ns(0) is None
+    leads.add(9 * MS, 0)  # one slow press (the station was busy)
     for i in range(1, 4):
-        delays.add(2 * MS, i * S)
-    assert delays.high_ns(3 * S) == 9 * MS
-    delays.add(2 * MS, 4 * S)  # four quicker ones since: the slow one is out
-    assert delays.high_ns(4 * S) == 2 * MS
-    assert delays.high_ns(64 * S) == 2 * MS  # the last is still within its minute
-    assert delays.high_ns(64 * S + 1) is None
-    delays.add(-5, 70 * S)  # a press placed after its arrival counts as none
-    assert delays.high_ns(70 * S) == 0
+        leads.add(2 * MS, i * S)
+    assert leads.high_ns(3 * S) == 9 * MS
+    leads.add(2 * MS, 4 * S)  # four quicker ones since: the slow one is out
+    assert leads.high_ns(4 * S) == 2 * MS
+    assert leads.high_ns(64 * S) == 2 * MS  # the last is still within its minute
+    assert leads.high_ns(64 * S + 1) is None
+    leads.add(-5, 70 * S)  # sent before it was made: a clock that went wrong counts as none
+    assert leads.high_ns(70 * S) == 0
