@@ -57,6 +57,8 @@ MS = 1_000_000
 RESEND_AFTER_NS = 3_000 * MS
 #: After a reconnect, old presses go once the hub says this node is synced, or after this long.
 RESYNC_FLUSH_NS = 500 * MS
+#: Distinct hub warnings told to the player once each; past that many, each is told every time.
+WARNINGS_REMEMBERED = 64
 
 
 # --- what the core asks of the I/O layer ---
@@ -165,6 +167,7 @@ class NodeState:
         self.linked = False  # the hub welcomed this node on the current connection
         self._reported = False  # the current outage was told to the player (once per outage)
         self._reported_reason = ""  # and the reason it was told with
+        self._warned: set[str] = set()  # warnings the player was told (each once)
         self._refused = False  # the hub turned this node away (token, id): the LED says so
         self._setup_problem = False  # an input could not be opened: the LED says so while idle
         self._down_since: int | None = None  # when the current outage began; None: linked or new
@@ -417,6 +420,12 @@ class NodeState:
     def _hub_said(self, message: msg.Error | msg.Warning) -> list[Action]:
         level = "error" if isinstance(message, msg.Error) else "warning"
         actions: list[Action] = [Log(HubSaid(level, message.code, message.message))]
+        if isinstance(message, msg.Warning):
+            # Once each: an older hub warns of a field it does not know in every press.
+            if message.message in self._warned:
+                return actions
+            if len(self._warned) < WARNINGS_REMEMBERED:
+                self._warned.add(message.message)
         if message.code != ErrorCode.BAD_TOKEN:  # the close that follows says it better
             actions.append(Say(f"Hub {level}: {message.message}"))
         return actions

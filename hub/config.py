@@ -103,12 +103,22 @@ class TrustSection:
     # From the edge to the press leaving the node: what no exchange of timestamps sees (a busy
     # node's event loop). Any claim within this of what the link explains is taken as it is.
     allowance_ms: float = 10.0
+    # How long a press may spend on its station before it leaves (a button's confirmation
+    # window, a slow board's work) that rounds wait for: what a station says counts up to this.
+    # A station that lies about it stretches every round by this much and no more.
+    station_lead_ms: float = 5.0
     node_cap_ms: float = 250.0  # Pi nodes: a button, a keyboard or a terminal
     browser_cap_ms: float = 250.0  # /play pages on phones and laptops
     plain_cap_ms: float = 250.0  # tutorial clients (placed half their round trip back)
 
     def __post_init__(self) -> None:
-        for name in ("allowance_ms", "node_cap_ms", "browser_cap_ms", "plain_cap_ms"):
+        for name in (
+            "allowance_ms",
+            "station_lead_ms",
+            "node_cap_ms",
+            "browser_cap_ms",
+            "plain_cap_ms",
+        ):
             _positive(name, getattr(self, name))
 
     def caps_ns(self) -> dict[InputKind, int]:

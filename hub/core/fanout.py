@@ -120,8 +120,8 @@ class Fanout:
     _publish_cost_ns: int = 0
     _picture: msg.State | None = None  # the last picture built, for /api/state
     _changed: bool = True  # something changed since that picture
-    #: A decision whose round frames to the nodes are still to go out (its instant), and the
-    #: step the core holds them for (see :meth:`step`).
+    #: When a decision whose round frames to the nodes are still to go out was made (see
+    #: :meth:`step`).
     rounds_due: int | None = None
 
     # --- one step of the game ---

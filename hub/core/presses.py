@@ -144,8 +144,9 @@ class Horizon:
     round wait longer than that, whatever its sync replies claim. A node's time before a press
     leaves it, which no exchange sees, counts on top: the least its hello says (a button's
     confirmation window), or what its recent presses spent on it if longer
-    (:class:`hub.clock.PressLeads`; only presses the link explains count). Neither counts for
-    more than the allowance for that time, so a liar gains at most that.
+    (:class:`hub.clock.PressLeads`; only synced presses the link explains count). Only the
+    station says it, so no more than ``lead_cap_ns`` counts: a liar stretches a round by that
+    much at most.
 
     A player whose press can no longer change the round (locked out of it, or already counted
     in it) is not waited for:
@@ -156,6 +157,7 @@ class Horizon:
     margin_ns: int
     cap_ns: int
     caps_ns: Mapping[InputKind, int] = field(default_factory=dict)
+    lead_cap_ns: int = 0  # the most of a node's time before its press leaves that counts
     _delay_of: dict[str, int] = field(default_factory=dict)  # every online player's delay
     # (-delay, id), longest first: the players who may still be ranked, and entries gone stale
     # (a delay since changed, a player gone) left in until they come to the top. Within one
@@ -194,8 +196,8 @@ class Horizon:
             return None
         high = player.pings.high_ns
         upload = estimate.upload_ns if high is None else min(estimate.upload_ns, high)
-        lead = max(player.press_lead_ns, player.press_leads.high_ns(now) or 0)
-        return _capped(upload + lead, cap)
+        said = max(player.press_lead_ns, player.press_leads.high_ns(now) or 0)
+        return _capped(upload + min(said, self.lead_cap_ns), cap)
 
     def value(
         self,

@@ -37,7 +37,8 @@ def readable(fd: int, timeout: float) -> bool:
 async def test_a_press_is_written_in_the_same_turn_of_the_loop_as_it_is_made(
     run_hub: Any, start_node: Any
 ) -> None:
-    hub = await run_hub(memory_only=True)
+    # A stall of this busy machine between the write and the read must not clamp the press.
+    hub = await run_hub("[trust]\nallowance_ms = 400\n", memory_only=True)
     node = await start_node(hub.url, "alice")
     await hub.events.wait_for(Synced, lambda e: e.player == "alice")
     peer = hub_side(hub, node)
@@ -58,7 +59,7 @@ async def test_a_press_is_written_in_the_same_turn_of_the_loop_as_it_is_made(
     assert alice is not None
     lead = alice.press_leads.high_ns(time.monotonic_ns())
     assert lead is not None
-    assert 2_000_000 <= lead <= hub.core.trust.margin_ns
+    assert 2_000_000 <= lead < 400_000_000
 
 
 async def test_a_button_station_tells_the_hub_how_long_its_presses_take_to_count(

@@ -157,6 +157,22 @@ def test_a_refused_token_is_logged_but_left_to_the_close_to_explain() -> None:
     assert said(actions) == []
 
 
+def test_a_hub_warning_is_told_once_and_logged_every_time() -> None:
+    """An older hub warns of a field it does not know (a press's ``sent_ns``) in every press."""
+    state = linked()
+    warning = msg.Warning(code="unknown_field", message="ignored unknown field(s): sent_ns")
+    first = state.receive(hub(warning), T0)
+    again = state.receive(hub(warning), T0 + MS)
+    assert said(first) == ["Hub warning: ignored unknown field(s): sent_ns"]
+    assert said(again) == []
+    assert len(logged(HubSaid, again)) == 1
+    other = msg.Warning(code="unknown_field", message="ignored unknown field(s): other")
+    assert said(state.receive(hub(other), T0)) == ["Hub warning: ignored unknown field(s): other"]
+    error = msg.Error(code="bad_field", message="nope")
+    for _ in range(2):  # an error is told every time: each refuses something
+        assert said(state.receive(hub(error), T0)) == ["Hub error: nope"]
+
+
 def test_a_sync_request_is_answered_with_its_arrival_instant() -> None:
     state = linked()
     actions = state.receive(hub(msg.Sync(seq=4, t0_ns=-77)), T0 + 123)

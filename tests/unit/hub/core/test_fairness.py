@@ -8,7 +8,6 @@ import pytest
 
 from hub.config import HubConfig, RoundSection
 from hub.core.events import Armed, Decided, Synced
-from hub.core.presses import Trust
 from tests.support.simulation import MS, Net, S, Station, fixed, host, node, press
 
 HOST_MODE = HubConfig(round=RoundSection(hostless=False))
@@ -186,6 +185,8 @@ def test_a_tutorial_client_is_placed_half_its_round_trip_before_arrival() -> Non
 #: A station whose presses leave this long after their edge: a button's confirmation window and
 #: a slow board's own work, which no sync exchange sees.
 LEAD_NS = 4 * MS
+#: The most of a station's word on that which counts (``[trust] station_lead_ms``).
+LEAD_CAP_NS = round(HOST_MODE.trust.station_lead_ms * MS)
 
 
 def test_a_station_slow_to_send_its_presses_is_waited_for_once_one_has_shown_it() -> None:
@@ -249,7 +250,27 @@ def test_what_a_press_spent_on_its_station_counts_for_a_minute_and_never_beyond_
         ),
     )
     net.run_for(S)
-    assert horizon_now(net) == usual + Trust().margin_ns
+    assert horizon_now(net) == usual + LEAD_CAP_NS
+
+
+def test_a_press_sent_before_its_station_was_synced_says_nothing_of_the_station() -> None:
+    """Presses kept through an outage go after a while even if the hub has not synced the node
+    again: a reconnect storm must not make every round wait the cap for a minute."""
+    net = Net.hub(HOST_MODE)
+    console = host(net)
+    node(net, "other", up=fixed(MS), down=fixed(MS))
+    late = node(net, "late", up=fixed(MS), down=fixed(MS), answers_syncs=False)
+    net.run_for(3 * S)
+    assert net.core.roster.get("late").clock.estimate is None  # type: ignore[union-attr]
+    usual = horizon_now(net)
+    release = armed(net, console)
+    press(late, release + 400 * MS, "late.1", lead_ns=2 * S)
+    net.run_for(3 * S)
+    assert late.last("result")["flags"] == ["unsynced"]  # placed by its arrival
+    late.answers_syncs = True
+    net.run_for(10 * S)
+    assert net.core.roster.get("late").clock.estimate is not None  # type: ignore[union-attr]
+    assert horizon_now(net) == usual
 
 
 def slow_to_send(net: Net, lead_ns: int) -> Station:
@@ -276,11 +297,11 @@ def test_a_station_that_says_its_presses_leave_late_is_waited_for_from_its_first
     assert (rows["slow"]["rank"], rows["fast"]["rank"]) == (1, 2)
 
 
-def test_a_lead_beyond_the_allowance_for_it_makes_no_round_wait_longer() -> None:
+def test_a_lead_beyond_the_cap_makes_no_round_wait_longer() -> None:
     net = Net.hub(HOST_MODE)
     node(net, "other", up=fixed(MS), down=fixed(MS))
     net.run_for(3 * S)
     usual = horizon_now(net)
     slow_to_send(net, 60 * MS)
     net.run_for(3 * S)
-    assert horizon_now(net) == usual + Trust().margin_ns
+    assert horizon_now(net) == usual + LEAD_CAP_NS

@@ -128,14 +128,17 @@ def test_a_decisions_results_go_out_before_its_round_frames_are_built() -> None:
     following = net.core.timer(deadline)
     frames = rounds_in(following)
     assert frames
+    assert not [o for o in following if isinstance(o, Broadcast) and o.picture]  # after them
+    after = net.core.timer(deadline)
+    assert rounds_in(after) == []  # once
+    assert [o for o in after if isinstance(o, Broadcast) and o.picture]  # then the picture
     net.now = deadline
-    net.carry(deciding + following)
+    net.carry(deciding + following + after)
     net.run_for(10 * MS)
     assert near.last("result")["rank"] == 1
     for station in (near, idle):
         assert station.last("round")["state"] == "decided"
         assert station.last("round")["winner"] == "near"
-    assert rounds_in(net.core.timer(deadline)) == []  # once
 
 
 def test_a_decisions_round_frames_never_go_out_before_its_results_wait_for_the_disk() -> None:
