@@ -71,7 +71,8 @@ Clock = Callable[[], int]
 Finder = Callable[[str], Awaitable[list[FoundHub]]]
 #: This station's LAN addresses, read at each search; a test can pass its own.
 LocalAddresses = Callable[[], list[LanAddress]]
-#: What goes to the hub: a message, or a sync reply still to be stamped as it leaves.
+#: What goes to the hub: a message (a press is stamped as it leaves), or a sync reply still to be
+#: stamped as it leaves.
 Outgoing = msg.Hello | msg.Press | AnswerSync
 
 HELLO_TIMEOUT_S = 5.0

@@ -149,9 +149,9 @@ class Horizon:
     much at most.
 
     A player whose press can no longer change the round (locked out of it, or already counted
-    in it) is not waited for:
-    twenty stations mashing between rounds, locked out by their early presses, made every
-    honest round wait for their links, which the hub's own work on their presses had slowed.
+    in it) is not waited for: twenty stations mashing between rounds, locked out by their early
+    presses, made every honest round wait for their links, which the hub's own work on their
+    presses had slowed.
     """
 
     margin_ns: int
