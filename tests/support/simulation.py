@@ -276,9 +276,11 @@ def press(
         frame = {"type": "press", "press_id": press_id, "at_ns": station.clock()}
         if lead_ns is None:
             station.send(frame, delay_ns)
-            return
-        net = station.net
-        net.at(net.now + lead_ns, lambda: station.send({**frame, "sent_ns": station.clock()}))
+        else:
+            station.net.at(station.net.now + lead_ns, lambda: leaves(frame))
+
+    def leaves(frame: dict[str, Any]) -> None:
+        station.send({**frame, "sent_ns": station.clock()}, delay_ns)
 
     station.net.at(at_hub_ns, made)
 

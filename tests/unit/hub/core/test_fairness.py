@@ -219,12 +219,10 @@ def horizon_now(net: Net) -> int:
     return core.horizon.value(core.roster, net.now)
 
 
-def test_what_a_press_spent_on_its_station_counts_for_a_minute_and_never_beyond_the_allowance() -> (
-    None
-):
+def test_what_a_press_spent_on_its_station_counts_for_a_minute_and_never_beyond_the_cap() -> None:
     """A press the hub clamps (a liar's claim, or one sent again seconds later) says nothing of
-    the station; a claim of an hour on the station counts as the allowance for that time; and
-    what a press showed is forgotten after a minute."""
+    the station; a claim of an hour on the station counts as ``station_lead_ms``; and what a
+    press showed is forgotten after a minute."""
     net = Net.hub(HOST_MODE)
     console = host(net)
     station = node(net, "n", up=fixed(MS), down=fixed(MS))
