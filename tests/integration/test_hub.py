@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 
 from hub.core.events import BrowserPlayers, Decided, Left, NodeJoined, Refused
@@ -250,6 +251,32 @@ async def test_oversized_frame_closes_with_1009_and_others_play_on(
     other = await node(client_factory, hub, "other")
     await big.send(type="press", press_id="b1", at_ns=0, pad="x" * 5000)
     assert await closed_with(big) == 1009
+    await other.send(type="press", press_id="o1", at_ns=2**62)
+    result = await other.expect("result", press_id="o1")
+    assert result["rank"] == 1
+
+
+async def test_a_fault_handling_one_links_frame_closes_that_link_1011_and_others_play_on(
+    run_hub: InProcessHubs,
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug of the hub's met by one frame costs its sender the link (it reconnects to a fresh
+    start), never the hub or the other players."""
+    hub = await run_hub("[round]\nrelease_lead_ms = 0\n")  # host-less: armed at start
+    unlucky = await node(client_factory, hub, "unlucky")
+    other = await node(client_factory, hub, "other")
+    core = hub.server.core
+    receive = core.receive
+
+    def faulty(link: int, frame: str | bytes, *args: Any) -> Any:
+        if isinstance(frame, str) and "fault" in frame:
+            raise RuntimeError("a bug met by this frame")
+        return receive(link, frame, *args)
+
+    monkeypatch.setattr(core, "receive", faulty)
+    await unlucky.send(type="press", press_id="fault", at_ns=0)
+    assert await closed_with(unlucky) == 1011
     await other.send(type="press", press_id="o1", at_ns=2**62)
     result = await other.expect("result", press_id="o1")
     assert result["rank"] == 1
