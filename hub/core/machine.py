@@ -528,6 +528,23 @@ class HubCore:
         last one."""
         return self._held_picture() or self.state(now)
 
+    def _round_told(
+        self, player: Player | None, link: LinkId
+    ) -> tuple[msg.RoundUpdate, list[Output]]:
+        """The round as a node joining or first synced (or, with no player, a console joining)
+        may be told it now; and, for a node, what it is told once the disk has what was held.
+
+        While results wait for the disk, no one hears a winner: the press a decision rests on
+        may not be saved yet, and a restart would decide the round again without it. The round
+        is shown as it stood before the decision; a node is sent it decided behind what is
+        held, and a console sees it in the picture that follows."""
+        update = self.fanout.round_update(player)
+        if not self._held or update.winner is None:
+            return update, []
+        decided = Send(link, codec.encode(update))
+        later = [] if player is None else self._hold([decided], None, False)
+        return replace(update, state=Phase.ARMED, winner=None), later
+
     def _held_picture(self) -> msg.State | None:
         """While results wait for the disk, the last picture (if any): a fresh one would show a
         decision before the players hear it, and before a restart could restore it."""
@@ -651,15 +668,17 @@ class HubCore:
             Notify(NodeJoined(player.id, player.name, player.input, session.peer, bool(previous)))
         )
         out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
+        told, decided = self._round_told(player, session.link)
         welcome = msg.Welcome(
             protocol=msg.PROTOCOL_VERSION,
             role=Role.NODE,
             greeting=plain.hello(player.name),
             hub_ns=now,
             id=player.id,
-            round=self.fanout.round_update(player),
+            round=told,
         )
         out.append(Send(session.link, codec.encode(welcome)))
+        out.extend(decided)
         out.extend(self._warn_unknown(session.link, decoded))
         out.extend(self._carry(step, now))
         self.fanout.publish_soon(now)
@@ -675,7 +694,7 @@ class HubCore:
             role=hello.role,
             greeting=plain.hello(hello.name or hello.role),
             hub_ns=now,
-            round=self.fanout.round_update(None),
+            round=self._round_told(None, session.link)[0],
         )
         out: list[Output] = [
             Notify(WatcherJoined(hello.role, session.peer)),
@@ -908,7 +927,8 @@ class HubCore:
             estimate.uncertainty_ns,
             estimate.bound_ns,
         )
-        return [Notify(synced), Send(player.link, codec.encode(self.fanout.round_update(player)))]
+        told, decided = self._round_told(player, player.link)
+        return [Notify(synced), Send(player.link, codec.encode(told)), *decided]
 
     def _press(self, press: Press, now: int) -> list[Output]:
         self._pressed_ns = now

@@ -173,3 +173,33 @@ def test_a_round_armed_before_a_decisions_frames_went_out_is_all_the_nodes_are_s
     assert rounds_in(net.core.timer(deadline)) == []
     net.run_for(10 * MS)
     assert idle.last("round")["state"] == "armed"
+
+
+def test_no_one_joining_while_a_decisions_results_wait_for_the_disk_is_told_its_winner() -> None:
+    """Until the press a decision rests on is saved, a restart could decide the round again,
+    otherwise: no one hears the winner before that, the players who pressed nor anyone who
+    joins or is first synced meanwhile. A node welcomed then is shown the round still armed and
+    sent the decided round once the results have gone out; a console sees it in the picture
+    that follows them."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # the decision
+    net.carry(net.core.timer(deadline))  # its round frames, to the nodes already in
+    assert near.frames("result") == []  # held for the disk
+    late = node(net, "late", up=fixed(MS), down=fixed(MS))
+    console = host(net, up=fixed(MS), down=fixed(MS))
+    net.run_for(150 * MS)  # welcomed, then synced; the commit not yet
+    assert near.frames("result") == []
+    assert [frame for frame in late.frames("round") if frame["synced"]]  # its first synced round
+    for station in (late, console):
+        told = [frame for frame in station.heard if frame.get("type") in ("welcome", "round")]
+        assert told
+        for frame in told:
+            update = frame.get("round", frame)
+            assert update.get("winner") is None, frame
+            assert update["state"] != "decided", frame
+    net.run_for(100 * MS)  # the commit: results, then the decision to all
+    assert near.last("result")["rank"] == 1
+    assert late.last("round")["state"] == "decided"
+    assert late.last("round")["winner"] == "near"
+    assert console.last("state")["round"]["results"][0]["player"] == "near"
