@@ -8,6 +8,7 @@ of presentation and the server free of game rules.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from hub.formats import Format
 from hub.gamelog import BonusAnswer, Given, Ruling
@@ -139,6 +140,20 @@ def round_view(
         refused=[press_view(o, names, teams) for o in refused],
         more_refused=more_refused,
         more_results=len(record.ranked) - len(ranked),
+    )
+
+
+def undecided(view: RoundView) -> RoundView:
+    """The round as it stood before its decision: armed, nothing ranked (while the decision
+    waits for the disk, see :meth:`hub.core.machine.HubCore._held_picture`)."""
+    return replace(
+        view,
+        state=Phase.ARMED,
+        decided_ns=None,
+        adjudication_wait_ns=None,
+        winner=None,
+        results=[],
+        more_results=0,
     )
 
 

@@ -241,21 +241,27 @@ class Fanout:
             out.append(Send(links[0], frame) if len(links) == 1 else Broadcast(tuple(links), frame))
         return out
 
-    def round_update(self, player: Player | None) -> msg.RoundUpdate:
+    def round_update(self, player: Player | None, undecided: bool = False) -> msg.RoundUpdate:
         """The round as this node should show it, with the release instant in its own clock
-        (``None``: as a host or viewer is welcomed, with no clock of its own)."""
+        (``None``: as a host or viewer is welcomed, with no clock of its own). ``undecided``:
+        as it stood before its decision (armed), while the decision waits for the disk."""
         engine = self.referee.engine
+        current = engine.current
         release_hub, locked, estimate = None, False, None
         if player is not None:
-            release_hub, locked = engine.release_for(player.id)
+            if undecided:
+                release_hub = current.release_ns if current else None
+                locked = not engine.eligible(player.id)
+            else:
+                release_hub, locked = engine.release_for(player.id)
             estimate = player.clock.estimate
         release = None
         if release_hub is not None and estimate is not None:
             release = estimate.to_node(release_hub)
-        winner = engine.current.winner if engine.current else None
+        winner = current.winner if current and not undecided else None
         return msg.RoundUpdate(
             number=engine.number,
-            state=engine.phase,
+            state=Phase.ARMED if undecided else engine.phase,
             release_ns=release,
             synced=estimate is not None,
             locked_out=locked,

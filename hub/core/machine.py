@@ -63,7 +63,7 @@ from hub.journal import RecordingEngine, press_fits
 from hub.limits import LogThrottle, RunOfJoins, TokenBucket
 from hub.match import report
 from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
-from hub.views import history_view
+from hub.views import history_view, undecided
 from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
@@ -194,9 +194,10 @@ class HubCore:
         self._tickets = 0  # journal steps handed out to be saved, numbered in order
         self._committed = 0  # the last of them the disk has confirmed (they commit in order)
         # What players were about to be told, held until the steps it rests on are on disk:
-        # the ticket that must be committed first, what was said (in order), and whether all
-        # its step changed for hosts was a count (its picture may wait: Fanout.publish_soon).
-        self._held: deque[tuple[int, list[Output], bool]] = deque()
+        # the ticket that must be committed first, what was said (in order), whether all its
+        # step changed for hosts was a count (its picture may wait: Fanout.publish_soon), and
+        # whether it is a decision's (see _welcome_round).
+        self._held: deque[tuple[int, list[Output], bool, bool]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._joins = RunOfJoins(JOIN_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
@@ -351,7 +352,7 @@ class HubCore:
         self._committed = max(self._committed, ticket)
         out: list[Output] = []
         while self._held and self._held[0][0] <= self._committed:
-            _, told, counts = self._held.popleft()
+            _, told, counts, _ = self._held.popleft()
             out.extend(told)
             # Pictures were kept back while this was held: one is due as its step asked (even
             # if no host was there to ask: one may have joined since).
@@ -518,7 +519,7 @@ class HubCore:
     def picture(self, now: int) -> tuple[msg.State, int]:
         """The picture ``/api/state`` serves and 0, or how long to wait for a fresh one (see
         :meth:`hub.core.fanout.Fanout.picture`); while results wait for the disk, the last one."""
-        held = self._held_picture()
+        held = self._held_picture(now)
         if held is not None:
             return held, 0
         return self.fanout.picture(now, self.storage, self._join_view(), self.central)
@@ -526,29 +527,37 @@ class HubCore:
     def _shown(self, now: int) -> msg.State:
         """The picture a viewer joining gets: built now; while results wait for the disk, the
         last one."""
-        return self._held_picture() or self.state(now)
+        return self._held_picture(now) or self.state(now)
 
-    def _round_told(
+    def _welcome_round(
         self, player: Player | None, link: LinkId
     ) -> tuple[msg.RoundUpdate, list[Output]]:
-        """The round as a node joining or first synced (or, with no player, a console joining)
-        may be told it now; and, for a node, what it is told once the disk has what was held.
+        """The round a node (or, with no player, a console) is welcomed with; and, for a node,
+        what it is told once the disk has what was held.
 
-        While results wait for the disk, no one hears a winner: the press a decision rests on
-        may not be saved yet, and a restart would decide the round again without it. The round
-        is shown as it stood before the decision; a node is sent it decided behind what is
-        held, and a console sees it in the picture that follows."""
+        While a decision waits for the disk, no one hears its winner: the press it rests on may
+        not be saved yet, and a restart would decide the round again without it. The round is
+        shown as it stood before (armed); a node is sent it decided behind the held results, a
+        console sees it in the picture that follows them."""
         update = self.fanout.round_update(player)
-        if not self._held or update.winner is None:
+        if update.winner is None or not self._decision_held():
             return update, []
         decided = Send(link, codec.encode(update))
         later = [] if player is None else self._hold([decided], None, False)
-        return replace(update, state=Phase.ARMED, winner=None), later
+        return self.fanout.round_update(player, undecided=True), later
 
-    def _held_picture(self) -> msg.State | None:
-        """While results wait for the disk, the last picture (if any): a fresh one would show a
-        decision before the players hear it, and before a restart could restore it."""
-        return self.fanout.last_picture if self._held else None
+    def _held_picture(self, now: int) -> msg.State | None:
+        """While results wait for the disk, the last picture: a fresh one would show a decision
+        before the players hear it, and before a restart could restore it. If none was built
+        yet (no console came before), one now, without a decision still held."""
+        if not self._held:
+            return None
+        picture = self.fanout.last_picture
+        if picture is None:
+            picture = self.state(now)
+            if self._decision_held():
+                picture = replace(picture, round=undecided(picture.round))
+        return picture
 
     def history(self, before: int, count: int) -> list[msg.RoundView]:
         """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
@@ -668,7 +677,7 @@ class HubCore:
             Notify(NodeJoined(player.id, player.name, player.input, session.peer, bool(previous)))
         )
         out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
-        told, decided = self._round_told(player, session.link)
+        told, decided = self._welcome_round(player, session.link)
         welcome = msg.Welcome(
             protocol=msg.PROTOCOL_VERSION,
             role=Role.NODE,
@@ -694,7 +703,7 @@ class HubCore:
             role=hello.role,
             greeting=plain.hello(hello.name or hello.role),
             hub_ns=now,
-            round=self._round_told(None, session.link)[0],
+            round=self._welcome_round(None, session.link)[0],
         )
         out: list[Output] = [
             Notify(WatcherJoined(hello.role, session.peer)),
@@ -927,8 +936,9 @@ class HubCore:
             estimate.uncertainty_ns,
             estimate.bound_ns,
         )
-        told, decided = self._round_told(player, player.link)
-        return [Notify(synced), Send(player.link, codec.encode(told)), *decided]
+        # Behind whatever is held (and so after a decision or an arm told before it).
+        update = Send(player.link, codec.encode(self.fanout.round_update(player)))
+        return [Notify(synced), *self._hold([update], None, False)]
 
     def _press(self, press: Press, now: int) -> list[Output]:
         self._pressed_ns = now
@@ -948,9 +958,12 @@ class HubCore:
         before it: the restored hub, replaying them, reaches the same decision by itself. Any
         other step rests on itself (a press answered at once, a host's command that decided).
         """
+        decides = False
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
                 self._tighten(now)
+            elif isinstance(event, PhaseChanged) and event.winner is not None:
+                decides = True
         counts = only_counts(step)
         told = self.fanout.step(step, now, counts)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
@@ -966,20 +979,27 @@ class HubCore:
         if save is not None and any(isinstance(event, Answer) for event in step.events):
             replayed = all(isinstance(call.input, Tick) for call in step.calls)
             needs = self._tickets - 1 if replayed else self._tickets
-        out = self._hold(told, needs, counts)
+        out = self._hold(told, needs, counts, decides)
         if save is not None:
             out.append(save)
         return out
 
-    def _hold(self, told: list[Output], needs: int | None, counts: bool) -> list[Output]:
+    def _hold(
+        self, told: list[Output], needs: int | None, counts: bool, decides: bool = False
+    ) -> list[Output]:
         """``told`` now, or once step ``needs`` is committed, never before what was held earlier;
-        ``counts``: all the step changed for hosts was a count."""
+        ``counts``: all the step changed for hosts was a count; ``decides``: it is a decision's
+        (what follows it, naming the winner too, is durable once it is told)."""
         if not self._held and (
             needs is None or needs <= self._committed or not self.storage.saving
         ):
             return told
-        self._held.append((needs or 0, told, counts))
+        self._held.append((needs or 0, told, counts, decides))
         return []
+
+    def _decision_held(self) -> bool:
+        """Whether a decision waits for the disk to be told."""
+        return any(decides for *_, decides in self._held)
 
     def _tighten(self, now: int) -> None:
         """A round is armed: sync at once every node whose replies have gone missing (nothing

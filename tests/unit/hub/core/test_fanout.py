@@ -3,9 +3,12 @@ that is only a count within a second; none while a round waits for presses in fl
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hub.config import HubConfig, RoundSection
+from hub.core.events import Synced
 from hub.core.fanout import (
     LAZY_PUBLISH_NS,
     PUBLISH_INTERVAL_NS,
@@ -24,6 +27,7 @@ from tests.support.simulation import (
     node,
     press,
 )
+from wire.enums import Phase
 from wire.messages import Arm, StorageView
 
 
@@ -175,31 +179,113 @@ def test_a_round_armed_before_a_decisions_frames_went_out_is_all_the_nodes_are_s
     assert idle.last("round")["state"] == "armed"
 
 
-def test_no_one_joining_while_a_decisions_results_wait_for_the_disk_is_told_its_winner() -> None:
-    """Until the press a decision rests on is saved, a restart could decide the round again,
-    otherwise: no one hears the winner before that, the players who pressed nor anyone who
-    joins or is first synced meanwhile. A node welcomed then is shown the round still armed and
-    sent the decided round once the results have gone out; a console sees it in the picture
-    that follows them."""
+def told_rounds(station: Station) -> list[dict[str, Any]]:
+    """Every round a station heard: its welcome's and each ``round`` frame."""
+    return [f.get("round", f) for f in station.heard if f.get("type") in ("welcome", "round")]
+
+
+@pytest.mark.parametrize("frames_built", [False, True])
+def test_no_one_joining_while_a_decisions_results_wait_for_the_disk_is_told_its_winner(
+    frames_built: bool,
+) -> None:
+    """Until the press a decision rests on is saved, a restart could decide the round again
+    without it: no one hears the winner before that, the players who pressed nor anyone who
+    joins or is first synced meanwhile. A node welcomed then is shown the round as it stood
+    (armed, its release in its own clock once synced), then, behind the held results, the
+    decision; a console sees it in the picture that follows them."""
     net, near, _, deadline = decided_room(commit_ns=200 * MS)
     net.now = deadline
     net.carry(net.core.timer(deadline))  # the decision
-    net.carry(net.core.timer(deadline))  # its round frames, to the nodes already in
+    if frames_built:
+        net.carry(net.core.timer(deadline))  # its round frames, to the nodes already in
     assert near.frames("result") == []  # held for the disk
     late = node(net, "late", up=fixed(MS), down=fixed(MS))
+    mute = node(net, "mute", up=fixed(MS), down=fixed(MS), answers_syncs=False)  # never synced
     console = host(net, up=fixed(MS), down=fixed(MS))
     net.run_for(150 * MS)  # welcomed, then synced; the commit not yet
+    assert [e for e in net.of(Synced) if e.player == "late"]
     assert near.frames("result") == []
-    assert [frame for frame in late.frames("round") if frame["synced"]]  # its first synced round
-    for station in (late, console):
-        told = [frame for frame in station.heard if frame.get("type") in ("welcome", "round")]
+    for station in (late, mute, console):
+        told = told_rounds(station)
         assert told
-        for frame in told:
-            update = frame.get("round", frame)
-            assert update.get("winner") is None, frame
-            assert update["state"] != "decided", frame
+        for update in told:
+            assert update["state"] == "armed", update
+            assert update["winner"] is None, update
+    assert [state["round"]["winner"] for state in console.frames("state")] == [None]
     net.run_for(100 * MS)  # the commit: results, then the decision to all
     assert near.last("result")["rank"] == 1
     assert late.last("round")["state"] == "decided"
     assert late.last("round")["winner"] == "near"
+    assert late.last("round")["synced"] is True  # its synced frame, behind the decision
+    assert mute.last("round")["winner"] == "near"  # told without a sync
     assert console.last("state")["round"]["results"][0]["player"] == "near"
+
+
+def test_a_room_joined_after_its_decision_is_saved_is_told_it_whatever_else_waits() -> None:
+    """Only a decision still waiting for the disk is kept from newcomers: once it is saved and
+    told, a node joining while a later press's answer waits for its own save sees the round
+    decided, not armed (which a station takes as its cue to light)."""
+    net, near, idle, deadline = decided_room(commit_ns=60 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))
+    net.run_for(70 * MS)  # the decision saved and told
+    assert near.last("result")["rank"] == 1
+    press(idle, net.now, "idle-1")  # late: its answer waits for its own save
+    net.run_for(5 * MS)
+    assert idle.frames("result") == []
+    late = node(net, "late", up=fixed(MS), down=fixed(MS))
+    net.run_for(5 * MS)
+    assert idle.frames("result") == []  # still waiting
+    assert told_rounds(late) == [told_rounds(late)[0]]  # the welcome only
+    assert told_rounds(late)[0]["state"] == "decided"
+    assert told_rounds(late)[0]["winner"] == "near"
+
+
+def test_a_console_first_in_while_a_decision_waits_for_the_disk_is_not_shown_it() -> None:
+    """No picture was built before the decision (no console had come): the first one, built
+    while the decision waits for the disk, shows the round armed and nothing ranked."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=200 * MS)
+    near = node(net, "near", up=fixed(MS), down=fixed(MS))
+    node(net, "far", up=fixed(30 * MS), down=fixed(MS))
+    net.run_for(5 * S)
+    net.carry(net.core.command(Arm(), net.now))
+    net.run_for(200 * MS)
+    press(near, net.now, "near-1")
+    net.run_until(net.now + 100 * MS)  # decided, its results waiting for the disk
+    assert net.core.engine.phase is Phase.DECIDED
+    assert near.frames("result") == []
+    assert net.core.fanout.last_picture is None
+    console = host(net, up=fixed(MS), down=fixed(MS))
+    net.run_for(10 * MS)
+    [first] = console.frames("state")
+    assert first["round"]["state"] == "armed"
+    assert first["round"]["winner"] is None
+    assert first["round"]["results"] == []
+    assert net.core.picture(net.now)[0].round.winner is None  # /api/state, the same
+    net.run_for(300 * MS)
+    assert near.last("result")["rank"] == 1
+    assert console.last("state")["round"]["winner"] == "near"
+
+
+def test_a_locked_out_node_back_while_a_decision_waits_for_the_disk_is_shown_locked_out() -> None:
+    """The round as it stood before its decision, for a node that pressed before the release
+    and reconnects meanwhile: armed, and locked out of it."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=200 * MS)
+    console = host(net)
+    near = node(net, "near", up=fixed(MS), down=fixed(MS))
+    eager = node(net, "eager", up=fixed(MS), down=fixed(MS))
+    node(net, "far", up=fixed(30 * MS), down=fixed(MS))
+    net.run_for(5 * S)
+    console.send({"type": "arm"})
+    net.run_for(3 * MS)
+    press(eager, net.now, "eager-1")  # before the release: locked out of the round
+    net.run_for(300 * MS)  # its answer, once saved
+    assert eager.last("result")["flags"] == ["early"]
+    press(near, net.now, "near-1")
+    net.run_until(net.now + 100 * MS)  # decided, its results waiting for the disk
+    assert net.core.engine.phase is Phase.DECIDED
+    assert near.frames("result") == []
+    back = node(net, "eager", up=fixed(MS), down=fixed(MS))  # the same station, reconnected
+    net.run_for(5 * MS)
+    welcome = back.last("welcome")["round"]
+    assert (welcome["state"], welcome["winner"], welcome["locked_out"]) == ("armed", None, True)
