@@ -196,8 +196,8 @@ class HubCore:
         # What players were about to be told, held until the steps it rests on are on disk:
         # the ticket that must be committed first, what was said (in order), whether all its
         # step changed for hosts was a count (its picture may wait: Fanout.publish_soon), and
-        # whether it is a decision's (see _welcome_round).
-        self._held: deque[tuple[int, list[Output], bool, bool]] = deque()
+        # and the round it decides, if it is a decision's (see _welcome_round).
+        self._held: deque[tuple[int, list[Output], bool, int | None]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._joins = RunOfJoins(JOIN_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
@@ -540,7 +540,7 @@ class HubCore:
         shown as it stood before (armed); a node is sent it decided behind the held results, a
         console sees it in the picture that follows them."""
         update = self.fanout.round_update(player)
-        if update.winner is None or not self._decision_held():
+        if update.winner is None or not self._decision_held(update.number):
             return update, []
         decided = Send(link, codec.encode(update))
         later = [] if player is None else self._hold([decided], None, False)
@@ -555,15 +555,28 @@ class HubCore:
         picture = self.fanout.last_picture
         if picture is None:
             picture = self.state(now)
-            if self._decision_held():
-                picture = replace(picture, round=undecided(picture.round))
+            picture = replace(
+                picture,
+                round=self._unsaid(picture.round),
+                history=self._unsaid_all(picture.history),
+            )
         return picture
 
     def history(self, before: int, count: int) -> list[msg.RoundView]:
-        """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first."""
+        """A page of earlier rounds: up to ``count`` numbered below ``before``, newest first
+        (a decision still waiting for the disk, as it stood before it)."""
         engine = self.engine
         names = self.roster.names()
-        return history_view(engine.history, engine.current, names, engine.teams, count, before)
+        pages = history_view(engine.history, engine.current, names, engine.teams, count, before)
+        return self._unsaid_all(pages)
+
+    def _unsaid(self, view: msg.RoundView) -> msg.RoundView:
+        """``view``, or the round as it stood before its decision while that waits for the
+        disk."""
+        return undecided(view) if self._decision_held(view.number) else view
+
+    def _unsaid_all(self, views: list[msg.RoundView]) -> list[msg.RoundView]:
+        return [self._unsaid(view) for view in views] if self._held else views
 
     # --- greeting ---
 
@@ -958,12 +971,12 @@ class HubCore:
         before it: the restored hub, replaying them, reaches the same decision by itself. Any
         other step rests on itself (a press answered at once, a host's command that decided).
         """
-        decides = False
+        decides = None
         for event in step.events:
             if isinstance(event, PhaseChanged) and event.phase is Phase.ARMED:
                 self._tighten(now)
             elif isinstance(event, PhaseChanged) and event.winner is not None:
-                decides = True
+                decides = event.round
         counts = only_counts(step)
         told = self.fanout.step(step, now, counts)
         acks = [event for event in step.events if isinstance(event, Acknowledge)]
@@ -985,11 +998,12 @@ class HubCore:
         return out
 
     def _hold(
-        self, told: list[Output], needs: int | None, counts: bool, decides: bool = False
+        self, told: list[Output], needs: int | None, counts: bool, decides: int | None = None
     ) -> list[Output]:
         """``told`` now, or once step ``needs`` is committed, never before what was held earlier;
-        ``counts``: all the step changed for hosts was a count; ``decides``: it is a decision's
-        (what follows it, naming the winner too, is durable once it is told)."""
+        ``counts``: all the step changed for hosts was a count; ``decides``: the round it
+        decides, if it is a decision (what follows it, naming the winner too, is durable once
+        it is told)."""
         if not self._held and (
             needs is None or needs <= self._committed or not self.storage.saving
         ):
@@ -997,9 +1011,9 @@ class HubCore:
         self._held.append((needs or 0, told, counts, decides))
         return []
 
-    def _decision_held(self) -> bool:
-        """Whether a decision waits for the disk to be told."""
-        return any(decides for *_, decides in self._held)
+    def _decision_held(self, number: int) -> bool:
+        """Whether round ``number``'s decision waits for the disk to be told."""
+        return any(decides == number for *_, decides in self._held)
 
     def _tighten(self, now: int) -> None:
         """A round is armed: sync at once every node whose replies have gone missing (nothing

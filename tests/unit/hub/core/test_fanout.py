@@ -289,3 +289,41 @@ def test_a_locked_out_node_back_while_a_decision_waits_for_the_disk_is_shown_loc
     net.run_for(5 * MS)
     welcome = back.last("welcome")["round"]
     assert (welcome["state"], welcome["winner"], welcome["locked_out"]) == ("armed", None, True)
+
+
+def test_earlier_rounds_read_while_a_decision_waits_for_the_disk_do_not_show_it() -> None:
+    """The next round armed at once: the decided one is now history, and a page of history
+    (/api/history) is read from the engine. It shows the round as it stood until the decision
+    is saved and told, then decided."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # the decision, held
+    net.carry(net.core.command(Arm(), deadline))  # the next round, at once
+    [held] = net.core.history(before=10, count=5)
+    assert (held.number, held.state, held.winner, held.results) == (1, Phase.ARMED, None, [])
+    net.run_for(300 * MS)  # the commit
+    assert near.last("result")["rank"] == 1
+    [told] = net.core.history(before=10, count=5)
+    assert told.winner == "near"
+    assert told.results[0].player == "near"
+
+
+def test_a_second_decision_behind_the_first_is_kept_from_newcomers_too() -> None:
+    """Both rounds decided before the first decision's press is saved: a node joining then is
+    told neither winner."""
+    net, near, _, deadline = decided_room(commit_ns=300 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # round 1 decided, held
+    net.carry(net.core.command(Arm(), deadline))  # round 2
+    net.run_for(100 * MS)
+    press(near, net.now, "near-2")
+    net.run_for(100 * MS)  # round 2 decided too, held behind round 1
+    assert net.core.engine.number == 2
+    assert net.core.engine.phase is Phase.DECIDED
+    late = node(net, "late", up=fixed(MS), down=fixed(MS))
+    net.run_for(5 * MS)
+    welcome = late.last("welcome")["round"]
+    assert (welcome["number"], welcome["state"], welcome["winner"]) == (2, "armed", None)
+    net.run_for(500 * MS)  # both saved and told
+    assert late.last("round")["number"] == 2
+    assert late.last("round")["winner"] == "near"
