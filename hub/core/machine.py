@@ -196,7 +196,7 @@ class HubCore:
         # What players were about to be told, held until the steps it rests on are on disk:
         # the ticket that must be committed first, what was said (in order), whether all its
         # step changed for hosts was a count (its picture may wait: Fanout.publish_soon), and
-        # and the round it decides, if it is a decision's (see _welcome_round).
+        # the round it decides, if it is a decision's (see _welcome_round).
         self._held: deque[tuple[int, list[Output], bool, int | None]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._joins = RunOfJoins(JOIN_LOG_INTERVAL_NS)
