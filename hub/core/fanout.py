@@ -244,20 +244,20 @@ class Fanout:
     def round_update(self, player: Player | None, undecided: bool = False) -> msg.RoundUpdate:
         """The round as this node should show it, with the release instant in its own clock
         (``None``: as a host or viewer is welcomed, with no clock of its own). ``undecided``:
-        as it stood before its decision (armed), while the decision waits for the disk."""
+        as it stood before its decision (armed, locked out or not), while the decision waits
+        for the disk: for a node being welcomed, whose clock is not synced yet, with no release
+        instant."""
         engine = self.referee.engine
-        current = engine.current
         release_hub, locked, estimate = None, False, None
         if player is not None:
+            release_hub, locked = engine.release_for(player.id)  # none once decided
             if undecided:
-                release_hub = current.release_ns if current else None
                 locked = not engine.eligible(player.id)
-            else:
-                release_hub, locked = engine.release_for(player.id)
             estimate = player.clock.estimate
         release = None
         if release_hub is not None and estimate is not None:
             release = estimate.to_node(release_hub)
+        current = engine.current
         winner = current.winner if current and not undecided else None
         return msg.RoundUpdate(
             number=engine.number,
