@@ -69,8 +69,13 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         assert row[2] == "3"  # rounds
         assert row[8] == "0", row  # missing: every press got its result
         if row[0].startswith("hub"):
-            assert row[9] == "0", row  # the firmware node pressed first and was ranked first
-            assert row[4] != "n/a"  # its winner's pattern was seen
+            # The firmware node presses first and wins, but not in every round on a starved
+            # machine: with both cores kept busy its press once took 0.77 s to its result, and
+            # another node's, made 0.5 s after it, won that round. How often is a timing figure
+            # (the benchmark's), not a check of the report: the column is filled, and the
+            # firmware won at least one round, whose winner's pattern was seen.
+            assert 0 <= int(row[9]) < int(row[2]), row
+            assert row[4] != "n/a"
 
     burst = table_rows(text, "### 2. Burst")
     assert [row[0] for row in burst] == ["hub, memory only", "classic server", "hub, saving"]
