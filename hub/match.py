@@ -22,7 +22,8 @@ restore time, and its result is saved once, when it ends.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, assert_never
 
 from hub.formats import FREE_PLAY, Format
@@ -724,6 +725,20 @@ def log_view(
     ]
 
 
+def unsaid_log(log: list[msg.QuestionView], rounds: Collection[int]) -> list[msg.QuestionView]:
+    """``log`` without the buzzes of rounds ``rounds``: their decisions wait for the disk, and
+    no one hears a winner before the press it rests on is saved (a count of buzzes not listed
+    may still include them: it names no one)."""
+    if not rounds:
+        return log
+    return [
+        replace(question, buzzes=[b for b in question.buzzes if b.round not in rounds])
+        if any(b.round in rounds for b in question.buzzes)
+        else question
+        for question in log
+    ]
+
+
 def _question_view(
     question: Question,
     entries: list[Entry],
@@ -800,15 +815,18 @@ def _question_view(
     )
 
 
-def report(engine: MatchEngine, names: dict[str, str]) -> msg.MatchReport:
-    """The whole match (or the free play so far) as the exports write it.
+def report(
+    engine: MatchEngine, names: dict[str, str], unsaid: Collection[int] = ()
+) -> msg.MatchReport:
+    """The whole match (or the free play so far) as the exports write it; the rounds ``unsaid``
+    as they stood before their decisions (see :func:`unsaid_log`).
 
     Totals count only entries that stand (not undone). A team's points are its players' rulings,
     its bonuses and points given to it or its players by hand; a player's, their rulings and
     points given to them."""
     setup = engine.match
     names = {**names, **(setup.names() if setup else {})}
-    questions = log_view(engine, names)
+    questions = unsaid_log(log_view(engine, names), unsaid)
     standing = [e for e in engine.entries if not e.undone]
     if setup is not None:
         lineup = [(t.name, [p.id for p in t.players]) for t in setup.teams]

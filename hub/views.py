@@ -7,12 +7,12 @@ of presentation and the server free of game rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from hub.formats import Format
 from hub.gamelog import BonusAnswer, Given, Ruling
-from hub.match import MatchEngine, log_view, match_view
+from hub.match import MatchEngine, log_view, match_view, unsaid_log
 from hub.round import Outcome, RoundRecord
 from hub.scores import Scoreboard
 from hub.teams import members, team_ranking
@@ -154,6 +154,23 @@ def undecided(view: RoundView) -> RoundView:
         winner=None,
         results=[],
         more_results=0,
+    )
+
+
+def undecided_game(game: GameView, rounds: Collection[int], current: int) -> GameView:
+    """The game as it stood before the decisions of rounds ``rounds`` (waiting for the disk,
+    as :func:`undecided`): none of their buzzes in the log and, if one is the round on display
+    (``current``), no one answering and no team ranked."""
+    log = unsaid_log(game.log, rounds)
+    if current not in rounds:
+        return replace(game, log=log)
+    return replace(
+        game,
+        answering=None,
+        answer_warning_ns=None,
+        answer_deadline_ns=None,
+        team_ranking=[],
+        log=log,
     )
 
 

@@ -63,7 +63,7 @@ from hub.journal import RecordingEngine, press_fits
 from hub.limits import LogThrottle, RunOfJoins, TokenBucket
 from hub.match import report
 from hub.round import Acknowledge, Answer, Arm, PhaseChanged, Press, Tick
-from hub.views import history_view, undecided
+from hub.views import history_view, undecided, undecided_game
 from wire import codec, plain
 from wire import messages as msg
 from wire.enums import CloseCode, ErrorCode, InputKind, Phase, Role
@@ -510,10 +510,14 @@ class HubCore:
         engine = self.engine
         if engine.match is None:
             return None
-        return report(engine, self.roster.names())
+        return report(engine, self.roster.names(), self._held_decisions())
 
     def state(self, now: int) -> msg.State:
-        """The whole picture, as hosts and viewers get it, built now."""
+        """The whole picture, as hosts and viewers get it: built now; while results wait for
+        the disk, the last one (see :meth:`_held_picture`)."""
+        return self._held_picture(now) or self._built(now)
+
+    def _built(self, now: int) -> msg.State:
         return self.fanout.state(now, self.storage, self._join_view(), self.central)
 
     def picture(self, now: int) -> tuple[msg.State, int]:
@@ -523,11 +527,6 @@ class HubCore:
         if held is not None:
             return held, 0
         return self.fanout.picture(now, self.storage, self._join_view(), self.central)
-
-    def _shown(self, now: int) -> msg.State:
-        """The picture a viewer joining gets: built now; while results wait for the disk, the
-        last one."""
-        return self._held_picture(now) or self.state(now)
 
     def _welcome_round(
         self, player: Player | None, link: LinkId
@@ -554,11 +553,15 @@ class HubCore:
             return None
         picture = self.fanout.last_picture
         if picture is None:
-            picture = self.state(now)
+            picture = self._built(now)
+            game = picture.game
+            if game is not None:
+                game = undecided_game(game, self._held_decisions(), picture.round.number)
             picture = replace(
                 picture,
                 round=self._unsaid(picture.round),
                 history=self._unsaid_all(picture.history),
+                game=game,
             )
         return picture
 
@@ -722,7 +725,7 @@ class HubCore:
             Notify(WatcherJoined(hello.role, session.peer)),
             Send(session.link, codec.encode(welcome)),
             *self._warn_unknown(session.link, decoded),
-            Send(session.link, codec.encode(self._shown(now))),
+            Send(session.link, codec.encode(self.state(now))),
         ]
         self.fanout.watchers[session.link] = hello.role
         return out
@@ -1014,6 +1017,10 @@ class HubCore:
     def _decision_held(self, number: int) -> bool:
         """Whether round ``number``'s decision waits for the disk to be told."""
         return any(decides == number for *_, decides in self._held)
+
+    def _held_decisions(self) -> set[int]:
+        """The rounds whose decisions wait for the disk to be told."""
+        return {decides for *_, decides in self._held if decides is not None}
 
     def _tighten(self, now: int) -> None:
         """A round is armed: sync at once every node whose replies have gone missing (nothing

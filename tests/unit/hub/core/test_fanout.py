@@ -28,7 +28,7 @@ from tests.support.simulation import (
     press,
 )
 from wire.enums import Phase
-from wire.messages import Arm, StorageView
+from wire.messages import Arm, MatchStart, PlayerEntry, StorageView, TeamEntry
 
 
 def test_small_pictures_go_out_at_twenty_a_second() -> None:
@@ -261,10 +261,45 @@ def test_a_console_first_in_while_a_decision_waits_for_the_disk_is_not_shown_it(
     assert first["round"]["state"] == "armed"
     assert first["round"]["winner"] is None
     assert first["round"]["results"] == []
+    assert first["game"]["answering"] is None  # the winner would have the floor
+    assert [q["buzzes"] for q in first["game"]["log"]] == [[]]
     assert net.core.picture(net.now)[0].round.winner is None  # /api/state, the same
+    assert net.core.state(net.now).game.answering is None  # an embedder's picture, the same
     net.run_for(300 * MS)
     assert near.last("result")["rank"] == 1
-    assert console.last("state")["round"]["winner"] == "near"
+    told = console.last("state")
+    assert told["round"]["winner"] == "near"
+    assert told["game"]["answering"]["player"] == "near"
+    assert [b["player"] for b in told["game"]["log"][0]["buzzes"]] == ["near"]
+
+
+def test_a_match_report_read_while_a_decision_waits_for_the_disk_does_not_show_it() -> None:
+    """The host's result download (/api/match.json) is read from the engine: the question's
+    buzzes name the winner, so a decision waiting for the disk is left out of them, and of
+    the team ranking of a picture built meanwhile."""
+    net = Net.hub(HubConfig(round=RoundSection(hostless=False)), commit_ns=200 * MS)
+    near = node(net, "near", up=fixed(MS), down=fixed(MS))
+    node(net, "far", up=fixed(30 * MS), down=fixed(MS))
+    net.run_for(5 * S)
+    teams = [TeamEntry("Red", [PlayerEntry("near")]), TeamEntry("Blue", [PlayerEntry("far")])]
+    net.carry(net.core.command(MatchStart(name="Final", format="quizbowl", teams=teams), net.now))
+    net.carry(net.core.command(Arm(), net.now))
+    net.run_for(200 * MS)
+    press(near, net.now, "near-1")
+    net.run_until(net.now + 100 * MS)  # decided, its results waiting for the disk
+    assert near.frames("result") == []
+    held = net.core.match_report(net.now)
+    assert held is not None
+    assert [q.buzzes for q in held.questions] == [[]]
+    assert held.tossups_read == 0
+    assert net.core.state(net.now).game.team_ranking == []
+    net.run_for(300 * MS)
+    assert near.last("result")["rank"] == 1
+    told = net.core.match_report(net.now)
+    assert told is not None
+    assert [b.player for b in told.questions[0].buzzes] == ["near"]
+    assert told.tossups_read == 1
+    assert [t.team for t in net.core.state(net.now).game.team_ranking] == ["Red"]
 
 
 def test_a_locked_out_node_back_while_a_decision_waits_for_the_disk_is_shown_locked_out() -> None:
