@@ -51,6 +51,7 @@ class Outcome:
     result_ns: int | None  # the result frame arrived (None: none within the timeout)
     rank: int | None
     feedback_ns: int | None = None  # firmware node only: its winner's pattern started
+    counted_ns: int | None = None  # firmware node only: it counted the press (confirmed, sent)
 
 
 def raise_open_files_limit() -> None:
@@ -167,15 +168,19 @@ class FirmwareProbe:
                 )
         except TimeoutError:
             return Outcome(self.id, pressed.press_id, pressed.at_ns, None, None)
-        result_ns = feedback_ns = None
+        result_ns = feedback_ns = counted_ns = None
         rank = None
         for at, event in self.stamps[start:]:
+            if isinstance(event, Pressed) and event.press_id == pressed.press_id:
+                counted_ns = at
             if isinstance(event, Resulted) and event.result.press_id == pressed.press_id:
                 result_ns, rank = at, event.result.rank
             if isinstance(event, LedPattern) and event.name == "buzzer:beeps":
                 feedback_ns = at
                 self.beeping_since = mark
-        return Outcome(self.id, pressed.press_id, pressed.at_ns, result_ns, rank, feedback_ns)
+        return Outcome(
+            self.id, pressed.press_id, pressed.at_ns, result_ns, rank, feedback_ns, counted_ns
+        )
 
     async def close(self) -> None:
         from firmware.node import LedPattern

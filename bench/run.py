@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -143,6 +144,10 @@ class Latency:
     everyone: list[float] = field(default_factory=list)  # every presser: press -> its result
     waits: list[float] = field(default_factory=list)  # the hub's adjudication wait, ms
     beyond: list[float] = field(default_factory=list)  # winner's result minus that round's wait
+    # The firmware winner's time beyond the wait, leg by leg (ms; see legs_table):
+    counted: list[float] = field(default_factory=list)  # edge -> the node counted it
+    upload: list[float] = field(default_factory=list)  # counted -> the hub read it
+    told: list[float] = field(default_factory=list)  # the decision -> its result at the node
     missing: int = 0
     wrong_winner: int = 0
 
@@ -182,6 +187,19 @@ def score_latency(row: Latency, outcomes: list[Outcome], first: str) -> None:
     row.wrong_winner += wrong_winner(outcomes)
 
 
+def score_legs(row: Latency, outcomes: list[Outcome], round_: dict[str, Any], first: str) -> None:
+    """Where the firmware's time beyond the wait went: the processes share one monotonic clock,
+    so the node's stamps and the hub's instants (from its state picture) compare directly."""
+    [mine] = [o for o in outcomes if o.node == first]
+    arrival = next((p["arrival_ns"] for p in round_["results"] if p["player"] == first), None)
+    decided = round_["decided_ns"]
+    if mine.counted_ns is None or mine.result_ns is None or arrival is None or decided is None:
+        return
+    row.counted.append(ms(mine.counted_ns - mine.pressed_ns))
+    row.upload.append(ms(arrival - mine.counted_ns))
+    row.told.append(ms(mine.result_ns - decided))
+
+
 def wrong_winner(outcomes: Sequence[Outcome]) -> bool:
     """Whether the press ranked first was made 2 ms or more after the truly first press (closer
     presses may be declared a tie and broken by arrival)."""
@@ -218,6 +236,7 @@ async def hub_latency(
             score_latency(row, outcomes, "fw")
             if len(row.result) > before:
                 row.beyond.append(row.result[-1] - wait)
+                score_legs(row, outcomes, state["round"], "fw")
         await host.close()
     finally:
         await fleet.close_all()
@@ -551,6 +570,21 @@ def latency_table(rows: Sequence[Latency]) -> str:
     return "\n".join(lines)
 
 
+def legs_table(rows: Sequence[Latency]) -> str:
+    lines = [
+        "| server | nodes | rounds | edge -> counted p50 / p99 ms | counted -> hub read p50 / p99 "
+        "ms | decision -> result at the node p50 / p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.told:
+            lines.append(
+                f"| {r.server} | {r.nodes} | {len(r.told)} | {p50_p99(r.counted)} "
+                f"| {p50_p99(r.upload)} | {p50_p99(r.told)} |"
+            )
+    return "\n".join(lines)
+
+
 def burst_table(rows: Sequence[Burst]) -> str:
     lines = [
         "| server | nodes | bursts | first result, median ms | every result in, median (max) ms "
@@ -715,6 +749,15 @@ chosen instant, so the truth is taken from the stamps). The classic server has n
 firmware node: its first presser is a plain client whose `buzz` is sent first.
 
 {latency_table(latency)}
+
+The firmware winner's time beyond the wait, leg by leg (every process reads the same monotonic
+clock): *edge -> counted*, the firmware confirming its press (the line stays active
+`confirm_ms`, 1 ms, and the node's loop gets round to it); *counted -> hub read*, sending it
+and the hub reading it; *decision -> result at the node*, the hub writing the result and the
+node reading it. Beyond the wait is the sum of the three when the firmware's press is the first
+to arrive. Only the middle of the second and the first half of the third are the hub's.
+
+{legs_table(latency)}
 
 ### 2. Burst: {plan.burst} nodes pressing within {plan.burst_window_ms:g} ms
 

@@ -77,6 +77,14 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
             assert 0 <= int(row[9]) < int(row[2]), row
             assert row[4] != "n/a"
 
+    legs = table_rows(text, "leg by leg")
+    hubs = {(server, nodes) for server, nodes in servers if server.startswith("hub")}
+    assert {(row[0], row[1]) for row in legs} == hubs
+    for row in legs:
+        assert 1 <= int(row[2]) <= 3  # the rounds with the firmware's result
+        counted = float(row[3].split(" / ")[0])
+        assert counted >= 1.0  # the firmware counts a press once it stayed down 1 ms, never sooner
+
     burst = table_rows(text, "### 2. Burst")
     assert [row[0] for row in burst] == ["hub, memory only", "classic server", "hub, saving"]
     for row in burst:
