@@ -22,10 +22,11 @@ station pings as often as before.
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+
+from wire import tcpwatch
 
 #: A lost hub is noticed this long after the station last heard from it, or, if the station sent
 #: something since (a press, a sync reply), this long after the oldest of that: 5 to 10 s.
@@ -43,18 +44,7 @@ def watch(sock: Any) -> None:
     """Have the kernel notice a hub that stopped answering on this TCP connection (see
     :data:`LOST_HUB_S`); ``OSError`` where it cannot. (``sock``: a socket, or the
     ``TransportSocket`` asyncio hands out for one.)"""
-    if sock is None:
-        raise OSError("the connection has no socket of its own")
-    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
-    missing = [name for name in options if not hasattr(socket, name)]
-    if missing:
-        raise OSError(f"this system's TCP has no {', '.join(missing)}")
-    probes = round((LOST_HUB_S - IDLE_S) / PROBE_INTERVAL_S)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, IDLE_S)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, PROBE_INTERVAL_S)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(LOST_HUB_S * 1000))
+    tcpwatch.watch(sock, IDLE_S, PROBE_INTERVAL_S, LOST_HUB_S)
 
 
 class WatchedConnection(ClientConnection):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import random
 import socket
 import time
@@ -64,6 +63,7 @@ from wire.browse import find_hubs, lan_addresses
 from wire.discovery import FoundHub, LanAddress
 from wire.enums import CloseCode, InputKind
 from wire.errors import BuzzerError, TLSConfigError
+from wire.tcpwatch import SILENT_PEER_ERRNOS
 from wire.tls import context_for
 
 Clock = Callable[[], int]
@@ -358,11 +358,6 @@ class Link:
             self._open = None
 
 
-#: How a kernel reports a peer that stopped answering (see firmware.keepalive): the timeout, or
-#: an unreachable host or network that it heard of meanwhile (a router's ICMP, a failed ARP).
-SILENT_PEER_ERRNOS = frozenset(
-    {errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
-)
 #: The reason the WebSocket library gives a 1011 close when a ping goes unanswered.
 PING_TIMEOUT_REASON = "keepalive ping timeout"
 
