@@ -33,13 +33,23 @@ from hub.backlog import Backlog, Read
 from hub.config import HubConfig
 from hub.core.events import HubEvent, Listening, Stopped
 from hub.core.machine import EARLY_WAKE_NS, HubCore
-from hub.core.outputs import Broadcast, Close, LinkId, Notify, Output, Ping, Save, Send
+from hub.core.outputs import (
+    Broadcast,
+    Close,
+    LinkId,
+    Notify,
+    Output,
+    Ping,
+    Save,
+    Send,
+    Watch,
+)
 from hub.gate import Gate
 from hub.guard import Guard, peer
 from hub.http import HISTORY_PAGE, Access, Routes
 from hub.limits import NS_PER_S, RepeatFilter
 from hub.recorder import Recorder
-from wire import codec
+from wire import codec, tcpwatch
 from wire import messages as msg
 from wire.messages import MAX_CLIENT_FRAME_BYTES, MatchReport, StorageView
 from wire.tls import server_context
@@ -67,6 +77,11 @@ CLOSE_TIMEOUT_S = 2.0
 STOP_GRACE_S = 1.0
 #: The event loop's warnings about vanished peers: one line per kind this often.
 LOOP_WARNINGS_INTERVAL_NS = 10_000_000_000
+#: A station that stops answering (a pulled cable, a lost power supply: it sends nothing) is
+#: noticed by the hub's kernel (:mod:`wire.tcpwatch`): it probes a station's link after
+#: STATION_IDLE_S of silence, every STATION_PROBE_S, and ends the link once nothing has been
+#: acknowledged for LOST_STATION_S. The keepalive's ping alone took 40 to 50 s to notice.
+STATION_IDLE_S, STATION_PROBE_S, LOST_STATION_S = 4, 2, 10.0
 #: The frames that end a message (a continuation ends a fragmented one).
 MESSAGE_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
@@ -94,6 +109,7 @@ class GuardedConnection(ServerConnection):
     heard_ns = 0
     keepalive_pinged_ns: int | None = None  # the keepalive's ping not yet answered by a frame
     unanswered = False  # closed for want of a pong to the keepalive ping
+    lost: Exception | None = None  # why the connection ended, if it did not end cleanly
     link: LinkId = 0
     on_round_trip: Callable[[LinkId, int, int], None] | None = None  # (link, rtt_ns, now)
 
@@ -118,6 +134,7 @@ class GuardedConnection(ServerConnection):
             self._arrivals.popleft().handled = True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
         super().connection_lost(exc)
         self.drop_unread()
 
@@ -193,6 +210,7 @@ class Server:
         self._wakeup: asyncio.TimerHandle | None = None
         self._wakeup_ns: int | None = None
         self._carrying = 0  # _carry calls under way (one inside another)
+        self._unwatched = False  # the kernel could not watch a station's link: said once
         self._background: set[asyncio.Task[Any]] = set()
         self._tokenless: dict[str, int] = {}  # open connections without a token, per address
         self._served: tuple[msg.State | None, dict[Access, bytes]] = (None, {})
@@ -345,6 +363,8 @@ class Server:
             reason = f"close code {code}" if code is not None else "connection lost"
             if ws.unanswered:
                 reason = f"no pong within {self.config.limits.keepalive_s:g} s, close code 1011"
+            elif isinstance(ws.lost, OSError) and ws.lost.errno in tcpwatch.SILENT_PEER_ERRNOS:
+                reason = "the station stopped answering: check its power, its cable or the Wi-Fi"
             self._carry(self.core.disconnect(link, reason, time.monotonic_ns()))
 
     async def _keepalive(self) -> None:
@@ -415,6 +435,9 @@ class Server:
                 case Ping(link=link):
                     if (ws := self._links.get(link)) is not None:
                         self._ping(ws)
+                case Watch(link=link):
+                    if (ws := self._links.get(link)) is not None:
+                        self._watch(ws)
                 case Save(record=record, ticket=ticket):
                     if ticket is None:
                         self.recorder.write(record, None)
@@ -432,6 +455,21 @@ class Server:
     def _loser(self, ticket: int) -> Callable[[], None]:
         """What runs on the loop if the store refuses a journal step on its own."""
         return lambda: self._carry(self.core.lost(ticket, time.monotonic_ns()))
+
+    def _watch(self, ws: GuardedConnection) -> None:
+        """Have the kernel notice when a station stops answering (see :class:`Watch`)."""
+        try:
+            sock = ws.transport.get_extra_info("socket")
+            tcpwatch.watch(sock, STATION_IDLE_S, STATION_PROBE_S, LOST_STATION_S)
+        except OSError as exc:
+            if not self._unwatched:
+                self._unwatched = True
+                log.warning(
+                    "a lost station is noticed by the keepalive alone, after %g to %g s: %s",
+                    2 * self.config.limits.keepalive_s,
+                    2.5 * self.config.limits.keepalive_s,
+                    exc,
+                )
 
     def _ping(self, ws: GuardedConnection) -> None:
         """A round-trip ping, written at once; its pong reaches the core from the connection as

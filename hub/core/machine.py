@@ -54,6 +54,7 @@ from hub.core.outputs import (
     RosterEntry,
     Save,
     Send,
+    Watch,
 )
 from hub.core.presses import Horizon, Trust, node_press, tutorial_press
 from hub.core.referee import Referee, Step
@@ -692,6 +693,7 @@ class HubCore:
         out.append(
             Notify(NodeJoined(player.id, player.name, player.input, session.peer, bool(previous)))
         )
+        out.append(Watch(session.link))
         out.append(Save(RosterEntry(player.id, player.name, player.input, player.team)))
         told, decided = self._welcome_round(player, session.link)
         welcome = msg.Welcome(

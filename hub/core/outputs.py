@@ -49,6 +49,15 @@ class Ping:
     link: LinkId
 
 
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """``link`` is a station's: have its kernel notice when the station stops answering (a
+    pulled cable, a lost power supply, see :mod:`wire.tcpwatch`), so that the host sees it gone
+    within seconds. A station's kernel already watches its end of the link the same way."""
+
+    link: LinkId
+
+
 # --- what is saved ---
 
 
@@ -88,4 +97,4 @@ class Notify:
     event: HubEvent
 
 
-Output = Send | Broadcast | Close | Ping | Save | Notify
+Output = Send | Broadcast | Close | Ping | Watch | Save | Notify

@@ -24,7 +24,7 @@ from typing import Any
 from hub.config import HubConfig
 from hub.core.events import HubEvent
 from hub.core.machine import HubCore, Restored
-from hub.core.outputs import Broadcast, Close, Notify, Output, Ping, Save, Send
+from hub.core.outputs import Broadcast, Close, Notify, Output, Ping, Save, Send, Watch
 from hub.journal import RecordingEngine
 from tests.conftest import HOST_TOKEN
 from wire.messages import StorageView
@@ -64,6 +64,7 @@ class Net:
     _order: itertools.count[int] = field(default_factory=itertools.count)
     _links: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     stations: dict[int, Station] = field(default_factory=dict)
+    watched: set[int] = field(default_factory=set)  # links handed to the kernel's watch
 
     @classmethod
     def hub(cls, config: HubConfig | None = None, seed: int = 1, **fields: Any) -> Net:
@@ -129,6 +130,8 @@ class Net:
                             done,
                             lambda ticket=ticket: self.carry(self.core.saved(ticket, self.now)),
                         )
+                case Watch(link=link):
+                    self.watched.add(link)
                 case Notify(event=event):
                     self.events.append(event)
 

@@ -73,6 +73,26 @@ def test_a_node_is_welcomed_then_synced_by_a_burst_then_periodically() -> None:
     )
 
 
+def test_only_a_stations_link_is_handed_to_the_kernels_watch() -> None:
+    """A station (a phone's player page too) sends nothing once its cable is pulled or its
+    Wi-Fi lost: its link is watched by the kernel, which notices within seconds (see
+    hub.server.LOST_STATION_S). Consoles and viewers play no part in a round, and tutorial
+    clients (the classic tutorial's scripts) are left to the keepalive as before."""
+    net = Net.hub(HOST_MODE)
+    host(net)
+    viewer = Station(net).open()
+    viewer.send({"type": "hello", "protocol": 1, "role": "viewer"})
+    tutorial = Station(net).open()
+    tutorial.send("buzz")
+    alice = node(net, "desk-1", up=fixed(MS), down=fixed(MS))
+    bob = node(net, "desk-2", input="keyboard")
+    net.run_for(S)
+    assert net.watched == {alice.link, bob.link}
+    back = node(net, "desk-1")  # a station back on a new link: watched again
+    net.run_for(S)
+    assert back.link in net.watched
+
+
 def test_hosts_and_viewers_are_welcomed_with_the_whole_picture() -> None:
     net = Net.hub(HOST_MODE)
     console = host(net)
