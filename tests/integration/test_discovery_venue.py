@@ -219,19 +219,20 @@ def test_a_stations_pulled_cable_is_noticed_by_the_hub_within_seconds(
     venue: Venue, start_hub: Any, node_in: Any
 ) -> None:
     """The station's cable comes out: it sends nothing more, not even a close. The hub's kernel
-    probes the quiet link and gives up within LOST_STATION_S (or sooner, if it hears that the
-    station is unreachable); the keepalive's ping alone took 40 to 50 s. The hub's log, its
-    operator's news, says which station went and what to check."""
+    probes the quiet link and gives up LOST_STATION_S after the station went quiet, or up to
+    twice that if the hub was sending to it meanwhile (the kernel then retries the data
+    instead); the keepalive's ping alone took 40 to 50 s. The hub's log, its operator's news,
+    says which station went and what to check."""
     # The keepalive closes a silent link 2 to 2.5 keepalive_s after it went quiet: never within
     # the wait below.
-    assert HubConfig().limits.keepalive_s > LOST_STATION_S
+    assert 2 * HubConfig().limits.keepalive_s > 3 * LOST_STATION_S
     venue.hub_address(HUB)
     hub = hub_in(venue, start_hub)
     node = node_in("--hub", f"ws://{HUB}:{hub.port}", "--id", "box1", "--input", "gpio")
     welcomed(node)
     since = len(hub.lines)
     ip("-n", venue.node_ns, "link", "set", venue.node_dev, "down")  # the station's end
-    left = hub.wait_for_log(r"node box1 left", timeout=2 * LOST_STATION_S, since=since)
+    left = hub.wait_for_log(r"node box1 left", timeout=3 * LOST_STATION_S, since=since)
     assert left.endswith(
-        "node box1 left (the station stopped answering: check its power, its cable or the Wi-Fi)"
+        "node box1 left (the station stopped answering or reading: check its power, cable, Wi-Fi)"
     )
