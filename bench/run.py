@@ -144,7 +144,7 @@ class Latency:
     everyone: list[float] = field(default_factory=list)  # every presser: press -> its result
     waits: list[float] = field(default_factory=list)  # the hub's adjudication wait, ms
     beyond: list[float] = field(default_factory=list)  # winner's result minus that round's wait
-    # The firmware winner's time beyond the wait, leg by leg (ms; see legs_table):
+    # The firmware's time beyond the wait, leg by leg (ms; see legs_table):
     counted: list[float] = field(default_factory=list)  # edge -> the node counted it
     upload: list[float] = field(default_factory=list)  # counted -> the hub read it
     told: list[float] = field(default_factory=list)  # the decision -> its result at the node
@@ -750,12 +750,13 @@ firmware node: its first presser is a plain client whose `buzz` is sent first.
 
 {latency_table(latency)}
 
-The firmware winner's time beyond the wait, leg by leg (every process reads the same monotonic
-clock): *edge -> counted*, the firmware confirming its press (the line stays active
-`confirm_ms`, 1 ms, and the node's loop gets round to it); *counted -> hub read*, sending it
-and the hub reading it; *decision -> result at the node*, the hub writing the result and the
-node reading it. Beyond the wait is the sum of the three when the firmware's press is the first
-to arrive. Only the middle of the second and the first half of the third are the hub's.
+The firmware's time beyond the wait, leg by leg, in every round it got its result (every
+process reads the same monotonic clock): *edge -> counted*, the firmware confirming its press
+(the line stays active `confirm_ms`, 1 ms, and the node's loop gets round to it); *counted ->
+hub read*, sending it and the hub reading it; *decision -> result at the node*, the hub writing
+the result (saving, once the presses it rests on are on disk) and the node reading it. Beyond
+the wait is the sum of the three when the firmware's press is the first to arrive. Only the
+middle of the second and the first half of the third are the hub's.
 
 {legs_table(latency)}
 

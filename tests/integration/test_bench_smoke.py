@@ -82,8 +82,12 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
     assert {(row[0], row[1]) for row in legs} == hubs
     for row in legs:
         assert 1 <= int(row[2]) <= 3  # the rounds with the firmware's result
-        counted = float(row[3].split(" / ")[0])
+        counted, upload, told = (float(cell.split(" / ")[0]) for cell in row[3:6])
         assert counted >= 1.0  # the firmware counts a press once it stayed down 1 ms, never sooner
+        # The hub's instants and the firmware's stamps on one clock: its press is read after it
+        # was counted, and its result comes after the decision (within the quick plan's 10 s).
+        assert 0 < upload < 10_000
+        assert 0 < told < 10_000
 
     burst = table_rows(text, "### 2. Burst")
     assert [row[0] for row in burst] == ["hub, memory only", "classic server", "hub, saving"]
