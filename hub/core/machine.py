@@ -199,6 +199,8 @@ class HubCore:
         # step changed for hosts was a count (its picture may wait: Fanout.publish_soon), and
         # the round it decides, if it is a decision's (see _welcome_round).
         self._held: deque[tuple[int, list[Output], bool, int | None]] = deque()
+        # Host commands taken while a decision waits for the disk, in order (_host_command).
+        self._commands_waiting: deque[tuple[LinkId | None, str, msg.HostCommand]] = deque()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL_NS)
         self._joins = RunOfJoins(JOIN_LOG_INTERVAL_NS)
         self._new_ids: dict[str, TokenBucket] = {}  # per address
@@ -358,6 +360,7 @@ class HubCore:
             # Pictures were kept back while this was held: one is due as its step asked (even
             # if no host was there to ask: one may have joined since).
             self.fanout.publish_soon(now, lazily=counts)
+        out.extend(self._commands_due(now))
         return out
 
     def storage_changed(self, status: msg.StorageView, now: int) -> list[Output]:
@@ -371,6 +374,7 @@ class HubCore:
         if not status.saving:
             while self._held:
                 out.extend(self._held.popleft()[1])
+            out.extend(self._commands_due(now))
         return out
 
     def central_changed(self, status: msg.CentralView, delivered: int, now: int) -> list[Output]:
@@ -888,6 +892,27 @@ class HubCore:
     def _host_command(
         self, link: LinkId | None, peer: str, message: msg.HostCommand, now: int
     ) -> list[Output]:
+        """A host's command, now or, while a decision waits for the disk, once it is told.
+
+        A ruling taken then would be given on a winner no one has heard, and shown in the
+        scores, the log and a match's result before the press it rests on is saved: a restart
+        would bring back neither. The wait is the disk's, milliseconds; the commands keep their
+        order (an arm behind a ruling must not overtake it)."""
+        if self._commands_waiting or self._decision_waits():
+            self._commands_waiting.append((link, peer, message))
+            return []
+        return self._apply_host_command(link, peer, message, now)
+
+    def _commands_due(self, now: int) -> list[Output]:
+        """The host commands that waited for a decision, once none waits any more."""
+        out: list[Output] = []
+        while self._commands_waiting and not self._decision_waits():
+            out.extend(self._apply_host_command(*self._commands_waiting.popleft(), now))
+        return out
+
+    def _apply_host_command(
+        self, link: LinkId | None, peer: str, message: msg.HostCommand, now: int
+    ) -> list[Output]:
         out: list[Output] = [Notify(Commanded(peer, message.TYPE))]
         if isinstance(message, msg.Players):
             out.extend(self._set_browser_players(message.browser, now))
@@ -1015,6 +1040,10 @@ class HubCore:
             return told
         self._held.append((needs or 0, told, counts, decides))
         return []
+
+    def _decision_waits(self) -> bool:
+        """Whether any decision waits for the disk to be told."""
+        return any(decides is not None for *_, decides in self._held)
 
     def _decision_held(self, number: int) -> bool:
         """Whether round ``number``'s decision waits for the disk to be told."""

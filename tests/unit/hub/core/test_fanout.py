@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hub.config import HubConfig, RoundSection
-from hub.core.events import Synced
+from hub.core.events import Commanded, Synced
 from hub.core.fanout import (
     LAZY_PUBLISH_NS,
     PUBLISH_INTERVAL_NS,
@@ -28,7 +28,7 @@ from tests.support.simulation import (
     press,
 )
 from wire.enums import Phase
-from wire.messages import Arm, MatchStart, PlayerEntry, StorageView, TeamEntry
+from wire.messages import Arm, MatchStart, PlayerEntry, Right, StorageView, TeamEntry
 
 
 def test_small_pictures_go_out_at_twenty_a_second() -> None:
@@ -326,14 +326,28 @@ def test_a_locked_out_node_back_while_a_decision_waits_for_the_disk_is_shown_loc
     assert (welcome["state"], welcome["winner"], welcome["locked_out"]) == ("armed", None, True)
 
 
+def self_arming_room(commit_ns: int) -> tuple[Net, Station]:
+    """Hostless: each round arms itself 50 ms after the last was decided, so the next one is
+    armed while a decision still waits for the disk (a host's arm would wait for it to be
+    told). A near node and a far one the rounds wait for; the near one, once round 1 is armed."""
+    rules = RoundSection(auto_arm_delay_s=0.05, release_lead_ms=0)
+    net = Net.hub(HubConfig(round=rules), commit_ns=commit_ns)
+    near = node(net, "near", up=fixed(MS), down=fixed(MS))
+    node(net, "far", up=fixed(30 * MS), down=fixed(MS))
+    net.run_for(5 * S)
+    assert (net.core.engine.number, net.core.engine.phase) == (1, Phase.ARMED)
+    return net, near
+
+
 def test_earlier_rounds_read_while_a_decision_waits_for_the_disk_do_not_show_it() -> None:
     """The next round armed at once: the decided one is now history, and a page of history
     (/api/history) is read from the engine. It shows the round as it stood until the decision
     is saved and told, then decided."""
-    net, near, _, deadline = decided_room(commit_ns=200 * MS)
-    net.now = deadline
-    net.carry(net.core.timer(deadline))  # the decision, held
-    net.carry(net.core.command(Arm(), deadline))  # the next round, at once
+    net, near = self_arming_room(commit_ns=200 * MS)
+    press(near, net.now, "near-1")
+    net.run_for(150 * MS)  # decided, and round 2 armed; round 1's press not yet on disk
+    assert net.core.engine.number == 2
+    assert near.frames("result") == []
     [held] = net.core.history(before=10, count=5)
     assert (held.number, held.state, held.winner, held.results) == (1, Phase.ARMED, None, [])
     net.run_for(300 * MS)  # the commit
@@ -346,19 +360,54 @@ def test_earlier_rounds_read_while_a_decision_waits_for_the_disk_do_not_show_it(
 def test_a_second_decision_behind_the_first_is_kept_from_newcomers_too() -> None:
     """Both rounds decided before the first decision's press is saved: a node joining then is
     told neither winner."""
-    net, near, _, deadline = decided_room(commit_ns=300 * MS)
-    net.now = deadline
-    net.carry(net.core.timer(deadline))  # round 1 decided, held
-    net.carry(net.core.command(Arm(), deadline))  # round 2
-    net.run_for(100 * MS)
+    net, near = self_arming_room(commit_ns=300 * MS)
+    press(near, net.now, "near-1")
+    net.run_for(100 * MS)  # round 1 decided, held; round 2 armed
     press(near, net.now, "near-2")
-    net.run_for(100 * MS)  # round 2 decided too, held behind round 1
-    assert net.core.engine.number == 2
-    assert net.core.engine.phase is Phase.DECIDED
+    net.run_for(50 * MS)  # round 2 decided too (the far link waited for), held behind round 1
+    assert (net.core.engine.number, net.core.engine.phase) == (2, Phase.DECIDED)
+    assert near.frames("result") == []
     late = node(net, "late", up=fixed(MS), down=fixed(MS))
     net.run_for(5 * MS)
     welcome = late.last("welcome")["round"]
     assert (welcome["number"], welcome["state"], welcome["winner"]) == (2, "armed", None)
     net.run_for(500 * MS)  # both saved and told
-    assert late.last("round")["number"] == 2
-    assert late.last("round")["winner"] == "near"
+    assert [r["rank"] for r in near.frames("result")] == [1, 1]
+    decided = [r for r in late.frames("round") if r["number"] == 2 and r["state"] == "decided"]
+    assert [r["winner"] for r in decided] == ["near"]
+
+
+def test_a_hosts_command_during_the_hold_waits_for_the_decision_and_keeps_its_order() -> None:
+    """A ruling taken while the decision waits for the disk would score a winner no one has
+    heard (and a restart would not bring back): it waits until the decision is told, and an
+    arm sent after it waits behind it rather than overtaking it."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # round 1 decided, held
+    assert near.frames("result") == []
+    commanded = len(net.of(Commanded))  # the console's arm
+    net.carry(net.core.command(Right(), net.now))
+    net.carry(net.core.command(Arm(), net.now))
+    assert net.core.engine.scores.player_totals() == {}
+    assert net.core.engine.number == 1
+    assert len(net.of(Commanded)) == commanded
+    net.run_for(300 * MS)  # the commit: the decision told, then the ruling, then the arm
+    assert near.last("result")["rank"] == 1
+    assert net.core.engine.scores.player_totals()["near"] > 0
+    assert net.core.engine.number == 2
+    assert [event.command for event in net.of(Commanded)[commanded:]] == ["right", "arm"]
+
+
+def test_a_hosts_command_waiting_for_a_failing_disk_is_applied_when_it_fails() -> None:
+    """The disk stops saving while a ruling waits for a decision: what was held is told at
+    once (a room must not go without its results), and the ruling is applied with it."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # round 1 decided, held
+    net.carry(net.core.command(Right(), net.now))
+    assert net.core.engine.scores.player_totals() == {}
+    failing = StorageView(saving=False, path=None, message="the disk is full")
+    net.carry(net.core.storage_changed(failing, net.now))
+    assert net.core.engine.scores.player_totals()["near"] > 0
+    net.run_for(10 * MS)
+    assert near.last("result")["rank"] == 1
