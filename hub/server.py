@@ -437,9 +437,6 @@ class Server:
                 case Ping(link=link):
                     if (ws := self._links.get(link)) is not None:
                         self._ping(ws)
-                case Watch(link=link):
-                    if (ws := self._links.get(link)) is not None:
-                        self._watch(ws)
                 case Save(record=record, ticket=ticket):
                     if ticket is None:
                         self.recorder.write(record, None)
@@ -447,6 +444,9 @@ class Server:
                         self.recorder.write(record, self._acker(ticket), self._loser(ticket))
                 case Notify(event=event):
                     self.on_event(event)
+                case Watch(link=link):  # after the kinds a burst is made of: once a station
+                    if (ws := self._links.get(link)) is not None:
+                        self._watch(ws)
                 case _:
                     assert_never(output)
 
