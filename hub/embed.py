@@ -179,7 +179,8 @@ class RunningHub:
     # --- acting as its host ---
 
     def command(self, message: msg.HostCommand) -> None:
-        """Apply a host command, as the console sends it (arm, reset, right, score, ...)."""
+        """Apply a host command, as the console sends it (arm, reset, right, score, ...); while
+        a decision waits for the disk, once it is told (milliseconds)."""
         now = time.monotonic_ns()
         self.server.carry(self.core.command(message, now))
 
