@@ -179,8 +179,10 @@ class RunningHub:
     # --- acting as its host ---
 
     def command(self, message: msg.HostCommand) -> None:
-        """Apply a host command, as the console sends it (arm, reset, right, score, ...); while
-        a decision waits for the disk, once it is told (milliseconds)."""
+        """Apply a host command, as the console sends it (arm, reset, right, score, ...). A
+        ruling on a decision that waits for the disk is applied once that is told, usually
+        milliseconds later (docs/protocol.md, section 14): wait for its event before
+        :meth:`saved`, which covers only the steps taken so far."""
         now = time.monotonic_ns()
         self.server.carry(self.core.command(message, now))
 

@@ -39,6 +39,7 @@ from hub.core.events import (
     Refused,
     StorageChanged,
     Synced,
+    Trouble,
     TutorialJoined,
     TutorialJoins,
     WatcherJoined,
@@ -75,6 +76,9 @@ BAD_TIME = (
     "press not recorded: its time in the hub's clock is out of range (the node's clock replies "
     "were inconsistent); restart the node"
 )
+#: Host commands that act on a round's decision (its winner's floor, a match's result): while
+#: that decision waits for the disk they wait for it to be told (HubCore._host_command).
+RULES_ON_A_DECISION = (msg.Right, msg.Wrong, msg.Floor, msg.MatchEnd)
 #: A refusal is logged once per address and kind this often; the next line counts the rest.
 REFUSAL_LOG_INTERVAL_NS = 10 * 1_000_000_000
 #: A tutorial client's join is logged at most once this often; the next line sums the others.
@@ -389,7 +393,8 @@ class HubCore:
         return [Notify(event)]
 
     def command(self, message: msg.HostCommand, now: int, peer: str = "in-process") -> list[Output]:
-        """A host's command, as the console sends it; a refusal comes back as a Notify."""
+        """A host's command, as the console sends it; a refusal comes back as a Notify (from a
+        later call, for a command that waits for a decision: see :meth:`_host_command`)."""
         return self._host_command(None, peer, message, now)
 
     def timer(self, now: int, settled_ns: int | None = None) -> list[Output]:
@@ -892,22 +897,33 @@ class HubCore:
     def _host_command(
         self, link: LinkId | None, peer: str, message: msg.HostCommand, now: int
     ) -> list[Output]:
-        """A host's command, now or, while a decision waits for the disk, once it is told.
+        """A host's command, now or, if it rules on a decision that waits for the disk, once
+        that is told.
 
         A ruling taken then would be given on a winner no one has heard, and shown in the
         scores, the log and a match's result before the press it rests on is saved: a restart
-        would bring back neither. The wait is the disk's, milliseconds; the commands keep their
-        order (an arm behind a ruling must not overtake it)."""
-        if self._commands_waiting or self._decision_waits():
+        would bring back neither. The wait is the disk's, usually milliseconds. Commands behind
+        a waiting one wait too, in order (an arm must not overtake the ruling before it); the
+        others (an arm, a reset, the door for player pages) are never held up by the disk."""
+        if self._commands_waiting or (
+            isinstance(message, RULES_ON_A_DECISION) and self._decision_waits()
+        ):
             self._commands_waiting.append((link, peer, message))
             return []
         return self._apply_host_command(link, peer, message, now)
 
     def _commands_due(self, now: int) -> list[Output]:
-        """The host commands that waited for a decision, once none waits any more."""
+        """The host commands that waited for a decision, once none waits any more. They run
+        where results are released: a fault in one must not cost the players those results,
+        nor hold up the commands behind it."""
         out: list[Output] = []
         while self._commands_waiting and not self._decision_waits():
-            out.extend(self._apply_host_command(*self._commands_waiting.popleft(), now))
+            link, peer, message = self._commands_waiting.popleft()
+            try:
+                out.extend(self._apply_host_command(link, peer, message, now))
+            except Exception as exc:  # a fault of the hub's own
+                text = f"host command '{message.TYPE}' from {peer} was dropped by a fault: {exc!r}"
+                out.append(Notify(Trouble(text)))
         return out
 
     def _apply_host_command(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hub.config import HubConfig, RoundSection
-from hub.core.events import Commanded, Synced
+from hub.core.events import Commanded, Synced, Trouble
 from hub.core.fanout import (
     LAZY_PUBLISH_NS,
     PUBLISH_INTERVAL_NS,
@@ -393,6 +393,8 @@ def test_a_hosts_command_during_the_hold_waits_for_the_decision_and_keeps_its_or
     assert len(net.of(Commanded)) == commanded
     net.run_for(300 * MS)  # the commit: the decision told, then the ruling, then the arm
     assert near.last("result")["rank"] == 1
+    heard = [frame["type"] for frame in near.heard if frame["type"] in ("result", "ruling")]
+    assert heard == ["result", "ruling"]
     assert net.core.engine.scores.player_totals()["near"] > 0
     assert net.core.engine.number == 2
     assert [event.command for event in net.of(Commanded)[commanded:]] == ["right", "arm"]
@@ -411,3 +413,38 @@ def test_a_hosts_command_waiting_for_a_failing_disk_is_applied_when_it_fails() -
     assert net.core.engine.scores.player_totals()["near"] > 0
     net.run_for(10 * MS)
     assert near.last("result")["rank"] == 1
+
+
+def test_a_command_that_rules_on_nothing_held_is_not_held_up_by_the_disk() -> None:
+    """An arm (or a reset, or the door for player pages) reads no decision: it is applied at
+    once, even while one waits for the disk."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # round 1 decided, held
+    net.carry(net.core.command(Arm(), net.now))
+    assert net.core.engine.number == 2
+    assert near.frames("result") == []  # round 1's result still waits for the disk
+
+
+def test_a_fault_in_a_waiting_command_costs_neither_the_results_nor_the_commands_behind() -> None:
+    """Waiting commands run where the results are released: one that fails is reported and
+    dropped, the decision is still told, and the commands behind it are applied."""
+    net, near, _, deadline = decided_room(commit_ns=200 * MS)
+    net.now = deadline
+    net.carry(net.core.timer(deadline))  # round 1 decided, held
+    referee = net.core.referee
+    command = referee.command
+
+    def failing(message: Any, *args: Any) -> Any:
+        if isinstance(message, Right):
+            raise RuntimeError("a fault of the hub's")
+        return command(message, *args)
+
+    referee.command = failing  # type: ignore[method-assign]
+    net.carry(net.core.command(Right(), net.now))
+    net.carry(net.core.command(Arm(), net.now))  # behind it
+    net.run_for(300 * MS)
+    assert near.last("result")["rank"] == 1
+    assert net.core.engine.number == 2
+    [trouble] = net.of(Trouble)
+    assert "host command 'right'" in trouble.text
