@@ -549,7 +549,7 @@ class HubCore:
         shown as it stood before (armed); a node is sent it decided behind the held results, a
         console sees it in the picture that follows them."""
         update = self.fanout.round_update(player)
-        if update.winner is None or not self._decision_held(update.number):
+        if update.winner is None or update.number not in self._held_decisions():
             return update, []
         decided = Send(link, codec.encode(update))
         later = [] if player is None else self._hold([decided], None, False)
@@ -586,7 +586,7 @@ class HubCore:
     def _unsaid(self, view: msg.RoundView) -> msg.RoundView:
         """``view``, or the round as it stood before its decision while that waits for the
         disk."""
-        return undecided(view) if self._decision_held(view.number) else view
+        return undecided(view) if view.number in self._held_decisions() else view
 
     def _unsaid_all(self, views: list[msg.RoundView]) -> list[msg.RoundView]:
         return [self._unsaid(view) for view in views] if self._held else views
@@ -906,7 +906,7 @@ class HubCore:
         a waiting one wait too, in order (an arm must not overtake the ruling before it); the
         others (an arm, a reset, the door for player pages) are never held up by the disk."""
         if self._commands_waiting or (
-            isinstance(message, RULES_ON_A_DECISION) and self._decision_waits()
+            isinstance(message, RULES_ON_A_DECISION) and self._held_decisions()
         ):
             self._commands_waiting.append((link, peer, message))
             return []
@@ -917,7 +917,7 @@ class HubCore:
         where results are released: a fault in one must not cost the players those results,
         nor hold up the commands behind it."""
         out: list[Output] = []
-        while self._commands_waiting and not self._decision_waits():
+        while self._commands_waiting and not self._held_decisions():
             link, peer, message = self._commands_waiting.popleft()
             try:
                 out.extend(self._apply_host_command(link, peer, message, now))
@@ -1056,14 +1056,6 @@ class HubCore:
             return told
         self._held.append((needs or 0, told, counts, decides))
         return []
-
-    def _decision_waits(self) -> bool:
-        """Whether any decision waits for the disk to be told."""
-        return any(decides is not None for *_, decides in self._held)
-
-    def _decision_held(self, number: int) -> bool:
-        """Whether round ``number``'s decision waits for the disk to be told."""
-        return any(decides == number for *_, decides in self._held)
 
     def _held_decisions(self) -> set[int]:
         """The rounds whose decisions wait for the disk to be told."""
