@@ -1,8 +1,9 @@
 """A cheating /play page in a real Chromium: the few lines a player could paste into the browser's
 console, claiming every press was made 1 ms after the release, and holding each clock-sync reply
 back while claiming it was answered at once (which makes the link look slow, and would buy the
-claim credit). Against an honest Pi node that pressed 20 ms earlier, it never wins unflagged,
-and the round does not wait longer than the cap for it.
+claim credit). Against an honest Pi node that pressed 20 ms earlier, it never wins: its claim is
+clamped, and a clamped press ties with every press made before it arrived and loses the tie. The
+round does not wait longer than the cap for it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 MS = 1_000_000
 CAP_MS = 500
-CONFIG = f"[round]\nhostless = false\nadjudication_cap_ms = {CAP_MS}\n"
+#: The most a page's link may explain, whatever its pings show, plus the 10 ms allowance.
+BROWSER_CAP_MS, ALLOWANCE_MS = 100, 10
+CONFIG = (
+    f"[round]\nhostless = false\nadjudication_cap_ms = {CAP_MS}\n"
+    f"[trust]\nbrowser_cap_ms = {BROWSER_CAP_MS}\nallowance_ms = {ALLOWANCE_MS}\n"
+)
 EIGHT_OR_MORE = re.compile(r"^([89]|\d{2,})$")
 
 #: What the player pastes: it wraps the page's WebSocket before the page opens one.
@@ -86,6 +92,12 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     await node.node.wait_for(Released, after=mark)
     await expect(page.locator("body")).to_have_attribute("data-look", "armed")
     await expect(page.locator("body")).to_have_attribute("data-synced", "true", timeout=10_000)
+    # The page's claim, release + 1 ms, must lie beyond what its link may explain, however slow
+    # a busy machine makes the page's pings look (Chromium starved of CPU answered them 30 to
+    # 60 ms late): then it is always clamped. Pacing, not synchronisation.
+    release = (await api_state(hub))["round"]["release_ns"]
+    beyond = release + (BROWSER_CAP_MS + ALLOWANCE_MS + 20) * MS
+    await asyncio.sleep(max(0.0, (beyond - time.monotonic_ns()) / 1e9))
 
     honest_at = await node.click()
     # The cheat's reaction: 20 ms or more after the honest press (pacing, not synchronisation).
@@ -102,14 +114,14 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     assert cheat["raw_ns"] == claimed  # it did claim release + 1 ms
     assert result.rank == 1
     assert [r["player"] for r in state["round"]["results"]] == ["pi", page_id]
-    # It never wins unflagged: clamped to what its link can explain, or, where a busy machine
-    # answered one of the page's pings slowly enough for its link to explain the claim, too late
-    # to matter (the round was decided before the press came).
-    assert {"clamped", "late"} & set(cheat["flags"]), cheat["flags"]
+    # Clamped to what its link can explain, which may be ahead of the honest press; but it may
+    # have been made as late as its arrival, so its uncertainty reaches that far.
+    assert "clamped" in cheat["flags"], cheat["flags"]
+    assert cheat["at_ns"] >= cheat["arrival_ns"] - (BROWSER_CAP_MS + ALLOWANCE_MS) * MS
+    assert cheat["at_ns"] + cheat["uncertainty_ns"] >= cheat["arrival_ns"]
     assert state["round"]["adjudication_wait_ns"] <= CAP_MS * MS
     mallory = next(p for p in state["players"] if p["id"] == page_id)
-    clamped = "clamped" in cheat["flags"]
-    assert mallory["clamped"] == int(clamped)  # the host sees it counted against the station
+    assert mallory["clamped"] == 1  # the host sees it counted against the station
     honest = result_of(state, "pi")
     print(
         f"cheating page (syncs held {hold_ms} ms): pressed "
