@@ -91,6 +91,30 @@ class PressIn:
     claimed_ns: int | None = None
 
     @property
+    def rank_ns(self) -> int:
+        """The instant it is ranked by: its estimate; for a clamped press, its arrival.
+
+        A clamped press may be an honest one held up longer than its link ever showed, made at
+        its claim, or a lie made at any instant up to its arrival. Placed anywhere earlier than
+        its arrival, it could be ranked ahead of a press made before it arrived, which it may
+        well have been later than: a link that lately looked slow (a starved browser answering
+        pings late) put a liar's earliest credible instant 40 ms ahead of an honest press.
+        Ranked as made when it arrived, it beats no press made before then; its span reaches
+        back to its claim, so it ties with each of them (and a clamped press never wins a tie).
+        """
+        return self.at_ns if self.claimed_ns is None else self.arrival_ns
+
+    @property
+    def low_ns(self) -> int:
+        """The earliest it may have been made, as far as ties go (a clamped press: its claim)."""
+        return self.at_ns - self.uncertainty_ns
+
+    @property
+    def high_ns(self) -> int:
+        """The latest it may have been made, as far as ties go (a clamped press: its arrival)."""
+        return self.at_ns + self.uncertainty_ns if self.claimed_ns is None else self.arrival_ns
+
+    @property
     def earliest_ns(self) -> int:
         """The earliest instant the press may have been made: its claim, where it was clamped.
 
@@ -750,7 +774,7 @@ class RoundEngine:
         self, press: PressIn, now: int, horizon_ns: int, settled_ns: int | None
     ) -> list[Event]:
         """Hold a competing press until nothing earlier can still arrive."""
-        bisect.insort(self._pending, press, key=lambda p: p.at_ns)
+        bisect.insort(self._pending, press, key=lambda p: p.rank_ns)
         if self._first_arrival_ns is None:
             self._first_arrival_ns = now
         horizon = max(horizon_ns, 0)
@@ -808,28 +832,28 @@ class RoundEngine:
 
         A press joins a group only if it is tied with every press already in it. Chaining
         neighbours instead (A ties B, B ties C) could let the tie rule put C ahead of A although
-        A is clearly earlier than C. Every press closer to a neighbour than their combined
-        uncertainty is still flagged, so the host sees each near call.
+        A is clearly earlier than C. Every press whose span overlaps a neighbour's is still
+        flagged, so the host sees each near call.
         """
         near = {id(press) for a, b in pairwise(pending) if _tied(a, b) for press in (a, b)}
         groups: list[list[PressIn]] = []
-        # Sorted by press instant, a press is tied with every member m of the group exactly
-        # when press.at - press.uncertainty < m.at + m.uncertainty for all of them, that is,
-        # below the smallest such sum: one comparison per press, not one per member (a burst
-        # of a thousand presses within their uncertainty made this quadratic).
-        reach = 0  # the smallest at + uncertainty in the current group
-        for press in pending:  # already sorted by press instant
-            if groups and press.at_ns - press.uncertainty_ns < reach:
+        # Sorted by the instant each is ranked by, a press's span ends no earlier than any
+        # member's begins, so it is tied with every member of the group exactly when it begins
+        # before the earliest of their ends: one comparison per press, not one per member (a
+        # burst of a thousand presses within their uncertainty made this quadratic).
+        reach = 0  # the earliest end of a span in the current group
+        for press in pending:  # already sorted by rank_ns
+            if groups and press.low_ns < reach:
                 groups[-1].append(press)
-                reach = min(reach, press.at_ns + press.uncertainty_ns)
+                reach = min(reach, press.high_ns)
             else:
                 groups.append([press])
-                reach = press.at_ns + press.uncertainty_ns
+                reach = press.high_ns
         order: list[tuple[PressIn, bool]] = []
         arrival = self.rules.tie_rule is TieRule.ARRIVAL  # EARLIEST and HOST: by estimate
         for group in groups:
-            # A clamped press's instant is not its claim but the earliest its link allows: it
-            # never wins a tie on that benefit of the doubt.
+            # A clamped press's claim is not believed, and its span reaches back to it: it never
+            # wins a tie on that benefit of the doubt.
             group = sorted(
                 group, key=lambda p: (p.claimed_ns is not None, p.arrival_ns if arrival else 0)
             )
@@ -1168,4 +1192,6 @@ class RoundEngine:
 
 
 def _tied(a: PressIn, b: PressIn) -> bool:
-    return abs(a.at_ns - b.at_ns) < a.uncertainty_ns + b.uncertainty_ns
+    """Whether the spans in which the two may have been made overlap: for presses placed
+    with a plain uncertainty, closer than the sum of the two."""
+    return a.low_ns < b.high_ns and b.low_ns < a.high_ns

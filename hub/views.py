@@ -79,7 +79,7 @@ def result_text(outcome: Outcome) -> str:
         if Flag.TIE in outcome.flags:
             line += ", a tie within clock uncertainty"
         if Flag.CLAMPED in outcome.flags:
-            line += "; counted from the earliest instant its link allows"
+            line += "; its time was beyond what its link explains: ranked by its arrival"
         if Flag.REPEAT in outcome.flags:
             line = "Already counted: " + line
         return line

@@ -11,9 +11,8 @@ node's sync replies would say how long that is, but a node can hold them back to
 look slow; the WebSocket pings, answered by the protocol stack rather than the node's program,
 say it instead, and a cap per kind of station bounds it. A press claiming more (a liar, or an
 honest press held up longer than anything the link showed) is placed at the earliest credible
-instant, its uncertainty widened to reach back to its claim and on to its arrival, and flagged
-``clamped`` for the host: it ties with every press made before it arrived, and a clamped press
-never wins a tie.
+instant, its uncertainty widened to reach its claim, and flagged ``clamped`` for the host; the
+engine ranks it as made at its arrival, the latest it can have been (:class:`hub.round.PressIn`).
 """
 
 from __future__ import annotations
@@ -92,11 +91,8 @@ def node_press(
         assert credible is not None
         earliest = now - credible - trust.margin_ns
         if at < earliest:
-            # It may still be honest (held up longer than its link ever showed) or may not: it
-            # was made at its claim or at any instant up to its arrival. Its uncertainty reaches
-            # both ways, so it ties with every press made in between, and loses each tie.
             claimed, at = at, earliest
-            uncertainty += max(earliest - claimed, now - earliest)
+            uncertainty += earliest - claimed  # it may still be honest: its claim stays in reach
     else:  # not synced yet: the arrival time is all we have
         at, uncertainty = now, UNKNOWN_RTT_UNCERTAINTY_NS + floor
     return PressIn(

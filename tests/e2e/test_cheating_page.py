@@ -2,8 +2,8 @@
 console, claiming every press was made 1 ms after the release, and holding each clock-sync reply
 back while claiming it was answered at once (which makes the link look slow, and would buy the
 claim credit). Against an honest Pi node that pressed 20 ms earlier, it never wins: its claim is
-clamped, and a clamped press ties with every press made before it arrived and loses the tie. The
-round does not wait longer than the cap for it.
+clamped, and a clamped press is ranked as made when it arrived. The round does not wait longer
+than the cap for it.
 """
 
 from __future__ import annotations
@@ -115,10 +115,9 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     assert result.rank == 1
     assert [r["player"] for r in state["round"]["results"]] == ["pi", page_id]
     # Clamped to what its link can explain, which may be ahead of the honest press; but it may
-    # have been made as late as its arrival, so its uncertainty reaches that far.
+    # have been made as late as its arrival, and is ranked so.
     assert "clamped" in cheat["flags"], cheat["flags"]
     assert cheat["at_ns"] >= cheat["arrival_ns"] - (BROWSER_CAP_MS + ALLOWANCE_MS) * MS
-    assert cheat["at_ns"] + cheat["uncertainty_ns"] >= cheat["arrival_ns"]
     assert state["round"]["adjudication_wait_ns"] <= CAP_MS * MS
     mallory = next(p for p in state["players"] if p["id"] == page_id)
     assert mallory["clamped"] == 1  # the host sees it counted against the station

@@ -178,3 +178,95 @@ def test_ties_do_not_chain_past_a_clear_gap(rule: TieRule) -> None:
     assert results["a"].rank < results["c"].rank
     # Each near call is still shown to the host.
     assert all(Flag.TIE in results[name].flags for name in "abc")
+
+
+# --- clamped presses: a claim beyond what the link explains ---
+
+
+def decide_all(engine: RoundEngine, *presses: PressIn) -> dict[str, Outcome]:
+    """Each press as it arrives (the last may be past the deadline, and decide at once)."""
+    events: list[Event] = []
+    for p in sorted(presses, key=lambda p: p.arrival_ns):
+        events += engine.press(p, p.arrival_ns, 10 * MS)
+    if engine.deadline_ns is not None:
+        events += engine.tick(engine.deadline_ns)
+    return answers(events)
+
+
+def clamped(player: str, claim: int, earliest: int, arrival: int) -> PressIn:
+    """A press claiming ``claim``, clamped to ``earliest`` (its arrival minus what its link
+    explains), as hub.core.presses places it: its uncertainty reaching back to the claim."""
+    return PressIn(
+        player,
+        f"{player}-1",
+        at_ns=earliest,
+        arrival_ns=arrival,
+        uncertainty_ns=100 * US + earliest - claim,
+        claimed_ns=claim,
+    )
+
+
+@pytest.mark.parametrize("rule", list(TieRule))
+def test_a_clamped_press_is_ranked_behind_every_press_made_before_it_arrived(
+    rule: TieRule,
+) -> None:
+    """Placed at the earliest instant its link explains, the liar is ahead of both honest
+    presses, which are clearly apart from each other. The honest press in between used to
+    close the tie group before the second one, so the liar came second, ahead of a press made
+    30 ms before it arrived; ranked by its arrival, it comes after both."""
+    engine = armed(tie_rule=rule)
+    first = press("first", START + 5 * MS, START + 6 * MS, uncertainty=MS)
+    second = press("second", START + 10 * MS, START + 11 * MS, uncertainty=MS)
+    liar = clamped("liar", START - MS, START, START + 40 * MS)
+    results = decide_all(engine, first, second, liar)
+    assert [results[name].rank for name in ("first", "second", "liar")] == [1, 2, 3]
+    assert Flag.TIE not in results["first"].flags  # a clear winner: the floor is not contested
+    floor = engine.floor()
+    assert floor is not None
+    assert floor[0] == "first"
+    assert Flag.TIE in results["second"].flags  # the liar may have been made before it
+    assert results["liar"].flags == {Flag.CLAMPED, Flag.TIE}
+
+
+def test_a_clamped_press_that_arrived_before_another_was_made_still_beats_it() -> None:
+    """Two clamped presses and an honest one: the first clamped press reached the hub before the
+    honest press was made, so it was certainly first; the second arrived long after."""
+    engine = armed()
+    quick = clamped("quick", START + 4 * MS, START + 5 * MS, START + 20 * MS)
+    honest = press("honest", START + 30 * MS, START + 31 * MS, uncertainty=MS)
+    slow = clamped("slow", START - MS, START, START + 100 * MS)
+    outcomes = decide_all(engine, quick, honest, slow)
+    assert [outcomes[name].rank for name in ("quick", "honest", "slow")] == [1, 2, 3]
+    assert Flag.TIE not in outcomes["quick"].flags
+    assert Flag.TIE in outcomes["slow"].flags
+
+
+@pytest.mark.parametrize("rule", [TieRule.EARLIEST, TieRule.HOST])
+def test_a_press_made_before_a_clamped_press_claims_is_no_tie_with_it(rule: TieRule) -> None:
+    """Its span reaches back to its claim, not beyond: an honest press 30 ms before that claim
+    wins outright, and with the host's tie rule the floor is not held for the host."""
+    engine = armed(tie_rule=rule)
+    honest = press("honest", START - 30 * MS, START - 29 * MS, uncertainty=MS)
+    held_up = clamped("held-up", START - MS, START, START + 40 * MS)
+    results = decide_all(engine, honest, held_up)
+    assert results["honest"].rank == 1
+    assert not results["honest"].flags
+    floor = engine.floor()
+    assert floor is not None
+    assert floor[0] == "honest"
+
+
+def test_a_press_after_the_decision_is_flagged_late_past_a_clamped_one() -> None:
+    """A clamped press ranked after the decision, its span from before the winner to long after,
+    is no reason to stop calling a late press late: that press was stamped clearly before the
+    winner, and late is judged against the ranked press placed latest, not ranked latest."""
+    engine = armed()
+    winner = press("winner", START + 100 * MS, START + 101 * MS, uncertainty=MS)
+    engine.press(winner, winner.arrival_ns, 10 * MS)
+    assert decided(engine.tick(START + 110 * MS)) is not None
+    held_up = clamped("held-up", START + 89 * MS, START + 90 * MS, START + 200 * MS)
+    assert answers(engine.press(held_up, held_up.arrival_ns))["held-up"].rank == 2
+    late = press("late", START + 95 * MS, START + 300 * MS, uncertainty=MS)
+    outcome = answers(engine.press(late, late.arrival_ns))["late"]
+    assert outcome.rank == 3
+    assert Flag.LATE in outcome.flags

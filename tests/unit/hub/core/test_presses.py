@@ -13,6 +13,7 @@ from hub.core.presses import (
     INPUT_UNCERTAINTY_NS,
     UNKNOWN_RTT_UNCERTAINTY_NS,
     Horizon,
+    Trust,
     node_press,
     tutorial_press,
     tutorial_uncertainty,
@@ -43,6 +44,24 @@ def test_a_synced_press_is_placed_by_the_clock_and_never_after_its_arrival() -> 
     assert press.raw_ns == 500 * MS + OFFSET
     future = node_press(player, "n.2", 900 * MS + OFFSET, now=600 * MS)
     assert future.at_ns == 600 * MS  # a claim later than its arrival is its arrival
+
+
+def test_a_clamped_press_spans_its_claim_to_its_arrival_and_is_ranked_by_its_arrival() -> None:
+    """Lately its link took up to 40 ms (a slow pong): a press claiming 51 ms before its arrival
+    is 1 ms beyond what the link and the allowance explain. Placed at the earliest instant they
+    do, it may have been made at its claim or as late as its arrival, and no earlier than its
+    claim: its span says so, and no more (an honest press made before that claim is no tie)."""
+    roster = synced_roster()
+    player = roster.players["n"]
+    player.pings.add(40 * MS)
+    trust = Trust()  # the allowance: 10 ms
+    press = node_press(player, "n.1", 459 * MS + OFFSET, now=510 * MS, trust=trust)
+    assert press.claimed_ns is not None
+    assert press.at_ns == 510 * MS - 40 * MS - trust.margin_ns
+    assert press.rank_ns == press.high_ns == 510 * MS
+    stated = press.uncertainty_ns - (press.at_ns - press.claimed_ns)  # the clock's and input's
+    assert 0 < stated < MS
+    assert press.low_ns == press.claimed_ns - stated
 
 
 def test_an_unsynced_press_is_placed_at_arrival_and_says_so() -> None:
