@@ -142,6 +142,7 @@ class Call:
                 "raw_ns": p.raw_ns,
                 "synced": p.synced,
                 "claimed_ns": p.claimed_ns,
+                "by_arrival": p.by_arrival,
             }
             body = {"press": press, "horizon_ns": step.horizon_ns}
             if step.settled_ns is not None:  # left out, as older entries do: it is None
@@ -247,6 +248,7 @@ _PRESS_FIELDS: dict[str, tuple[type, ...]] = {
     "raw_ns": (int, type(None)),
     "synced": (bool,),
     "claimed_ns": (int, type(None)),
+    "by_arrival": (bool,),
 }
 
 
@@ -256,6 +258,7 @@ _PRESS_DEFAULTS: dict[str, object] = {
     "raw_ns": None,
     "synced": True,
     "claimed_ns": None,
+    "by_arrival": False,
 }
 
 

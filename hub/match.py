@@ -303,7 +303,7 @@ class MatchEngine(RoundEngine):
         """Whether the player with the floor buzzed before the question was read to the end."""
         outcome = self.floor_outcome()
         read = self.read_ns
-        return outcome is not None and (read is None or outcome.press.at_ns < read)
+        return outcome is not None and (read is None or outcome.press.rank_ns < read)
 
     @property
     def base_rules(self) -> Rules:

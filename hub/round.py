@@ -89,10 +89,13 @@ class PressIn:
     # The instant the press claimed (hub clock), when that was earlier than its link can
     # explain: at_ns is then the earliest credible instant, and the press is flagged clamped.
     claimed_ns: int | None = None
+    # Ranked as made at its arrival (see rank_ns): set for a clamped press. In the journal, so
+    # that a press clamped by a hub from before this rule is replayed as it was ranked then.
+    by_arrival: bool = False
 
     @property
     def rank_ns(self) -> int:
-        """The instant it is ranked by: its estimate; for a clamped press, its arrival.
+        """The instant it is ranked, timed and scored by: its estimate, or its arrival.
 
         A clamped press may be an honest one held up longer than its link ever showed, made at
         its claim, or a lie made at any instant up to its arrival. Placed anywhere earlier than
@@ -100,9 +103,10 @@ class PressIn:
         well have been later than: a link that lately looked slow (a starved browser answering
         pings late) put a liar's earliest credible instant 40 ms ahead of an honest press.
         Ranked as made when it arrived, it beats no press made before then; its span reaches
-        back to its claim, so it ties with each of them (and a clamped press never wins a tie).
+        back to its claim, so it ties with those made since (and a clamped press never wins a
+        tie).
         """
-        return self.at_ns if self.claimed_ns is None else self.arrival_ns
+        return self.arrival_ns if self.by_arrival else self.at_ns
 
     @property
     def low_ns(self) -> int:
@@ -112,7 +116,7 @@ class PressIn:
     @property
     def high_ns(self) -> int:
         """The latest it may have been made, as far as ties go (a clamped press: its arrival)."""
-        return self.at_ns + self.uncertainty_ns if self.claimed_ns is None else self.arrival_ns
+        return self.arrival_ns if self.by_arrival else self.at_ns + self.uncertainty_ns
 
     @property
     def earliest_ns(self) -> int:
@@ -476,6 +480,7 @@ class RoundEngine:
         "_locks",
         "_early_for_next",
         "_latest",
+        "_latest_by_arrival",
         "_floor",
         "_out",
         "_question",
@@ -512,6 +517,7 @@ class RoundEngine:
         # The refusal listed for each (round, player, flags): later ones alike are only counted.
         self._refused_by: dict[tuple[int, str, frozenset[Flag]], Outcome] = {}
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
+        self._latest_by_arrival: int | None = None  # the latest arrival ranked by it
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
         self._out = _Out(round=0)  # who answered wrong in the question that round belongs to
@@ -658,7 +664,7 @@ class RoundEngine:
         self._seen.forget_before(oldest)
         self._refused_by = {k: v for k, v in self._refused_by.items() if k[0] >= number}
         self.phase = Phase.ARMED
-        self._latest = None
+        self._latest = self._latest_by_arrival = None
         self._locks = {
             player: lock
             for player, lock in self._locks.items()
@@ -796,7 +802,7 @@ class RoundEngine:
         record = self.current
         assert record is not None
         order = self._break_ties(self._pending)
-        winner_ns = order[0][0].at_ns
+        winner_ns = order[0][0].rank_ns
         tied_for_first = len(order) > 1 and order[0][1] and _tied(order[0][0], order[1][0])
         if self.rules.tie_rule is TieRule.HOST and tied_for_first:
             self._contested = record.number
@@ -880,12 +886,14 @@ class RoundEngine:
             flags.add(Flag.CLAMPED)
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
+        if press.by_arrival:
+            self._latest_by_arrival = max(press.arrival_ns, self._latest_by_arrival or 0)
         outcome = Outcome(
             record.number,
             press,
             rank=rank,
-            reaction_ns=press.at_ns - record.release_ns,
-            behind_ns=max(0, press.at_ns - winner_ns),
+            reaction_ns=press.rank_ns - record.release_ns,
+            behind_ns=max(0, press.rank_ns - winner_ns),
             flags=frozenset(flags),
         )
         record.ranked.append(outcome)
@@ -900,11 +908,15 @@ class RoundEngine:
         assert self._latest is not None
         previous = record.ranked[-1].press
         # Late: stamped before a press that was already ranked (not merely before the previous
-        # one, which may itself have been late), unless the two are within their uncertainty.
+        # one, which may itself have been late), unless the two are within their uncertainty;
+        # or made before a press ranked by its arrival arrived, which it would have been
+        # ranked ahead of.
         late = press.at_ns < self._latest.at_ns and not _tied(self._latest, press)
+        by_arrival = self._latest_by_arrival
+        late = late or (by_arrival is not None and press.rank_ns < by_arrival)
         tied = _tied(previous, press) or _tied(self._latest, press)
         return self._ranked(
-            record, press, len(record.ranked) + 1, record.winner.press.at_ns, tied, late
+            record, press, len(record.ranked) + 1, record.winner.press.rank_ns, tied, late
         )
 
     def _counted_outcome(self, player: str) -> Outcome:

@@ -36,7 +36,7 @@ def team_ranking(
             continue
         seen.add(team)
         if first_ns is None:
-            first_ns = outcome.press.at_ns
+            first_ns = outcome.press.rank_ns
         rows.append(
             TeamPlaceView(
                 rank=len(rows) + 1,
@@ -44,7 +44,7 @@ def team_ranking(
                 player=outcome.press.player,
                 name=names.get(outcome.press.player, outcome.press.player),
                 player_rank=outcome.rank,
-                behind_ns=max(0, outcome.press.at_ns - first_ns),
+                behind_ns=max(0, outcome.press.rank_ns - first_ns),
             )
         )
     return rows

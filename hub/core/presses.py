@@ -104,6 +104,7 @@ def node_press(
         raw_ns=at_ns,
         synced=estimate is not None,
         claimed_ns=claimed,
+        by_arrival=claimed is not None,
     )
 
 

@@ -103,7 +103,13 @@ def drive(engine: RecordingEngine, plan: list[tuple[str, int, int, int]]) -> Non
             # "claimed": a press clamped by the hub, its claim 30 ms before its credible instant
             claim = now + skew - 30 * MS if kind == "claimed" else None
             press = PressIn(
-                f"p{player}", f"p{player}-{len(sent)}", now + skew, now, 1 * MS, claimed_ns=claim
+                f"p{player}",
+                f"p{player}-{len(sent)}",
+                now + skew,
+                now,
+                1 * MS,
+                claimed_ns=claim,
+                by_arrival=claim is not None,
             )
             sent.append(press)
             # Every other press handled while frames read 1.5 ms before it still waited.
@@ -178,6 +184,44 @@ def test_a_clamped_claim_moves_with_the_clock_it_was_made_in(delta: int) -> None
     assert picture(moved, delta) == picture(live)
 
 
+def test_a_press_clamped_before_presses_were_ranked_by_arrival_replays_as_it_was_ranked() -> None:
+    """A journal from a hub that ranked a clamped press at its earliest credible instant: its
+    entry has no ``by_arrival``, and replayed, the press is ranked as it was then (ahead of a
+    press made before it arrived), so what players were told and the rulings on it stand."""
+    release = 1_000 * MS
+    old = {  # the fields a press entry had then
+        "player": "liar",
+        "press_id": "l-1",
+        "at_ns": release + 10 * MS,
+        "arrival_ns": release + 60 * MS,
+        "uncertainty_ns": 9 * MS,
+        "raw_ns": 5,
+        "synced": True,
+        "claimed_ns": release + MS,
+    }
+    payload = json.dumps({"press": old, "horizon_ns": 10 * MS})
+    entry = Call.load("press", release + 60 * MS, payload)
+    assert isinstance(entry.input, Press)
+    assert entry.input.press.by_arrival is False
+    honest = PressIn("honest", "h-1", release + 30 * MS, release + 31 * MS, MS)
+    calls = [
+        Call(Arm(0), release),
+        Call(Press(honest, 10 * MS), release + 31 * MS),
+        entry,
+        Call(Tick(), release + 500 * MS),
+    ]
+
+    def first_round(calls: list[Call]) -> list[str]:
+        engine, _ = journal.replay(RULES, ((None, c) for c in calls))
+        (record,) = [r for r in [*engine.history, engine.current] if r and r.number == 1]
+        return [o.press.player for o in record.ranked]
+
+    assert first_round(calls) == ["liar", "honest"]
+    # The same press from this hub is ranked by its arrival.
+    now = Press(dataclasses.replace(entry.input.press, by_arrival=True), 10 * MS)
+    assert first_round([*calls[:2], Call(now, entry.now_ns), calls[3]]) == ["honest", "liar"]
+
+
 def test_a_field_of_the_wrong_type_is_refused_for_every_kind_of_input() -> None:
     """A damaged row must be refused when it is read (and set aside), never replayed into a
     match whose result then fails to build."""
@@ -212,6 +256,7 @@ def test_journal_entries_survive_their_text_form() -> None:
         AssignTeam("a", None),
         GiveFloor("a"),
         Press(dataclasses.replace(press, claimed_ns=4), 5),
+        Press(dataclasses.replace(press, claimed_ns=4, by_arrival=True), 5),
         Press(press, 5, settled_ns=11),
         Right(15, power=True),
         Wrong(None, -5),

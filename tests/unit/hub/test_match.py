@@ -117,6 +117,21 @@ def test_a_buzz_before_the_end_is_a_neg_even_when_ruled_after_it() -> None:
     assert totals(ref) == {"Red": -5}
 
 
+def test_a_clamped_buzz_counts_as_made_when_it_arrived_for_the_neg() -> None:
+    """A buzz whose claim its link cannot explain is scored as it is ranked: as made when it
+    reached the hub. Its earliest credible instant, before the end of the question, earns no
+    power and risks no neg that its arrival, after it, would not."""
+    ref = start()
+    ok(ref, msg.Arm(), 0)
+    ok(ref, msg.Read(), 1990)
+    held_up = PressIn("ann", "ann-1", 1980 * MS, 2000 * MS, 15 * MS, claimed_ns=1966 * MS)
+    ref.feed(journal.Press(replace(held_up, by_arrival=True), 2 * MS), 2000 * MS)
+    decide(ref, 2010)
+    assert ref.defaults() == msg.RulingPointsView(right=10, power=None, wrong=0)
+    ok(ref, msg.Wrong(), 2500)
+    assert answers(ref) == [(1, "ann", AnswerKind.WRONG, 0, False)]
+
+
 def test_power_right_and_the_signs_a_ruling_may_carry() -> None:
     ref = start()
     ok(ref, msg.Arm(), 0)

@@ -195,7 +195,8 @@ def decide_all(engine: RoundEngine, *presses: PressIn) -> dict[str, Outcome]:
 
 def clamped(player: str, claim: int, earliest: int, arrival: int) -> PressIn:
     """A press claiming ``claim``, clamped to ``earliest`` (its arrival minus what its link
-    explains), as hub.core.presses places it: its uncertainty reaching back to the claim."""
+    explains), as hub.core.presses places it: its uncertainty reaching back to the claim, and
+    ranked by its arrival."""
     return PressIn(
         player,
         f"{player}-1",
@@ -203,6 +204,7 @@ def clamped(player: str, claim: int, earliest: int, arrival: int) -> PressIn:
         arrival_ns=arrival,
         uncertainty_ns=100 * US + earliest - claim,
         claimed_ns=claim,
+        by_arrival=True,
     )
 
 
@@ -226,6 +228,20 @@ def test_a_clamped_press_is_ranked_behind_every_press_made_before_it_arrived(
     assert floor[0] == "first"
     assert Flag.TIE in results["second"].flags  # the liar may have been made before it
     assert results["liar"].flags == {Flag.CLAMPED, Flag.TIE}
+    # Timed as it is ranked: from its arrival.
+    assert results["liar"].behind_ns == 35 * MS
+    assert results["liar"].reaction_ns == START + 40 * MS
+
+
+def test_a_clamped_winner_is_timed_from_its_arrival() -> None:
+    """Nothing was made before it arrived: it wins, and the next press is behind by the time
+    from its arrival, not from the instant its link could have allowed."""
+    engine = armed()
+    alone = clamped("alone", START + MS, START + 10 * MS, START + 60 * MS)
+    later = press("later", START + 70 * MS, START + 71 * MS, uncertainty=MS)
+    results = decide_all(engine, alone, later)
+    assert results["alone"].rank == 1
+    assert results["later"].behind_ns == 10 * MS
 
 
 def test_a_clamped_press_that_arrived_before_another_was_made_still_beats_it() -> None:
@@ -270,3 +286,25 @@ def test_a_press_after_the_decision_is_flagged_late_past_a_clamped_one() -> None
     outcome = answers(engine.press(late, late.arrival_ns))["late"]
     assert outcome.rank == 3
     assert Flag.LATE in outcome.flags
+
+
+@pytest.mark.parametrize("winner_clamped", [True, False], ids=["clamped winner", "clamped second"])
+def test_a_press_made_before_a_ranked_clamped_press_arrived_is_flagged_late(
+    winner_clamped: bool,
+) -> None:
+    """Decided without it, a press made before a ranked clamped press arrived would have been
+    ranked ahead of it: it comes in after the decision, is ranked last, and is flagged late for
+    the host, as any press made earlier than one already ranked."""
+    engine = armed()
+    ranked = [clamped("liar", START + MS, START + 10 * MS, START + 60 * MS)]
+    if not winner_clamped:
+        ranked.insert(0, press("winner", START + 5 * MS, START + 6 * MS, uncertainty=MS))
+    decided_first = decide_all(engine, *ranked)
+    assert decided_first["liar"].rank == len(ranked)
+    honest = press("honest", START + 55 * MS, START + 90 * MS, uncertainty=MS)
+    outcome = answers(engine.press(honest, honest.arrival_ns))["honest"]
+    assert outcome.rank == len(ranked) + 1
+    assert Flag.LATE in outcome.flags
+    # One made after the clamped press arrived is not.
+    after = press("after", START + 61 * MS, START + 95 * MS, uncertainty=MS)
+    assert Flag.LATE not in answers(engine.press(after, after.arrival_ns))["after"].flags

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hub.formats import free_play
 from hub.match import Award, MatchEngine
 from hub.round import Outcome, PressIn, Rules
@@ -37,6 +39,17 @@ def test_team_ranking_takes_each_teams_best_player() -> None:
     ]
     assert rows[1].behind_ns == 7 * MS
     assert rows[1].name == "Bob"
+
+
+def test_a_team_placed_by_a_clamped_press_is_timed_from_its_arrival() -> None:
+    """As its player is ranked: a clamped press counts as made when it reached the hub."""
+    clamped = PressIn("ann", "ann-p", 90 * MS, 104 * MS, 20 * MS, claimed_ns=71 * MS)
+    outcomes = [
+        Outcome(1, dataclasses.replace(clamped, by_arrival=True), rank=1),
+        *ranked(("x", 0), ("bob", 107))[1:],
+    ]
+    rows = team_ranking(outcomes, {"ann": "red", "bob": "blue"}, {})
+    assert rows[1].behind_ns == 3 * MS
 
 
 def test_members_are_grouped_and_sorted() -> None:
