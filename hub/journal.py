@@ -270,6 +270,8 @@ def _press_from(data: object) -> PressIn:
         value = fields[name]
         if not any(_is_int(value) if t is int else isinstance(value, t) for t in allowed):
             raise ValueError(f"journal entry 'press': field {name!r} has the wrong type")
+    if fields["by_arrival"] and fields["claimed_ns"] is None:
+        raise ValueError("journal entry 'press': ranked by its arrival, but no claim was clamped")
     return PressIn(**fields)
 
 

@@ -887,7 +887,10 @@ class RoundEngine:
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
         if press.by_arrival:
-            self._latest_by_arrival = max(press.arrival_ns, self._latest_by_arrival or 0)
+            latest = self._latest_by_arrival  # hub times may be negative (a replay's shift)
+            self._latest_by_arrival = (
+                press.arrival_ns if latest is None else max(latest, press.arrival_ns)
+            )
         outcome = Outcome(
             record.number,
             press,

@@ -79,7 +79,8 @@ def result_text(outcome: Outcome) -> str:
         if Flag.TIE in outcome.flags:
             line += ", a tie within clock uncertainty"
         if Flag.CLAMPED in outcome.flags:
-            line += "; its time was beyond what its link explains: ranked by its arrival"
+            line += "; its time was beyond what its link explains"
+            line += ": ranked by its arrival" if outcome.press.by_arrival else ""
         if Flag.REPEAT in outcome.flags:
             line = "Already counted: " + line
         return line

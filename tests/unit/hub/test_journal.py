@@ -236,6 +236,11 @@ def test_a_field_of_the_wrong_type_is_refused_for_every_kind_of_input() -> None:
     for kind, payload in damaged.items():
         with pytest.raises(ValueError, match="has the wrong type"):
             Call.load(kind, 5, payload)
+    # Ranked by its arrival with no claim clamped: no hub writes that.
+    unclaimed = '{"press": {"player": "a", "press_id": "a-1", "at_ns": 1, "arrival_ns": 2, '
+    unclaimed += '"by_arrival": true}, "horizon_ns": 0}'
+    with pytest.raises(ValueError, match="no claim was clamped"):
+        Call.load("press", 5, unclaimed)
     # A field an older entry left out takes the input's default.
     assert Call.load("right", 5, '{"mode": null}').input == Right()
 

@@ -308,3 +308,17 @@ def test_a_press_made_before_a_ranked_clamped_press_arrived_is_flagged_late(
     # One made after the clamped press arrived is not.
     after = press("after", START + 61 * MS, START + 95 * MS, uncertainty=MS)
     assert Flag.LATE not in answers(engine.press(after, after.arrival_ns))["after"].flags
+
+
+def test_a_press_after_a_clamped_one_arrived_is_not_late_at_negative_hub_times() -> None:
+    """Hub times before the clock's zero come back in a replay after a reboot (each entry moved
+    by the same shift): the latest arrival ranked by it is a time like any other."""
+    engine = RoundEngine(Rules())
+    base = -10_000 * MS
+    engine.arm(base, lead_ns=0)
+    alone = clamped("alone", base + MS, base + 10 * MS, base + 60 * MS)
+    assert decide_all(engine, alone)["alone"].rank == 1
+    after = press("after", base + 100 * MS, base + 130 * MS, uncertainty=MS)
+    outcome = answers(engine.press(after, after.arrival_ns))["after"]
+    assert outcome.rank == 2
+    assert Flag.LATE not in outcome.flags
