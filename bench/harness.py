@@ -125,15 +125,19 @@ class Server:
                 self.proc.wait()
 
 
-def start_hub(workdir: Path, *, store: bool, profile: Path | None = None) -> Server:
-    """A real hub on a free loopback port; ``store``: save to SQLite, else ``--memory-only``."""
+def start_hub(
+    workdir: Path, *, store: bool, profile: Path | None = None, bare: bool = False
+) -> Server:
+    """A real hub on a free loopback port; ``store``: save to SQLite, else ``--memory-only``;
+    ``bare``: with its game bypassed (:mod:`bench.bare_hub`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "hub.toml"
     config.write_text(HUB_CONFIG)
     python = [sys.executable]
     if profile is not None:
         python += ["-m", "cProfile", "-o", str(profile)]
-    command = [*python, "-m", "hub", "--host", "127.0.0.1", "--port", "0"]
+    command = [*python, "-m", "bench.bare_hub" if bare else "hub", "--host", "127.0.0.1"]
+    command += ["--port", "0"]
     command += ["--config", str(config), "--host-token", TOKEN]
     command += ["--data-dir", str(workdir / "data")] if store else ["--memory-only"]
     return Server(command, r"listening on \S+?:(\d+)")

@@ -350,16 +350,25 @@ async def baseline_burst(fleet: Fleet, plan: Plan, rng: random.Random) -> Burst:
     return row
 
 
+#: The plain-client burst's servers, in the order they take turns.
+PLAIN_SERVERS = {
+    "memory": "hub, memory only",
+    "classic": "classic server",
+    "saving": "hub, saving",
+    "bare": "hub, its game bypassed",
+}
+
+
 async def plain_burst_once(
     fleet: Fleet, workdir: Path, plan: Plan, kind: str, rng: random.Random, repeat: int
 ) -> Burst:
     """One burst of plain tutorial clients (the classic server's own kind) at one server."""
-    names = {"memory": "hub, memory only", "saving": "hub, saving", "classic": "classic server"}
-    row = Burst(names[kind], plan.plain_burst)
+    row = Burst(PLAIN_SERVERS[kind], plan.plain_burst)
     if kind == "classic":
         server = start_baseline()
     else:
-        server = start_hub(workdir / f"plain-{kind}-{repeat}", store=kind == "saving")
+        where = workdir / f"plain-{kind}-{repeat}"
+        server = start_hub(where, store=kind == "saving", bare=kind == "bare")
     ids = node_ids(plan.plain_burst, "plain")
     try:
         await fleet.connect(server.url, ids, "plain")
@@ -408,11 +417,11 @@ async def plain_profiled(
 
 
 async def plain_bursts(fleet: Fleet, workdir: Path, plan: Plan, rng: random.Random) -> list[Burst]:
-    """The plain-client burst at the hub (memory only, saving) and the classic server,
-    alternated repeat by repeat, so that load from elsewhere falls on all three alike."""
+    """The plain-client burst at the hub (memory only, saving, its game bypassed) and the
+    classic server, alternated repeat by repeat, so that load from elsewhere falls on all alike."""
     rows: dict[str, Burst] = {}
     for repeat in range(plan.plain_repeats):
-        for kind in ("memory", "classic", "saving"):
+        for kind in PLAIN_SERVERS:
             part = await plain_burst_once(fleet, workdir, plan, kind, rng, repeat)
             row = rows.setdefault(kind, Burst(part.server, part.nodes))
             row.all_results += part.all_results
@@ -420,7 +429,7 @@ async def plain_bursts(fleet: Fleet, workdir: Path, plan: Plan, rng: random.Rand
             row.cpu_s += part.cpu_s
             row.missing += part.missing
             row.peak_rss_kb = max(row.peak_rss_kb, part.peak_rss_kb)
-    return [rows["memory"], rows["classic"], rows["saving"]]
+    return list(rows.values())
 
 
 # --- 3. idle cost ---
@@ -651,6 +660,13 @@ def targets(
                 f"server's {base_cpu * 1e6:.0f} µs, target at most the classic server's: "
                 f"{verdict(per_press <= base_cpu)}."
             )
+        bare = by_name.get(PLAIN_SERVERS["bare"])
+        if bare and bare.all_results and bare.cpu_s:
+            lines.append(
+                f"- Not a target: the hub with its game bypassed (its network side alone) "
+                f"answered every press in {_median(bare.all_results):.1f} ms for "
+                f"{_median(bare.cpu_s) / plan.plain_burst * 1e6:.0f} µs of CPU a press."
+            )
     hub = next((b for b in bursts if b.server.startswith("hub, memory")), None)
     if hub and hub.all_results:
         h = _median(hub.all_results)
@@ -774,8 +790,11 @@ result (`/proc/PID/stat`). *Peak RSS*: `VmHWM` of the server process over its li
 The classic server's own kind of client: each sends the text `buzz` at an instant drawn from a
 {plan.burst_window_ms:g} ms window and waits for its one line of answer. Every server was started
 anew for each of {plan.plain_repeats} repeats, in the order hub memory-only, classic server, hub
-saving, so load from other work falls on all three alike. The hub was armed first (its tutorial
-clients then play a round); the classic server was reset.
+saving, hub with its game bypassed, so load from other work falls on all alike. The hub was armed
+first (its tutorial clients then play a round); the classic server was reset. *Its game
+bypassed* (`bench/bare_hub.py`, memory only) is the real hub answering each `buzz` by arrival and
+doing nothing else with it: its network side alone, so what the hub spends beyond it is its game
+(the join, ranking, journal, match and events of each press).
 
 {burst_table(plain)}
 
@@ -845,7 +864,7 @@ async def run(
             workdir = Path(scratch)
             if burst_only:
                 if plain_only:
-                    kinds = ("memory", "classic", "saving") if profile is None else ("saving",)
+                    kinds = tuple(PLAIN_SERVERS) if profile is None else ("saving",)
                     for kind in kinds:
                         if kind != "classic" and profile is not None:
                             bursts.append(

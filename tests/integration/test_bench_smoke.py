@@ -58,6 +58,7 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
     ):
         assert target in targets
     assert targets.count("met**") == 8  # each of the eight figures is judged
+    assert "Not a target: the hub with its game bypassed (its network side alone)" in targets
 
     latency = table_rows(text, "### 1. Decision latency")
     servers = {(row[0], row[1]) for row in latency}
@@ -97,7 +98,12 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         assert float(row[6]) > 0  # a peak RSS was read
 
     plain = table_rows(text, "### 2b. Burst")
-    assert [row[0] for row in plain] == ["hub, memory only", "classic server", "hub, saving"]
+    assert [row[0] for row in plain] == [
+        "hub, memory only",
+        "classic server",
+        "hub, saving",
+        "hub, its game bypassed",
+    ]
     for row in plain:
         assert row[1] == "20"
         assert row[8] == "0", row  # every plain client got its answer
