@@ -481,6 +481,7 @@ class RoundEngine:
         "_early_for_next",
         "_latest",
         "_latest_by_arrival",
+        "_reaching",
         "_floor",
         "_out",
         "_question",
@@ -518,6 +519,7 @@ class RoundEngine:
         self._refused_by: dict[tuple[int, str, frozenset[Flag]], Outcome] = {}
         self._latest: PressIn | None = None  # the latest-stamped ranked press of the round
         self._latest_by_arrival: int | None = None  # the latest arrival ranked by it
+        self._reaching: PressIn | None = None  # the ranked press whose span reaches latest
         self.teams: dict[str, str] = {}  # player id -> team name
         self._floor: _Floor | None = None  # set when the floor moves away from the winner
         self._out = _Out(round=0)  # who answered wrong in the question that round belongs to
@@ -664,7 +666,7 @@ class RoundEngine:
         self._seen.forget_before(oldest)
         self._refused_by = {k: v for k, v in self._refused_by.items() if k[0] >= number}
         self.phase = Phase.ARMED
-        self._latest = self._latest_by_arrival = None
+        self._latest = self._latest_by_arrival = self._reaching = None
         self._locks = {
             player: lock
             for player, lock in self._locks.items()
@@ -886,6 +888,8 @@ class RoundEngine:
             flags.add(Flag.CLAMPED)
         if self._latest is None or press.at_ns > self._latest.at_ns:
             self._latest = press
+        if self._reaching is None or press.high_ns > self._reaching.high_ns:
+            self._reaching = press
         if press.by_arrival:
             latest = self._latest_by_arrival  # hub times may be negative (a replay's shift)
             self._latest_by_arrival = (
@@ -917,7 +921,17 @@ class RoundEngine:
         late = press.at_ns < self._latest.at_ns and not _tied(self._latest, press)
         by_arrival = self._latest_by_arrival
         late = late or (by_arrival is not None and press.rank_ns < by_arrival)
-        tied = _tied(previous, press) or _tied(self._latest, press)
+        # Tied: with a ranked press its span overlaps. For a press stamped no earlier than every
+        # ranked one, that is the press whose span reaches latest (a phone's wide span can reach
+        # past later, tighter ones), and no other: every ranked span starts before the press.
+        # A late one is also checked against the winner, the tie that matters most; a tie with
+        # some other press in the middle goes unflagged (finding it would scan every ranked
+        # press, for each press of a burst), and the press is flagged late anyway.
+        tied = any(
+            _tied(ranked, press)
+            for ranked in (previous, self._latest, self._reaching, record.winner.press)
+            if ranked is not None
+        )
         return self._ranked(
             record, press, len(record.ranked) + 1, record.winner.press.rank_ns, tied, late
         )

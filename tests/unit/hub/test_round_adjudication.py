@@ -123,6 +123,38 @@ def test_later_press_after_the_decision_is_ranked_without_flags() -> None:
     assert results["b"].flags == frozenset()
 
 
+def test_a_press_after_the_decision_within_a_wide_span_is_flagged_tie() -> None:
+    """A phone's press (a wide span) comes second between two tight ones. A fourth press, made
+    within the phone's span but clear of every other, comes in after the decision: it may have
+    been made before the phone's, so it is flagged a tie, though it ties neither the press
+    ranked before it, nor the latest, nor the winner."""
+    engine = armed()
+    first = press("first", START, START + 1 * MS)
+    phone = press("phone", START + 2 * MS, START + 3 * MS, uncertainty=20 * MS)
+    third = press("third", START + 6 * MS, START + 7 * MS)
+    ranked = decide_all(engine, first, phone, third)
+    assert [ranked[p].rank for p in ("first", "phone", "third")] == [1, 2, 3]
+    fourth = press("fourth", START + 15 * MS, START + 60 * MS)
+    outcome = answers(engine.press(fourth, fourth.arrival_ns, 3 * MS))["fourth"]
+    assert outcome.rank == 4
+    assert outcome.flags == {Flag.TIE}
+
+
+def test_a_late_press_within_the_winners_span_is_flagged_late_and_tie() -> None:
+    """The winner's span is wide; the second press is clear of it. A press made within the
+    winner's span, before the second, comes in after the decision: late, and a tie for first."""
+    engine = armed()
+    phone = press("phone", START, START + 1 * MS, uncertainty=20 * MS)
+    second = press("second", START + 25 * MS, START + 26 * MS)
+    ranked = decide_all(engine, phone, second)
+    assert ranked["phone"].rank == 1
+    assert not ranked["second"].flags
+    stalled = press("stalled", START + 15 * MS, START + 90 * MS)
+    outcome = answers(engine.press(stalled, stalled.arrival_ns, 3 * MS))["stalled"]
+    assert outcome.rank == 3
+    assert outcome.flags == {Flag.LATE, Flag.TIE}
+
+
 # --- ties ---
 
 
