@@ -143,8 +143,9 @@ def start_hub(
     return Server(command, r"listening on \S+?:(\d+)")
 
 
-def start_baseline() -> Server:
-    command = [sys.executable, str(BENCH / "baseline_server.py")]
+def start_baseline(script: str = "baseline_server.py") -> Server:
+    """The classic server (or another of the bench's servers that speak its protocol)."""
+    command = [sys.executable, str(BENCH / script)]
     return Server(command, r"listening on 127\.0\.0\.1:(\d+)", stdout=True)
 
 

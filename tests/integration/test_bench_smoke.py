@@ -59,6 +59,7 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         assert target in targets
     assert targets.count("met**") == 8  # each of the eight figures is judged
     assert "Not a target: the hub with its game bypassed (its network side alone)" in targets
+    assert "Not a target: the floor" in targets
 
     latency = table_rows(text, "### 1. Decision latency")
     servers = {(row[0], row[1]) for row in latency}
@@ -103,6 +104,7 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         "classic server",
         "hub, saving",
         "hub, its game bypassed",
+        "floor: no asyncio layer, no game",
     ]
     for row in plain:
         assert row[1] == "20"

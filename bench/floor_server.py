@@ -1,0 +1,108 @@
+"""The floor: the least a Python server can spend answering the classic tutorial's clients.
+
+    .venv/bin/python bench/floor_server.py [--port N]
+
+It answers as the classic server does (``First place!``, then ``Response time: 0.12 sec
+slower.``; ``reset`` forgets the first buzz, for the benchmark), by arrival, but drives the
+``websockets`` protocol (its sans-I/O core: handshake, frames, close) straight from an
+:class:`asyncio.Protocol`: no task, no message queue, no future per connection. There is no game,
+no store and nothing for a host.
+
+It runs on the hub's event loop (uvloop when installed, as :mod:`hub.loop` chooses). Nothing
+answering over WebSocket in Python on that loop is likely to come much below it. Side by side
+with the classic server and the hub in ``bench/run.py``'s plain-client burst, it shows how much
+of a press's cost any server built on the library's asyncio layer pays before it does anything.
+It prints ``listening on 127.0.0.1:PORT`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import signal
+import time
+from typing import cast
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from hub import loop
+
+FIRST = b"First place!"
+
+
+class Arrivals:
+    """Who buzzed first, by arrival; nothing else."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def answer(self, text: bytes) -> bytes | None:
+        now = time.monotonic()
+        if text == b"buzz":
+            if self.first is None:
+                self.first = now
+                return FIRST
+            return f"Response time: {now - self.first:.2f} sec slower.".encode()
+        if text == b"reset":
+            self.first = None
+            return b"reset"
+        return None
+
+
+class FloorConnection(asyncio.Protocol):
+    def __init__(self, arrivals: Arrivals) -> None:
+        self.arrivals = arrivals
+        self.protocol = ServerProtocol()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._handle()
+
+    def eof_received(self) -> bool:
+        self.protocol.receive_eof()
+        self._handle()
+        return False
+
+    def _handle(self) -> None:
+        protocol = self.protocol
+        for event in protocol.events_received():
+            if isinstance(event, Request):
+                protocol.send_response(protocol.accept(event))
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                reply = self.arrivals.answer(bytes(event.data))
+                if reply is not None:
+                    protocol.send_text(reply)
+        assert self.transport is not None
+        for data in protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:  # the protocol is done with the connection
+                self.transport.close()
+
+
+async def main(port: int) -> None:
+    arrivals = Arrivals()
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    running.add_signal_handler(signal.SIGTERM, stop.set)
+    running.add_signal_handler(signal.SIGINT, stop.set)
+    server = await running.create_server(lambda: FloorConnection(arrivals), "127.0.0.1", port)
+    bound = server.sockets[0].getsockname()[1]
+    print(f"listening on 127.0.0.1:{bound}", flush=True)
+    await stop.wait()
+    server.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # one socket per client, as the
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # classic server and the hub
+    loop.run(main(parser.parse_args().port))
