@@ -1,6 +1,6 @@
 """The real hub with its game bypassed: a measurement of its network side alone.
 
-    .venv/bin/python -m bench.bare_hub --host 127.0.0.1 --port 0 --memory-only ...
+    .venv/bin/python bench/bare_hub.py --host 127.0.0.1 --port 0 --memory-only ...
 
 Never a product and never a test. It runs the hub exactly as ``python -m hub`` does (its server,
 guard, connection class, log, the WebSocket library, uvloop), except that a tutorial client's

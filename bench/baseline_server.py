@@ -45,16 +45,21 @@ class Buzzer:
                 await websocket.send("reset")
 
 
-async def main(port: int) -> None:
-    buzzer = Buzzer()
+async def until_stopped() -> None:
+    """Return once the benchmark stops the server (SIGTERM) or a person does (Ctrl+C)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+
+
+async def main(port: int) -> None:
+    buzzer = Buzzer()
     async with serve(buzzer.handler, "127.0.0.1", port) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
         print(f"listening on 127.0.0.1:{bound}", flush=True)
-        await stop.wait()
+        await until_stopped()
 
 
 if __name__ == "__main__":

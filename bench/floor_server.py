@@ -20,14 +20,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import signal
+import sys
 import time
+from pathlib import Path
 from typing import cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.baseline_server import until_stopped
 from hub import loop
 
 FIRST = b"First place!"
@@ -89,14 +94,11 @@ class FloorConnection(asyncio.Protocol):
 
 async def main(port: int) -> None:
     arrivals = Arrivals()
-    stop = asyncio.Event()
     running = asyncio.get_running_loop()
-    running.add_signal_handler(signal.SIGTERM, stop.set)
-    running.add_signal_handler(signal.SIGINT, stop.set)
     server = await running.create_server(lambda: FloorConnection(arrivals), "127.0.0.1", port)
     bound = server.sockets[0].getsockname()[1]
     print(f"listening on 127.0.0.1:{bound}", flush=True)
-    await stop.wait()
+    await until_stopped()
     server.close()
 
 

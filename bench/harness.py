@@ -136,8 +136,8 @@ def start_hub(
     python = [sys.executable]
     if profile is not None:
         python += ["-m", "cProfile", "-o", str(profile)]
-    command = [*python, "-m", "bench.bare_hub" if bare else "hub", "--host", "127.0.0.1"]
-    command += ["--port", "0"]
+    command = [*python, str(BENCH / "bare_hub.py")] if bare else [*python, "-m", "hub"]
+    command += ["--host", "127.0.0.1", "--port", "0"]
     command += ["--config", str(config), "--host-token", TOKEN]
     command += ["--data-dir", str(workdir / "data")] if store else ["--memory-only"]
     return Server(command, r"listening on \S+?:(\d+)")
