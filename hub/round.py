@@ -923,7 +923,8 @@ class RoundEngine:
         late = late or (by_arrival is not None and press.rank_ns < by_arrival)
         # Tied: with a ranked press its span overlaps. For a press stamped no earlier than every
         # ranked one, that is the press whose span reaches latest (a phone's wide span can reach
-        # past later, tighter ones), and no other: every ranked span starts before the press.
+        # past later, tighter ones) if it is any: every ranked span starts no later than the
+        # press's instant, and a span has width (every press is given some uncertainty).
         # A late one is also checked against the winner, the tie that matters most; a tie with
         # some other press in the middle goes unflagged (finding it would scan every ranked
         # press, for each press of a burst), and the press is flagged late anyway.
