@@ -1,18 +1,23 @@
-"""The floor: the least a Python server can spend answering the classic tutorial's clients.
+"""A floor: the least a server built on the ``websockets`` protocol core spends answering the
+classic tutorial's clients, on the hub's event loop.
 
     .venv/bin/python bench/floor_server.py [--port N]
 
 It answers as the classic server does (``First place!``, then ``Response time: 0.12 sec
 slower.``; ``reset`` forgets the first buzz, for the benchmark), by arrival, but drives the
-``websockets`` protocol (its sans-I/O core: handshake, frames, close) straight from an
-:class:`asyncio.Protocol`: no task, no message queue, no future per connection. There is no game,
-no store and nothing for a host.
+library's sans-I/O protocol (handshake, frames, pings, close) straight from an
+:class:`asyncio.Protocol`: none of the library's asyncio layer (a task, a message queue, futures
+per connection, keepalive and close timeouts, flow control). There is no game, no store and
+nothing for a host. It reads frames, not messages: a ``buzz`` sent in fragments gets no answer
+(the benchmark's clients never fragment).
 
-It runs on the hub's event loop (uvloop when installed, as :mod:`hub.loop` chooses). Nothing
-answering over WebSocket in Python on that loop is likely to come much below it. Side by side
-with the classic server and the hub in ``bench/run.py``'s plain-client burst, it shows how much
-of a press's cost any server built on the library's asyncio layer pays before it does anything.
-It prints ``listening on 127.0.0.1:PORT`` once it accepts connections.
+It runs on the hub's event loop (uvloop when installed, as :mod:`hub.loop` chooses), where the
+classic server runs on asyncio's own, as the tutorial's reader would run it; on asyncio's own
+loop it cost about what the classic server does. A WebSocket answerer written by hand, without
+the library, can spend less still. Side by side with the classic server and the hub in
+``bench/run.py``'s plain-client burst, it shows what is left of a press's cost once the game
+and the library's asyncio layer are gone. It prints ``listening on 127.0.0.1:PORT`` once it
+accepts connections.
 """
 
 from __future__ import annotations

@@ -356,7 +356,7 @@ PLAIN_SERVERS = {
     "classic": "classic server",
     "saving": "hub, saving",
     "bare": "hub, its game bypassed",
-    "floor": "floor: no asyncio layer, no game",
+    "floor": "floor: the protocol core alone",
 }
 
 
@@ -664,7 +664,7 @@ def targets(
             )
         for kind, what in (
             ("bare", "the hub with its game bypassed (its network side alone)"),
-            ("floor", "the floor (the library's protocol without its asyncio layer, no game)"),
+            ("floor", "the floor (the library's protocol core on the hub's loop, no game)"),
         ):
             row = by_name.get(PLAIN_SERVERS[kind])
             if row and row.all_results and row.cpu_s:
@@ -792,20 +792,23 @@ result (`/proc/PID/stat`). *Peak RSS*: `VmHWM` of the server process over its li
 
 {burst_table(bursts)}
 
-### 2b. Burst: {plan.plain_burst} plain tutorial clients, hub and classic server alternated
+### 2b. Burst: {plan.plain_burst} plain tutorial clients, hubs, classic server and floor alternated
 
 The classic server's own kind of client: each sends the text `buzz` at an instant drawn from a
 {plan.burst_window_ms:g} ms window and waits for its one line of answer. Every server was started
 anew for each of {plan.plain_repeats} repeats, in the order hub memory-only, classic server, hub
-saving, hub with its game bypassed, the floor, so load from other work falls on all alike. The hub
-was armed first (its tutorial clients then play a round); the classic server and the floor were
-reset. Two rows are there to show where the hub's cost lies, not to be compared with a target:
-*its game bypassed* (`bench/bare_hub.py`, memory only) is the real hub answering each `buzz` by
-arrival and doing nothing else with it, its network side alone, so what the hub spends beyond it
-is its game (the join, ranking, journal, match and events of each press); *the floor*
+saving, hub with its game bypassed, the floor, so load from other work falls on all alike. The
+hubs were armed first (the real hub's tutorial clients then play a round, its first answer after
+the adjudication wait, a few ms); the classic server and the floor were reset. The hubs and the
+floor ran on the hub's event loop (uvloop), the classic server on asyncio's own.
+
+Two rows show where the hub's cost lies; no target applies to them. *Its game bypassed*
+(`bench/bare_hub.py`, memory only) is the real hub answering each `buzz` by arrival and doing
+nothing else with it: its network side alone, so what the hub spends beyond it is its game (the
+join, ranking, adjudication, journal, match and events of each press). *The floor*
 (`bench/floor_server.py`) answers as the classic server does from the library's sans-I/O
-protocol on a bare asyncio protocol, without the library's asyncio layer (a task, a message
-queue and futures per connection) that the classic server and the hub both use.
+protocol on a bare asyncio protocol: none of the library's asyncio layer (a task, a message
+queue and futures per connection), which the classic server and the hub both use, and no game.
 
 {burst_table(plain)}
 

@@ -104,7 +104,7 @@ def test_quick_run_writes_every_table_and_keeps_other_sections(tmp_path: Path) -
         "classic server",
         "hub, saving",
         "hub, its game bypassed",
-        "floor: no asyncio layer, no game",
+        "floor: the protocol core alone",
     ]
     for row in plain:
         assert row[1] == "20"
