@@ -100,8 +100,10 @@ class Played:
 
     @property
     def conclusive(self) -> bool:
-        """Neither press tied nor came too late: the ranking is by press time alone."""
-        return not {"tie", "late"} & {
+        """Neither press tied, came too late or was clamped (ranked by its arrival, as a busy
+        machine may hold a press up longer than its link ever showed): the ranking is by press
+        time alone."""
+        return not {"tie", "late", "clamped"} & {
             flag for row in self.round["results"] for flag in row["flags"]
         }
 
@@ -149,10 +151,19 @@ def check_what_the_hub_stated(played: Played) -> None:
     stated = slow_row["uncertainty_ns"] + fast_row["uncertainty_ns"]
     measured = fast_row["at_ns"] - slow_row["at_ns"]
     assert abs(measured - played.true_gap_ns) <= stated, (measured, played.true_gap_ns, stated)
+    # The true gap, and the gap each player was told, are within what the spans allow (a
+    # clamped press is timed from its arrival, the latest it may have been made).
+    (slow_low, slow_high), (fast_low, fast_high) = span(slow_row), span(fast_row)
+    allowed = range(fast_low - slow_high, fast_high - slow_low + 1)
+    assert played.true_gap_ns in allowed, (played.true_gap_ns, allowed)
+    fast_second = played.fast.rank > played.slow.rank
+    behind = (played.fast if fast_second else played.slow).behind_ns
+    assert behind is not None
+    told = behind if fast_second else -behind  # the gap from slow to fast, as true_gap_ns
+    assert told in allowed, (told, allowed)
     # A tie is declared exactly when the spans overlap. A press that came after the decision
     # (on a busy machine the slow link's can take twice its 150 ms) carries the flag alone:
     # the press ranked before it keeps the result it was told.
-    (slow_low, slow_high), (fast_low, fast_high) = span(slow_row), span(fast_row)
     tied = slow_low < fast_high and fast_low < slow_high
     first, second = sorted((slow_row, fast_row), key=lambda row: row["rank"])
     in_time = second["arrival_ns"] <= played.round["decided_ns"]
