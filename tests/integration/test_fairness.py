@@ -34,6 +34,7 @@ from hub.embed import RunningHub
 from tests.conftest import InProcessHubs, state_of
 from tests.e2e.conftest import FakeClockNode
 from tests.support.delay_proxy import SLOW_LINK_HUB_CONFIG, Link, ProcessDelayProxy
+from tests.support.spans import stated_span
 from wire import messages as msg
 
 MS = 1_000_000
@@ -138,13 +139,6 @@ async def play_round(hub: RunningHub, slow: Node, fast: Node, pins: Any) -> Play
     )
 
 
-def span(row: dict[str, Any]) -> tuple[int, int]:
-    """Where the hub says a press may have been made: its instant give or take its uncertainty;
-    a clamped press, back to its claim and on to its arrival (docs/timing.md, "Trust")."""
-    low, high = row["at_ns"] - row["uncertainty_ns"], row["at_ns"] + row["uncertainty_ns"]
-    return low, row["arrival_ns"] if "clamped" in row["flags"] else high
-
-
 def check_what_the_hub_stated(played: Played) -> None:
     """What holds in every round, conclusive or not: the hub is right within what it states."""
     slow_row, fast_row = played.row("slow"), played.row("fast")
@@ -153,7 +147,7 @@ def check_what_the_hub_stated(played: Played) -> None:
     assert abs(measured - played.true_gap_ns) <= stated, (measured, played.true_gap_ns, stated)
     # The true gap, and the gap each player was told, are within what the spans allow (a
     # clamped press is timed from its arrival, the latest it may have been made).
-    (slow_low, slow_high), (fast_low, fast_high) = span(slow_row), span(fast_row)
+    (slow_low, slow_high), (fast_low, fast_high) = stated_span(slow_row), stated_span(fast_row)
     allowed = range(fast_low - slow_high, fast_high - slow_low + 1)
     assert played.true_gap_ns in allowed, (played.true_gap_ns, allowed)
     fast_second = played.fast.rank > played.slow.rank
