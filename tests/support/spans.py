@@ -25,3 +25,10 @@ def gap_allowance(first: dict[str, Any], second: dict[str, Any]) -> int:
     (first_low, first_high), (second_low, second_high) = stated_span(first), stated_span(second)
     told: int = second["behind_ns"]
     return max(told - (second_low - first_high), (second_high - first_low) - told)
+
+
+def timing_allowance(row: dict[str, Any]) -> int:
+    """How far the instant the press is timed by (its reaction, its gap) may be from when it
+    was made, by its stated span: its uncertainty, or for a clamped press its whole span."""
+    low, high = stated_span(row)
+    return high - low if "clamped" in row["flags"] else row["uncertainty_ns"]
