@@ -105,14 +105,26 @@ async def test_a_page_claiming_release_plus_1_ms_never_beats_an_honest_node_20_m
     bracket = await press_page(page, "space")
     assert bracket.before >= honest_at + 20 * MS
     result = (await node.node.wait_for(Resulted, after=mark, timeout=10)).result
-    # The page has its result too (second): the round the state shows has both presses.
-    await expect(page.locator("body")).to_have_attribute("data-look", "behind", timeout=10_000)
-
+    # The page has its result too: second, or early. Its claim is release + 1 ms by its own
+    # reckoning of the release, and the hub's idea of the page's clock moves with every sync
+    # sample (a page holding its replies back gives it slow ones): 1 ms the other way, and the
+    # claim lands before the release, refused as early, the page locked out (seen once in a
+    # loaded run). Either way the honest node wins.
+    look = page.locator("body")
+    await expect(look).to_have_attribute(
+        "data-look", re.compile("^(behind|early)$"), timeout=10_000
+    )
     state = await api_state(hub)
-    cheat = result_of(state, page_id)
-    claimed = await page.evaluate("window.__cheat.claimedNs")
-    assert cheat["raw_ns"] == claimed  # it did claim release + 1 ms
     assert result.rank == 1
+    claimed = await page.evaluate("window.__cheat.claimedNs")
+    if await look.get_attribute("data-look") == "early":
+        assert [r["player"] for r in state["round"]["results"]] == ["pi"]
+        refused = next(r for r in state["round"]["refused"] if r["player"] == page_id)
+        assert refused["raw_ns"] == claimed, refused
+        assert "early" in refused["flags"], refused
+        return
+    cheat = result_of(state, page_id)
+    assert cheat["raw_ns"] == claimed  # it did claim release + 1 ms
     assert [r["player"] for r in state["round"]["results"]] == ["pi", page_id]
     # Clamped to what its link can explain, which may be ahead of the honest press; but it may
     # have been made as late as its arrival, and is ranked so.
