@@ -63,6 +63,9 @@ class Arrivals:
 
 
 class FloorConnection(asyncio.Protocol):
+    """One client's connection, its bytes fed to the protocol and its answers written at once,
+    all within the loop's callback: the least any server on the library's core can do."""
+
     def __init__(self, arrivals: Arrivals) -> None:
         self.arrivals = arrivals
         self.protocol = ServerProtocol()
