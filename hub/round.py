@@ -913,6 +913,7 @@ class RoundEngine:
         assert record is not None
         assert record.winner is not None
         assert self._latest is not None
+        assert self._reaching is not None  # set with _latest, by the decision
         previous = record.ranked[-1].press
         # Late: stamped before a press that was already ranked (not merely before the previous
         # one, which may itself have been late), unless the two are within their uncertainty;
@@ -931,7 +932,6 @@ class RoundEngine:
         tied = any(
             _tied(ranked, press)
             for ranked in (previous, self._latest, self._reaching, record.winner.press)
-            if ranked is not None
         )
         return self._ranked(
             record, press, len(record.ranked) + 1, record.winner.press.rank_ns, tied, late
