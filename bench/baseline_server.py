@@ -31,18 +31,24 @@ class Buzzer:
     def __init__(self) -> None:
         self.first: float | None = None
 
+    def answer(self, message: str | bytes) -> str | None:
+        """The reply to one message, timed as it is handled: the tutorial's rule."""
+        if message == "buzz":
+            now = time.monotonic()
+            if self.first is None:
+                self.first = now
+                return "First place!"
+            return f"Response time: {now - self.first:.2f} sec slower."
+        if message == "reset":
+            self.first = None
+            return "reset"
+        return None
+
     async def handler(self, websocket: ServerConnection) -> None:
         async for message in websocket:
-            if message == "buzz":
-                now = time.monotonic()
-                if self.first is None:
-                    self.first = now
-                    await websocket.send("First place!")
-                else:
-                    await websocket.send(f"Response time: {now - self.first:.2f} sec slower.")
-            elif message == "reset":
-                self.first = None
-                await websocket.send("reset")
+            reply = self.answer(message)
+            if reply is not None:
+                await websocket.send(reply)
 
 
 async def until_stopped() -> None:

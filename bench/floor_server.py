@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import resource
 import sys
-import time
 from pathlib import Path
 from typing import cast
 
@@ -37,37 +36,16 @@ from websockets.server import ServerProtocol
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.baseline_server import until_stopped
+from bench.baseline_server import Buzzer, until_stopped
 from hub import loop
-
-FIRST = b"First place!"
-
-
-class Arrivals:
-    """Who buzzed first, by arrival; nothing else."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-
-    def answer(self, text: bytes) -> bytes | None:
-        now = time.monotonic()
-        if text == b"buzz":
-            if self.first is None:
-                self.first = now
-                return FIRST
-            return f"Response time: {now - self.first:.2f} sec slower.".encode()
-        if text == b"reset":
-            self.first = None
-            return b"reset"
-        return None
 
 
 class FloorConnection(asyncio.Protocol):
     """One client's connection, its bytes fed to the protocol and its answers written at once,
     all within the loop's callback: the least any server on the library's core can do."""
 
-    def __init__(self, arrivals: Arrivals) -> None:
-        self.arrivals = arrivals
+    def __init__(self, buzzer: Buzzer) -> None:
+        self.buzzer = buzzer
         self.protocol = ServerProtocol()
         self.transport: asyncio.Transport | None = None
 
@@ -89,9 +67,9 @@ class FloorConnection(asyncio.Protocol):
             if isinstance(event, Request):
                 protocol.send_response(protocol.accept(event))
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                reply = self.arrivals.answer(bytes(event.data))
+                reply = self.buzzer.answer(bytes(event.data).decode(errors="replace"))
                 if reply is not None:
-                    protocol.send_text(reply)
+                    protocol.send_text(reply.encode())
         assert self.transport is not None
         for data in protocol.data_to_send():
             if data:
@@ -101,9 +79,9 @@ class FloorConnection(asyncio.Protocol):
 
 
 async def main(port: int) -> None:
-    arrivals = Arrivals()
+    buzzer = Buzzer()
     running = asyncio.get_running_loop()
-    server = await running.create_server(lambda: FloorConnection(arrivals), "127.0.0.1", port)
+    server = await running.create_server(lambda: FloorConnection(buzzer), "127.0.0.1", port)
     bound = server.sockets[0].getsockname()[1]
     print(f"listening on 127.0.0.1:{bound}", flush=True)
     await until_stopped()

@@ -358,6 +358,8 @@ PLAIN_SERVERS = {
     "bare": "hub, its game bypassed",
     "floor": "floor: the protocol core alone",
 }
+#: Those that answer by arrival alone, and the script each is: reset before a burst, not armed.
+BY_ARRIVAL = {"classic": "baseline_server.py", "floor": "floor_server.py"}
 
 
 async def plain_burst_once(
@@ -365,8 +367,8 @@ async def plain_burst_once(
 ) -> Burst:
     """One burst of plain tutorial clients (the classic server's own kind) at one server."""
     row = Burst(PLAIN_SERVERS[kind], plan.plain_burst)
-    if kind in ("classic", "floor"):
-        server = start_baseline("floor_server.py" if kind == "floor" else "baseline_server.py")
+    if kind in BY_ARRIVAL:
+        server = start_baseline(BY_ARRIVAL[kind])
     else:
         where = workdir / f"plain-{kind}-{repeat}"
         server = start_hub(where, store=kind == "saving", bare=kind == "bare")
@@ -374,7 +376,7 @@ async def plain_burst_once(
     try:
         await fleet.connect(server.url, ids, "plain")
         await asyncio.sleep(plan.settle_s)  # pacing: connections settled, first pings done
-        if kind in ("classic", "floor"):
+        if kind in BY_ARRIVAL:
             await plain_reset(server.url)
         else:
             host = await Host.open(server.url)
