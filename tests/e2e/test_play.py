@@ -57,7 +57,9 @@ def player_of(state: dict[str, Any], player_id: str) -> dict[str, Any]:
 async def join(page: Any, base: str, name: str, team: str = "") -> str:
     """Open the player page, join as ``name``; returns the player id the page chose."""
     await page.goto(base + "/play")
-    await page.get_by_label("Your name").fill(name)
+    # The form is editable once the page's script has run: on a busy machine with thirty pages
+    # opening at once (test_match.py), that took longer than the usual 5 s.
+    await page.get_by_label("Your name").fill(name, timeout=20_000)
     if team:
         await page.get_by_label("Team").fill(team)
     await page.get_by_role("button", name="Play").click()
